@@ -34,10 +34,10 @@ fn classify_result(result: ResultCode, error: Option<&str>, retry: Option<YesNo>
             Outcome::Unknown(UnknownReason::SystemError { code: error.to_owned() })
         }
         ResultCode::Unknow | ResultCode::Unknown => Outcome::Unknown(UnknownReason::BuyerPaying),
+        ResultCode::Fail | ResultCode::Failed if retry == Some(YesNo::Y) => Outcome::Unknown(UnknownReason::RetryLater),
         ResultCode::Fail | ResultCode::Failed if error == "SYSTEM_ERROR" => {
             Outcome::Unknown(UnknownReason::SystemError { code: error.to_owned() })
         }
-        ResultCode::Fail | ResultCode::Failed if retry == Some(YesNo::Y) => Outcome::Unknown(UnknownReason::RetryLater),
         ResultCode::Fail | ResultCode::Failed if error == "TRADE_HAS_SUCCESS" => {
             Outcome::Unknown(UnknownReason::AlreadyProcessed { code: error.to_owned() })
         }

@@ -1,0 +1,485 @@
+//! The sandbox's trades: dialect-neutral operations with Alipay's semantics (design §5), so both
+//! dialects share one state machine. Every operation returns an owned snapshot for rendering.
+//!
+//! Bounded: past `max_trades`, the oldest trades are forgotten.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use alipay::Amount;
+use alipay::charset::Charset;
+use alipay::openapi::trade::CancelAction;
+use parking_lot::Mutex;
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
+use crate::merchants::Merchant;
+use crate::notify::{Event, Notifier};
+use crate::scenario::Scenario;
+use crate::trade::{Buyer, Origin, Refund, Status, Trade};
+
+/// Most refunds one trade takes.
+pub const MAX_REFUNDS_PER_TRADE: usize = 100;
+
+type Key = (String, String);
+
+/// Which trade a call names; `trade_no` wins when both are given.
+#[derive(Debug, Clone, Default)]
+pub struct Lookup {
+    pub out_trade_no: Option<String>,
+    pub trade_no: Option<String>,
+}
+
+/// A barcode payment request.
+pub struct NewPay {
+    pub merchant: Arc<Merchant>,
+    pub out_trade_no: String,
+    pub buyer_code: String,
+    pub subject: String,
+    pub total: Amount,
+    pub notify_url: Option<String>,
+    pub charset: Charset,
+}
+
+pub enum PayOutcome {
+    /// A new trade (in the state its scenario gives).
+    Created(Trade),
+    /// The scenario refuses the payment, or fails before creating a trade.
+    NotCreated(Scenario),
+    /// The same request again: the trade's real state.
+    Repeat(Trade),
+    BuyerNotMatch,
+    ContextInconsistent,
+}
+
+pub enum CancelOutcome {
+    Done(Trade),
+    /// No such trade: nothing to cancel (Alipay answers success without `action`).
+    NotFound,
+    /// Scenario 69: answer `retry_flag=Y`.
+    RetryLater(Trade),
+}
+
+pub enum RefundOutcome {
+    Done { trade: Trade, refund: Refund, fund_change: bool },
+    NotFound,
+    NotPaid(Trade),
+    BadAmount,
+    Exceeds(Trade),
+    Discordant(Trade),
+    TooMany(Trade),
+}
+
+/// A precreate (order QR code) request.
+pub struct NewOrder {
+    pub merchant: Arc<Merchant>,
+    pub out_trade_no: String,
+    pub subject: String,
+    pub total: Amount,
+    pub notify_url: Option<String>,
+    pub charset: Charset,
+}
+
+pub enum PrecreateOutcome {
+    /// A new code, or the same request again while it is still payable.
+    Code(Trade),
+    ContextInconsistent,
+    HasSuccess(Trade),
+    HasClosed(Trade),
+}
+
+pub enum CloseOutcome {
+    Closed(Trade),
+    NotFound,
+    NotClosable(Trade),
+}
+
+/// The QR hook could not play the buyer.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("no order QR code with that content")]
+    UnknownCode,
+    #[error("the order is no longer payable (trade closed or already paid)")]
+    NotPayable,
+}
+
+#[derive(Default)]
+struct Store {
+    trades: HashMap<Key, Trade>,
+    by_trade_no: HashMap<String, Key>,
+    by_qr: HashMap<String, Key>,
+    order: VecDeque<Key>,
+}
+
+impl Store {
+    fn insert(&mut self, trade: Trade, max: usize) {
+        let key = (trade.merchant.id.clone(), trade.out_trade_no.clone());
+        self.by_trade_no.insert(trade.trade_no.clone(), key.clone());
+        if let Origin::Precreate { qr_code, .. } = &trade.origin {
+            self.by_qr.insert(qr_code.clone(), key.clone());
+        }
+        self.trades.insert(key.clone(), trade);
+        self.order.push_back(key);
+        while self.order.len() > max {
+            let Some(old) = self.order.pop_front() else { break };
+            if let Some(gone) = self.trades.remove(&old) {
+                self.by_trade_no.remove(&gone.trade_no);
+                if let Origin::Precreate { qr_code, .. } = &gone.origin {
+                    self.by_qr.remove(qr_code);
+                }
+            }
+        }
+    }
+
+    fn key_of(&self, merchant: &str, lookup: &Lookup) -> Option<Key> {
+        if let Some(trade_no) = &lookup.trade_no {
+            return self.by_trade_no.get(trade_no).filter(|key| key.0 == merchant).cloned();
+        }
+        let key = (merchant.to_owned(), lookup.out_trade_no.clone()?);
+        self.trades.contains_key(&key).then_some(key)
+    }
+}
+
+/// All trades of all merchants.
+pub struct Ledger {
+    store: Arc<Mutex<Store>>,
+    clock: Clock,
+    notifier: Notifier,
+    max_trades: usize,
+}
+
+impl Ledger {
+    pub fn new(clock: Clock, notifier: Notifier, max_trades: usize) -> Self {
+        Self { store: Arc::default(), clock, notifier, max_trades }
+    }
+
+    pub fn len(&self) -> usize {
+        self.store.lock().trades.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs `f` on the settled trade under the lock; sends the notifications it produced after.
+    fn with_trade<R>(
+        &self,
+        merchant: &str,
+        lookup: &Lookup,
+        f: impl FnOnce(&mut Trade, &mut Vec<Event>) -> R,
+    ) -> Option<R> {
+        let mut events = Vec::new();
+        let (result, snapshot) = {
+            let mut store = self.store.lock();
+            let key = store.key_of(merchant, lookup)?;
+            let trade = store.trades.get_mut(&key)?;
+            if trade.settle(self.clock.now()) {
+                events.push(Event::Paid);
+            }
+            let result = f(trade, &mut events);
+            (result, (!events.is_empty()).then(|| trade.clone()))
+        };
+        if let Some(trade) = snapshot {
+            for event in events {
+                self.notifier.send(event, &trade);
+            }
+        }
+        Some(result)
+    }
+
+    /// The ground truth, unscanned order codes included.
+    pub fn get(&self, merchant: &str, out_trade_no: &str) -> Option<Trade> {
+        let lookup = Lookup { out_trade_no: Some(out_trade_no.to_owned()), trade_no: None };
+        self.with_trade(merchant, &lookup, |trade, _| trade.clone())
+    }
+
+    /// trade.pay / spot.pay.
+    pub fn pay(&self, req: NewPay) -> PayOutcome {
+        let scenario = Scenario::of_code(&req.buyer_code);
+        let buyer = Buyer::of_code(&req.buyer_code);
+        let lookup = Lookup { out_trade_no: Some(req.out_trade_no.clone()), trade_no: None };
+        let repeat = self.with_trade(&req.merchant.id, &lookup, |trade, _| {
+            if trade.origin != Origin::Barcode || trade.total != req.total || trade.subject != req.subject {
+                PayOutcome::ContextInconsistent
+            } else if trade.buyer.as_ref() != Some(&buyer) {
+                PayOutcome::BuyerNotMatch
+            } else {
+                PayOutcome::Repeat(trade.clone())
+            }
+        });
+        if let Some(outcome) = repeat {
+            return outcome;
+        }
+        if !scenario.creates_trade() {
+            return PayOutcome::NotCreated(scenario);
+        }
+        let now = self.clock.now();
+        let mut trade = self.new_trade(req.merchant, req.out_trade_no, Origin::Barcode, req.subject, req.total);
+        trade.buyer = Some(buyer);
+        trade.scenario = scenario;
+        trade.cancel_retries_left = scenario.cancel_retries();
+        trade.notify_url = req.notify_url;
+        trade.charset = req.charset;
+        if scenario.starts_waiting() {
+            let pays_at = scenario.pays_after().map(|d| self.clock.after(now, d));
+            trade.status = Status::Waiting { pays_at };
+            if let Some(at) = pays_at {
+                self.pay_at(&trade, at);
+            }
+        } else {
+            trade.mark_paid();
+        }
+        self.insert(trade.clone());
+        if trade.status == Status::Paid {
+            self.notifier.send(Event::Paid, &trade);
+        }
+        PayOutcome::Created(trade)
+    }
+
+    fn new_trade(
+        &self,
+        merchant: Arc<Merchant>,
+        out_trade_no: String,
+        origin: Origin,
+        subject: String,
+        total: Amount,
+    ) -> Trade {
+        Trade {
+            merchant,
+            out_trade_no,
+            trade_no: next_trade_no(),
+            origin,
+            subject,
+            total,
+            buyer: None,
+            created: self.clock.now(),
+            created_at: OffsetDateTime::now_utc(),
+            paid_at: None,
+            closed_at: None,
+            scenario: Scenario::Paid,
+            status: Status::Waiting { pays_at: None },
+            refunds: Vec::new(),
+            cancel_retries_left: 0,
+            cancel_action: None,
+            notify_url: None,
+            charset: Charset::Utf8,
+        }
+    }
+
+    fn insert(&self, trade: Trade) {
+        self.store.lock().insert(trade, self.max_trades);
+    }
+
+    /// The buyer pays at `at`: a timer settles the trade then, so the notification goes out on
+    /// time even if nobody asks.
+    fn pay_at(&self, trade: &Trade, at: tokio::time::Instant) {
+        let store = self.store.clone();
+        let notifier = self.notifier.clone();
+        let key = (trade.merchant.id.clone(), trade.out_trade_no.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let paid = {
+                let mut store = store.lock();
+                store.trades.get_mut(&key).and_then(|trade| trade.settle(at).then(|| trade.clone()))
+            };
+            if let Some(trade) = paid {
+                notifier.send(Event::Paid, &trade);
+            }
+        });
+    }
+
+    /// trade.query / overseas.query: only trades Alipay shows.
+    pub fn query(&self, merchant: &str, lookup: &Lookup) -> Option<Trade> {
+        self.with_trade(merchant, lookup, |trade, _| trade.clone()).filter(Trade::visible)
+    }
+
+    /// trade.cancel / acquire.cancel: close if unpaid, refund the rest if paid.
+    pub fn cancel(&self, merchant: &str, lookup: &Lookup) -> CancelOutcome {
+        self.with_trade(merchant, lookup, |trade, events| {
+            if trade.status != Status::Closed && trade.cancel_retries_left > 0 {
+                trade.cancel_retries_left -= 1;
+                return CancelOutcome::RetryLater(trade.clone());
+            }
+            match trade.status {
+                Status::Waiting { .. } => {
+                    trade.mark_closed();
+                    trade.cancel_action = Some(CancelAction::Close);
+                    events.push(Event::Closed);
+                }
+                Status::Paid => {
+                    let rest = trade.total.checked_sub(trade.refunded()).unwrap_or(trade.total);
+                    if !rest.is_zero() {
+                        let out_request_no = trade.out_trade_no.clone();
+                        trade.refunds.push(Refund { out_request_no, amount: rest, at: OffsetDateTime::now_utc() });
+                    }
+                    trade.mark_closed();
+                    trade.cancel_action = Some(CancelAction::Refund);
+                    events.push(Event::Closed);
+                }
+                Status::Closed => {
+                    let action = if trade.was_paid() { CancelAction::Refund } else { CancelAction::Close };
+                    trade.cancel_action.get_or_insert(action);
+                }
+            }
+            CancelOutcome::Done(trade.clone())
+        })
+        .unwrap_or(CancelOutcome::NotFound)
+    }
+
+    /// trade.refund / spot.refund: cumulative, idempotent on `out_request_no`.
+    pub fn refund(&self, merchant: &str, lookup: &Lookup, out_request_no: Option<&str>, amount: &str) -> RefundOutcome {
+        self.with_trade(merchant, lookup, |trade, events| {
+            if !trade.visible() {
+                return RefundOutcome::NotFound;
+            }
+            let Ok(amount) = Amount::parse_positive(amount, trade.total.currency()) else {
+                return RefundOutcome::BadAmount;
+            };
+            let request_no = out_request_no.unwrap_or(&trade.out_trade_no).to_owned();
+            if let Some(earlier) = trade.refunds.iter().find(|r| r.out_request_no == request_no) {
+                if earlier.amount != amount {
+                    return RefundOutcome::Discordant(trade.clone());
+                }
+                return RefundOutcome::Done { refund: earlier.clone(), trade: trade.clone(), fund_change: false };
+            }
+            if trade.status != Status::Paid {
+                return RefundOutcome::NotPaid(trade.clone());
+            }
+            let rest = trade.total.checked_sub(trade.refunded()).unwrap_or(Amount::zero(trade.total.currency()));
+            if amount > rest || (out_request_no.is_none() && amount != trade.total) {
+                return RefundOutcome::Exceeds(trade.clone());
+            }
+            if trade.refunds.len() >= MAX_REFUNDS_PER_TRADE {
+                return RefundOutcome::TooMany(trade.clone());
+            }
+            let refund = Refund { out_request_no: request_no, amount, at: OffsetDateTime::now_utc() };
+            trade.refunds.push(refund.clone());
+            if amount == rest {
+                trade.mark_closed();
+            }
+            events.push(Event::Refunded);
+            RefundOutcome::Done { trade: trade.clone(), refund, fund_change: true }
+        })
+        .unwrap_or(RefundOutcome::NotFound)
+    }
+
+    /// fastpay.refund.query: the trade (if shown) and the refund (if known).
+    pub fn refund_query(
+        &self,
+        merchant: &str,
+        lookup: &Lookup,
+        out_request_no: &str,
+    ) -> Option<(Trade, Option<Refund>)> {
+        let trade = self.query(merchant, lookup)?;
+        let refund = trade.refunds.iter().find(|r| r.out_request_no == out_request_no).cloned();
+        Some((trade, refund))
+    }
+
+    /// trade.precreate / acquire.precreate.
+    pub fn precreate(&self, req: NewOrder) -> PrecreateOutcome {
+        let lookup = Lookup { out_trade_no: Some(req.out_trade_no.clone()), trade_no: None };
+        let repeat = self.with_trade(&req.merchant.id, &lookup, |trade, _| {
+            if !matches!(trade.origin, Origin::Precreate { .. })
+                || trade.total != req.total
+                || trade.subject != req.subject
+            {
+                return PrecreateOutcome::ContextInconsistent;
+            }
+            match trade.status {
+                Status::Waiting { .. } => PrecreateOutcome::Code(trade.clone()),
+                Status::Paid => PrecreateOutcome::HasSuccess(trade.clone()),
+                Status::Closed => PrecreateOutcome::HasClosed(trade.clone()),
+            }
+        });
+        if let Some(outcome) = repeat {
+            return outcome;
+        }
+        let origin = Origin::Precreate { qr_code: new_qr_code(), scanned: false };
+        let mut trade = self.new_trade(req.merchant, req.out_trade_no, origin, req.subject, req.total);
+        trade.notify_url = req.notify_url;
+        trade.charset = req.charset;
+        self.insert(trade.clone());
+        PrecreateOutcome::Code(trade)
+    }
+
+    /// trade.close: closes a shown, unpaid trade.
+    pub fn close(&self, merchant: &str, lookup: &Lookup) -> CloseOutcome {
+        self.with_trade(merchant, lookup, |trade, events| {
+            if !trade.visible() {
+                return CloseOutcome::NotFound;
+            }
+            match trade.status {
+                Status::Waiting { .. } => {
+                    trade.mark_closed();
+                    events.push(Event::Closed);
+                    CloseOutcome::Closed(trade.clone())
+                }
+                Status::Closed if !trade.was_paid() => CloseOutcome::Closed(trade.clone()),
+                _ => CloseOutcome::NotClosable(trade.clone()),
+            }
+        })
+        .unwrap_or(CloseOutcome::NotFound)
+    }
+
+    /// Test hook: a buyer scans an order QR code (and pays at once if `pay`).
+    pub fn scan(&self, qr_code: &str, buyer_code: &str, pay: bool) -> Result<Trade, ScanError> {
+        let (merchant, out_trade_no) = self.store.lock().by_qr.get(qr_code).cloned().ok_or(ScanError::UnknownCode)?;
+        let lookup = Lookup { out_trade_no: Some(out_trade_no), trade_no: None };
+        self.with_trade(&merchant, &lookup, |trade, events| {
+            if !matches!(trade.status, Status::Waiting { .. }) {
+                return Err(ScanError::NotPayable);
+            }
+            if let Origin::Precreate { scanned, .. } = &mut trade.origin {
+                *scanned = true;
+            }
+            trade.buyer.get_or_insert_with(|| Buyer::of_code(buyer_code));
+            if pay {
+                trade.mark_paid();
+                events.push(Event::Paid);
+            }
+            Ok(trade.clone())
+        })
+        .unwrap_or(Err(ScanError::UnknownCode))
+    }
+
+    /// Test hook: a buyer scans the merchant's static QR code, types `total` and pays. The trade
+    /// exists only at Alipay; the notification is how the merchant learns of it.
+    pub fn static_qr_pay(
+        &self,
+        merchant: Arc<Merchant>,
+        total: Amount,
+        subject: String,
+        buyer_code: &str,
+        notify_url: Option<String>,
+    ) -> Trade {
+        let trade_no = next_trade_no();
+        let mut trade = self.new_trade(merchant, format!("SQR{trade_no}"), Origin::StaticQr, subject, total);
+        trade.trade_no = trade_no;
+        trade.buyer = Some(Buyer::of_code(buyer_code));
+        trade.notify_url = notify_url.or_else(|| trade.merchant.notify_url.clone());
+        trade.mark_paid();
+        self.insert(trade.clone());
+        self.notifier.send(Event::Paid, &trade);
+        trade
+    }
+}
+
+/// 28 digits: the Beijing date, then a process-unique sequence (as Alipay's trade numbers).
+fn next_trade_no() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let start = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64 / 1000 % 10_000_000_000_000;
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let date = OffsetDateTime::now_utc().to_offset(alipay::time_text::BEIJING);
+    format!("{:04}{:02}{:02}22{:018}", date.year(), u8::from(date.month()), date.day(), start * 100_000 + seq % 100_000)
+}
+
+fn new_qr_code() -> String {
+    use rand::Rng;
+    let suffix: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(22)
+        .map(|b| char::from(b).to_ascii_lowercase())
+        .collect();
+    format!("https://qr.alipay.com/bax{suffix}")
+}

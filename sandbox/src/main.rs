@@ -1,0 +1,84 @@
+//! `alipay-sandbox`: an Alipay for tests and load tests. Prints the bound address first.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use sandbox::{Config, Sandbox};
+
+#[derive(Debug, Parser)]
+#[command(name = "alipay-sandbox", version, about = "An Alipay that behaves like Alipay, for tests and load tests")]
+struct Args {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// Multiplies every scenario delay and notification retry interval.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// JSON array of merchant registrations to load at start.
+    #[arg(long)]
+    merchants: Option<PathBuf>,
+    /// Platform private key (PEM or base64); generated at start when absent.
+    #[arg(long)]
+    platform_key: Option<PathBuf>,
+    /// Worker threads (default: one per CPU).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Trades kept in memory before the oldest are forgotten.
+    #[arg(long, default_value_t = 2_000_000)]
+    max_trades: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = runtime.enable_all().build()?;
+    runtime.block_on(async {
+        let config = Config {
+            listen: args.listen,
+            time_scale: args.time_scale,
+            merchants_file: args.merchants,
+            platform_key_file: args.platform_key,
+            max_trades: args.max_trades,
+            ..Config::default()
+        };
+        let sandbox = Sandbox::start(config).await?;
+        #[allow(clippy::print_stdout)]
+        {
+            println!("alipay-sandbox listening on {}", sandbox.url());
+        }
+        tracing::info!(addr = %sandbox.addr(), time_scale = args.time_scale, "started");
+        shutdown_signal().await;
+        tracing::info!("stopping");
+        sandbox.stop().await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,197 @@
+//! Merchants registered with the sandbox, and the platform key that signs its answers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use alipay::{AppId, KeyError, Md5Key, Partner, PrivateKey, PublicKey, SignType, Signer, Verifier};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+/// Which wire dialect a merchant speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    Openapi,
+    Mapi,
+}
+
+/// A merchant registration, as `POST /sandbox/merchants` and the `--merchants` file take it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    pub dialect: Dialect,
+    pub app_id: Option<String>,
+    pub partner: Option<String>,
+    pub sign_type: String,
+    /// The merchant's RSA public key, PEM or bare base64 (RSA2 and RSA).
+    pub public_key: Option<String>,
+    /// The merchant's MD5 key (MAPI MD5 only).
+    pub md5_key: Option<String>,
+    /// Where notifications of trades made without a `notify_url` go (the static QR code's).
+    pub notify_url: Option<String>,
+}
+
+/// A registration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("openapi merchants need a valid app_id; mapi merchants a valid partner (2088 and 12 digits)")]
+    BadId,
+    #[error("sign_type must be RSA2 or RSA (openapi), or MD5, RSA or RSA2 (mapi)")]
+    BadSignType,
+    #[error("{0} needs {1}")]
+    MissingKey(SignType, &'static str),
+    #[error("key refused: {0}")]
+    Key(#[from] KeyError),
+    #[error("notify_url must be an http:// or https:// URL of at most 256 characters")]
+    BadNotifyUrl,
+    #[error("too many merchants registered")]
+    Full,
+}
+
+/// A registered merchant.
+pub struct Merchant {
+    pub dialect: Dialect,
+    /// `app_id` or `partner`.
+    pub id: String,
+    pub sign_type: SignType,
+    /// Checks the merchant's request signatures.
+    pub verifier: Verifier,
+    /// Signs answers and notifications of MD5 merchants (with the merchant's own key).
+    pub md5_signer: Option<Signer>,
+    pub notify_url: Option<String>,
+}
+
+impl std::fmt::Debug for Merchant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Merchant({:?} {} {})", self.dialect, self.id, self.sign_type)
+    }
+}
+
+/// Whether `url` can be a notify_url.
+pub fn valid_notify_url(url: &str) -> bool {
+    url.len() <= 256
+        && (url.starts_with("http://") || url.starts_with("https://"))
+        && url.parse::<http::Uri>().is_ok_and(|uri| uri.host().is_some())
+}
+
+impl Merchant {
+    pub fn from_registration(reg: &Registration) -> Result<Self, RegistrationError> {
+        let sign_type: SignType = reg.sign_type.parse().map_err(|_| RegistrationError::BadSignType)?;
+        let id = match reg.dialect {
+            Dialect::Openapi => {
+                if sign_type == SignType::Md5 {
+                    return Err(RegistrationError::BadSignType);
+                }
+                reg.app_id
+                    .as_deref()
+                    .and_then(|id| id.parse::<AppId>().ok())
+                    .ok_or(RegistrationError::BadId)?
+                    .to_string()
+            }
+            Dialect::Mapi => reg
+                .partner
+                .as_deref()
+                .and_then(|id| id.parse::<Partner>().ok())
+                .ok_or(RegistrationError::BadId)?
+                .to_string(),
+        };
+        if let Some(url) = &reg.notify_url
+            && !valid_notify_url(url)
+        {
+            return Err(RegistrationError::BadNotifyUrl);
+        }
+        let (verifier, md5_signer) = match sign_type {
+            SignType::Md5 => {
+                let key =
+                    Md5Key::new(reg.md5_key.as_deref().ok_or(RegistrationError::MissingKey(sign_type, "md5_key"))?)?;
+                (Verifier::md5(key.clone()), Some(Signer::md5(key)))
+            }
+            rsa => {
+                let text = reg.public_key.as_deref().ok_or(RegistrationError::MissingKey(sign_type, "public_key"))?;
+                (Verifier::rsa(rsa, &PublicKey::parse(text)?)?, None)
+            }
+        };
+        Ok(Merchant { dialect: reg.dialect, id, sign_type, verifier, md5_signer, notify_url: reg.notify_url.clone() })
+    }
+}
+
+/// All registered merchants, by `app_id` / `partner`.
+pub struct Merchants {
+    map: RwLock<HashMap<String, Arc<Merchant>>>,
+    max: usize,
+}
+
+impl Merchants {
+    pub fn new(max: usize) -> Self {
+        Self { map: RwLock::new(HashMap::new()), max }
+    }
+
+    /// Registers (or replaces) a merchant; answers whether it replaced one.
+    pub fn register(&self, reg: &Registration) -> Result<(Arc<Merchant>, bool), RegistrationError> {
+        let merchant = Arc::new(Merchant::from_registration(reg)?);
+        let mut map = self.map.write();
+        if !map.contains_key(&merchant.id) && map.len() >= self.max {
+            return Err(RegistrationError::Full);
+        }
+        let replaced = map.insert(merchant.id.clone(), merchant.clone()).is_some();
+        Ok((merchant, replaced))
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Merchant>> {
+        self.map.read().get(id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Alipay's own key: signs answers and notifications of RSA and RSA2 merchants.
+pub struct Platform {
+    rsa2: Signer,
+    rsa: Signer,
+    public_pem: String,
+}
+
+impl Platform {
+    pub fn new(key: PrivateKey) -> Result<Self, KeyError> {
+        let public_pem = key.public_key()?.to_pem();
+        let rsa = Signer::rsa(&key)?;
+        let rsa2 = Signer::rsa2(Arc::new(key))?;
+        Ok(Self { rsa2, rsa, public_pem })
+    }
+
+    pub fn public_pem(&self) -> &str {
+        &self.public_pem
+    }
+
+    /// The key that signs what the sandbox sends `merchant`: the merchant's MD5 key, or the
+    /// platform key with the merchant's RSA algorithm.
+    pub fn signer_for<'a>(&'a self, merchant: &'a Merchant) -> &'a Signer {
+        match (&merchant.md5_signer, merchant.sign_type) {
+            (Some(md5), _) => md5,
+            (None, SignType::Rsa) => &self.rsa,
+            _ => &self.rsa2,
+        }
+    }
+}
+
+/// Damages a signature so it stays well-formed (same length and alphabet) but no longer verifies.
+pub fn corrupt_signature(sign: &str) -> String {
+    let mut chars: Vec<char> = sign.chars().collect();
+    if let Some(first) = chars.first_mut() {
+        *first = match *first {
+            '9' => '0',
+            'f' => 'a',
+            'z' => 'a',
+            'Z' => 'A',
+            c @ ('0'..='8' | 'a'..='y' | 'A'..='Y') => char::from(c as u8 + 1),
+            _ => 'A',
+        };
+    }
+    chars.into_iter().collect()
+}
