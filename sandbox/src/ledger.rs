@@ -70,6 +70,15 @@ pub enum RefundOutcome {
     TooMany(Trade),
 }
 
+/// What [`Ledger::get_or_create`] did.
+enum Entry<R> {
+    /// The trade existed: the caller's answer.
+    Existing(R),
+    Created(Box<Trade>),
+    /// There was no trade and none was created.
+    NotCreated,
+}
+
 /// A precreate (order QR code) request.
 pub struct NewOrder {
     pub merchant: Arc<Merchant>,
@@ -193,47 +202,87 @@ impl Ledger {
         self.with_trade(merchant, &lookup, |trade, _| trade.clone())
     }
 
+    /// Runs `existing` on the trade `(merchant, out_trade_no)`, or inserts what `create` builds,
+    /// under one lock: concurrent identical requests make one trade. A new trade's notification or
+    /// payment timer starts once the lock is released.
+    fn get_or_create<R>(
+        &self,
+        merchant: &str,
+        out_trade_no: &str,
+        existing: impl FnOnce(&Trade) -> R,
+        create: impl FnOnce() -> Option<Trade>,
+    ) -> Entry<R> {
+        let mut settled = None;
+        let entry = {
+            let mut store = self.store.lock();
+            let key = (merchant.to_owned(), out_trade_no.to_owned());
+            if let Some(trade) = store.trades.get_mut(&key) {
+                if trade.settle(self.clock.now()) {
+                    settled = Some(trade.clone());
+                }
+                Entry::Existing(existing(trade))
+            } else {
+                match create() {
+                    Some(trade) => {
+                        store.insert(trade.clone(), self.max_trades);
+                        Entry::Created(Box::new(trade))
+                    }
+                    None => Entry::NotCreated,
+                }
+            }
+        };
+        if let Some(trade) = settled {
+            self.notifier.send(Event::Paid, &trade);
+        }
+        if let Entry::Created(trade) = &entry {
+            match trade.status {
+                Status::Paid => self.notifier.send(Event::Paid, trade),
+                Status::Waiting { pays_at: Some(at) } => self.pay_at(trade, at),
+                _ => {}
+            }
+        }
+        entry
+    }
+
     /// trade.pay / spot.pay.
     pub fn pay(&self, req: NewPay) -> PayOutcome {
         let scenario = Scenario::of_code(&req.buyer_code);
         let buyer = Buyer::of_code(&req.buyer_code);
-        let lookup = Lookup { out_trade_no: Some(req.out_trade_no.clone()), trade_no: None };
-        let repeat = self.with_trade(&req.merchant.id, &lookup, |trade, _| {
-            if trade.origin != Origin::Barcode || trade.total != req.total || trade.subject != req.subject {
+        let merchant_id = req.merchant.id.clone();
+        let out_trade_no = req.out_trade_no.clone();
+        let (total, subject) = (req.total, req.subject.clone());
+        let repeat = |trade: &Trade| {
+            if trade.origin != Origin::Barcode || trade.total != total || trade.subject != subject {
                 PayOutcome::ContextInconsistent
             } else if trade.buyer.as_ref() != Some(&buyer) {
                 PayOutcome::BuyerNotMatch
             } else {
                 PayOutcome::Repeat(trade.clone())
             }
-        });
-        if let Some(outcome) = repeat {
-            return outcome;
-        }
-        if !scenario.creates_trade() {
-            return PayOutcome::NotCreated(scenario);
-        }
-        let now = self.clock.now();
-        let mut trade = self.new_trade(req.merchant, req.out_trade_no, Origin::Barcode, req.subject, req.total);
-        trade.buyer = Some(buyer);
-        trade.scenario = scenario;
-        trade.cancel_retries_left = scenario.cancel_retries();
-        trade.notify_url = req.notify_url;
-        trade.charset = req.charset;
-        if scenario.starts_waiting() {
-            let pays_at = scenario.pays_after().map(|d| self.clock.after(now, d));
-            trade.status = Status::Waiting { pays_at };
-            if let Some(at) = pays_at {
-                self.pay_at(&trade, at);
+        };
+        let create = || {
+            if !scenario.creates_trade() {
+                return None;
             }
-        } else {
-            trade.mark_paid();
+            let mut trade = self.new_trade(req.merchant, req.out_trade_no, Origin::Barcode, req.subject, req.total);
+            trade.buyer = Some(Buyer::of_code(&req.buyer_code));
+            trade.scenario = scenario;
+            trade.cancel_retries_left = scenario.cancel_retries();
+            trade.notify_url = req.notify_url;
+            trade.charset = req.charset;
+            if scenario.starts_waiting() {
+                let pays_at = scenario.pays_after().map(|d| self.clock.after(trade.created, d));
+                trade.status = Status::Waiting { pays_at };
+            } else {
+                trade.mark_paid();
+            }
+            Some(trade)
+        };
+        match self.get_or_create(&merchant_id, &out_trade_no, repeat, create) {
+            Entry::Existing(outcome) => outcome,
+            Entry::Created(trade) => PayOutcome::Created(*trade),
+            Entry::NotCreated => PayOutcome::NotCreated(scenario),
         }
-        self.insert(trade.clone());
-        if trade.status == Status::Paid {
-            self.notifier.send(Event::Paid, &trade);
-        }
-        PayOutcome::Created(trade)
     }
 
     fn new_trade(
@@ -377,12 +426,11 @@ impl Ledger {
 
     /// trade.precreate / acquire.precreate.
     pub fn precreate(&self, req: NewOrder) -> PrecreateOutcome {
-        let lookup = Lookup { out_trade_no: Some(req.out_trade_no.clone()), trade_no: None };
-        let repeat = self.with_trade(&req.merchant.id, &lookup, |trade, _| {
-            if !matches!(trade.origin, Origin::Precreate { .. })
-                || trade.total != req.total
-                || trade.subject != req.subject
-            {
+        let merchant_id = req.merchant.id.clone();
+        let out_trade_no = req.out_trade_no.clone();
+        let (total, subject) = (req.total, req.subject.clone());
+        let repeat = |trade: &Trade| {
+            if !matches!(trade.origin, Origin::Precreate { .. }) || trade.total != total || trade.subject != subject {
                 return PrecreateOutcome::ContextInconsistent;
             }
             match trade.status {
@@ -390,16 +438,19 @@ impl Ledger {
                 Status::Paid => PrecreateOutcome::HasSuccess(trade.clone()),
                 Status::Closed => PrecreateOutcome::HasClosed(trade.clone()),
             }
-        });
-        if let Some(outcome) = repeat {
-            return outcome;
+        };
+        let create = || {
+            let origin = Origin::Precreate { qr_code: new_qr_code(), scanned: false };
+            let mut trade = self.new_trade(req.merchant, req.out_trade_no, origin, req.subject, req.total);
+            trade.notify_url = req.notify_url;
+            trade.charset = req.charset;
+            Some(trade)
+        };
+        match self.get_or_create(&merchant_id, &out_trade_no, repeat, create) {
+            Entry::Existing(outcome) => outcome,
+            Entry::Created(trade) => PrecreateOutcome::Code(*trade),
+            Entry::NotCreated => PrecreateOutcome::ContextInconsistent,
         }
-        let origin = Origin::Precreate { qr_code: new_qr_code(), scanned: false };
-        let mut trade = self.new_trade(req.merchant, req.out_trade_no, origin, req.subject, req.total);
-        trade.notify_url = req.notify_url;
-        trade.charset = req.charset;
-        self.insert(trade.clone());
-        PrecreateOutcome::Code(trade)
     }
 
     /// trade.close: closes a shown, unpaid trade.

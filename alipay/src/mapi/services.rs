@@ -263,3 +263,22 @@ pub struct AcquirePrecreateAnswer {
     pub detail_error_code: Option<String>,
     pub detail_error_des: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapi_results_prove_only_what_they_say() {
+        assert_eq!(classify_result(ResultCode::Success, None, None), Outcome::Success);
+        assert_eq!(classify_result(ResultCode::Unknow, Some("X"), None), Outcome::Unknown(UnknownReason::BuyerPaying));
+        for result in [ResultCode::Unknow, ResultCode::Unknown, ResultCode::Fail, ResultCode::Failed] {
+            let outcome = classify_result(result, Some("SYSTEM_ERROR"), None);
+            assert!(matches!(outcome, Outcome::Unknown(UnknownReason::SystemError { .. })), "{result:?}");
+        }
+        let retry = classify_result(ResultCode::Fail, Some("SYSTEM_ERROR"), Some(YesNo::Y));
+        assert_eq!(retry, Outcome::Unknown(UnknownReason::RetryLater));
+        let failed = classify_result(ResultCode::Failed, Some("BUYER_BALANCE_NOT_ENOUGH"), None);
+        assert!(matches!(failed, Outcome::Failed(f) if f.is("BUYER_BALANCE_NOT_ENOUGH")));
+    }
+}

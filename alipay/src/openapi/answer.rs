@@ -189,3 +189,32 @@ pub fn write_answer(key: &str, member: &str, signer: Option<&Signer>, charset: C
     out.push('}');
     Ok(charset.encode(&out)?.into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: &str, sub_code: Option<&str>) -> Status {
+        Status { code: code.into(), msg: String::new(), sub_code: sub_code.map(Into::into), sub_msg: None }
+    }
+
+    #[test]
+    fn only_proof_is_success_or_failure() {
+        assert_eq!(status("10000", None).classify(), Outcome::Success);
+        assert_eq!(status("10003", None).classify(), Outcome::Unknown(UnknownReason::BuyerPaying));
+        assert!(matches!(
+            status("20000", Some("isp.unknow-error")).classify(),
+            Outcome::Unknown(UnknownReason::SystemError { .. })
+        ));
+        for sub in ["ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR", "AQC.SYSTEM_ERROR"] {
+            let outcome = status("40004", Some(sub)).classify();
+            assert!(matches!(outcome, Outcome::Unknown(UnknownReason::SystemError { .. })), "{sub}");
+        }
+        assert_eq!(
+            status("40005", Some("isv.app-call-limited")).classify(),
+            Outcome::Unknown(UnknownReason::RateLimited)
+        );
+        let failed = status("40004", Some("ACQ.BUYER_BALANCE_NOT_ENOUGH")).classify();
+        assert!(matches!(failed, Outcome::Failed(f) if f.is("BUYER_BALANCE_NOT_ENOUGH")));
+    }
+}

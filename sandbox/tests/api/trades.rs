@@ -211,3 +211,34 @@ async fn a_static_qr_payment_exists_only_at_alipay_and_is_notified() {
         assert_eq!(notification.get(amount_field), Some("23.50"));
     }
 }
+
+#[tokio::test]
+async fn concurrent_identical_payments_make_one_trade() {
+    let sandbox = start(TIME_SCALE).await;
+    let mut receiver = Receiver::start(0).await;
+    let mut merchant = Merchant::openapi(&sandbox, SignType::Rsa2).await;
+    merchant.notify_url = Some(receiver.url.clone());
+    let merchant = std::sync::Arc::new(merchant);
+    let no = trade_no("dup");
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let merchant = merchant.clone();
+            let no = no.clone();
+            tokio::spawn(async move { merchant.call(&pay(&no, &code("00"), "9.99")).await.1.outcome })
+        })
+        .collect();
+    let mut successes = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Outcome::Success => successes += 1,
+            Outcome::Unknown(UnknownReason::AlreadyProcessed { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(successes, 1, "exactly one request created (and paid) the trade");
+    let first = receiver.until(&no, "TRADE_SUCCESS").await;
+    let stats: serde_json::Value =
+        reqwest::get(format!("{}/stats", merchant.hooks)).await.unwrap().json().await.unwrap();
+    assert_eq!(stats["trades"], 1);
+    assert!(!first.is_empty());
+}
