@@ -209,6 +209,17 @@ impl PublicKey {
         pem::encode(&pem::Pem::new("PUBLIC KEY", self.spki_der.clone()))
     }
 
+    /// The SubjectPublicKeyInfo DER.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// Lowercase hex SHA-256 of the SPKI: tells keys apart without showing them.
+    pub fn fingerprint(&self) -> String {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.spki_der);
+        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Bare one-line base64 of the SPKI, as Alipay's key tool hands it out.
     pub fn to_base64(&self) -> String {
         BASE64.encode(&self.spki_der)

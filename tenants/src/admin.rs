@@ -1,0 +1,314 @@
+//! The admin HTTP API: the registry's operations as JSON over HTTP, for automation. Protected by a
+//! bearer token (compared in constant time); every change is audited as `admin-api`. Errors are
+//! `application/problem+json`. [`handle`] can be mounted on any admin listener (the gateway's);
+//! [`serve`] runs it alone (`tenants admin-serve`).
+//!
+//! | call | body | does |
+//! |---|---|---|
+//! | `GET /admin/tenants` | | list |
+//! | `POST /admin/tenants` | tenant, optional `keys` | create; answers the API secret and webhook secret once |
+//! | `GET /admin/tenants/{slug}` | | show |
+//! | `PATCH /admin/tenants/{slug}` | fields to change, optional `keys` | update |
+//! | `POST /admin/tenants/{slug}/suspend`, `/resume` | | status |
+//! | `PUT /admin/tenants/{slug}/keys` | `app_private_key`, `generate_app_key`, `app_public_key`, `alipay_public_key`, `md5_key` | set keys |
+//! | `POST /admin/tenants/{slug}/api-secret/rotate` | `{"overlap": "24h"}` | rotate the API secret |
+//! | `DELETE /admin/tenants/{slug}` | | delete |
+//! | `POST /admin/master-key/rotate` | | re-wrap data keys |
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::model::{
+    AlipayIdentity, Invalid, Limits, NewTenant, SecondaryMerchant, Status, TenantUpdate, display_name, http_url,
+};
+use crate::registry::{AppKeySource, KeyInput, Registry, RegistryError, parse_overlap};
+
+const ACTOR: &str = "admin-api";
+const MAX_BODY: usize = 1024 * 1024;
+
+/// The bearer token that opens the admin API.
+#[derive(Clone)]
+pub struct AdminToken(Arc<Zeroizing<String>>);
+
+impl AdminToken {
+    /// At least 32 characters.
+    pub fn new(token: &str) -> Result<Self, String> {
+        if token.len() < 32 {
+            return Err("the admin token must be at least 32 characters".into());
+        }
+        Ok(AdminToken(Arc::new(Zeroizing::new(token.to_owned()))))
+    }
+
+    /// From `ACQ_ADMIN_TOKEN`.
+    pub fn from_env() -> Result<Self, String> {
+        let token =
+            std::env::var("ACQ_ADMIN_TOKEN").map_err(|_| "set ACQ_ADMIN_TOKEN to serve the admin API".to_owned())?;
+        Self::new(&token)
+    }
+
+    fn accepts(&self, header: Option<&str>) -> bool {
+        let given = header.and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+        aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), self.0.as_bytes()).is_ok()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(***)")
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, body: &serde_json::Value) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response
+}
+
+fn problem(status: StatusCode, code: &str, detail: &str) -> Reply {
+    let body = json!({ "type": "about:blank", "title": status.canonical_reason(), "status": status.as_u16(), "code": code, "detail": detail });
+    let mut response = reply(status, &body);
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
+    response
+}
+
+fn from_error(error: RegistryError) -> Reply {
+    match &error {
+        RegistryError::Invalid(e) => problem(StatusCode::BAD_REQUEST, "invalid", &e.0),
+        RegistryError::NotFound(_) => problem(StatusCode::NOT_FOUND, "not_found", &error.to_string()),
+        RegistryError::Conflict(detail) => problem(StatusCode::CONFLICT, "conflict", detail),
+        _ => {
+            tracing::error!(%error, "admin API operation failed");
+            problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the operation could not be done; retry later")
+        }
+    }
+}
+
+fn json_ok(status: StatusCode, value: &impl serde::Serialize) -> Reply {
+    match serde_json::to_value(value) {
+        Ok(body) => reply(status, &body),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "answer could not be written"),
+    }
+}
+
+/// Keys as the API takes them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysBody {
+    app_private_key: Option<String>,
+    #[serde(default)]
+    generate_app_key: bool,
+    app_public_key: Option<String>,
+    alipay_public_key: Option<String>,
+    md5_key: Option<String>,
+}
+
+impl KeysBody {
+    fn into_input(self) -> Result<KeyInput, Invalid> {
+        let app_private_key = match (self.app_private_key, self.generate_app_key) {
+            (Some(_), true) => return Err(Invalid("give app_private_key or generate_app_key, not both".into())),
+            (Some(text), false) => Some(AppKeySource::Text(Zeroizing::new(text))),
+            (None, true) => Some(AppKeySource::Generate),
+            (None, false) => None,
+        };
+        Ok(KeyInput {
+            app_private_key,
+            app_public_key: self.app_public_key,
+            alipay_public_key: self.alipay_public_key,
+            md5_key: self.md5_key.map(Zeroizing::new),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    slug: String,
+    name: String,
+    dialect: String,
+    app_id: Option<String>,
+    partner: Option<String>,
+    seller_id: Option<String>,
+    sign_type: String,
+    #[serde(default = "sandbox")]
+    environment: String,
+    limits: Option<Limits>,
+    webhook_url: Option<String>,
+    secondary_merchant: Option<SecondaryMerchant>,
+    #[serde(default)]
+    keys: KeysBody,
+}
+
+fn sandbox() -> String {
+    "sandbox".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    name: Option<String>,
+    environment: Option<String>,
+    alipay_id: Option<String>,
+    #[serde(default, with = "serde_with::rust::double_option")]
+    seller_id: Option<Option<String>>,
+    pay_rate: Option<u32>,
+    pay_burst: Option<u32>,
+    other_rate: Option<u32>,
+    #[serde(default, with = "serde_with::rust::double_option")]
+    webhook_url: Option<Option<String>>,
+    #[serde(default, with = "serde_with::rust::double_option")]
+    secondary_merchant: Option<Option<SecondaryMerchant>>,
+    #[serde(default)]
+    keys: KeysBody,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    #[serde(default = "day")]
+    overlap: String,
+}
+
+fn day() -> String {
+    "24h".into()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, RegistryError> {
+    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body).map_err(|e| Invalid(format!("invalid JSON: {e}")).into())
+}
+
+fn new_tenant(body: CreateBody) -> Result<(NewTenant, KeyInput), Invalid> {
+    let sign_type = body.sign_type.parse().map_err(|_| Invalid("sign_type must be RSA2, RSA or MD5".into()))?;
+    let id = body.app_id.as_deref().or(body.partner.as_deref()).unwrap_or_default();
+    let identity = AlipayIdentity::new(body.dialect.parse()?, id, body.seller_id.as_deref(), sign_type)?;
+    let tenant = NewTenant {
+        slug: body.slug.parse()?,
+        name: display_name(&body.name)?,
+        identity,
+        environment: body.environment.parse()?,
+        limits: body.limits.unwrap_or_default().validate()?,
+        webhook_url: body.webhook_url.as_deref().map(|u| http_url("webhook URL", u)).transpose()?,
+        secondary_merchant: body.secondary_merchant.map(SecondaryMerchant::validate).transpose()?,
+    }
+    .validate()?;
+    Ok((tenant, body.keys.into_input()?))
+}
+
+fn update_of(body: UpdateBody) -> Result<(TenantUpdate, KeyInput), Invalid> {
+    let update = TenantUpdate {
+        name: body.name,
+        environment: body.environment.as_deref().map(str::parse).transpose()?,
+        alipay_id: body.alipay_id,
+        seller_id: body.seller_id,
+        pay_rate: body.pay_rate,
+        pay_burst: body.pay_burst,
+        other_rate: body.other_rate,
+        webhook_url: body.webhook_url,
+        secondary_merchant: body.secondary_merchant,
+    };
+    Ok((update, body.keys.into_input()?))
+}
+
+/// Handles one admin request.
+pub async fn handle(registry: &Registry, token: &AdminToken, req: Request<Incoming>) -> Reply {
+    let authorized = token.accepts(req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    if !authorized {
+        return problem(StatusCode::UNAUTHORIZED, "unauthorized", "a valid admin bearer token is required");
+    }
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body over 1 MiB"),
+    };
+    let path: Vec<&str> = parts.uri.path().trim_matches('/').split('/').collect();
+    route(registry, &parts.method, &path, &body).await.unwrap_or_else(from_error)
+}
+
+async fn route(registry: &Registry, method: &Method, path: &[&str], body: &[u8]) -> Result<Reply, RegistryError> {
+    Ok(match (method, path) {
+        (&Method::GET, ["admin", "tenants"]) => json_ok(StatusCode::OK, &registry.list().await?),
+        (&Method::POST, ["admin", "tenants"]) => {
+            let (tenant, keys) = new_tenant(parse(body)?)?;
+            json_ok(StatusCode::CREATED, &registry.create(ACTOR, tenant, keys).await?)
+        }
+        (&Method::GET, ["admin", "tenants", slug]) => json_ok(StatusCode::OK, &registry.show(slug).await?),
+        (&Method::PATCH, ["admin", "tenants", slug]) => {
+            let (update, keys) = update_of(parse(body)?)?;
+            json_ok(StatusCode::OK, &registry.update(ACTOR, slug, update, keys).await?)
+        }
+        (&Method::DELETE, ["admin", "tenants", slug]) => {
+            registry.delete(ACTOR, slug).await?;
+            json_ok(StatusCode::OK, &json!({ "deleted": slug }))
+        }
+        (&Method::POST, ["admin", "tenants", slug, action @ ("suspend" | "resume")]) => {
+            let status = if *action == "suspend" { Status::Suspended } else { Status::Active };
+            json_ok(StatusCode::OK, &registry.set_status(ACTOR, slug, status).await?)
+        }
+        (&Method::PUT, ["admin", "tenants", slug, "keys"]) => {
+            let keys = parse::<KeysBody>(body)?.into_input()?;
+            let (tenant, public) = registry.set_keys(ACTOR, slug, keys).await?;
+            json_ok(StatusCode::OK, &json!({ "tenant": tenant, "app_public_key": public }))
+        }
+        (&Method::POST, ["admin", "tenants", slug, "api-secret", "rotate"]) => {
+            let overlap = parse_overlap(&parse::<RotateBody>(body)?.overlap)?;
+            json_ok(StatusCode::CREATED, &registry.rotate_api_secret(ACTOR, slug, overlap).await?)
+        }
+        (&Method::POST, ["admin", "master-key", "rotate"]) => {
+            json_ok(StatusCode::OK, &registry.rotate_master_key(ACTOR).await?)
+        }
+        (_, ["admin", "tenants", ..] | ["admin", "master-key", "rotate"]) => {
+            problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here")
+        }
+        _ => problem(StatusCode::NOT_FOUND, "not_found", "no such admin resource"),
+    })
+}
+
+/// Serves the admin API on `listener` until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    registry: Registry,
+    token: AdminToken,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let (registry, token) = (registry.clone(), token.clone());
+        let service = hyper::service::service_fn(move |req| {
+            let (registry, token) = (registry.clone(), token.clone());
+            async move { Ok::<_, Infallible>(handle(&registry, &token, req).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}

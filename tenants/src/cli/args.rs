@@ -1,0 +1,200 @@
+//! The command line.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tenants",
+    version,
+    about = "Onboard and manage the gateway's tenants (restaurants) and their Alipay keys"
+)]
+pub struct Cli {
+    /// Postgres URL.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/acquirer", global = true)]
+    pub database_url: String,
+    /// File of master keys, one `<id> <base64 of 32 bytes>` per line, the current one first.
+    #[arg(long, env = "ACQ_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<String>,
+    /// Master keys inline, `id:base64,...` (current first); prefer --master-key-file.
+    #[arg(long, env = "ACQ_MASTER_KEYS", hide_env_values = true, global = true)]
+    pub master_keys: Option<String>,
+    /// Who is making the change, for the audit trail (default `cli:$USER`).
+    #[arg(long, env = "ACQ_ACTOR", global = true)]
+    pub actor: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the database migrations.
+    Migrate,
+    /// Print a new random master key line to add to the key ring.
+    NewMasterKey {
+        #[arg(long)]
+        id: String,
+    },
+    /// Onboard a tenant; prints its partner API key and webhook secret once.
+    Create(Box<CreateArgs>),
+    /// List the tenants.
+    List,
+    /// Show one tenant (never a secret).
+    Show { slug: String },
+    /// Change limits, webhook, environment, Alipay id (and keys with them).
+    Update(Box<UpdateArgs>),
+    /// Stop a tenant's new calls; its open trades are still settled.
+    Suspend { slug: String },
+    /// Undo a suspension.
+    Resume { slug: String },
+    /// Set the app private key (RSA2 / RSA tenants), from a file or generated.
+    SetAlipayKey {
+        slug: String,
+        /// PEM (PKCS#1 or PKCS#8) or bare base64; `-` reads stdin.
+        #[arg(long, conflicts_with = "generate")]
+        file: Option<String>,
+        /// Generate an RSA-2048 key pair; its public half is printed to upload to Alipay.
+        #[arg(long)]
+        generate: bool,
+        /// The app public key uploaded to Alipay: refused unless it matches the private key.
+        #[arg(long)]
+        public_key_file: Option<String>,
+    },
+    /// Set Alipay's public key (RSA2 / RSA tenants).
+    SetAlipayPublicKey {
+        slug: String,
+        #[arg(long)]
+        file: String,
+    },
+    /// Set the MD5 key (Global MD5 tenants); `--file -` reads stdin.
+    SetMd5Key {
+        slug: String,
+        #[arg(long)]
+        file: String,
+    },
+    /// Issue a new partner API secret; the old one keeps working for the overlap.
+    RotateApiSecret {
+        slug: String,
+        /// How long the old secret keeps working: 30m, 24h, 7d (at most 30 days).
+        #[arg(long, default_value = "24h")]
+        overlap: String,
+    },
+    /// Re-wrap every data key with the current (first) master key.
+    RotateMasterKey,
+    /// Delete a tenant with no open trades (its secrets are destroyed).
+    Delete { slug: String },
+    /// Serve the admin HTTP API (token in ACQ_ADMIN_TOKEN).
+    AdminServe {
+        #[arg(long, default_value = "127.0.0.1:9091")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    pub slug: String,
+    #[arg(long)]
+    pub name: String,
+    /// `openapi` or `mapi` (Global).
+    #[arg(long)]
+    pub dialect: String,
+    /// OpenAPI app id.
+    #[arg(long, conflicts_with = "partner", required_unless_present = "partner")]
+    pub app_id: Option<String>,
+    /// Global partner id (2088...).
+    #[arg(long)]
+    pub partner: Option<String>,
+    /// Global seller id, when not the partner.
+    #[arg(long)]
+    pub seller_id: Option<String>,
+    /// RSA2, RSA or MD5.
+    #[arg(long)]
+    pub sign_type: String,
+    /// `sandbox`, `production`, or a gateway.do URL.
+    #[arg(long, default_value = "sandbox")]
+    pub environment: String,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    #[command(flatten)]
+    pub secondary: SecondaryFields,
+    #[command(flatten)]
+    pub keys: KeyFiles,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    pub slug: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub environment: Option<String>,
+    #[arg(long, conflicts_with = "partner")]
+    pub app_id: Option<String>,
+    #[arg(long)]
+    pub partner: Option<String>,
+    #[arg(long)]
+    pub seller_id: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[arg(long, conflicts_with = "no_webhook")]
+    pub webhook_url: Option<String>,
+    /// Remove the webhook URL.
+    #[arg(long)]
+    pub no_webhook: bool,
+    #[command(flatten)]
+    pub secondary: SecondaryFields,
+    #[command(flatten)]
+    pub keys: KeyFiles,
+}
+
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Payments per second.
+    #[arg(long)]
+    pub pay_rate: Option<u32>,
+    /// Payments allowed in a burst.
+    #[arg(long)]
+    pub pay_burst: Option<u32>,
+    /// Queries, cancels and refunds per second.
+    #[arg(long)]
+    pub other_rate: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct SecondaryFields {
+    #[arg(long)]
+    pub secondary_merchant_id: Option<String>,
+    #[arg(long)]
+    pub secondary_merchant_name: Option<String>,
+    /// Merchant category code (4 digits).
+    #[arg(long)]
+    pub mcc: Option<String>,
+    /// A store as `ID:NAME`; repeat for more.
+    #[arg(long)]
+    pub store: Vec<String>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct KeyFiles {
+    /// App private key file (PEM or bare base64; `-` reads stdin).
+    #[arg(long)]
+    pub app_private_key_file: Option<String>,
+    /// Generate the app key pair; its public half is printed to upload to Alipay.
+    #[arg(long)]
+    pub generate_app_key: bool,
+    /// The app public key: refused unless it matches the private key.
+    #[arg(long)]
+    pub app_public_key_file: Option<String>,
+    /// Alipay's public key file.
+    #[arg(long)]
+    pub alipay_public_key_file: Option<String>,
+    /// MD5 key file (`-` reads stdin).
+    #[arg(long)]
+    pub md5_key_file: Option<String>,
+}

@@ -1,0 +1,266 @@
+//! The `tenants` ops CLI: every operation of the [`Registry`](crate::registry::Registry), with
+//! readable tables by default and `--json` for scripts. Inputs (ids, URLs, key files) are read and
+//! checked before the database is touched; any failure is one line on stderr and a non-zero exit.
+
+mod args;
+mod render;
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use zeroize::Zeroizing;
+
+pub use args::{Cli, Command};
+
+use crate::model::{AlipayIdentity, Invalid, Limits, NewTenant, SecondaryMerchant, Status, TenantUpdate};
+use crate::registry::{AppKeySource, KeyInput, Registry, RegistryError, parse_overlap};
+use crate::vault::Keyring;
+use crate::{admin, db};
+
+/// Exit codes: 1 the request was refused (bad input, unknown tenant, conflict), 2 usage (clap),
+/// 3 we could not do it (database, configuration).
+const REFUSED: u8 = 1;
+const FAILED: u8 = 3;
+
+/// Why a command stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Invalid(_) => REFUSED,
+            CliError::Registry(e) if e.fault() == crate::registry::Fault::Caller => REFUSED,
+            _ => FAILED,
+        }
+    }
+}
+
+/// Parses the command line, runs it, prints its result or a one-line error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start: {error}");
+            return ExitCode::from(FAILED);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(output) => {
+            if !output.is_empty() {
+                print_out(&output);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_out(text: &str) {
+    println!("{text}");
+}
+
+fn read_input(path: &str, what: &str) -> Result<Zeroizing<String>, CliError> {
+    let mut text = Zeroizing::new(String::new());
+    let result = if path == "-" {
+        std::io::stdin().read_to_string(&mut text).map(drop)
+    } else {
+        std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text)).map(drop)
+    };
+    result.map_err(|e| CliError::Invalid(Invalid(format!("cannot read {what} from {path}: {e}"))))?;
+    Ok(text)
+}
+
+fn keyring(cli: &Cli) -> Result<Option<Arc<Keyring>>, CliError> {
+    let text = match (&cli.master_key_file, &cli.master_keys) {
+        (Some(path), _) => read_input(path, "the master key file")?,
+        (None, Some(keys)) => Zeroizing::new(keys.clone()),
+        (None, None) => return Ok(None),
+    };
+    Keyring::parse(&text).map(|k| Some(Arc::new(k))).map_err(|e| CliError::Setup(e.to_string()))
+}
+
+fn key_input(keys: &args::KeyFiles) -> Result<KeyInput, CliError> {
+    let app_private_key = match (&keys.app_private_key_file, keys.generate_app_key) {
+        (Some(path), false) => Some(AppKeySource::Text(read_input(path, "the app private key")?)),
+        (None, true) => Some(AppKeySource::Generate),
+        (None, false) => None,
+        (Some(_), true) => {
+            return Err(Invalid("give an app private key file or --generate-app-key, not both".into()).into());
+        }
+    };
+    Ok(KeyInput {
+        app_private_key,
+        app_public_key: keys
+            .app_public_key_file
+            .as_deref()
+            .map(|p| read_input(p, "the app public key"))
+            .transpose()?
+            .map(|t| t.to_string()),
+        alipay_public_key: keys
+            .alipay_public_key_file
+            .as_deref()
+            .map(|p| read_input(p, "the Alipay public key"))
+            .transpose()?
+            .map(|t| t.to_string()),
+        md5_key: keys.md5_key_file.as_deref().map(|p| read_input(p, "the MD5 key")).transpose()?,
+    })
+}
+
+fn secondary(fields: &args::SecondaryFields) -> Result<Option<SecondaryMerchant>, CliError> {
+    match (&fields.secondary_merchant_id, &fields.secondary_merchant_name, &fields.mcc) {
+        (None, None, None) if fields.store.is_empty() => Ok(None),
+        (Some(id), Some(name), Some(mcc)) => {
+            let stores = fields.store.iter().map(|s| s.parse()).collect::<Result<Vec<_>, _>>()?;
+            let merchant = SecondaryMerchant { merchant_id: id.clone(), name: name.clone(), mcc: mcc.clone(), stores };
+            Ok(Some(merchant.validate()?))
+        }
+        _ => {
+            Err(Invalid("secondary merchant needs --secondary-merchant-id, --secondary-merchant-name and --mcc".into())
+                .into())
+        }
+    }
+}
+
+async fn registry(cli: &Cli) -> Result<Registry, CliError> {
+    let pool = db::pool(&cli.database_url, 2).map_err(|e| CliError::Setup(e.to_string()))?;
+    Ok(Registry::new(pool, keyring(cli)?))
+}
+
+fn actor(cli: &Cli) -> String {
+    cli.actor.clone().unwrap_or_else(|| format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())))
+}
+
+async fn run(cli: Cli) -> Result<String, CliError> {
+    let json = cli.json;
+    let actor = actor(&cli);
+    match &cli.command {
+        Command::Migrate => {
+            let applied = db::migrate(&cli.database_url).await.map_err(|e| CliError::Setup(e.to_string()))?;
+            Ok(render::migrated(applied, json))
+        }
+        Command::NewMasterKey { id } => {
+            let line = Keyring::generate_line(id).map_err(|e| CliError::Invalid(Invalid(e.to_string())))?;
+            Ok(line.to_string())
+        }
+        Command::Create(create) => {
+            let identity = AlipayIdentity::new(
+                create.dialect.parse()?,
+                create.app_id.as_deref().or(create.partner.as_deref()).unwrap_or_default(),
+                create.seller_id.as_deref(),
+                create.sign_type.parse().map_err(|_| Invalid("sign type must be RSA2, RSA or MD5".into()))?,
+            )?;
+            let new = NewTenant {
+                slug: create.slug.parse()?,
+                name: crate::model::display_name(&create.name)?,
+                identity,
+                environment: create.environment.parse()?,
+                limits: Limits {
+                    pay_rate: create.limits.pay_rate.unwrap_or(Limits::default().pay_rate),
+                    pay_burst: create.limits.pay_burst.unwrap_or(Limits::default().pay_burst),
+                    other_rate: create.limits.other_rate.unwrap_or(Limits::default().other_rate),
+                }
+                .validate()?,
+                webhook_url: create
+                    .webhook_url
+                    .as_deref()
+                    .map(|u| crate::model::http_url("webhook URL", u))
+                    .transpose()?,
+                secondary_merchant: secondary(&create.secondary)?,
+            }
+            .validate()?;
+            let keys = key_input(&create.keys)?;
+            let created = registry(&cli).await?.create(&actor, new, keys).await?;
+            Ok(render::created(&created, json))
+        }
+        Command::List => Ok(render::list(&registry(&cli).await?.list().await?, json)),
+        Command::Show { slug } => Ok(render::tenant(&registry(&cli).await?.show(slug).await?, json)),
+        Command::Update(update) => {
+            let change = TenantUpdate {
+                name: update.name.clone(),
+                environment: update.environment.as_deref().map(str::parse).transpose()?,
+                alipay_id: update.app_id.clone().or_else(|| update.partner.clone()),
+                seller_id: update.seller_id.clone().map(Some),
+                pay_rate: update.limits.pay_rate,
+                pay_burst: update.limits.pay_burst,
+                other_rate: update.limits.other_rate,
+                webhook_url: if update.no_webhook { Some(None) } else { update.webhook_url.clone().map(Some) },
+                secondary_merchant: secondary(&update.secondary)?.map(Some),
+            };
+            let keys = key_input(&update.keys)?;
+            Ok(render::tenant(&registry(&cli).await?.update(&actor, &update.slug, change, keys).await?, json))
+        }
+        Command::Suspend { slug } => {
+            Ok(render::tenant(&registry(&cli).await?.set_status(&actor, slug, Status::Suspended).await?, json))
+        }
+        Command::Resume { slug } => {
+            Ok(render::tenant(&registry(&cli).await?.set_status(&actor, slug, Status::Active).await?, json))
+        }
+        Command::SetAlipayKey { slug, file, generate, public_key_file } => {
+            let keys = key_input(&args::KeyFiles {
+                app_private_key_file: file.clone(),
+                generate_app_key: *generate,
+                app_public_key_file: public_key_file.clone(),
+                ..args::KeyFiles::default()
+            })?;
+            if keys.app_private_key.is_none() {
+                return Err(Invalid("give --file FILE or --generate".into()).into());
+            }
+            let (view, public) = registry(&cli).await?.set_keys(&actor, slug, keys).await?;
+            Ok(render::keys_set(&view, public.as_deref(), json))
+        }
+        Command::SetAlipayPublicKey { slug, file } => {
+            let keys = KeyInput {
+                alipay_public_key: Some(read_input(file, "the Alipay public key")?.to_string()),
+                ..KeyInput::default()
+            };
+            let (view, _) = registry(&cli).await?.set_keys(&actor, slug, keys).await?;
+            Ok(render::keys_set(&view, None, json))
+        }
+        Command::SetMd5Key { slug, file } => {
+            let keys = KeyInput { md5_key: Some(read_input(file, "the MD5 key")?), ..KeyInput::default() };
+            let (view, _) = registry(&cli).await?.set_keys(&actor, slug, keys).await?;
+            Ok(render::keys_set(&view, None, json))
+        }
+        Command::RotateApiSecret { slug, overlap } => {
+            let overlap = parse_overlap(overlap)?;
+            let issued = registry(&cli).await?.rotate_api_secret(&actor, slug, overlap).await?;
+            Ok(render::credential(&issued, json))
+        }
+        Command::RotateMasterKey => {
+            let report = registry(&cli).await?.rotate_master_key(&actor).await?;
+            Ok(render::rotation(&report, json))
+        }
+        Command::Delete { slug } => {
+            registry(&cli).await?.delete(&actor, slug).await?;
+            Ok(render::deleted(slug, json))
+        }
+        Command::AdminServe { listen } => {
+            let token = admin::AdminToken::from_env().map_err(CliError::Setup)?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| CliError::Setup(format!("cannot bind {listen}: {e}")))?;
+            let addr = listener.local_addr().map_err(|e| CliError::Setup(e.to_string()))?;
+            print_out(&format!("tenants admin API listening on http://{addr}"));
+            admin::serve(listener, registry(&cli).await?, token, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await;
+            Ok(String::new())
+        }
+    }
+}

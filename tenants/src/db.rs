@@ -1,0 +1,55 @@
+//! Postgres: the connection pool and the schema migrations (applied under an advisory lock, so
+//! several services starting at once apply them once).
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// The lock every migrator of this schema takes (`tenants` in ASCII).
+const MIGRATION_LOCK: i64 = 0x0074_656e_616e_7473;
+
+/// Postgres could not be reached or the schema could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("invalid database URL: {0}")]
+    Url(tokio_postgres::Error),
+    #[error("cannot build the connection pool: {0}")]
+    Pool(String),
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+/// A pool of at most `max_size` connections to `url`.
+pub fn pool(url: &str, max_size: usize) -> Result<Pool, DbError> {
+    let config: tokio_postgres::Config = url.parse().map_err(DbError::Url)?;
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager).max_size(max_size).build().map_err(|e| DbError::Pool(e.to_string()))
+}
+
+/// Opens one connection outside any pool (for migrations and LISTEN).
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client, DbError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "postgres connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Applies the migrations not yet applied; answers how many it applied.
+pub async fn migrate(url: &str) -> Result<usize, DbError> {
+    let mut client = connect(url).await?;
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
+    let mut runner = embedded::migrations::runner();
+    runner.set_migration_table_name("tenants_schema_history");
+    let report = runner.set_grouped(true).run_async(&mut client).await;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
+    let report = report.map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(report.applied_migrations().len())
+}

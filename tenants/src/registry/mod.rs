@@ -1,0 +1,306 @@
+//! The tenant registry: every ops operation, shared by the CLI and the admin API. Each one validates
+//! everything first, then writes in one transaction with its audit row (never a secret).
+
+mod keys;
+mod write;
+
+use std::sync::Arc;
+
+use alipay::SignType;
+use deadpool_postgres::{GenericClient, Pool};
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+pub use keys::{AppKeySource, KeyInput};
+pub use write::{Created, IssuedCredential, MAX_OVERLAP, MasterKeyRotation, parse_overlap};
+
+use crate::model::{Dialect, Environment, Invalid, Limits, SecondaryMerchant, Status};
+use crate::vault::{Keyring, VaultError};
+
+/// Who is at fault when an operation fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The request is wrong (bad input, unknown tenant, a conflict): do not retry as is.
+    Caller,
+    /// We could not do it (database, configuration): a retry may succeed.
+    Ours,
+}
+
+/// An operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("no tenant `{0}`")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("key vault: {0}")]
+    Vault(#[from] VaultError),
+    #[error("database: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("database pool: {0}")]
+    Pool(String),
+}
+
+impl RegistryError {
+    pub fn fault(&self) -> Fault {
+        match self {
+            RegistryError::Invalid(_) | RegistryError::NotFound(_) | RegistryError::Conflict(_) => Fault::Caller,
+            RegistryError::Vault(_) | RegistryError::Db(_) | RegistryError::Pool(_) => Fault::Ours,
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for RegistryError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        RegistryError::Pool(error.to_string())
+    }
+}
+
+/// What the keys of a tenant are (fingerprints of public keys; never a secret).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KeyStatus {
+    /// SHA-256 of the app public key, if an app private key is set.
+    pub app_key: Option<String>,
+    /// SHA-256 of Alipay's public key, if set.
+    pub alipay_public_key: Option<String>,
+    pub md5_key: bool,
+}
+
+/// One partner API credential (its id; the secret is shown once, at issue).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CredentialView {
+    pub key_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the credential stops working (set when it was rotated out).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A tenant as ops see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantView {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub status: Status,
+    pub dialect: Dialect,
+    pub alipay_id: String,
+    pub seller_id: Option<String>,
+    pub sign_type: String,
+    pub environment: Environment,
+    pub gateway_url: String,
+    pub limits: Limits,
+    pub webhook_url: Option<String>,
+    pub secondary_merchant: Option<SecondaryMerchant>,
+    pub version: i64,
+    pub keys: KeyStatus,
+    /// Whether the tenant has every key it needs to call Alipay.
+    pub ready: bool,
+    pub credentials: Vec<CredentialView>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// The columns every tenant read selects, in [`TenantRow::from_row`] order.
+pub(crate) const TENANT_COLUMNS: &str = "id, slug, display_name, status, dialect, alipay_id, seller_id, sign_type, \
+    environment, upstream_url, pay_rate, pay_burst, other_rate, webhook_url, secondary_merchant, master_key_id, \
+    wrapped_data_key, version, created_at, updated_at";
+
+/// A tenant row (live: not deleted).
+#[derive(Debug, Clone)]
+pub(crate) struct TenantRow {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub status: Status,
+    pub dialect: Dialect,
+    pub alipay_id: String,
+    pub seller_id: Option<String>,
+    pub sign_type: SignType,
+    pub environment: Environment,
+    pub limits: Limits,
+    pub webhook_url: Option<String>,
+    pub secondary_merchant: Option<SecondaryMerchant>,
+    pub master_key_id: String,
+    pub wrapped_data_key: Vec<u8>,
+    pub version: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+fn corrupt(what: &str) -> RegistryError {
+    RegistryError::Invalid(Invalid(format!("stored tenant has an invalid {what}")))
+}
+
+fn rate(row: &Row, column: &str) -> Result<u32, RegistryError> {
+    u32::try_from(row.try_get::<_, i32>(column)?).map_err(|_| corrupt(column))
+}
+
+impl TenantRow {
+    pub(crate) fn from_row(row: &Row) -> Result<Self, RegistryError> {
+        let status = match row.try_get::<_, &str>("status")? {
+            "active" => Status::Active,
+            "suspended" => Status::Suspended,
+            _ => return Err(corrupt("status")),
+        };
+        let dialect: Dialect = row.try_get::<_, &str>("dialect")?.parse().map_err(|_| corrupt("dialect"))?;
+        let sign_type: SignType = row.try_get::<_, &str>("sign_type")?.parse().map_err(|_| corrupt("sign type"))?;
+        let environment = Environment::from_parts(row.try_get("environment")?, row.try_get("upstream_url")?)
+            .map_err(|_| corrupt("environment"))?;
+        let secondary_merchant = row
+            .try_get::<_, Option<serde_json::Value>>("secondary_merchant")?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|_| corrupt("secondary merchant"))?;
+        Ok(TenantRow {
+            id: row.try_get("id")?,
+            slug: row.try_get("slug")?,
+            name: row.try_get("display_name")?,
+            status,
+            dialect,
+            alipay_id: row.try_get("alipay_id")?,
+            seller_id: row.try_get("seller_id")?,
+            sign_type,
+            environment,
+            limits: Limits {
+                pay_rate: rate(row, "pay_rate")?,
+                pay_burst: rate(row, "pay_burst")?,
+                other_rate: rate(row, "other_rate")?,
+            },
+            webhook_url: row.try_get("webhook_url")?,
+            secondary_merchant,
+            master_key_id: row
+                .try_get::<_, Option<String>>("master_key_id")?
+                .ok_or_else(|| corrupt("master key id"))?,
+            wrapped_data_key: row
+                .try_get::<_, Option<Vec<u8>>>("wrapped_data_key")?
+                .ok_or_else(|| corrupt("data key"))?,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// The registry: a pool and the master key ring (reads need no master key; changes do).
+#[derive(Clone)]
+pub struct Registry {
+    pool: Pool,
+    keyring: Option<Arc<Keyring>>,
+}
+
+impl Registry {
+    pub fn new(pool: Pool, keyring: Option<Arc<Keyring>>) -> Self {
+        Registry { pool, keyring }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub(crate) fn keyring(&self) -> Result<&Keyring, RegistryError> {
+        self.keyring.as_deref().ok_or_else(|| {
+            VaultError::Keyring("no master key configured (ACQ_MASTER_KEYS or --master-key-file)".into()).into()
+        })
+    }
+
+    /// Every live tenant, by slug.
+    pub async fn list(&self) -> Result<Vec<TenantView>, RegistryError> {
+        let client = self.pool.get().await?;
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE status <> 'deleted' ORDER BY slug");
+        let rows = client.query(&sql, &[]).await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            let tenant = TenantRow::from_row(&row)?;
+            views.push(view(&client, tenant).await?);
+        }
+        Ok(views)
+    }
+
+    /// One live tenant.
+    pub async fn show(&self, slug: &str) -> Result<TenantView, RegistryError> {
+        let client = self.pool.get().await?;
+        let tenant = find(&client, slug, false).await?;
+        view(&client, tenant).await
+    }
+}
+
+/// Reads a live tenant by slug (locking it for the transaction if `for_update`).
+pub(crate) async fn find(
+    client: &impl GenericClient,
+    slug: &str,
+    for_update: bool,
+) -> Result<TenantRow, RegistryError> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = $1 AND status <> 'deleted'{lock}");
+    let row = client.query_opt(&sql, &[&slug]).await?.ok_or_else(|| RegistryError::NotFound(slug.to_owned()))?;
+    TenantRow::from_row(&row)
+}
+
+pub(crate) async fn view(client: &impl GenericClient, tenant: TenantRow) -> Result<TenantView, RegistryError> {
+    let secrets = client
+        .query(
+            "SELECT DISTINCT ON (purpose) purpose, fingerprint FROM tenant_secrets WHERE tenant_id = $1 \
+             ORDER BY purpose, version DESC",
+            &[&tenant.id],
+        )
+        .await?;
+    let mut keys = KeyStatus::default();
+    for row in &secrets {
+        let fingerprint: Option<String> = row.try_get("fingerprint")?;
+        match row.try_get::<_, &str>("purpose")? {
+            "app_private_key" => keys.app_key = fingerprint,
+            "alipay_public_key" => keys.alipay_public_key = fingerprint,
+            "md5_key" => keys.md5_key = true,
+            _ => {}
+        }
+    }
+    let ready = match tenant.sign_type {
+        SignType::Md5 => keys.md5_key,
+        _ => keys.app_key.is_some() && keys.alipay_public_key.is_some(),
+    };
+    let credentials = client
+        .query(
+            "SELECT key_id, created_at, expires_at FROM api_credentials WHERE tenant_id = $1 \
+             AND (expires_at IS NULL OR expires_at > now()) ORDER BY created_at",
+            &[&tenant.id],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(CredentialView {
+                key_id: row.try_get("key_id")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, RegistryError>>()?;
+    Ok(TenantView {
+        id: tenant.id,
+        gateway_url: tenant.environment.gateway_url(tenant.dialect).to_owned(),
+        slug: tenant.slug,
+        name: tenant.name,
+        status: tenant.status,
+        dialect: tenant.dialect,
+        alipay_id: tenant.alipay_id,
+        seller_id: tenant.seller_id,
+        sign_type: tenant.sign_type.as_str().to_owned(),
+        environment: tenant.environment,
+        limits: tenant.limits,
+        webhook_url: tenant.webhook_url,
+        secondary_merchant: tenant.secondary_merchant,
+        version: tenant.version,
+        keys,
+        ready,
+        credentials,
+        created_at: tenant.created_at,
+        updated_at: tenant.updated_at,
+    })
+}

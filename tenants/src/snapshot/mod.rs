@@ -1,0 +1,197 @@
+//! The snapshot the services read: every live tenant in memory with its signer and verifier
+//! already parsed, found by partner API key id, by slug or by id. No database read and no key
+//! parsing on the request path.
+//!
+//! It is refreshed on change through Postgres LISTEN/NOTIFY (a tenant's version bump notifies its
+//! id), with a periodic version comparison as the safety net and after every reconnect.
+//! Suspended tenants stay in it, flagged, so the reconciler can still settle their open trades;
+//! deleted ones leave it.
+//!
+//! # Layout
+//! - [`mod@self`]: [`Tenant`], [`ApiKey`], [`Snapshot`] and the shared handle [`Snapshots`].
+//! - [`load`]: reading, decrypting and parsing tenants from Postgres.
+//! - [`refresh`]: the LISTEN loop and the periodic safety net.
+
+pub mod load;
+pub mod refresh;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use alipay::{SignType, Signer, Verifier};
+use arc_swap::ArcSwap;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::model::{Dialect, Limits, SecondaryMerchant, Status};
+use crate::secret::Secret;
+
+pub use load::Loader;
+pub use refresh::{RefreshConfig, start};
+
+/// A tenant as the services use it.
+#[derive(Debug)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub status: Status,
+    pub dialect: Dialect,
+    /// `app_id` (OpenAPI) or `partner` (MAPI).
+    pub alipay_id: String,
+    /// MAPI `alipay_seller_id` when it is not the partner.
+    pub seller_id: Option<String>,
+    pub sign_type: SignType,
+    /// The `gateway.do` its calls go to.
+    pub gateway_url: String,
+    pub limits: Limits,
+    pub webhook_url: Option<String>,
+    pub secondary_merchant: Option<SecondaryMerchant>,
+    pub version: i64,
+    /// Signs requests to Alipay: the app private key, or the MD5 key. `None` until set.
+    pub signer: Option<Signer>,
+    /// Checks Alipay's answers and notifications: Alipay's public key, or the MD5 key.
+    pub alipay_verifier: Option<Arc<Verifier>>,
+    /// Signs the webhooks sent to the merchant.
+    pub webhook_secret: Option<Secret>,
+}
+
+impl Tenant {
+    /// Whether the tenant can call Alipay (it has its signer and verifier).
+    pub fn is_ready(&self) -> bool {
+        self.signer.is_some() && self.alipay_verifier.is_some()
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == Status::Active
+    }
+}
+
+/// A partner API credential.
+#[derive(Debug)]
+pub struct ApiKey {
+    pub key_id: String,
+    pub tenant_id: Uuid,
+    pub secret: Secret,
+    /// Set once the credential was rotated out: it stops working then.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl ApiKey {
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        self.expires_at.is_none_or(|end| now < end)
+    }
+}
+
+/// A tenant as loaded, with its API credentials.
+pub type Loaded = (Tenant, Vec<ApiKey>);
+
+/// One tenant's new state: loaded, or gone (`None`).
+pub type Change = (Uuid, Option<Loaded>);
+
+/// One consistent view of all tenants.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    tenants: HashMap<Uuid, Arc<Tenant>>,
+    by_slug: HashMap<String, Uuid>,
+    keys: HashMap<String, Arc<ApiKey>>,
+    keys_of: HashMap<Uuid, Vec<String>>,
+}
+
+impl Snapshot {
+    pub fn len(&self) -> usize {
+        self.tenants.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tenants.is_empty()
+    }
+
+    pub fn by_id(&self, id: &Uuid) -> Option<&Arc<Tenant>> {
+        self.tenants.get(id)
+    }
+
+    pub fn by_slug(&self, slug: &str) -> Option<&Arc<Tenant>> {
+        self.by_slug.get(slug).and_then(|id| self.tenants.get(id))
+    }
+
+    /// The credential `key_id` and its tenant, if the credential is still valid at `now`.
+    pub fn authenticate(&self, key_id: &str, now: OffsetDateTime) -> Option<(&Arc<Tenant>, &ApiKey)> {
+        let key = self.keys.get(key_id).filter(|k| k.is_valid_at(now))?;
+        Some((self.tenants.get(&key.tenant_id)?, key))
+    }
+
+    pub fn tenants(&self) -> impl Iterator<Item = &Arc<Tenant>> {
+        self.tenants.values()
+    }
+
+    /// `(id, version)` of every tenant, for the safety-net comparison.
+    pub fn versions(&self) -> HashMap<Uuid, i64> {
+        self.tenants.iter().map(|(id, t)| (*id, t.version)).collect()
+    }
+
+    /// A copy with `updates` applied: `Some` replaces or adds a tenant with its keys, `None` drops it.
+    pub fn with_changes(&self, updates: Vec<Change>) -> Snapshot {
+        let mut next = Snapshot {
+            tenants: self.tenants.clone(),
+            by_slug: self.by_slug.clone(),
+            keys: self.keys.clone(),
+            keys_of: self.keys_of.clone(),
+        };
+        for (id, update) in updates {
+            next.remove(&id);
+            if let Some((tenant, keys)) = update {
+                next.insert(tenant, keys);
+            }
+        }
+        next
+    }
+
+    fn remove(&mut self, id: &Uuid) {
+        if let Some(old) = self.tenants.remove(id) {
+            self.by_slug.remove(&old.slug);
+        }
+        for key_id in self.keys_of.remove(id).unwrap_or_default() {
+            self.keys.remove(&key_id);
+        }
+    }
+
+    pub(crate) fn insert(&mut self, tenant: Tenant, keys: Vec<ApiKey>) {
+        let id = tenant.id;
+        self.by_slug.insert(tenant.slug.clone(), id);
+        self.tenants.insert(id, Arc::new(tenant));
+        let ids = keys.iter().map(|k| k.key_id.clone()).collect();
+        for key in keys {
+            self.keys.insert(key.key_id.clone(), Arc::new(key));
+        }
+        self.keys_of.insert(id, ids);
+    }
+}
+
+/// The current snapshot, swapped atomically on every change.
+pub struct Snapshots {
+    current: ArcSwap<Snapshot>,
+    generation: watch::Sender<u64>,
+}
+
+impl Snapshots {
+    pub fn new(initial: Snapshot) -> Self {
+        Snapshots { current: ArcSwap::from_pointee(initial), generation: watch::Sender::new(0) }
+    }
+
+    /// The snapshot now (cheap: one atomic load).
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Changes when a new snapshot is published (for tests and metrics).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    pub(crate) fn publish(&self, next: Snapshot) {
+        self.current.store(Arc::new(next));
+        self.generation.send_modify(|g| *g += 1);
+    }
+}

@@ -1,0 +1,98 @@
+//! The admin HTTP API: token-protected, JSON, every change audited as `admin-api`.
+
+use serde_json::{Value, json};
+use tenants::admin::{AdminToken, serve};
+
+use crate::helpers::*;
+
+const TOKEN: &str = "test-admin-token-0123456789abcdef0123";
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+async fn start(db: &TestDb) -> Api {
+    let ring = keyring(&[&master_key("k1")]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let registry = registry(db, &ring);
+    tokio::spawn(serve(listener, registry, AdminToken::new(TOKEN).unwrap(), std::future::pending()));
+    Api { http: reqwest::Client::new(), base }
+}
+
+#[tokio::test]
+async fn every_operation_over_http() {
+    use reqwest::Method;
+    let db = TestDb::new().await;
+    let api = start(&db).await;
+
+    let unauthorized = api.http.get(format!("{}/admin/tenants", api.base)).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    assert_eq!(api.http.get(format!("{}/admin/tenants", api.base)).send().await.unwrap().status(), 401);
+
+    let body = json!({
+        "slug": "noodle-bar", "name": "Noodle Bar", "dialect": "openapi", "app_id": "2021000000000001",
+        "sign_type": "RSA2", "environment": "http://127.0.0.1:8090/gateway.do",
+        "keys": {"app_private_key": MERCHANT_PRIVATE_PKCS1, "alipay_public_key": ALIPAY_PUBLIC}
+    });
+    let (status, created) = api.call(Method::POST, "/admin/tenants", Some(body.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["tenant"]["ready"], true);
+    assert!(created["credential"]["secret"].as_str().unwrap().len() >= 43);
+    let (status, problem) = api.call(Method::POST, "/admin/tenants", Some(body)).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("conflict")));
+    let (status, problem) = api.call(Method::POST, "/admin/tenants", Some(json!({"slug": "x"}))).await;
+    assert_eq!(status, 400, "{problem}");
+    let bad_key = json!({"slug": "other", "name": "O", "dialect": "openapi", "app_id": "2021000000000002", "sign_type": "RSA2", "keys": {"alipay_public_key": "nope"}});
+    assert_eq!(api.call(Method::POST, "/admin/tenants", Some(bad_key)).await.0, 400);
+
+    let (_, list) = api.call(Method::GET, "/admin/tenants", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (status, patched) = api
+        .call(
+            Method::PATCH,
+            "/admin/tenants/noodle-bar",
+            Some(json!({"pay_rate": 120, "webhook_url": "https://pos.example.com/h"})),
+        )
+        .await;
+    assert_eq!((status, patched["limits"]["pay_rate"].as_u64()), (200, Some(120)));
+    let (_, patched) = api.call(Method::PATCH, "/admin/tenants/noodle-bar", Some(json!({"webhook_url": null}))).await;
+    assert_eq!(patched["webhook_url"], Value::Null);
+    assert_eq!(api.call(Method::PATCH, "/admin/tenants/nobody", Some(json!({"pay_rate": 1}))).await.0, 404);
+
+    assert_eq!(api.call(Method::POST, "/admin/tenants/noodle-bar/suspend", None).await.1["status"], "suspended");
+    assert_eq!(api.call(Method::POST, "/admin/tenants/noodle-bar/resume", None).await.1["status"], "active");
+    let (_, keys) =
+        api.call(Method::PUT, "/admin/tenants/noodle-bar/keys", Some(json!({"generate_app_key": true}))).await;
+    assert!(keys["app_public_key"].as_str().unwrap().contains("BEGIN PUBLIC KEY"));
+    let (status, rotated) =
+        api.call(Method::POST, "/admin/tenants/noodle-bar/api-secret/rotate", Some(json!({"overlap": "1h"}))).await;
+    assert_eq!(status, 201);
+    assert!(rotated["key_id"].as_str().unwrap().starts_with("ak_"));
+    assert_eq!(api.call(Method::POST, "/admin/master-key/rotate", None).await.1["already_current"], 1);
+    assert_eq!(api.call(Method::DELETE, "/admin/tenants/noodle-bar", None).await.0, 200);
+    assert_eq!(api.call(Method::GET, "/admin/tenants/noodle-bar", None).await.0, 404);
+    assert_eq!(api.call(Method::PUT, "/admin/tenants", None).await.0, 405);
+    assert_eq!(api.call(Method::GET, "/admin/nothing", None).await.0, 404);
+
+    let client = db.client().await;
+    let actors: Vec<String> =
+        client.query("SELECT DISTINCT actor FROM tenant_audit", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(actors, ["admin-api"]);
+    let audit: String =
+        client.query_one("SELECT string_agg(detail::text, ' ') FROM tenant_audit", &[]).await.unwrap().get(0);
+    assert!(!audit.contains("PRIVATE KEY") && !audit.contains(created["credential"]["secret"].as_str().unwrap()));
+}

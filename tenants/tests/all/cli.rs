@@ -1,0 +1,327 @@
+//! Every `tenants` command, run as ops run it, and each refusal: one line, a non-zero exit, and
+//! nothing written.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const EXE: &str = env!("CARGO_BIN_EXE_tenants");
+const RSA1024: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/all/keys/rsa1024-private.pem");
+
+fn vector_key(name: &str) -> String {
+    format!("{}/../alipay/tests/vectors/keys/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Ops<'a> {
+    db: &'a TestDb,
+    master_keys: String,
+}
+
+impl Ops<'_> {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(EXE);
+        command
+            .args(args)
+            .env("DATABASE_URL", &self.db.url)
+            .env("ACQ_MASTER_KEYS", &self.master_keys)
+            .env("ACQ_ACTOR", "ops:alice")
+            .env_remove("ACQ_MASTER_KEY_FILE");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child =
+            self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&with_json)).unwrap()
+    }
+
+    /// The command is refused with one line on stderr and nothing written.
+    async fn refused(&self, args: &[&str], reason: &str) {
+        let before = self.db.counts().await;
+        let output = self.run(args);
+        self.assert_refused(&output, args, reason);
+        assert_eq!(self.db.counts().await, before, "{args:?} wrote something");
+    }
+
+    fn assert_refused(&self, output: &Output, args: &[&str], reason: &str) {
+        assert!(!output.status.success(), "{args:?} should be refused");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one line, got {stderr}");
+        assert!(lines[0].starts_with("error: ") && lines[0].contains(reason), "{args:?}: {stderr}");
+    }
+}
+
+async fn ops() -> (TestDb, String) {
+    (TestDb::new().await, master_key("k1"))
+}
+
+fn create_openapi<'a>(slug: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "create",
+        slug,
+        "--name",
+        "Noodle Bar",
+        "--dialect",
+        "openapi",
+        "--app-id",
+        "2021000000000001",
+        "--sign-type",
+        "RSA2",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[tokio::test]
+async fn onboarding_in_three_commands() {
+    let (db, k1) = ops().await;
+    let ops = Ops { db: &db, master_keys: k1 };
+    let created = ops.ok(&create_openapi(
+        "noodle-bar",
+        &["--environment", "sandbox", "--webhook-url", "https://pos.example.com/hook"],
+    ));
+    assert!(created.contains("key id: ak_") && created.contains("secret: "), "{created}");
+    let generated = ops.ok(&["set-alipay-key", "noodle-bar", "--generate"]);
+    assert!(generated.contains("-----BEGIN PUBLIC KEY-----"), "prints the public key to upload: {generated}");
+    let alipay_public = vector_key("alipay-public-spki.b64");
+    let ready = ops.ok(&["set-alipay-public-key", "noodle-bar", "--file", &alipay_public]);
+    assert!(ready.contains("ready") && ready.contains("yes"), "{ready}");
+    let shown = ops.json(&["show", "noodle-bar"]);
+    assert_eq!(shown["ready"], true);
+    assert_eq!(shown["gateway_url"], "https://openapi-sandbox.dl.alipaydev.com/gateway.do");
+}
+
+#[tokio::test]
+async fn create_list_show_and_their_refusals() {
+    let (db, k1) = ops().await;
+    let ops = Ops { db: &db, master_keys: k1 };
+    let private = vector_key("merchant-private-pkcs1.pem");
+    let public = vector_key("merchant-public-spki.pem");
+    let alipay = vector_key("alipay-public-spki.pem");
+    let created = ops.json(&create_openapi(
+        "noodle-bar",
+        &["--app-private-key-file", &private, "--app-public-key-file", &public, "--alipay-public-key-file", &alipay],
+    ));
+    assert_eq!(created["tenant"]["ready"], true);
+    assert!(created["credential"]["secret"].as_str().unwrap().len() >= 43);
+    let md5 = ops.run_with_stdin(
+        &[
+            "create",
+            "burger-town",
+            "--name",
+            "Burger Town",
+            "--dialect",
+            "mapi",
+            "--partner",
+            "2088021966645500",
+            "--sign-type",
+            "MD5",
+            "--secondary-merchant-id",
+            "R-7",
+            "--secondary-merchant-name",
+            "Burger Town",
+            "--mcc",
+            "5812",
+            "--store",
+            "7:Central",
+            "--md5-key-file",
+            "-",
+        ],
+        MD5_KEY,
+    );
+    assert!(md5.status.success(), "{}", String::from_utf8_lossy(&md5.stderr));
+
+    let listed = ops.ok(&["list"]);
+    assert!(
+        listed.contains("noodle-bar") && listed.contains("burger-town") && listed.contains("2 tenant(s)"),
+        "{listed}"
+    );
+    assert_eq!(ops.json(&["list"]).as_array().unwrap().len(), 2);
+    let shown = ops.ok(&["show", "burger-town"]);
+    assert!(shown.contains("R-7 Burger Town (MCC 5812, 1 store(s))"), "{shown}");
+    assert!(!shown.contains(MD5_KEY), "never a secret");
+
+    ops.refused(&create_openapi("noodle-bar", &[]), "is taken").await;
+    ops.refused(&create_openapi("Bad_Slug", &[]), "slug").await;
+    ops.refused(
+        &["create", "x-y", "--name", "X", "--dialect", "openapi", "--app-id", "12ab", "--sign-type", "RSA2"],
+        "app id",
+    )
+    .await;
+    ops.refused(
+        &["create", "x-y", "--name", "X", "--dialect", "openapi", "--app-id", "2021000000000002", "--sign-type", "MD5"],
+        "MD5",
+    )
+    .await;
+    ops.refused(&create_openapi("x-y", &["--environment", "ftp://nowhere"]), "environment").await;
+    ops.refused(&create_openapi("x-y", &["--webhook-url", "not a url"]), "webhook").await;
+    ops.refused(&create_openapi("x-y", &["--pay-rate", "0"]), "pay rate").await;
+    ops.refused(&create_openapi("x-y", &["--app-private-key-file", RSA1024]), "app private key").await;
+    ops.refused(
+        &create_openapi("x-y", &["--app-private-key-file", &private, "--app-public-key-file", &alipay]),
+        "does not belong",
+    )
+    .await;
+    ops.refused(&create_openapi("x-y", &["--alipay-public-key-file", "/nonexistent/key.pem"]), "cannot read").await;
+    ops.refused(&create_openapi("x-y", &["--mcc", "5812"]), "secondary merchant").await;
+    ops.refused(&["show", "nobody"], "no tenant `nobody`").await;
+}
+
+#[tokio::test]
+async fn update_suspend_resume_and_key_commands() {
+    let (db, k1) = ops().await;
+    let ops = Ops { db: &db, master_keys: k1 };
+    ops.ok(&create_openapi("noodle-bar", &[]));
+    let updated = ops.json(&[
+        "update",
+        "noodle-bar",
+        "--pay-rate",
+        "300",
+        "--pay-burst",
+        "600",
+        "--environment",
+        "production",
+        "--app-id",
+        "2021000000000777",
+    ]);
+    assert_eq!(
+        (updated["limits"]["pay_rate"].as_u64(), updated["alipay_id"].as_str()),
+        (Some(300), Some("2021000000000777"))
+    );
+    ops.refused(&["update", "noodle-bar", "--other-rate", "0"], "other rate").await;
+    ops.refused(&["update", "noodle-bar", "--webhook-url", "gopher://x"], "webhook").await;
+    ops.refused(&["update", "noodle-bar"], "nothing to change").await;
+    ops.refused(&["update", "nobody", "--pay-rate", "5"], "no tenant").await;
+
+    assert_eq!(ops.json(&["suspend", "noodle-bar"])["status"], "suspended");
+    assert_eq!(ops.json(&["resume", "noodle-bar"])["status"], "active");
+    ops.refused(&["suspend", "nobody"], "no tenant").await;
+
+    let private = vector_key("merchant-private-pkcs8.b64");
+    let public = vector_key("merchant-public-spki.b64");
+    let set = ops.json(&["set-alipay-key", "noodle-bar", "--file", &private, "--public-key-file", &public]);
+    assert_eq!(set["app_public_key"], Value::Null, "not generated, so nothing to upload");
+    ops.refused(
+        &[
+            "set-alipay-key",
+            "noodle-bar",
+            "--file",
+            &private,
+            "--public-key-file",
+            &vector_key("alipay-public-spki.pem"),
+        ],
+        "does not belong",
+    )
+    .await;
+    ops.refused(&["set-alipay-key", "noodle-bar", "--file", RSA1024], "app private key").await;
+    ops.refused(&["set-alipay-key", "noodle-bar"], "--file FILE or --generate").await;
+    ops.refused(&["set-alipay-public-key", "noodle-bar", "--file", RSA1024], "Alipay public key").await;
+    let md5 = ops.run_with_stdin(&["set-md5-key", "noodle-bar", "--file", "-"], MD5_KEY);
+    ops.assert_refused(&md5, &["set-md5-key"], "no MD5 key");
+
+    ops.ok(&[
+        "create",
+        "burger-town",
+        "--name",
+        "Burger",
+        "--dialect",
+        "mapi",
+        "--partner",
+        "2088021966645500",
+        "--sign-type",
+        "MD5",
+    ]);
+    let set = ops.run_with_stdin(&["set-md5-key", "burger-town", "--file", "-"], MD5_KEY);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let empty = ops.run_with_stdin(&["set-md5-key", "burger-town", "--file", "-"], "   ");
+    ops.assert_refused(&empty, &["set-md5-key"], "MD5 key");
+    ops.refused(&["set-alipay-key", "burger-town", "--generate"], "MD5 tenants").await;
+}
+
+#[tokio::test]
+async fn secret_and_master_key_rotation_and_delete() {
+    let (db, k1) = ops().await;
+    let ops = Ops { db: &db, master_keys: k1.clone() };
+    let created = ops.json(&create_openapi("noodle-bar", &[]));
+    let rotated = ops.json(&["rotate-api-secret", "noodle-bar", "--overlap", "2h"]);
+    assert_ne!(rotated["key_id"], created["credential"]["key_id"]);
+    assert_eq!(ops.json(&["show", "noodle-bar"])["credentials"].as_array().unwrap().len(), 2);
+    ops.refused(&["rotate-api-secret", "noodle-bar", "--overlap", "31d"], "30 days").await;
+    ops.refused(&["rotate-api-secret", "noodle-bar", "--overlap", "soon"], "overlap").await;
+
+    let k2 = master_key("k2");
+    let both = Ops { db: &db, master_keys: format!("{},{}", k2.replacen(' ', ":", 1), k1.replacen(' ', ":", 1)) };
+    assert_eq!(both.json(&["rotate-master-key"])["rewrapped"], 1);
+    let new_only = Ops { db: &db, master_keys: k2.clone() };
+    new_only.ok(&["set-alipay-key", "noodle-bar", "--generate"]);
+    let old_only = Ops { db: &db, master_keys: k1 };
+    old_only.refused(&["set-alipay-key", "noodle-bar", "--generate"], "no master key with id `k2`").await;
+    let keyless = Command::new(EXE)
+        .args(["rotate-api-secret", "noodle-bar"])
+        .env("DATABASE_URL", &db.url)
+        .env_remove("ACQ_MASTER_KEYS")
+        .env_remove("ACQ_MASTER_KEY_FILE")
+        .output()
+        .unwrap();
+    new_only.assert_refused(&keyless, &["rotate-api-secret"], "no master key configured");
+
+    let client = db.client().await;
+    client.batch_execute("CREATE TABLE trades (tenant_id uuid NOT NULL, state text NOT NULL)").await.unwrap();
+    client.execute("INSERT INTO trades SELECT id, 'PAYING' FROM tenants", &[]).await.unwrap();
+    new_only.refused(&["delete", "noodle-bar"], "open trade").await;
+    client.execute("UPDATE trades SET state = 'SUCCESS'", &[]).await.unwrap();
+    assert_eq!(new_only.json(&["delete", "noodle-bar"])["deleted"], "noodle-bar");
+    new_only.refused(&["delete", "noodle-bar"], "no tenant").await;
+}
+
+#[tokio::test]
+async fn migrate_new_master_key_and_admin_serve() {
+    let db = TestDb::new().await;
+    // A database nobody migrated yet.
+    let admin = tenants::db::connect(&admin_url()).await.unwrap();
+    let bare = format!("{}_bare", db.name);
+    admin.batch_execute(&format!("CREATE DATABASE {bare}")).await.unwrap();
+    let bare_url = db.url.replace(&db.name, &bare);
+    let migrate = |url: &str| Command::new(EXE).args(["--json", "migrate"]).env("DATABASE_URL", url).output().unwrap();
+    let first: Value = serde_json::from_slice(&migrate(&bare_url).stdout).unwrap();
+    let second: Value = serde_json::from_slice(&migrate(&bare_url).stdout).unwrap();
+    assert_eq!((first["applied"].as_u64(), second["applied"].as_u64()), (Some(1), Some(0)));
+    admin.batch_execute(&format!("DROP DATABASE {bare} WITH (FORCE)")).await.unwrap();
+
+    let line = Command::new(EXE).args(["new-master-key", "--id", "k9"]).output().unwrap();
+    let line = String::from_utf8(line.stdout).unwrap();
+    assert_eq!(tenants::Keyring::parse(line.trim()).unwrap().current_id(), "k9");
+    let bad = Command::new(EXE).args(["new-master-key", "--id", "bad id!"]).output().unwrap();
+    assert!(!bad.status.success());
+
+    let no_token = Command::new(EXE)
+        .args(["admin-serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url)
+        .env_remove("ACQ_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!no_token.status.success());
+    assert!(String::from_utf8_lossy(&no_token.stderr).contains("ACQ_ADMIN_TOKEN"));
+}

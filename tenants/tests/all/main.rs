@@ -1,0 +1,10 @@
+//! The tenants crate against the real Postgres here: a fresh database per test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admin_api;
+mod cli;
+mod helpers;
+mod no_plaintext;
+mod registry;
+mod snapshot;
