@@ -35,7 +35,7 @@ pub fn list(tenants: &[TenantView], json: bool) -> String {
             t.status.as_str().into(),
             t.dialect.as_str().into(),
             t.alipay_id.clone(),
-            t.sign_type.clone(),
+            t.sign_type.as_str().into(),
             t.environment.kind().into(),
             if t.ready { "yes".into() } else { "no".into() },
         ]);
@@ -64,7 +64,7 @@ pub fn tenant(t: &TenantView, json: bool) -> String {
         ("dialect", t.dialect.as_str().into()),
         ("alipay id", t.alipay_id.clone()),
         ("seller id", t.seller_id.clone().unwrap_or_else(|| "-".into())),
-        ("sign type", t.sign_type.clone()),
+        ("sign type", t.sign_type.as_str().into()),
         ("environment", t.environment.kind().into()),
         ("gateway", t.gateway_url.clone()),
         ("pay rate / burst", format!("{}/s, burst {}", t.limits.pay_rate, t.limits.pay_burst)),

@@ -81,23 +81,45 @@ pub struct CredentialView {
     pub expires_at: Option<OffsetDateTime>,
 }
 
-/// A tenant as ops see it.
+/// What a tenant is configured as: everything but its secrets and key material.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TenantView {
+pub struct Settings {
     pub id: Uuid,
     pub slug: String,
     pub name: String,
     pub status: Status,
     pub dialect: Dialect,
+    /// `app_id` (OpenAPI) or `partner` (MAPI).
     pub alipay_id: String,
+    /// MAPI `alipay_seller_id`, when it is not the partner.
     pub seller_id: Option<String>,
-    pub sign_type: String,
+    #[serde(serialize_with = "sign_type_text")]
+    pub sign_type: SignType,
     pub environment: Environment,
-    pub gateway_url: String,
     pub limits: Limits,
     pub webhook_url: Option<String>,
     pub secondary_merchant: Option<SecondaryMerchant>,
+    /// Bumped by every change; the snapshots compare it.
     pub version: i64,
+}
+
+impl Settings {
+    /// The `gateway.do` its calls go to.
+    pub fn gateway_url(&self) -> &str {
+        self.environment.gateway_url(self.dialect)
+    }
+}
+
+fn sign_type_text<S: serde::Serializer>(sign_type: &SignType, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(sign_type.as_str())
+}
+
+/// A tenant as ops see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantView {
+    #[serde(flatten)]
+    pub settings: Settings,
+    pub gateway_url: String,
     pub keys: KeyStatus,
     /// Whether the tenant has every key it needs to call Alipay.
     pub ready: bool,
@@ -108,6 +130,13 @@ pub struct TenantView {
     pub updated_at: OffsetDateTime,
 }
 
+impl std::ops::Deref for TenantView {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}
+
 /// The columns every tenant read selects, in [`TenantRow::from_row`] order.
 pub(crate) const TENANT_COLUMNS: &str = "id, slug, display_name, status, dialect, alipay_id, seller_id, sign_type, \
     environment, upstream_url, pay_rate, pay_burst, other_rate, webhook_url, secondary_merchant, master_key_id, \
@@ -116,23 +145,24 @@ pub(crate) const TENANT_COLUMNS: &str = "id, slug, display_name, status, dialect
 /// A tenant row (live: not deleted).
 #[derive(Debug, Clone)]
 pub(crate) struct TenantRow {
-    pub id: Uuid,
-    pub slug: String,
-    pub name: String,
-    pub status: Status,
-    pub dialect: Dialect,
-    pub alipay_id: String,
-    pub seller_id: Option<String>,
-    pub sign_type: SignType,
-    pub environment: Environment,
-    pub limits: Limits,
-    pub webhook_url: Option<String>,
-    pub secondary_merchant: Option<SecondaryMerchant>,
+    pub settings: Settings,
     pub master_key_id: String,
     pub wrapped_data_key: Vec<u8>,
-    pub version: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+impl std::ops::Deref for TenantRow {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+impl std::ops::DerefMut for TenantRow {
+    fn deref_mut(&mut self) -> &mut Settings {
+        &mut self.settings
+    }
 }
 
 fn corrupt(what: &str) -> RegistryError {
@@ -159,7 +189,7 @@ impl TenantRow {
             .map(serde_json::from_value)
             .transpose()
             .map_err(|_| corrupt("secondary merchant"))?;
-        Ok(TenantRow {
+        let settings = Settings {
             id: row.try_get("id")?,
             slug: row.try_get("slug")?,
             name: row.try_get("display_name")?,
@@ -176,13 +206,16 @@ impl TenantRow {
             },
             webhook_url: row.try_get("webhook_url")?,
             secondary_merchant,
+            version: row.try_get("version")?,
+        };
+        Ok(TenantRow {
+            settings,
             master_key_id: row
                 .try_get::<_, Option<String>>("master_key_id")?
                 .ok_or_else(|| corrupt("master key id"))?,
             wrapped_data_key: row
                 .try_get::<_, Option<Vec<u8>>>("wrapped_data_key")?
                 .ok_or_else(|| corrupt("data key"))?,
-            version: row.try_get("version")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -216,12 +249,8 @@ impl Registry {
         let client = self.pool.get().await?;
         let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE status <> 'deleted' ORDER BY slug");
         let rows = client.query(&sql, &[]).await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            let tenant = TenantRow::from_row(&row)?;
-            views.push(view(&client, tenant).await?);
-        }
-        Ok(views)
+        let tenants = rows.iter().map(TenantRow::from_row).collect::<Result<Vec<_>, _>>()?;
+        views(&client, tenants).await
     }
 
     /// One live tenant.
@@ -245,62 +274,66 @@ pub(crate) async fn find(
 }
 
 pub(crate) async fn view(client: &impl GenericClient, tenant: TenantRow) -> Result<TenantView, RegistryError> {
+    let slug = tenant.slug.clone();
+    views(client, vec![tenant]).await?.pop().ok_or(RegistryError::NotFound(slug))
+}
+
+/// The views of `tenants`, with two more queries in all (not two per tenant).
+pub(crate) async fn views(
+    client: &impl GenericClient,
+    tenants: Vec<TenantRow>,
+) -> Result<Vec<TenantView>, RegistryError> {
+    let ids: Vec<Uuid> = tenants.iter().map(|t| t.id).collect();
     let secrets = client
         .query(
-            "SELECT DISTINCT ON (purpose) purpose, fingerprint FROM tenant_secrets WHERE tenant_id = $1 \
-             ORDER BY purpose, version DESC",
-            &[&tenant.id],
+            "SELECT DISTINCT ON (tenant_id, purpose) tenant_id, purpose, fingerprint FROM tenant_secrets \
+             WHERE tenant_id = ANY($1) ORDER BY tenant_id, purpose, version DESC",
+            &[&ids],
         )
         .await?;
-    let mut keys = KeyStatus::default();
+    let mut keys: std::collections::HashMap<Uuid, KeyStatus> = std::collections::HashMap::new();
     for row in &secrets {
+        let status = keys.entry(row.try_get("tenant_id")?).or_default();
         let fingerprint: Option<String> = row.try_get("fingerprint")?;
         match row.try_get::<_, &str>("purpose")? {
-            "app_private_key" => keys.app_key = fingerprint,
-            "alipay_public_key" => keys.alipay_public_key = fingerprint,
-            "md5_key" => keys.md5_key = true,
+            "app_private_key" => status.app_key = fingerprint,
+            "alipay_public_key" => status.alipay_public_key = fingerprint,
+            "md5_key" => status.md5_key = true,
             _ => {}
         }
     }
-    let ready = match tenant.sign_type {
-        SignType::Md5 => keys.md5_key,
-        _ => keys.app_key.is_some() && keys.alipay_public_key.is_some(),
-    };
-    let credentials = client
+    let rows = client
         .query(
-            "SELECT key_id, created_at, expires_at FROM api_credentials WHERE tenant_id = $1 \
+            "SELECT tenant_id, key_id, created_at, expires_at FROM api_credentials WHERE tenant_id = ANY($1) \
              AND (expires_at IS NULL OR expires_at > now()) ORDER BY created_at",
-            &[&tenant.id],
+            &[&ids],
         )
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(CredentialView {
-                key_id: row.try_get("key_id")?,
-                created_at: row.try_get("created_at")?,
-                expires_at: row.try_get("expires_at")?,
-            })
+        .await?;
+    let mut credentials: std::collections::HashMap<Uuid, Vec<CredentialView>> = std::collections::HashMap::new();
+    for row in &rows {
+        credentials.entry(row.try_get("tenant_id")?).or_default().push(CredentialView {
+            key_id: row.try_get("key_id")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+        });
+    }
+    Ok(tenants
+        .into_iter()
+        .map(|tenant| {
+            let keys = keys.remove(&tenant.id).unwrap_or_default();
+            let ready = match tenant.sign_type {
+                SignType::Md5 => keys.md5_key,
+                _ => keys.app_key.is_some() && keys.alipay_public_key.is_some(),
+            };
+            TenantView {
+                gateway_url: tenant.gateway_url().to_owned(),
+                credentials: credentials.remove(&tenant.id).unwrap_or_default(),
+                settings: tenant.settings,
+                keys,
+                ready,
+                created_at: tenant.created_at,
+                updated_at: tenant.updated_at,
+            }
         })
-        .collect::<Result<Vec<_>, RegistryError>>()?;
-    Ok(TenantView {
-        id: tenant.id,
-        gateway_url: tenant.environment.gateway_url(tenant.dialect).to_owned(),
-        slug: tenant.slug,
-        name: tenant.name,
-        status: tenant.status,
-        dialect: tenant.dialect,
-        alipay_id: tenant.alipay_id,
-        seller_id: tenant.seller_id,
-        sign_type: tenant.sign_type.as_str().to_owned(),
-        environment: tenant.environment,
-        limits: tenant.limits,
-        webhook_url: tenant.webhook_url,
-        secondary_merchant: tenant.secondary_merchant,
-        version: tenant.version,
-        keys,
-        ready,
-        credentials,
-        created_at: tenant.created_at,
-        updated_at: tenant.updated_at,
-    })
+        .collect())
 }

@@ -270,9 +270,9 @@ impl Registry {
         tenant.alipay_id = identity.alipay_id;
         tenant.seller_id = identity.seller_id;
         for (name, value, slot) in [
-            ("pay_rate", update.pay_rate, &mut tenant.limits.pay_rate),
-            ("pay_burst", update.pay_burst, &mut tenant.limits.pay_burst),
-            ("other_rate", update.other_rate, &mut tenant.limits.other_rate),
+            ("pay_rate", update.pay_rate, &mut tenant.settings.limits.pay_rate),
+            ("pay_burst", update.pay_burst, &mut tenant.settings.limits.pay_burst),
+            ("other_rate", update.other_rate, &mut tenant.settings.limits.other_rate),
         ] {
             if let Some(value) = value {
                 *slot = value;

@@ -231,19 +231,8 @@ fn build(
         });
     }
     let tenant = Tenant {
-        id: row.id,
-        gateway_url: row.environment.gateway_url(row.dialect).to_owned(),
-        slug: row.slug,
-        name: row.name,
-        status: row.status,
-        dialect: row.dialect,
-        alipay_id: row.alipay_id,
-        seller_id: row.seller_id,
-        sign_type: row.sign_type,
-        limits: row.limits,
-        webhook_url: row.webhook_url,
-        secondary_merchant: row.secondary_merchant,
-        version: row.version,
+        gateway_url: row.gateway_url().to_owned(),
+        settings: row.settings,
         signer,
         alipay_verifier,
         webhook_secret,

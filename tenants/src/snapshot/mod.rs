@@ -18,43 +18,38 @@ pub mod refresh;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use alipay::{SignType, Signer, Verifier};
+use alipay::{Signer, Verifier};
 use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::model::{Dialect, Limits, SecondaryMerchant, Status};
+use crate::model::Status;
+use crate::registry::Settings;
 use crate::secret::Secret;
 
 pub use load::Loader;
 pub use refresh::{RefreshConfig, start};
 
-/// A tenant as the services use it.
+/// A tenant as the services use it: its settings with its keys parsed.
 #[derive(Debug)]
 pub struct Tenant {
-    pub id: Uuid,
-    pub slug: String,
-    pub name: String,
-    pub status: Status,
-    pub dialect: Dialect,
-    /// `app_id` (OpenAPI) or `partner` (MAPI).
-    pub alipay_id: String,
-    /// MAPI `alipay_seller_id` when it is not the partner.
-    pub seller_id: Option<String>,
-    pub sign_type: SignType,
+    pub settings: Settings,
     /// The `gateway.do` its calls go to.
     pub gateway_url: String,
-    pub limits: Limits,
-    pub webhook_url: Option<String>,
-    pub secondary_merchant: Option<SecondaryMerchant>,
-    pub version: i64,
     /// Signs requests to Alipay: the app private key, or the MD5 key. `None` until set.
     pub signer: Option<Signer>,
     /// Checks Alipay's answers and notifications: Alipay's public key, or the MD5 key.
     pub alipay_verifier: Option<Arc<Verifier>>,
     /// Signs the webhooks sent to the merchant.
     pub webhook_secret: Option<Secret>,
+}
+
+impl std::ops::Deref for Tenant {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
 }
 
 impl Tenant {
