@@ -1,1 +1,28 @@
-//! placeholder
+//! What every service in the gateway shares for being watched and stopped: logs (`tracing` to
+//! stderr), metrics (one process-wide Prometheus recorder), the admin listener that answers
+//! probes, scrapes and the admin API, and the shutdown signal.
+//!
+//! A service's `main` calls [`init_tracing`], then [`metrics`], binds its admin listener and runs
+//! [`serve_admin`] with [`shutdown_signal`] next to its own server.
+//!
+//! # Layout
+//! - `logs`: [`init_tracing`], the stderr subscriber filtered by `RUST_LOG`.
+//! - `prometheus`: [`metrics`] and [`Metrics`], the recorder, its histogram buckets and upkeep.
+//! - `endpoints`: what the admin listener answers (`/live`, `/ready`, `/metrics`, `/admin/`).
+//! - `admin_server`: [`serve_admin`], the bounded accept loop and graceful drain.
+//! - `shutdown`: [`shutdown_signal`], Ctrl-C or SIGTERM.
+//! - `error`: [`TelemetryError`].
+
+mod admin_server;
+mod endpoints;
+mod error;
+mod logs;
+mod prometheus;
+mod shutdown;
+
+pub use admin_server::serve_admin;
+pub use endpoints::{AdminRoutes, Readiness};
+pub use error::TelemetryError;
+pub use logs::init_tracing;
+pub use prometheus::{Metrics, metrics};
+pub use shutdown::shutdown_signal;

@@ -1,0 +1,24 @@
+//! The ledger: every trade, refund and notification, and the merchant-webhook outbox.
+//!
+//! Postgres is the truth. The intent row is committed before anything goes to Alipay, every
+//! transition is a compare-and-set on `(state, version)`, and `next_check_at` says when the
+//! reconciler must look at a trade next. Redis holds only a rebuildable due-index of it.
+//!
+//! # Layout
+//! - [`state`]: the trade state machine of design §4 (pure).
+//! - [`trade`]: trade and refund rows, intents and settlements.
+//! - [`store`]: the Postgres store (migrations, payments, refunds, notifications, reports).
+//! - [`due_index`]: the Redis sorted set of due trades.
+//! - [`settled`]: waiting for a trade to become final (LISTEN `trade_settled`).
+
+pub mod due_index;
+pub mod settled;
+pub mod state;
+pub mod store;
+pub mod trade;
+
+pub use due_index::DueIndex;
+pub use settled::Settlements;
+pub use state::{RefundState, TradeKind, TradeState};
+pub use store::{Begin, BeginRefund, Settled, Store, StoreError};
+pub use trade::{CancelAction, NewRefund, NewTrade, Refund, RefundSettlement, Settlement, Trade, TradeKey};

@@ -1,0 +1,210 @@
+//! Alipay's notifications, applied once: recorded by `notify_id`, checked against the ledger
+//! (amount, currency), moved along the state machine only forward, and told to the merchant
+//! through the webhook outbox, all in one transaction. A payment the gateway never started (the
+//! tenant's static QR code) is created here.
+
+use alipay::Amount;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Store, StoreError, read};
+use crate::state::{TradeKind, TradeState};
+use crate::trade::{CancelAction, TRADE_COLUMNS, Trade, TradeKey};
+
+/// What the notification says happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifiedStatus {
+    /// TRADE_SUCCESS / TRADE_FINISHED.
+    Paid { trade_no: Option<String>, buyer_user_id: Option<String>, paid_at: OffsetDateTime },
+    /// TRADE_CLOSED.
+    Closed,
+    /// Anything else (WAIT_BUYER_PAY): nothing to apply.
+    Other(String),
+}
+
+/// A verified notification, reduced to what the ledger needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifiedPayment {
+    pub tenant_id: Uuid,
+    pub notify_id: String,
+    pub out_trade_no: String,
+    pub status: NotifiedStatus,
+    pub amount: Amount,
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotificationOutcome {
+    /// The trade moved; the merchant will be told.
+    Applied(Trade),
+    /// A payment the gateway never started, now in the ledger; the merchant will be told.
+    Created(Trade),
+    /// Nothing to change (a repeat, or a state already recorded).
+    AlreadyKnown(Option<Trade>),
+    /// It contradicts the ledger (amount, or a payment of a trade recorded as failed or closed):
+    /// not applied; answer `fail` and look into it.
+    Refused(String),
+}
+
+fn event_payload(event: &str, trade: &Trade) -> serde_json::Value {
+    json!({
+        "event": event,
+        "out_trade_no": trade.key.out_trade_no,
+        "trade_no": trade.trade_no,
+        "status": trade.state.as_str(),
+        "amount": trade.amount.to_string(),
+        "currency": trade.amount.currency().code(),
+        "refunded": trade.refunded.to_string(),
+        "paid_at": trade.paid_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        "kind": trade.kind.as_str(),
+    })
+}
+
+async fn enqueue_webhook(
+    tx: &deadpool_postgres::Transaction<'_>,
+    event: &str,
+    trade: &Trade,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO webhook_outbox (tenant_id, out_trade_no, event, payload) VALUES ($1, $2, $3, $4)",
+        &[&trade.key.tenant_id, &trade.key.out_trade_no, &event, &event_payload(event, trade)],
+    )
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Applies a verified notification; the caller answers Alipay `success` only once this
+    /// returned without error and not [`NotificationOutcome::Refused`].
+    pub async fn apply_notification(&self, note: &NotifiedPayment) -> Result<NotificationOutcome, StoreError> {
+        let key = TradeKey::new(note.tenant_id, note.out_trade_no.clone());
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO alipay_notifications (tenant_id, notify_id, out_trade_no, trade_status) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, notify_id) DO UPDATE SET times_received = alipay_notifications.times_received + 1, \
+             last_at = now()",
+            &[&note.tenant_id, &note.notify_id, &note.out_trade_no, &status_text(&note.status)],
+        )
+        .await?;
+        let outcome = match read(&tx, &key, true).await? {
+            None => create_unstarted(&tx, &key, note).await?,
+            Some(trade) => apply_to(&tx, trade, note).await?,
+        };
+        if matches!(outcome, NotificationOutcome::Refused(_)) {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(outcome)
+    }
+}
+
+fn status_text(status: &NotifiedStatus) -> &str {
+    match status {
+        NotifiedStatus::Paid { .. } => "TRADE_SUCCESS",
+        NotifiedStatus::Closed => "TRADE_CLOSED",
+        NotifiedStatus::Other(other) => other,
+    }
+}
+
+async fn create_unstarted(
+    tx: &deadpool_postgres::Transaction<'_>,
+    key: &TradeKey,
+    note: &NotifiedPayment,
+) -> Result<NotificationOutcome, StoreError> {
+    let NotifiedStatus::Paid { trade_no, buyer_user_id, paid_at } = &note.status else {
+        return Ok(NotificationOutcome::AlreadyKnown(None));
+    };
+    let minor = i64::try_from(note.amount.minor()).unwrap_or(i64::MAX);
+    let subject = note.subject.clone().unwrap_or_else(|| "Static QR code payment".into());
+    let sql = format!(
+        "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, subject, \
+         trade_no, buyer_user_id, paid_at) VALUES ($1, $2, $3, 'SUCCESS', '\\x'::bytea, $4, $5, $6, $7, $8, $9) \
+         RETURNING {TRADE_COLUMNS}"
+    );
+    let row = tx
+        .query_one(
+            &sql,
+            &[
+                &key.tenant_id,
+                &key.out_trade_no,
+                &TradeKind::StaticQr.as_str(),
+                &note.amount.currency().code(),
+                &minor,
+                &subject,
+                trade_no,
+                buyer_user_id,
+                paid_at,
+            ],
+        )
+        .await?;
+    let trade = Trade::from_row(&row)?;
+    enqueue_webhook(tx, "payment.succeeded", &trade).await?;
+    Ok(NotificationOutcome::Created(trade))
+}
+
+async fn apply_to(
+    tx: &deadpool_postgres::Transaction<'_>,
+    trade: Trade,
+    note: &NotifiedPayment,
+) -> Result<NotificationOutcome, StoreError> {
+    if note.amount != trade.amount {
+        return Ok(NotificationOutcome::Refused(format!(
+            "notification amount {} {} differs from the ledger's {} {}",
+            note.amount,
+            note.amount.currency(),
+            trade.amount,
+            trade.amount.currency()
+        )));
+    }
+    let (next, event) = match (&note.status, trade.state) {
+        (NotifiedStatus::Paid { .. }, TradeState::Paying | TradeState::Unknown | TradeState::Waiting) => {
+            (TradeState::Success, "payment.succeeded")
+        }
+        (NotifiedStatus::Paid { .. }, TradeState::Failed) | (NotifiedStatus::Paid { .. }, TradeState::Cancelled)
+            if trade.cancel_action != Some(CancelAction::Refund) =>
+        {
+            return Ok(NotificationOutcome::Refused(format!(
+                "Alipay reports trade {} paid, but the ledger holds it {}",
+                trade.key.out_trade_no, trade.state
+            )));
+        }
+        (NotifiedStatus::Closed, TradeState::Paying | TradeState::Unknown | TradeState::Waiting) => {
+            (TradeState::Cancelled, "payment.cancelled")
+        }
+        _ => return Ok(NotificationOutcome::AlreadyKnown(Some(trade))),
+    };
+    let (trade_no, buyer, paid_at) = match &note.status {
+        NotifiedStatus::Paid { trade_no, buyer_user_id, paid_at } => {
+            (trade_no.clone(), buyer_user_id.clone(), Some(*paid_at))
+        }
+        _ => (None, None, None),
+    };
+    let action = (next == TradeState::Cancelled).then_some(CancelAction::Close.as_str());
+    let sql = format!(
+        "UPDATE trades SET state = $4, version = version + 1, updated_at = now(), trade_no = COALESCE($5, trade_no), \
+         buyer_user_id = COALESCE($6, buyer_user_id), paid_at = COALESCE($7, paid_at), \
+         cancel_action = COALESCE($8, cancel_action), next_check_at = NULL, unknown_reason = NULL \
+         WHERE tenant_id = $1 AND out_trade_no = $2 AND version = $3 RETURNING {TRADE_COLUMNS}"
+    );
+    let row = tx
+        .query_one(
+            &sql,
+            &[
+                &trade.key.tenant_id,
+                &trade.key.out_trade_no,
+                &trade.version,
+                &next.as_str(),
+                &trade_no,
+                &buyer,
+                &paid_at,
+                &action,
+            ],
+        )
+        .await?;
+    let updated = Trade::from_row(&row)?;
+    enqueue_webhook(tx, event, &updated).await?;
+    Ok(NotificationOutcome::Applied(updated))
+}

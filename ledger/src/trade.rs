@@ -1,0 +1,242 @@
+//! A trade and a refund as the ledger holds them, and what may be written into them.
+
+use alipay::{Amount, Currency};
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::state::{RefundState, TradeKind, TradeState};
+use crate::store::StoreError;
+
+/// Which trade: the tenant's own number, scoped to the tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TradeKey {
+    pub tenant_id: Uuid,
+    pub out_trade_no: String,
+}
+
+impl TradeKey {
+    pub fn new(tenant_id: Uuid, out_trade_no: impl Into<String>) -> Self {
+        TradeKey { tenant_id, out_trade_no: out_trade_no.into() }
+    }
+
+    /// `tenant_id out_trade_no`: the due-index member and the `trade_settled` payload.
+    pub fn encode(&self) -> String {
+        format!("{} {}", self.tenant_id, self.out_trade_no)
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let (tenant, out_trade_no) = text.split_once(' ')?;
+        Some(TradeKey { tenant_id: tenant.parse().ok()?, out_trade_no: out_trade_no.to_owned() })
+    }
+}
+
+/// A cancel's effect: the unpaid trade closed, or the paid one refunded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CancelAction {
+    Close,
+    Refund,
+}
+
+impl CancelAction {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CancelAction::Close => "close",
+            CancelAction::Refund => "refund",
+        }
+    }
+}
+
+/// A trade row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trade {
+    pub key: TradeKey,
+    pub kind: TradeKind,
+    pub state: TradeState,
+    pub version: i32,
+    pub fingerprint: Vec<u8>,
+    pub amount: Amount,
+    pub refunded: Amount,
+    pub subject: String,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+    pub operator_id: Option<String>,
+    pub trade_no: Option<String>,
+    pub buyer_user_id: Option<String>,
+    pub qr_code: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub unknown_reason: Option<String>,
+    pub cancel_action: Option<CancelAction>,
+    pub cancel_requested: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub paid_at: Option<OffsetDateTime>,
+    pub deadline: Option<OffsetDateTime>,
+    pub next_check_at: Option<OffsetDateTime>,
+}
+
+/// The columns every trade read selects, in [`Trade::from_row`]'s order.
+pub(crate) const TRADE_COLUMNS: &str = "tenant_id, out_trade_no, kind, state, version, fingerprint, currency, \
+    amount_minor, refunded_minor, subject, store_id, terminal_id, operator_id, trade_no, buyer_user_id, qr_code, \
+    failure_code, failure_message, unknown_reason, cancel_action, cancel_requested, created_at, updated_at, paid_at, \
+    deadline, next_check_at";
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn amount(currency: Currency, minor: i64) -> Result<Amount, StoreError> {
+    let minor = u64::try_from(minor).map_err(|_| corrupt("negative amount"))?;
+    Amount::from_minor(minor, currency).map_err(corrupt)
+}
+
+impl Trade {
+    pub(crate) fn from_row(row: &Row) -> Result<Self, StoreError> {
+        let currency: Currency = row.try_get::<_, &str>("currency")?.parse().map_err(corrupt)?;
+        let cancel_action = match row.try_get::<_, Option<&str>>("cancel_action")? {
+            None => None,
+            Some("close") => Some(CancelAction::Close),
+            Some("refund") => Some(CancelAction::Refund),
+            Some(other) => return Err(corrupt(format!("cancel action {other}"))),
+        };
+        Ok(Trade {
+            key: TradeKey { tenant_id: row.try_get("tenant_id")?, out_trade_no: row.try_get("out_trade_no")? },
+            kind: row.try_get::<_, &str>("kind")?.parse().map_err(corrupt)?,
+            state: row.try_get::<_, &str>("state")?.parse().map_err(corrupt)?,
+            version: row.try_get("version")?,
+            fingerprint: row.try_get("fingerprint")?,
+            amount: amount(currency, row.try_get("amount_minor")?)?,
+            refunded: amount(currency, row.try_get("refunded_minor")?)?,
+            subject: row.try_get("subject")?,
+            store_id: row.try_get("store_id")?,
+            terminal_id: row.try_get("terminal_id")?,
+            operator_id: row.try_get("operator_id")?,
+            trade_no: row.try_get("trade_no")?,
+            buyer_user_id: row.try_get("buyer_user_id")?,
+            qr_code: row.try_get("qr_code")?,
+            failure_code: row.try_get("failure_code")?,
+            failure_message: row.try_get("failure_message")?,
+            unknown_reason: row.try_get("unknown_reason")?,
+            cancel_action,
+            cancel_requested: row.try_get("cancel_requested")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            paid_at: row.try_get("paid_at")?,
+            deadline: row.try_get("deadline")?,
+            next_check_at: row.try_get("next_check_at")?,
+        })
+    }
+}
+
+/// The intent row written before anything goes to Alipay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTrade {
+    pub key: TradeKey,
+    pub kind: TradeKind,
+    pub fingerprint: Vec<u8>,
+    pub amount: Amount,
+    pub subject: String,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+    pub operator_id: Option<String>,
+}
+
+/// What a call to Alipay (or a query, a cancel, a notification) proved about a trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    Paid {
+        trade_no: Option<String>,
+        buyer_user_id: Option<String>,
+        paid_at: OffsetDateTime,
+    },
+    Failed {
+        code: String,
+        message: Option<String>,
+    },
+    /// Not proven: look again at `next_check_at`; cancel at `deadline`.
+    Unknown {
+        reason: String,
+        next_check_at: OffsetDateTime,
+        deadline: OffsetDateTime,
+    },
+    /// An order QR code now waits for the buyer until `deadline`.
+    Waiting {
+        qr_code: String,
+        next_check_at: OffsetDateTime,
+        deadline: OffsetDateTime,
+    },
+    Cancelled {
+        action: CancelAction,
+    },
+}
+
+impl Settlement {
+    pub fn state(&self) -> TradeState {
+        match self {
+            Settlement::Paid { .. } => TradeState::Success,
+            Settlement::Failed { .. } => TradeState::Failed,
+            Settlement::Unknown { .. } => TradeState::Unknown,
+            Settlement::Waiting { .. } => TradeState::Waiting,
+            Settlement::Cancelled { .. } => TradeState::Cancelled,
+        }
+    }
+}
+
+/// A refund row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub key: TradeKey,
+    pub out_request_no: String,
+    pub state: RefundState,
+    pub version: i32,
+    pub fingerprint: Vec<u8>,
+    pub amount: Amount,
+    pub reason: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub refunded_at: Option<OffsetDateTime>,
+}
+
+pub(crate) const REFUND_COLUMNS: &str = "r.tenant_id, r.out_trade_no, r.out_request_no, r.state, r.version, \
+    r.fingerprint, r.amount_minor, r.reason, r.failure_code, r.failure_message, r.created_at, r.refunded_at, t.currency";
+
+impl Refund {
+    pub(crate) fn from_row(row: &Row) -> Result<Self, StoreError> {
+        let currency: Currency = row.try_get::<_, &str>("currency")?.parse().map_err(corrupt)?;
+        Ok(Refund {
+            key: TradeKey { tenant_id: row.try_get("tenant_id")?, out_trade_no: row.try_get("out_trade_no")? },
+            out_request_no: row.try_get("out_request_no")?,
+            state: row.try_get::<_, &str>("state")?.parse().map_err(corrupt)?,
+            version: row.try_get("version")?,
+            fingerprint: row.try_get("fingerprint")?,
+            amount: amount(currency, row.try_get("amount_minor")?)?,
+            reason: row.try_get("reason")?,
+            failure_code: row.try_get("failure_code")?,
+            failure_message: row.try_get("failure_message")?,
+            created_at: row.try_get("created_at")?,
+            refunded_at: row.try_get("refunded_at")?,
+        })
+    }
+}
+
+/// A refund request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefund {
+    pub key: TradeKey,
+    pub out_request_no: String,
+    pub fingerprint: Vec<u8>,
+    pub amount: Amount,
+    pub reason: Option<String>,
+}
+
+/// What a refund call proved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundSettlement {
+    Refunded { at: OffsetDateTime },
+    Failed { code: String, message: Option<String> },
+    Unknown { reason: String, next_check_at: OffsetDateTime },
+}

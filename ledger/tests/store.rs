@@ -1,0 +1,304 @@
+//! The ledger against the real Postgres and Redis here: a fresh database and key prefix per test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use alipay::{Amount, Currency};
+use ledger::store::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
+use ledger::{
+    Begin, BeginRefund, CancelAction, DueIndex, NewRefund, NewTrade, RefundSettlement, Settled, Settlement,
+    Settlements, Store, StoreError, TradeKey, TradeKind, TradeState,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+struct TestDb {
+    name: String,
+    url: String,
+}
+
+fn admin_url() -> String {
+    std::env::var("DATABASE_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl TestDb {
+    async fn new() -> (TestDb, Store) {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("ledger_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let (admin, connection) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let url = admin_url().rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
+        ledger::store::migrate(&url).await.unwrap();
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
+        let pool = deadpool_postgres::Pool::builder(manager).max_size(16).build().unwrap();
+        (TestDb { name, url }, Store::new(pool))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                if let Ok((admin, connection)) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await {
+                    tokio::spawn(connection);
+                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn cny(text: &str) -> Amount {
+    Amount::parse(text, Currency::CNY).unwrap()
+}
+
+fn intent(tenant: Uuid, no: &str, amount: &str) -> NewTrade {
+    NewTrade {
+        key: TradeKey::new(tenant, no),
+        kind: TradeKind::Barcode,
+        fingerprint: vec![1, 2, 3],
+        amount: cny(amount),
+        subject: "Noodles".into(),
+        store_id: Some("S1".into()),
+        terminal_id: None,
+        operator_id: None,
+    }
+}
+
+fn paid() -> Settlement {
+    Settlement::Paid { trade_no: Some("2026112522001".into()), buyer_user_id: None, paid_at: OffsetDateTime::now_utc() }
+}
+
+async fn paid_trade(store: &Store, tenant: Uuid, no: &str, amount: &str) -> ledger::Trade {
+    let Begin::Started(trade) = store.begin(&intent(tenant, no, amount)).await.unwrap() else { panic!("new key") };
+    let Settled::Applied(trade) = store.settle(&trade, &paid()).await.unwrap() else { panic!("fresh version") };
+    trade
+}
+
+#[tokio::test]
+async fn one_intent_per_key_and_compare_and_set_transitions() {
+    let (_db, store) = TestDb::new().await;
+    let tenant = Uuid::new_v4();
+    let begins: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.begin(&intent(tenant, "T1", "10.00")).await.unwrap() })
+        })
+        .collect();
+    let mut started = 0;
+    for begin in begins {
+        if let Begin::Started(trade) = begin.await.unwrap() {
+            started += 1;
+            assert_eq!((trade.state, trade.version), (TradeState::Paying, 1));
+        }
+    }
+    assert_eq!(started, 1, "exactly one caller owns the call to Alipay");
+
+    let trade = store.get(&TradeKey::new(tenant, "T1")).await.unwrap().unwrap();
+    let unknown = Settlement::Unknown {
+        reason: "timeout".into(),
+        next_check_at: OffsetDateTime::now_utc() + Duration::from_secs(5),
+        deadline: OffsetDateTime::now_utc() + Duration::from_secs(60),
+    };
+    let Settled::Applied(unknown_trade) = store.settle(&trade, &unknown).await.unwrap() else { panic!() };
+    assert!(unknown_trade.next_check_at.is_some());
+    // A stale writer (still holding version 1) is refused and shown the current row.
+    let Settled::Stale(current) = store.settle(&trade, &paid()).await.unwrap() else { panic!("stale write applied") };
+    assert_eq!(current.state, TradeState::Unknown);
+    let Settled::Applied(done) =
+        store.settle(&unknown_trade, &Settlement::Cancelled { action: CancelAction::Refund }).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (done.state, done.cancel_action, done.next_check_at),
+        (TradeState::Cancelled, Some(CancelAction::Refund), None)
+    );
+    assert_eq!(done.refunded, done.amount, "a cancel that refunds returns everything");
+    assert!(matches!(store.settle(&done, &paid()).await, Err(StoreError::Transition { .. })), "terminal states stay");
+    let due = store.due(OffsetDateTime::now_utc() + Duration::from_secs(3600), 10).await.unwrap();
+    assert!(due.is_empty());
+}
+
+#[tokio::test]
+async fn refunds_never_add_up_to_more_than_was_paid() {
+    let (_db, store) = TestDb::new().await;
+    let tenant = Uuid::new_v4();
+    let trade = paid_trade(&store, tenant, "R1", "100.00").await;
+    let attempts: Vec<_> = (0..30)
+        .map(|i| {
+            let store = store.clone();
+            let key = trade.key.clone();
+            tokio::spawn(async move {
+                let new = NewRefund {
+                    key,
+                    out_request_no: format!("r{i}"),
+                    fingerprint: vec![i],
+                    amount: cny("7.00"),
+                    reason: None,
+                };
+                store.begin_refund(&new).await.unwrap()
+            })
+        })
+        .collect();
+    let mut reserved = Vec::new();
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            BeginRefund::Started { refund, .. } => reserved.push(refund),
+            BeginRefund::Exceeds { available, .. } => assert!(available.minor() < 700),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(reserved.len(), 14, "14 × 7.00 fit in 100.00, the 15th would not");
+    for refund in &reserved {
+        store.settle_refund(refund, &RefundSettlement::Refunded { at: OffsetDateTime::now_utc() }).await.unwrap();
+    }
+    let trade = store.get(&trade.key).await.unwrap().unwrap();
+    assert_eq!((trade.state, trade.refunded.to_string()), (TradeState::PartiallyRefunded, "98.00".to_owned()));
+
+    let repeat = NewRefund {
+        key: trade.key.clone(),
+        out_request_no: "r0".into(),
+        fingerprint: vec![0],
+        amount: cny("7.00"),
+        reason: None,
+    };
+    assert!(matches!(store.begin_refund(&repeat).await.unwrap(), BeginRefund::Existing { .. }));
+    let last = NewRefund { out_request_no: "last".into(), amount: cny("2.00"), ..repeat.clone() };
+    let BeginRefund::Started { refund, .. } = store.begin_refund(&last).await.unwrap() else { panic!() };
+    let (_, trade) =
+        store.settle_refund(&refund, &RefundSettlement::Refunded { at: OffsetDateTime::now_utc() }).await.unwrap();
+    assert_eq!(trade.state, TradeState::Refunded);
+    let failed = store.begin(&intent(tenant, "F1", "5.00")).await.unwrap();
+    let Begin::Started(failed) = failed else { panic!() };
+    let missing = NewRefund {
+        key: failed.key.clone(),
+        out_request_no: "x".into(),
+        fingerprint: vec![],
+        amount: cny("1.00"),
+        reason: None,
+    };
+    assert!(matches!(store.begin_refund(&missing).await.unwrap(), BeginRefund::NotRefundable(_)));
+    let nowhere = NewRefund { key: TradeKey::new(tenant, "none"), ..missing };
+    assert!(matches!(store.begin_refund(&nowhere).await.unwrap(), BeginRefund::NoSuchTrade));
+}
+
+#[tokio::test]
+async fn a_notification_delivered_eight_times_applies_once() {
+    let (db, store) = TestDb::new().await;
+    let tenant = Uuid::new_v4();
+    let Begin::Started(trade) = store.begin(&intent(tenant, "N1", "12.50")).await.unwrap() else { panic!() };
+    let unknown = Settlement::Unknown {
+        reason: "10003".into(),
+        next_check_at: OffsetDateTime::now_utc(),
+        deadline: OffsetDateTime::now_utc() + Duration::from_secs(60),
+    };
+    store.settle(&trade, &unknown).await.unwrap();
+    let paid = NotifiedPayment {
+        tenant_id: tenant,
+        notify_id: "n-1".into(),
+        out_trade_no: "N1".into(),
+        status: NotifiedStatus::Paid {
+            trade_no: Some("2026X".into()),
+            buyer_user_id: None,
+            paid_at: OffsetDateTime::now_utc(),
+        },
+        amount: cny("12.50"),
+        subject: None,
+    };
+    let closed = NotifiedPayment { notify_id: "n-2".into(), status: NotifiedStatus::Closed, ..paid.clone() };
+    let mut applied = 0;
+    for note in [&closed, &paid, &paid, &closed, &paid, &paid, &paid, &paid] {
+        if matches!(store.apply_notification(note).await.unwrap(), NotificationOutcome::Applied(_)) {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 1, "the first forward step applies, the rest are known");
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let outbox: i64 = client.query_one("SELECT count(*) FROM webhook_outbox", &[]).await.unwrap().get(0);
+    assert_eq!(outbox, 1);
+    let trade = store.get(&trade.key).await.unwrap().unwrap();
+    assert_eq!(trade.state, TradeState::Cancelled, "the closed notification came first (out of order) and applied");
+
+    let forged =
+        NotifiedPayment { notify_id: "n-3".into(), out_trade_no: "N2".into(), amount: cny("1.00"), ..paid.clone() };
+    store.begin(&intent(tenant, "N2", "9.99")).await.unwrap();
+    assert!(matches!(store.apply_notification(&forged).await.unwrap(), NotificationOutcome::Refused(_)));
+    let recorded: i64 = client
+        .query_one("SELECT count(*) FROM alipay_notifications WHERE notify_id = 'n-3'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, 0, "a refused notification leaves nothing behind");
+
+    let walk_in =
+        NotifiedPayment { notify_id: "n-4".into(), out_trade_no: "SQR1".into(), amount: cny("23.50"), ..paid };
+    let NotificationOutcome::Created(created) = store.apply_notification(&walk_in).await.unwrap() else { panic!() };
+    assert_eq!((created.kind, created.state), (TradeKind::StaticQr, TradeState::Success));
+    let outbox: i64 = client.query_one("SELECT count(*) FROM webhook_outbox", &[]).await.unwrap().get(0);
+    assert_eq!(outbox, 2);
+}
+
+#[tokio::test]
+async fn waiters_wake_when_a_trade_settles() {
+    let (db, store) = TestDb::new().await;
+    let settlements = Settlements::default();
+    let listener = tokio::spawn(settlements.clone().listen(db.url.clone()));
+    let Begin::Started(trade) = store.begin(&intent(Uuid::new_v4(), "W1", "1.00")).await.unwrap() else { panic!() };
+    let mut listening = settlements.listening();
+    tokio::time::timeout(Duration::from_secs(10), listening.wait_for(|up| *up)).await.unwrap().unwrap();
+    let mut waiting = settlements.wait_for(&trade.key);
+    store.settle(&trade, &paid()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), waiting.settled()).await.expect("woken by trade_settled");
+    drop(waiting);
+    assert!(settlements.is_empty());
+    listener.abort();
+}
+
+#[tokio::test]
+async fn due_index_arms_and_disarms() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let index = DueIndex::new(&url, &format!("test:{}", Uuid::new_v4())).unwrap();
+    let key = TradeKey::new(Uuid::new_v4(), "D1");
+    let at = OffsetDateTime::now_utc() + Duration::from_secs(5);
+    index.arm(&key, at).await.unwrap();
+    assert_eq!(index.due_at(&key).await.unwrap(), Some((at.unix_timestamp_nanos() / 1_000_000) as i64));
+    assert_eq!(index.depth().await.unwrap(), 1);
+    index.disarm(&key).await.unwrap();
+    assert_eq!(index.depth().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_sales_report_adds_up_per_day_and_store() {
+    let (_db, store) = TestDb::new().await;
+    let tenant = Uuid::new_v4();
+    paid_trade(&store, tenant, "S1", "10.00").await;
+    let refunded = paid_trade(&store, tenant, "S2", "20.00").await;
+    let new = NewRefund {
+        key: refunded.key.clone(),
+        out_request_no: "r".into(),
+        fingerprint: vec![],
+        amount: cny("5.00"),
+        reason: None,
+    };
+    let BeginRefund::Started { refund, .. } = store.begin_refund(&new).await.unwrap() else { panic!() };
+    store.settle_refund(&refund, &RefundSettlement::Refunded { at: OffsetDateTime::now_utc() }).await.unwrap();
+    store.begin(&intent(tenant, "S3", "99.00")).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let rows = store
+        .sales_report(tenant, now - Duration::from_secs(3600), now + Duration::from_secs(60), "Asia/Shanghai")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].count, rows[0].gross_minor, rows[0].refunds_minor, rows[0].net_minor), (2, 3000, 500, 2500));
+    assert_eq!(rows[0].store_id.as_deref(), Some("S1"));
+}
