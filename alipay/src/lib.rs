@@ -17,6 +17,7 @@
 //! - [`mapi`]: the Global MAPI dialect (`service=`, flat parameters, XML answers).
 //! - [`notify`]: asynchronous notification verification and signing.
 //! - [`time_text`]: Beijing-time formats.
+//! - [`unified`]: one call in either dialect, in neutral terms (what the services use).
 
 pub mod charset;
 pub mod ids;
@@ -29,6 +30,7 @@ pub mod outcome;
 pub mod params;
 pub mod sign;
 pub mod time_text;
+pub mod unified;
 
 pub use charset::Charset;
 pub use ids::{AppId, AuthCode, InvalidId, MerchantRef, OutRequestNo, OutTradeNo, Partner, Subject, TradeNo, UserId};

@@ -295,7 +295,7 @@ async fn the_sales_report_adds_up_per_day_and_store() {
     store.begin(&intent(tenant, "S3", "99.00")).await.unwrap();
     let now = OffsetDateTime::now_utc();
     let rows = store
-        .sales_report(tenant, now - Duration::from_secs(3600), now + Duration::from_secs(60), "Asia/Shanghai")
+        .sales_report(tenant, now - Duration::from_secs(3600), now + Duration::from_secs(60), time::macros::offset!(+8))
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);

@@ -1,8 +1,8 @@
-//! The sales report: per day (in the report's time zone) and store, the count, gross, refunds and
+//! The sales report: per day (at the report's UTC offset) and store, the count, gross, refunds and
 //! net of the tenant's paid trades.
 
 use serde::Serialize;
-use time::{Date, OffsetDateTime};
+use time::{Date, OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use super::{Store, StoreError};
@@ -20,19 +20,18 @@ pub struct SalesRow {
 }
 
 impl Store {
-    /// Paid trades created in `[from, to)`, grouped by day in `time_zone` (an IANA name such as
-    /// `Asia/Shanghai`) and store.
+    /// Paid trades created in `[from, to)`, grouped by day at UTC offset `offset` and by store.
     pub async fn sales_report(
         &self,
         tenant_id: Uuid,
         from: OffsetDateTime,
         to: OffsetDateTime,
-        time_zone: &str,
+        offset: UtcOffset,
     ) -> Result<Vec<SalesRow>, StoreError> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(
-                "SELECT (created_at AT TIME ZONE $4)::date AS day, store_id, currency, count(*) AS count, \
+                "SELECT (created_at AT TIME ZONE make_interval(secs => $4))::date AS day, store_id, currency, count(*) AS count, \
                  sum(amount_minor)::bigint AS gross, sum(refunded_minor)::bigint AS refunds \
                  FROM trades WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 \
                  AND (state IN ('SUCCESS', 'PARTIALLY_REFUNDED', 'REFUNDED') \
@@ -40,7 +39,8 @@ impl Store {
                  GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
             )
             .await?;
-        let rows = client.query(&statement, &[&tenant_id, &from, &to, &time_zone]).await?;
+        let seconds = f64::from(offset.whole_seconds());
+        let rows = client.query(&statement, &[&tenant_id, &from, &to, &seconds]).await?;
         rows.iter()
             .map(|row| {
                 let gross: i64 = row.try_get("gross")?;

@@ -1,0 +1,120 @@
+//! The partner API's handlers (design §3). Each reads and validates its body field by field,
+//! works through the ledger and Alipay, and answers a view; errors go to [`crate::problem`].
+//!
+//! # Layout
+//! - [`mod@self`]: the request context, `?wait=` and the lead-or-follow step shared by
+//!   payments and QR orders.
+//! - [`fields`]: field-by-field body reading.
+//! - [`views`]: the JSON answers.
+//! - [`payments`]: pay, read, cancel. [`refunds`], [`qr_orders`], [`oauth`], [`reports`].
+
+pub mod fields;
+pub mod oauth;
+pub mod payments;
+pub mod qr_orders;
+pub mod refunds;
+pub mod reports;
+pub mod views;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger::{Trade, TradeKey};
+use tenants::snapshot::Tenant;
+use tokio::time::Instant;
+
+use crate::inflight::{Lead, Role};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// One authenticated request.
+pub struct Ctx {
+    pub state: Arc<AppState>,
+    pub tenant: Arc<Tenant>,
+    pub query: Option<String>,
+}
+
+impl Ctx {
+    /// `?wait=N` (seconds, at most the configured maximum); zero when absent.
+    pub fn wait(&self) -> Result<Duration, ApiError> {
+        let Some(value) = query_value(self.query.as_deref(), "wait") else {
+            return Ok(Duration::ZERO);
+        };
+        let max = self.state.config.max_wait_secs;
+        match value.parse::<u64>() {
+            Ok(seconds) if seconds <= max => Ok(Duration::from_secs(seconds)),
+            _ => Err(ApiError::Invalid(vec![crate::problem::FieldError::new(
+                "wait",
+                format!("must be a whole number of seconds from 0 to {max}"),
+            )])),
+        }
+    }
+
+    pub fn key(&self, out_trade_no: &str) -> TradeKey {
+        TradeKey::new(self.tenant.id, out_trade_no)
+    }
+}
+
+/// The value of `name` in a query string (no decoding needed for the values we read).
+pub fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?.split('&').find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v))
+}
+
+/// Reads a trade; if it is not final, waits up to `wait` for it to become final.
+pub async fn read_waiting(state: &AppState, key: &TradeKey, wait: Duration) -> Result<Option<Trade>, ApiError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let mut waiting = state.settlements.wait_for(key);
+        let Some(trade) = state.store.get(key).await? else { return Ok(None) };
+        if trade.state.is_final() || Instant::now() >= deadline {
+            return Ok(Some(trade));
+        }
+        if tokio::time::timeout_at(deadline, waiting.settled()).await.is_err() {
+            return Ok(state.store.get(key).await?.or(Some(trade)));
+        }
+    }
+}
+
+/// Runs `call` for `key` unless an identical call is under way here (then shares its result);
+/// `call` runs detached from the POS connection, so a hang-up never stops a trade half-way.
+pub async fn lead_or_follow<F, Fut>(ctx: &Ctx, key: &TradeKey, call: F) -> Result<Trade, ApiError>
+where
+    F: FnOnce(Arc<AppState>, Arc<Tenant>, Lead) -> Fut,
+    Fut: Future<Output = Result<Trade, ApiError>> + Send + 'static,
+{
+    match ctx.state.inflight.join(key) {
+        Role::Lead(lead) => {
+            let task = ctx.state.tasks.spawn(call(ctx.state.clone(), ctx.tenant.clone(), lead));
+            task.await.map_err(|_| ApiError::Unavailable("the payment task stopped".into()))?
+        }
+        Role::Follow(follow) => match follow.trade().await {
+            Some(trade) => Ok(trade),
+            None => ctx.state.store.get(key).await?.ok_or(ApiError::NotFound),
+        },
+    }
+}
+
+/// A trade another gateway (or a crashed one) holds in PAYING: wait for it to move on, a bit
+/// longer than our own call to Alipay could take.
+pub async fn settle_foreign(ctx: &Ctx, trade: Trade) -> Result<Trade, ApiError> {
+    if trade.state != ledger::TradeState::Paying {
+        return Ok(trade);
+    }
+    let wait = ctx.state.config.upstream_timeout() + Duration::from_secs(2);
+    let mut waiting = ctx.state.settlements.wait_for(&trade.key);
+    let _ = tokio::time::timeout(wait, async {
+        loop {
+            match ctx.state.store.get(&trade.key).await {
+                Ok(Some(current)) if current.state != ledger::TradeState::Paying => return,
+                Err(_) => return,
+                // PAYING → UNKNOWN is not a settlement, so look again now and then.
+                _ => {
+                    let _ = tokio::time::timeout(Duration::from_millis(250), waiting.settled()).await;
+                }
+            }
+        }
+    })
+    .await;
+    Ok(ctx.state.store.get(&trade.key).await?.unwrap_or(trade))
+}

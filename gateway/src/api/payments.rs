@@ -1,0 +1,292 @@
+//! `POST /v1/payments`, `GET /v1/payments/{out_trade_no}`, `POST /v1/payments/{out_trade_no}/cancel`.
+//!
+//! A payment's life:
+//! ```text
+//! validate → join in-flight call ─┬─ lead: record intent (PAYING) → sign → Alipay → classify → CAS outcome → arm if UNKNOWN
+//!                                  └─ follow: the leader's trade
+//! → same fingerprint? (else 409) → PAYING elsewhere? wait → ?wait= → answer
+//! ```
+
+use std::sync::Arc;
+
+use alipay::unified::{Order, Request};
+use alipay::{AuthCode, Currency, MerchantRef, OutTradeNo, Outcome, Subject};
+use aws_lc_rs::digest;
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use ledger::{Begin, CancelAction, NewTrade, Settled, Settlement, Trade, TradeKind, TradeState};
+use tenants::model::Dialect;
+use tenants::snapshot::Tenant;
+use time::OffsetDateTime;
+
+use super::fields::Fields;
+use super::{Ctx, lead_or_follow, read_waiting, settle_foreign, views};
+use crate::inflight::Lead;
+use crate::problem::{ApiError, json_response};
+use crate::state::AppState;
+
+/// A validated payment request.
+#[derive(Debug, Clone)]
+pub struct PayRequest {
+    pub out_trade_no: OutTradeNo,
+    pub auth_code: AuthCode,
+    pub amount: alipay::Amount,
+    pub subject: Subject,
+    pub store_id: Option<MerchantRef>,
+    pub terminal_id: Option<MerchantRef>,
+    pub operator_id: Option<MerchantRef>,
+}
+
+pub const ID_RULE: &str = "1 to 64 letters, digits, '_' or '-'";
+pub const REF_RULE: &str = "1 to 32 letters, digits, '_' or '-'";
+pub const SUBJECT_RULE: &str = "1 to 256 characters without control characters";
+
+/// The currency of a request: given, or CNY for OpenAPI tenants (Global ones must say).
+pub fn currency(fields: &mut Fields, tenant: &Tenant) -> Option<Currency> {
+    match fields.optional::<Currency>("currency", "an ISO 4217 code Alipay settles in (CNY, HKD, USD, ...)") {
+        Some(currency) => Some(currency),
+        None if tenant.dialect == Dialect::Openapi => Some(Currency::CNY),
+        None => {
+            fields.reject("currency", "is required for Global (MAPI) tenants");
+            None
+        }
+    }
+}
+
+impl PayRequest {
+    pub fn parse(body: &[u8], tenant: &Tenant) -> Result<Self, ApiError> {
+        let allowed =
+            ["out_trade_no", "auth_code", "amount", "currency", "subject", "store_id", "terminal_id", "operator_id"];
+        let mut fields = Fields::parse(body, &allowed)?;
+        let out_trade_no = fields.required("out_trade_no", ID_RULE);
+        let auth_code = fields.required("auth_code", "the buyer's payment code: 16 to 24 digits beginning 25 to 30");
+        let currency = currency(&mut fields, tenant);
+        let amount = fields.amount("amount", currency);
+        let subject = fields.required("subject", SUBJECT_RULE);
+        let store_id = fields.optional("store_id", REF_RULE);
+        let terminal_id = fields.optional("terminal_id", REF_RULE);
+        let operator_id = fields.optional("operator_id", REF_RULE);
+        fields.finish()?;
+        match (out_trade_no, auth_code, amount, subject) {
+            (Some(out_trade_no), Some(auth_code), Some(amount), Some(subject)) => {
+                Ok(PayRequest { out_trade_no, auth_code, amount, subject, store_id, terminal_id, operator_id })
+            }
+            _ => Err(ApiError::Invalid(Vec::new())),
+        }
+    }
+
+    /// What makes two requests "the same": every field, in a fixed order.
+    pub fn fingerprint(&self) -> Vec<u8> {
+        let text = format!(
+            "pay\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.out_trade_no,
+            self.auth_code,
+            self.amount,
+            self.amount.currency(),
+            self.subject,
+            self.store_id.as_ref().map_or("", |s| s.as_str()),
+            self.terminal_id.as_ref().map_or("", |s| s.as_str()),
+            self.operator_id.as_ref().map_or("", |s| s.as_str()),
+        );
+        digest::digest(&digest::SHA256, text.as_bytes()).as_ref().to_vec()
+    }
+
+    pub fn order(&self) -> Order<'_> {
+        Order {
+            out_trade_no: &self.out_trade_no,
+            subject: &self.subject,
+            amount: self.amount,
+            store_id: self.store_id.as_ref(),
+            terminal_id: self.terminal_id.as_ref(),
+            operator_id: self.operator_id.as_ref(),
+        }
+    }
+}
+
+/// The ledger's intent row for an order.
+pub fn intent(tenant: &Tenant, order: &Order<'_>, kind: TradeKind, fingerprint: Vec<u8>) -> NewTrade {
+    NewTrade {
+        key: ledger::TradeKey::new(tenant.id, order.out_trade_no.as_str()),
+        kind,
+        fingerprint,
+        amount: order.amount,
+        subject: order.subject.to_string(),
+        store_id: order.store_id.map(|s| s.to_string()),
+        terminal_id: order.terminal_id.map(|s| s.to_string()),
+        operator_id: order.operator_id.map(|s| s.to_string()),
+    }
+}
+
+/// Refuses calls a tenant cannot make now; nothing has been written or sent.
+pub fn ready(tenant: &Tenant) -> Result<(), ApiError> {
+    if !tenant.is_ready() { Err(ApiError::TenantNotReady) } else { Ok(()) }
+}
+
+pub async fn pay(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
+    let request = PayRequest::parse(body, &ctx.tenant)?;
+    let wait = ctx.wait()?;
+    ready(&ctx.tenant)?;
+    let fingerprint = request.fingerprint();
+    let key = ctx.key(request.out_trade_no.as_str());
+    let expected = fingerprint.clone();
+    let trade =
+        lead_or_follow(&ctx, &key, move |state, tenant, lead| run_pay(state, tenant, request, fingerprint, lead))
+            .await?;
+    if trade.fingerprint != expected {
+        return Err(ApiError::Conflict("out_trade_no was used for another payment; use a new one".into()));
+    }
+    let trade = settle_foreign(&ctx, trade).await?;
+    let trade = if trade.state.is_final() || wait.is_zero() {
+        trade
+    } else {
+        read_waiting(&ctx.state, &key, wait).await?.unwrap_or(trade)
+    };
+    Ok(json_response(StatusCode::OK, &views::payment(&trade)))
+}
+
+/// What a payment answer proves, as a ledger settlement.
+pub fn settlement(state: &AppState, trade: &Trade, answer: &alipay::unified::Answer) -> Settlement {
+    let unknown = |reason: String| Settlement::Unknown {
+        reason,
+        next_check_at: trade.created_at + state.first_check(),
+        deadline: trade.created_at + state.deadline(),
+    };
+    match &answer.outcome {
+        Outcome::Success => {
+            let facts = &answer.facts;
+            let other_trade = facts.out_trade_no.as_deref().is_some_and(|no| no != trade.key.out_trade_no);
+            let other_amount =
+                facts.total.is_some_and(|total| total.to_amount(trade.amount.currency()) != Ok(trade.amount));
+            if other_trade || other_amount {
+                return unknown("the answer does not match the trade".into());
+            }
+            Settlement::Paid {
+                trade_no: facts.trade_no.clone(),
+                buyer_user_id: facts.buyer_user_id.clone(),
+                paid_at: OffsetDateTime::now_utc(),
+            }
+        }
+        Outcome::Failed(failure) => {
+            Settlement::Failed { code: failure.reason_code().to_owned(), message: failure.message.clone() }
+        }
+        Outcome::Unknown(reason) => unknown(reason.to_string()),
+    }
+}
+
+/// Records what `settlement` proved; if the write fails the trade stays as it was in the
+/// ledger (PAYING) for the reconciler, and the POS hears UNKNOWN.
+pub async fn record(state: &AppState, trade: &Trade, settlement: &Settlement) -> Trade {
+    match state.store.settle(trade, settlement).await {
+        Ok(Settled::Applied(updated)) => updated,
+        Ok(Settled::Stale(current)) => {
+            metrics::counter!("gateway_stale_writes_total").increment(1);
+            tracing::info!(trade = %trade.key.out_trade_no, state = %current.state, "outcome arrived after another writer moved the trade");
+            current
+        }
+        Err(error) => {
+            tracing::error!(%error, trade = %trade.key.out_trade_no, "outcome not recorded; the reconciler will settle the trade");
+            Trade { state: TradeState::Unknown, ..trade.clone() }
+        }
+    }
+}
+
+async fn run_pay(
+    state: Arc<AppState>,
+    tenant: Arc<Tenant>,
+    request: PayRequest,
+    fingerprint: Vec<u8>,
+    lead: Lead,
+) -> Result<Trade, ApiError> {
+    let order = request.order();
+    let trade = match state.store.begin(&intent(&tenant, &order, TradeKind::Barcode, fingerprint)).await? {
+        Begin::Existing(existing) => {
+            lead.publish(&existing);
+            return Ok(existing);
+        }
+        Begin::Started(trade) => trade,
+    };
+    metrics::gauge!("gateway_in_flight").increment(1.0);
+    let notify_url = state.notify_url(&tenant);
+    let call = Request::Pay { order, auth_code: &request.auth_code };
+    let settlement = match state.upstream.call(&tenant, Some(&notify_url), &call).await {
+        Ok(answer) => settlement(&state, &trade, &answer),
+        Err(not_sent) => Settlement::Failed { code: "REQUEST_NOT_SENT".into(), message: Some(not_sent.to_string()) },
+    };
+    let recorded = record(&state, &trade, &settlement).await;
+    metrics::gauge!("gateway_in_flight").decrement(1.0);
+    let outcome = match recorded.state {
+        TradeState::Success => "success",
+        TradeState::Failed => "failed",
+        _ => "unknown",
+    };
+    metrics::counter!("gateway_payments_total", "outcome" => outcome).increment(1);
+    lead.publish(&recorded);
+    state.settlements.wake(&recorded.key);
+    if let (TradeState::Unknown, Some(at)) = (recorded.state, recorded.next_check_at) {
+        state.arm(&recorded.key, at).await;
+    }
+    Ok(recorded)
+}
+
+pub async fn get(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+    let wait = ctx.wait()?;
+    let trade = read_waiting(&ctx.state, &ctx.key(out_trade_no), wait).await?.ok_or(ApiError::NotFound)?;
+    Ok(json_response(StatusCode::OK, &views::payment(&trade)))
+}
+
+/// Cancels: closes an unpaid trade, reverses a paid one. When Alipay cannot confirm at once
+/// (retry_flag=Y, or no answer), the reconciler keeps trying and the POS hears 202.
+pub async fn cancel(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+    let key = ctx.key(out_trade_no);
+    let out_trade_no: OutTradeNo = out_trade_no.parse().map_err(|_| ApiError::NotFound)?;
+    let trade = ctx.state.store.request_cancel(&key).await?.ok_or(ApiError::NotFound)?;
+    if matches!(trade.state, TradeState::Failed | TradeState::Cancelled) {
+        return Ok(json_response(StatusCode::OK, &views::payment(&trade)));
+    }
+    ready(&ctx.tenant)?;
+    let answer = ctx
+        .state
+        .upstream
+        .call(&ctx.tenant, None, &Request::Cancel { out_trade_no: &out_trade_no })
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    match &answer.outcome {
+        Outcome::Success => {
+            let fallback = if trade.state.is_paid() { CancelAction::Refund } else { CancelAction::Close };
+            let action = match answer.facts.action {
+                Some(alipay::openapi::trade::CancelAction::Refund) => CancelAction::Refund,
+                Some(alipay::openapi::trade::CancelAction::Close) => CancelAction::Close,
+                None => fallback,
+            };
+            let cancelled = cancel_recorded(&ctx.state, trade, action).await?;
+            ctx.state.settlements.wake(&cancelled.key);
+            Ok(json_response(StatusCode::OK, &views::payment(&cancelled)))
+        }
+        Outcome::Failed(failure) => Err(ApiError::Refused {
+            code: failure.reason_code().to_owned(),
+            message: failure.message.clone().unwrap_or_else(|| "Alipay refused the cancel".into()),
+        }),
+        Outcome::Unknown(_) => {
+            ctx.state.arm(&key, OffsetDateTime::now_utc()).await;
+            let current = ctx.state.store.get(&key).await?.unwrap_or(trade);
+            Ok(json_response(StatusCode::ACCEPTED, &views::payment(&current)))
+        }
+    }
+}
+
+/// Writes the confirmed cancel, re-reading once if a concurrent writer moved the trade.
+async fn cancel_recorded(state: &AppState, trade: Trade, action: CancelAction) -> Result<Trade, ApiError> {
+    let settlement = Settlement::Cancelled { action };
+    let mut current = trade;
+    for _ in 0..3 {
+        if current.state == TradeState::Cancelled || !current.state.can_become(TradeState::Cancelled) {
+            return Ok(current);
+        }
+        match state.store.settle(&current, &settlement).await? {
+            Settled::Applied(done) => return Ok(done),
+            Settled::Stale(now) => current = now,
+        }
+    }
+    Ok(current)
+}

@@ -1,0 +1,91 @@
+//! `POST /v1/payments/{out_trade_no}/refunds`: partial refunds, cumulative never above the paid
+//! amount (reserved under the trade's row lock before Alipay is called), idempotent on
+//! `out_request_no`.
+
+use alipay::unified::Request;
+use alipay::{OutRequestNo, OutTradeNo, Outcome};
+use aws_lc_rs::digest;
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use ledger::{BeginRefund, NewRefund, RefundSettlement, RefundState};
+use time::OffsetDateTime;
+
+use super::fields::Fields;
+use super::payments::{ID_RULE, ready};
+use super::{Ctx, views};
+use crate::problem::{ApiError, json_response};
+
+pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
+    ready(&ctx.tenant)?;
+    let key = ctx.key(out_trade_no);
+    let trade_no: OutTradeNo = out_trade_no.parse().map_err(|_| ApiError::NotFound)?;
+    let trade = ctx.state.store.get(&key).await?.ok_or(ApiError::NotFound)?;
+    let mut fields = Fields::parse(body, &["out_request_no", "amount", "reason"])?;
+    let out_request_no: Option<OutRequestNo> = fields.required("out_request_no", ID_RULE);
+    let amount = fields.amount("amount", Some(trade.amount.currency()));
+    let reason = fields.text_up_to("reason", 256);
+    fields.finish()?;
+    let (Some(out_request_no), Some(amount)) = (out_request_no, amount) else {
+        return Err(ApiError::Invalid(Vec::new()));
+    };
+    let fingerprint = digest::digest(
+        &digest::SHA256,
+        format!("refund\n{out_request_no}\n{amount}\n{}\n{}", amount.currency(), reason.as_deref().unwrap_or(""))
+            .as_bytes(),
+    )
+    .as_ref()
+    .to_vec();
+    let new = NewRefund {
+        key: key.clone(),
+        out_request_no: out_request_no.to_string(),
+        fingerprint,
+        amount,
+        reason: reason.clone(),
+    };
+    let (refund, trade) = match ctx.state.store.begin_refund(&new).await? {
+        BeginRefund::NoSuchTrade => return Err(ApiError::NotFound),
+        BeginRefund::Existing { refund, trade } => {
+            if refund.fingerprint != new.fingerprint {
+                return Err(ApiError::Conflict("out_request_no was used for another refund; use a new one".into()));
+            }
+            return Ok(json_response(StatusCode::OK, &views::refund(&refund, &trade)));
+        }
+        BeginRefund::NotRefundable(trade) => {
+            return Err(ApiError::NotRefundable(format!(
+                "the payment is {}, not refundable",
+                views::status(trade.state)
+            )));
+        }
+        BeginRefund::Exceeds { available, .. } => {
+            return Err(ApiError::RefundExceeds { available: available.to_string() });
+        }
+        BeginRefund::Started { refund, trade } => (refund, trade),
+    };
+    let call =
+        Request::Refund { out_trade_no: &trade_no, out_request_no: &out_request_no, amount, reason: reason.as_deref() };
+    let settlement = match ctx.state.upstream.call(&ctx.tenant, None, &call).await {
+        Ok(answer) => match &answer.outcome {
+            Outcome::Success => RefundSettlement::Refunded { at: OffsetDateTime::now_utc() },
+            Outcome::Failed(failure) => {
+                RefundSettlement::Failed { code: failure.reason_code().to_owned(), message: failure.message.clone() }
+            }
+            Outcome::Unknown(reason) => RefundSettlement::Unknown {
+                reason: reason.to_string(),
+                next_check_at: OffsetDateTime::now_utc() + ctx.state.first_check(),
+            },
+        },
+        Err(not_sent) => {
+            RefundSettlement::Failed { code: "REQUEST_NOT_SENT".into(), message: Some(not_sent.to_string()) }
+        }
+    };
+    let (refund, trade) = match ctx.state.store.settle_refund(&refund, &settlement).await {
+        Ok(settled) => settled,
+        Err(error) => {
+            tracing::error!(%error, "refund outcome not recorded; the reconciler will query it");
+            (ledger::Refund { state: RefundState::Unknown, ..refund }, trade)
+        }
+    };
+    metrics::counter!("gateway_refunds_total", "outcome" => refund.state.as_str()).increment(1);
+    Ok(json_response(StatusCode::OK, &views::refund(&refund, &trade)))
+}

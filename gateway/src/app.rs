@@ -1,0 +1,182 @@
+//! Starting and stopping the gateway: migrations (if asked), the pool, the tenant snapshot, the
+//! due-index, the settlement listener, the partner API and admin listeners. Stopping drains
+//! open requests and lets every detached call-then-record task finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger::{DueIndex, Settlements, Store};
+use tenants::admin::AdminToken;
+use tenants::snapshot::{Loader, RefreshConfig};
+use tenants::{Keyring, Registry};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Nonces;
+use crate::config::Config;
+use crate::inflight::Inflight;
+use crate::limits::Budgets;
+use crate::state::AppState;
+use crate::upstream::Upstream;
+
+/// Secrets the gateway is given (never part of [`Config`]).
+pub struct Secrets {
+    pub keyring: Arc<Keyring>,
+    /// Opens the tenants admin API on the admin listener; without it that API is off.
+    pub admin_token: Option<AdminToken>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("migrations: {0}")]
+    Migrate(String),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("tenant snapshot: {0}")]
+    Snapshot(#[from] tenants::RegistryError),
+    #[error("redis: {0}")]
+    Redis(#[from] ledger::due_index::DueIndexError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] telemetry::TelemetryError),
+    #[error("cannot bind {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+/// How long stopping waits for detached payment tasks (beyond the partner listener's drain).
+const TASK_GRACE: Duration = Duration::from_secs(30);
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| StartError::Bind(addr, e))?;
+    let local = listener.local_addr().map_err(|e| StartError::Bind(addr, e))?;
+    Ok((listener, local))
+}
+
+impl Gateway {
+    pub async fn start(config: Config, secrets: Secrets) -> Result<Gateway, StartError> {
+        let config = config.validate()?;
+        if config.migrate_on_start {
+            tenants::db::migrate(&config.database_url).await.map_err(|e| StartError::Migrate(e.to_string()))?;
+            ledger::store::migrate(&config.database_url).await.map_err(|e| StartError::Migrate(e.to_string()))?;
+        }
+        let pool = tenants::db::pool(&config.database_url, config.database_pool_size)
+            .map_err(|e| StartError::Database(e.to_string()))?;
+        let refresh = RefreshConfig {
+            database_url: config.database_url.clone(),
+            full_reload_every: Duration::from_secs(config.snapshot_reload_secs),
+        };
+        let (snapshots, snapshot_task) =
+            tenants::snapshot::start(Loader::new(pool.clone(), secrets.keyring.clone()), refresh).await?;
+        let due_index = DueIndex::new(&config.redis_url, &config.redis_prefix)?;
+        let settlements = Settlements::default();
+        let settlement_task = tokio::spawn(settlements.clone().listen(config.database_url.clone()));
+        let metrics = telemetry::metrics()?;
+        let (listener, addr) = bind(config.listen).await?;
+        let (admin_listener, admin_addr) = bind(config.admin_listen).await?;
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let report_offset = config.report_offset()?;
+        let skew = i64::try_from(config.clock_skew_secs).unwrap_or(300);
+        let state = Arc::new(AppState {
+            upstream: Upstream::new(config.upstream_timeout()),
+            nonces: Nonces::new(2 * skew, 2_000_000),
+            store: Store::new(pool.clone()),
+            snapshots,
+            due_index,
+            settlements,
+            budgets: Budgets::default(),
+            inflight: Inflight::default(),
+            tasks: TaskTracker::new(),
+            public_url,
+            report_offset,
+            config,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let partner = tokio::spawn(crate::server::serve(listener, state.clone(), until_stopped(stopped.clone())));
+        let admin_routes = secrets
+            .admin_token
+            .map(|token| admin_routes(Registry::new(pool.clone(), Some(secrets.keyring.clone())), token));
+        let admin = tokio::spawn(telemetry::serve_admin(
+            admin_listener,
+            metrics,
+            readiness(state.clone()),
+            admin_routes,
+            until_stopped(stopped),
+        ));
+        tracing::info!(%addr, %admin_addr, "gateway started");
+        Ok(Gateway {
+            addr,
+            admin_addr,
+            state,
+            stop,
+            servers: vec![partner, admin],
+            background: vec![snapshot_task, settlement_task],
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops accepting, drains open requests, lets detached payment tasks finish, then stops.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        for server in self.servers {
+            let _ = server.await;
+        }
+        self.state.tasks.close();
+        if tokio::time::timeout(TASK_GRACE, self.state.tasks.wait()).await.is_err() {
+            tracing::warn!("payment tasks still running after the grace period; the reconciler will settle them");
+        }
+        for task in self.background {
+            task.abort();
+        }
+    }
+}
+
+fn admin_routes(registry: Registry, token: AdminToken) -> telemetry::AdminRoutes {
+    Arc::new(move |request| {
+        let (registry, token) = (registry.clone(), token.clone());
+        Box::pin(async move { tenants::admin::handle(&registry, &token, request).await })
+    })
+}
+
+/// Ready when Postgres and Redis answer and trade settlements are being heard.
+fn readiness(state: Arc<AppState>) -> telemetry::Readiness {
+    Arc::new(move || {
+        let state = state.clone();
+        Box::pin(async move {
+            let client = state.store.pool().get().await.map_err(|e| format!("postgres: {e}"))?;
+            client.simple_query("SELECT 1").await.map_err(|e| format!("postgres: {e}"))?;
+            state.due_index.ping().await.map_err(|e| format!("redis: {e}"))?;
+            if !*state.settlements.listening().borrow() {
+                return Err("not yet listening for trade settlements".into());
+            }
+            Ok(())
+        })
+    })
+}

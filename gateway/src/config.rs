@@ -1,0 +1,169 @@
+//! Configuration: defaults, then a TOML file, then `GATEWAY_*` environment variables; checked
+//! once at start. Secrets (the master keys, the admin token) never live here: they come from
+//! `ACQ_MASTER_KEY_FILE` / `ACQ_MASTER_KEYS` and `ACQ_ADMIN_TOKEN`, read by `main`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use time::UtcOffset;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The partner API listener.
+    pub listen: SocketAddr,
+    /// `/live`, `/ready`, `/metrics` and the tenants admin API.
+    pub admin_listen: SocketAddr,
+    pub database_url: String,
+    pub database_pool_size: usize,
+    pub redis_url: String,
+    /// Key prefix of the Redis due-index (several deployments may share one Redis).
+    pub redis_prefix: String,
+    /// This gateway as Alipay reaches it, for `notify_url` (`{public_url}/notify/{tenant}`). When
+    /// unset, the partner listener's own address is used.
+    pub public_url: Option<String>,
+    /// Apply the database migrations at start.
+    pub migrate_on_start: bool,
+    /// Deadline of one call to Alipay; past it the answer is UNKNOWN.
+    pub upstream_timeout_ms: u64,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+    pub header_read_timeout_ms: u64,
+    /// How far a request's timestamp may be from the gateway's clock.
+    pub clock_skew_secs: u64,
+    /// The longest `?wait=` a POS may ask for.
+    pub max_wait_secs: u64,
+    /// An UNKNOWN trade's first query, after its creation (design §4: 5 s).
+    pub first_check_secs: u64,
+    /// An UNKNOWN trade's cancel deadline, after its creation (design §4: 60 s).
+    pub deadline_secs: u64,
+    /// How long an order QR code stays payable.
+    pub qr_expiry_secs: u64,
+    /// How often the reconciler looks at a waiting QR order.
+    pub qr_check_secs: u64,
+    /// The day boundary of the sales report, e.g. `+08:00`.
+    pub report_utc_offset: String,
+    /// The tenant snapshot's safety-net reload period.
+    pub snapshot_reload_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            database_url: "postgres://postgres@127.0.0.1:5432/acquirer".into(),
+            database_pool_size: 32,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "acq".into(),
+            public_url: None,
+            migrate_on_start: false,
+            upstream_timeout_ms: 10_000,
+            max_body_bytes: 64 * 1024,
+            max_connections: 10_000,
+            header_read_timeout_ms: 10_000,
+            clock_skew_secs: 300,
+            max_wait_secs: 60,
+            first_check_secs: 5,
+            deadline_secs: 60,
+            qr_expiry_secs: 7200,
+            qr_check_secs: 15,
+            report_utc_offset: "+08:00".into(),
+            snapshot_reload_secs: 60,
+        }
+    }
+}
+
+/// The configuration is refused: one line that says what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults, then `file` (if any), then `GATEWAY_*` variables (`GATEWAY_LISTEN=0.0.0.0:8080`).
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!("{} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config =
+            figment.merge(Env::prefixed("GATEWAY_")).extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()
+    }
+
+    /// Checks every value; answers the configuration unchanged when it holds.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let fail = |message: &str| Err(ConfigError(message.to_owned()));
+        if self.database_pool_size == 0 || self.database_pool_size > 1000 {
+            return fail("database_pool_size must be 1 to 1000");
+        }
+        if self.redis_prefix.is_empty()
+            || self.redis_prefix.len() > 64
+            || self.redis_prefix.contains(char::is_whitespace)
+        {
+            return fail("redis_prefix must be 1 to 64 characters without spaces");
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return fail("public_url must be an http:// or https:// URL");
+        }
+        if !(100..=120_000).contains(&self.upstream_timeout_ms) {
+            return fail("upstream_timeout_ms must be 100 to 120000");
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return fail("max_body_bytes must be 1 KiB to 16 MiB");
+        }
+        if self.max_connections == 0 {
+            return fail("max_connections must be positive");
+        }
+        if self.header_read_timeout_ms == 0 || self.clock_skew_secs == 0 || self.clock_skew_secs > 3600 {
+            return fail("header_read_timeout_ms must be positive; clock_skew_secs 1 to 3600");
+        }
+        if self.max_wait_secs > 300 {
+            return fail("max_wait_secs must be at most 300");
+        }
+        if self.first_check_secs == 0 || self.deadline_secs <= self.first_check_secs || self.deadline_secs > 86_400 {
+            return fail("first_check_secs must be positive and below deadline_secs (at most 86400)");
+        }
+        if self.qr_expiry_secs < 60 || self.qr_check_secs == 0 {
+            return fail("qr_expiry_secs must be at least 60 and qr_check_secs positive");
+        }
+        if self.snapshot_reload_secs == 0 {
+            return fail("snapshot_reload_secs must be positive");
+        }
+        self.report_offset()?;
+        Ok(self)
+    }
+
+    pub fn report_offset(&self) -> Result<UtcOffset, ConfigError> {
+        let format = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
+        UtcOffset::parse(&self.report_utc_offset, format)
+            .map_err(|_| ConfigError("report_utc_offset must look like +08:00".into()))
+    }
+
+    pub fn upstream_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_hold_and_bad_values_are_named() {
+        assert!(Config::default().validate().is_ok());
+        let bad = Config { deadline_secs: 5, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("deadline_secs"));
+        let bad = Config { report_utc_offset: "Asia/Shanghai".into(), ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("report_utc_offset"));
+    }
+}

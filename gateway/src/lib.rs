@@ -1,0 +1,42 @@
+//! The gateway: the partner API POS terminals call (design §3). It authenticates the POS,
+//! rate-limits per tenant, records every trade before anything goes to Alipay, signs the call
+//! with the tenant's own key in the tenant's dialect, verifies Alipay's answer, and answers
+//! SUCCESS, FAILED or UNKNOWN; it also receives Alipay's notifications.
+//!
+//! A payment's life:
+//! ```text
+//! POS ─▶ read body ─▶ authenticate ─▶ tenant active? ─▶ budget ─▶ validate
+//!     ─▶ lead (or follow an identical call) ─▶ intent row (PAYING, committed)
+//!     ─▶ sign ─▶ Alipay ─▶ verify + classify ─▶ CAS outcome ─▶ arm due-index if UNKNOWN ─▶ answer
+//! ```
+//! Everything after the intent runs detached from the POS connection.
+//!
+//! # Layout
+//! - [`config`]: configuration, validated at start.
+//! - [`app`]: starting and stopping ([`Gateway`]).
+//! - [`state`]: what every request may use.
+//! - [`server`]: the HTTP/1.1 + HTTP/2 listener with its limits.
+//! - [`routes`]: routing and the steps before every handler.
+//! - [`auth`]: the ACQ1-HMAC-SHA256 scheme and the nonce cache.
+//! - [`limits`]: per-tenant GCRA budgets.
+//! - [`api`]: the partner API's handlers and views.
+//! - [`inflight`]: one call to Alipay per trade at a time.
+//! - [`upstream`]: signed calls to Alipay over a pooled client.
+//! - [`notify`]: Alipay's notifications.
+//! - [`problem`]: errors as `application/problem+json` (the one place).
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod inflight;
+pub mod limits;
+pub mod notify;
+pub mod problem;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod upstream;
+
+pub use app::{Gateway, Secrets, StartError};
+pub use config::Config;

@@ -1,0 +1,58 @@
+//! `gateway`: configuration → telemetry → start → run until a shutdown signal → drain.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use gateway::{Config, Gateway, Secrets};
+
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version, about = "The Alipay acquirer gateway's partner API")]
+struct Args {
+    /// TOML configuration file; `GATEWAY_*` variables override it.
+    #[arg(long, env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    telemetry::init_tracing("gateway");
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    let keys = match (std::env::var("ACQ_MASTER_KEY_FILE"), std::env::var("ACQ_MASTER_KEYS")) {
+        (Ok(path), _) => std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?,
+        (Err(_), Ok(keys)) => keys,
+        _ => anyhow::bail!("set ACQ_MASTER_KEY_FILE or ACQ_MASTER_KEYS"),
+    };
+    let keyring = Arc::new(tenants::Keyring::parse(&keys)?);
+    let admin_token = match std::env::var("ACQ_ADMIN_TOKEN") {
+        Ok(token) => Some(tenants::admin::AdminToken::new(&token).map_err(anyhow::Error::msg)?),
+        Err(_) => None,
+    };
+    let gateway = Gateway::start(config, Secrets { keyring, admin_token }).await?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("gateway listening on http://{} (admin http://{})", gateway.addr(), gateway.admin_addr());
+    }
+    telemetry::shutdown_signal().await;
+    tracing::info!("stopping: draining requests and payment tasks");
+    gateway.stop().await;
+    Ok(())
+}

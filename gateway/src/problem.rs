@@ -1,0 +1,173 @@
+//! The one place errors become HTTP answers: `application/problem+json` with a stable `code`,
+//! saying who is at fault and whether a retry is safe.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::Full;
+use serde::Serialize;
+use serde_json::json;
+
+/// Who is at fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fault {
+    /// The POS sent something wrong.
+    Pos,
+    /// Alipay answered, but not with something we can use.
+    Alipay,
+    /// We could not do it.
+    Us,
+}
+
+/// One field's problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError { field, message: message.into() }
+    }
+}
+
+/// Every way a partner API request can fail.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid request")]
+    Invalid(Vec<FieldError>),
+    #[error("body is not valid JSON: {0}")]
+    BadJson(String),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("the tenant is suspended")]
+    Suspended,
+    #[error("no such trade")]
+    NotFound,
+    #[error("no such route")]
+    NoRoute,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotRefundable(String),
+    #[error("the refund exceeds what is left to refund ({available})")]
+    RefundExceeds { available: String },
+    #[error("{code}: {message}")]
+    Refused { code: String, message: String },
+    #[error("body larger than the limit")]
+    TooLarge,
+    #[error("rate limit exceeded")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the tenant is not ready: its Alipay keys are not set")]
+    TenantNotReady,
+    #[error("{0}")]
+    NotSupported(String),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("Alipay did not give a usable answer: {0}")]
+    Upstream(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid(_) | ApiError::BadJson(_) | ApiError::NotSupported(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Suspended => StatusCode::FORBIDDEN,
+            ApiError::NotFound | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) | ApiError::NotRefundable(_) => StatusCode::CONFLICT,
+            ApiError::RefundExceeds { .. } | ApiError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TenantNotReady | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The stable code POS developers match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Invalid(_) => "invalid_request",
+            ApiError::BadJson(_) => "invalid_json",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Suspended => "tenant_suspended",
+            ApiError::NotFound => "not_found",
+            ApiError::NoRoute => "no_route",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict(_) => "idempotency_conflict",
+            ApiError::NotRefundable(_) => "not_refundable",
+            ApiError::RefundExceeds { .. } => "refund_exceeds_paid",
+            ApiError::Refused { .. } => "alipay_refused",
+            ApiError::TooLarge => "payload_too_large",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::TenantNotReady => "tenant_not_ready",
+            ApiError::NotSupported(_) => "not_supported",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Upstream(_) => "upstream_error",
+        }
+    }
+
+    pub fn fault(&self) -> Fault {
+        match self {
+            ApiError::Refused { .. } | ApiError::Upstream(_) => Fault::Alipay,
+            ApiError::TenantNotReady | ApiError::Unavailable(_) => Fault::Us,
+            _ => Fault::Pos,
+        }
+    }
+
+    /// Whether the same request may simply be sent again.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            ApiError::RateLimited { .. } | ApiError::Unavailable(_) | ApiError::Upstream(_) | ApiError::TenantNotReady
+        )
+    }
+
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let status = self.status();
+        let mut body = json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("error"),
+            "status": status.as_u16(),
+            "code": self.code(),
+            "detail": self.to_string(),
+            "fault": self.fault(),
+            "retryable": self.retryable(),
+        });
+        match &self {
+            ApiError::Invalid(errors) => body["errors"] = json!(errors),
+            ApiError::Refused { code, message } => body["failure"] = json!({ "code": code, "message": message }),
+            ApiError::RefundExceeds { available } => body["available"] = json!(available),
+            _ => {}
+        }
+        let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+        *response.status_mut() = status;
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let ApiError::RateLimited { retry_after_secs } = self
+            && let Ok(value) = HeaderValue::from_str(&retry_after_secs.max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+impl From<ledger::StoreError> for ApiError {
+    fn from(error: ledger::StoreError) -> Self {
+        tracing::error!(%error, "ledger error");
+        ApiError::Unavailable("the ledger could not be reached".into())
+    }
+}
+
+/// A JSON answer.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,174 @@
+//! Routing, and the steps every partner API request takes before its handler:
+//!
+//! ```text
+//! read body (≤ max_body_bytes) → authenticate (HMAC, skew, nonce) → tenant suspended? → rate budget → handler
+//! ```
+//! `POST /notify/{tenant}` skips authentication: Alipay's signature is its proof.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use time::OffsetDateTime;
+
+use crate::api::{self, Ctx};
+use crate::auth::{SignedRequest, authenticate};
+use crate::limits::Budget;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    Pay,
+    GetPayment(&'a str),
+    Cancel(&'a str),
+    Refund(&'a str),
+    QrOrder,
+    OauthToken,
+    SalesReport,
+    Notify(&'a str),
+    WrongMethod(&'static str),
+    Unknown,
+}
+
+impl<'a> Route<'a> {
+    fn of(method: &Method, path: &'a str) -> Route<'a> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let post = method == Method::POST;
+        let get = method == Method::GET;
+        match segments.as_slice() {
+            ["v1", "payments"] if post => Route::Pay,
+            ["v1", "payments", no] if get => Route::GetPayment(no),
+            ["v1", "payments", no, "cancel"] if post => Route::Cancel(no),
+            ["v1", "payments", no, "refunds"] if post => Route::Refund(no),
+            ["v1", "qr-orders"] if post => Route::QrOrder,
+            ["v1", "oauth", "token"] if post => Route::OauthToken,
+            ["v1", "reports", "sales"] if get => Route::SalesReport,
+            ["notify", tenant] if post => Route::Notify(tenant),
+            ["v1", "payments"] => Route::WrongMethod("payments"),
+            ["v1", "payments", _] => Route::WrongMethod("payment"),
+            ["v1", "payments", _, "cancel" | "refunds"] | ["v1", "qr-orders"] | ["v1", "oauth", "token"] => {
+                Route::WrongMethod("post_only")
+            }
+            ["v1", "reports", "sales"] => Route::WrongMethod("sales_report"),
+            _ => Route::Unknown,
+        }
+    }
+
+    /// The metric label: a fixed set.
+    fn label(&self) -> &'static str {
+        match self {
+            Route::Pay => "pay",
+            Route::GetPayment(_) => "get_payment",
+            Route::Cancel(_) => "cancel",
+            Route::Refund(_) => "refund",
+            Route::QrOrder => "qr_order",
+            Route::OauthToken => "oauth_token",
+            Route::SalesReport => "sales_report",
+            Route::Notify(_) => "notify",
+            Route::WrongMethod(_) => "wrong_method",
+            Route::Unknown => "unknown",
+        }
+    }
+
+    fn budget(&self) -> Budget {
+        match self {
+            Route::Pay | Route::QrOrder => Budget::Pay,
+            _ => Budget::Other,
+        }
+    }
+}
+
+/// Answers one request.
+pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let route = Route::of(&parts.method, parts.uri.path());
+    let response = match answer(&state, route, &parts, body).await {
+        Ok(response) => response,
+        Err(error) => {
+            if let ApiError::RateLimited { .. } = error {
+                metrics::counter!("gateway_rate_limited_total", "budget" => route.budget().as_str()).increment(1);
+            }
+            error.into_response()
+        }
+    };
+    let label = route.label();
+    metrics::counter!("gateway_requests_total", "route" => label, "status" => status_label(response.status()))
+        .increment(1);
+    metrics::histogram!("gateway_request_seconds", "route" => label).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The status as a metric label, from a fixed set.
+fn status_label(status: http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        200 => "200",
+        202 => "202",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        413 => "413",
+        422 => "422",
+        429 => "429",
+        502 => "502",
+        503 => "503",
+        code if code < 500 => "4xx",
+        _ => "5xx",
+    }
+}
+
+async fn read_body(state: &AppState, body: Incoming) -> Result<Bytes, ApiError> {
+    match Limited::new(body, state.config.max_body_bytes).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::TooLarge),
+        Err(_) => Err(ApiError::BadJson("the body could not be read".into())),
+    }
+}
+
+async fn answer(
+    state: &Arc<AppState>,
+    route: Route<'_>,
+    parts: &http::request::Parts,
+    body: Incoming,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    match route {
+        Route::Unknown => return Err(ApiError::NoRoute),
+        Route::WrongMethod(_) => return Err(ApiError::MethodNotAllowed),
+        _ => {}
+    }
+    let body = read_body(state, body).await?;
+    if let Route::Notify(tenant) = route {
+        return Ok(crate::notify::receive(state, tenant, &body).await);
+    }
+    let snapshot = state.snapshots.current();
+    let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let signed = SignedRequest { authorization, method: parts.method.as_str(), path_and_query, body: &body };
+    let skew = i64::try_from(state.config.clock_skew_secs).unwrap_or(300);
+    let tenant = authenticate(&snapshot, &state.nonces, skew, signed, OffsetDateTime::now_utc())?;
+    if !tenant.is_active() {
+        return Err(ApiError::Suspended);
+    }
+    if let Err(wait) = state.budgets.check(tenant.id, tenant.limits, route.budget()) {
+        return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs_f64().ceil() as u64 });
+    }
+    let ctx = Ctx { state: state.clone(), tenant, query: parts.uri.query().map(str::to_owned) };
+    match route {
+        Route::Pay => api::payments::pay(ctx, &body).await,
+        Route::GetPayment(no) => api::payments::get(ctx, no).await,
+        Route::Cancel(no) => api::payments::cancel(ctx, no).await,
+        Route::Refund(no) => api::refunds::create(ctx, no, &body).await,
+        Route::QrOrder => api::qr_orders::create(ctx, &body).await,
+        Route::OauthToken => api::oauth::token(ctx, &body).await,
+        Route::SalesReport => api::reports::sales(ctx).await,
+        Route::Notify(_) | Route::WrongMethod(_) | Route::Unknown => Err(ApiError::NoRoute),
+    }
+}

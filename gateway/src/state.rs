@@ -1,0 +1,56 @@
+//! What every request may use, built once at start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger::{DueIndex, Settlements, Store, TradeKey};
+use tenants::Snapshots;
+use tenants::snapshot::Tenant;
+use time::{OffsetDateTime, UtcOffset};
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Nonces;
+use crate::config::Config;
+use crate::inflight::Inflight;
+use crate::limits::Budgets;
+use crate::upstream::Upstream;
+
+pub struct AppState {
+    pub config: Config,
+    pub snapshots: Arc<Snapshots>,
+    pub store: Store,
+    pub due_index: DueIndex,
+    pub settlements: Settlements,
+    pub upstream: Upstream,
+    pub budgets: Budgets,
+    pub nonces: Nonces,
+    pub inflight: Inflight,
+    /// The detached call-then-record tasks; shutdown waits for them.
+    pub tasks: TaskTracker,
+    /// Base of `notify_url`.
+    pub public_url: String,
+    pub report_offset: UtcOffset,
+}
+
+impl AppState {
+    /// Where Alipay sends `tenant`'s notifications.
+    pub fn notify_url(&self, tenant: &Tenant) -> String {
+        format!("{}/notify/{}", self.public_url, tenant.id)
+    }
+
+    pub fn first_check(&self) -> Duration {
+        Duration::from_secs(self.config.first_check_secs)
+    }
+
+    pub fn deadline(&self) -> Duration {
+        Duration::from_secs(self.config.deadline_secs)
+    }
+
+    /// Arms the due-index for `key` at `at`; Postgres stays the truth, so a failure only counts.
+    pub async fn arm(&self, key: &TradeKey, at: OffsetDateTime) {
+        if let Err(error) = self.due_index.arm(key, at).await {
+            metrics::counter!("gateway_due_index_arm_failures_total").increment(1);
+            tracing::warn!(%error, "due-index not armed; the reconciler's sweeper will re-arm from Postgres");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The gateway against the real Postgres, Redis and Alipay sandbox; every POS a real HTTP client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+mod idempotency;
+mod isolation;
+mod notifications;
+mod operations;
+mod scenarios;

@@ -1,0 +1,131 @@
+//! Alipay's notifications: a forged one is refused and not applied; a genuine one delivered 8
+//! times applies once; a static QR payment the gateway never started lands in the ledger.
+
+use std::time::Duration;
+
+use alipay::notify::sign_notification;
+use alipay::{Params, SignType, Signer};
+use ledger::{TradeKey, TradeState};
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn notification(pos: &Pos, out_trade_no: &str, status: &str, amount: &str, notify_id: &str, signer: &Signer) -> String {
+    let mut params = Params::new();
+    for (key, value) in [
+        ("notify_time", "2026-11-25 10:15:32"),
+        ("notify_type", "trade_status_sync"),
+        ("notify_id", notify_id),
+        ("app_id", pos.alipay_id.as_str()),
+        ("charset", "utf-8"),
+        ("version", "1.0"),
+        ("trade_no", "2026112522001425130509999999"),
+        ("out_trade_no", out_trade_no),
+        ("trade_status", status),
+        ("total_amount", amount),
+        ("gmt_payment", "2026-11-25 10:15:31"),
+    ] {
+        params.set(key, value);
+    }
+    sign_notification(&mut params, signer, alipay::Charset::Utf8).unwrap();
+    params.to_form(alipay::Charset::Utf8).unwrap()
+}
+
+async fn post(stack: &Stack, pos: &Pos, body: String) -> (u16, String) {
+    let url = format!("{}/notify/{}", stack.base(), pos.tenant_id);
+    let response = stack
+        .http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn alipay_signer() -> Signer {
+    Signer::from_secret(SignType::Rsa2, &std::fs::read_to_string(ALIPAY_PRIVATE_FILE).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn forged_notifications_are_refused_and_genuine_ones_apply_once() {
+    let stack = Stack::start(Options::default()).await;
+    let pos = stack.openapi_tenant().await;
+    let no = trade_no("n");
+    assert_eq!(pos.pay(&no, &code("61"), "12.50").await.1["status"], "UNKNOWN");
+    let alipay = alipay_signer();
+    let merchant = Signer::from_secret(SignType::Rsa2, MERCHANT_PRIVATE).unwrap();
+
+    let forged = notification(&pos, &no, "TRADE_SUCCESS", "12.50", "f1", &merchant);
+    assert_eq!(post(&stack, &pos, forged).await, (400, "fail".into()));
+    let tampered = notification(&pos, &no, "TRADE_SUCCESS", "12.50", "f2", &alipay).replace("12.50", "1.25");
+    assert_eq!(post(&stack, &pos, tampered).await.1, "fail");
+    let other_app = notification(
+        &Pos { alipay_id: "2021999999999999".into(), ..pos.clone() },
+        &no,
+        "TRADE_SUCCESS",
+        "12.50",
+        "f3",
+        &alipay,
+    );
+    assert_eq!(post(&stack, &pos, other_app).await.1, "fail");
+    let wrong_amount = notification(&pos, &no, "TRADE_SUCCESS", "1.25", "f4", &alipay);
+    assert_eq!(post(&stack, &pos, wrong_amount).await, (409, "fail".into()));
+    assert_eq!(stack.ledger(&pos, &no).await.unwrap().state, TradeState::Unknown, "nothing forged was applied");
+
+    let genuine = notification(&pos, &no, "TRADE_SUCCESS", "12.50", "g1", &alipay);
+    for _ in 0..8 {
+        assert_eq!(post(&stack, &pos, genuine.clone()).await, (200, "success".into()));
+    }
+    let trade = stack.ledger(&pos, &no).await.unwrap();
+    assert_eq!(trade.state, TradeState::Success);
+    let client = stack.db.client().await;
+    let outbox: i64 = client.query_one("SELECT count(*) FROM webhook_outbox", &[]).await.unwrap().get(0);
+    let received: i32 = client
+        .query_one("SELECT times_received FROM alipay_notifications WHERE notify_id = 'g1'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!((outbox, received), (1, 8), "applied once, received eight times");
+    let (_, answer) = pos.get(&no, 0).await;
+    assert_eq!(answer["status"], "SUCCESS");
+}
+
+#[tokio::test]
+async fn a_static_qr_payment_is_created_from_its_notification() {
+    let stack = Stack::start(Options::default()).await;
+    let pos = stack.openapi_tenant().await;
+    let notify_url = format!("{}/notify/{}", stack.base(), pos.tenant_id);
+    let hook = format!("{}/sandbox/static-qr/pay", stack.sandbox.url());
+    let paid: serde_json::Value = stack
+        .http
+        .post(hook)
+        .json(&json!({"app_id": pos.alipay_id, "amount": "18.80", "notify_url": notify_url}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let no = paid["out_trade_no"].as_str().unwrap();
+    let key = TradeKey::new(pos.tenant_id, no);
+    let state = stack.gateway.state();
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let mut waiting = state.settlements.wait_for(&key);
+            if let Some(trade) = state.store.get(&key).await.unwrap() {
+                return trade;
+            }
+            waiting.settled().await;
+        }
+    })
+    .await
+    .expect("the notification created the trade");
+    assert_eq!(
+        (found.kind, found.state, found.amount.to_string()),
+        (ledger::TradeKind::StaticQr, TradeState::Success, "18.80".to_owned())
+    );
+    let (status, body) = pos.get(no, 0).await;
+    assert_eq!((status, body["kind"].as_str()), (200, Some("static_qr")));
+}
