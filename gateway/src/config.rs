@@ -26,6 +26,8 @@ pub struct Config {
     /// This gateway as Alipay reaches it, for `notify_url` (`{public_url}/notify/{tenant}`). When
     /// unset, the partner listener's own address is used.
     pub public_url: Option<String>,
+    /// Ask Alipay to notify this gateway of payments (send `notify_url`).
+    pub notifications: bool,
     /// Apply the database migrations at start.
     pub migrate_on_start: bool,
     /// Deadline of one call to Alipay; past it the answer is UNKNOWN.
@@ -49,6 +51,8 @@ pub struct Config {
     pub report_utc_offset: String,
     /// The tenant snapshot's safety-net reload period.
     pub snapshot_reload_secs: u64,
+    /// Runtime worker threads (default: one per CPU).
+    pub worker_threads: Option<usize>,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "acq".into(),
             public_url: None,
+            notifications: true,
             migrate_on_start: false,
             upstream_timeout_ms: 10_000,
             max_body_bytes: 64 * 1024,
@@ -74,6 +79,7 @@ impl Default for Config {
             qr_check_secs: 15,
             report_utc_offset: "+08:00".into(),
             snapshot_reload_secs: 60,
+            worker_threads: None,
         }
     }
 }
@@ -135,6 +141,9 @@ impl Config {
         }
         if self.qr_expiry_secs < 60 || self.qr_check_secs == 0 {
             return fail("qr_expiry_secs must be at least 60 and qr_check_secs positive");
+        }
+        if self.worker_threads.is_some_and(|n| n == 0 || n > 1024) {
+            return fail("worker_threads must be 1 to 1024");
         }
         if self.snapshot_reload_secs == 0 {
             return fail("snapshot_reload_secs must be positive");

@@ -33,9 +33,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Where Alipay sends `tenant`'s notifications.
-    pub fn notify_url(&self, tenant: &Tenant) -> String {
-        format!("{}/notify/{}", self.public_url, tenant.id)
+    /// Where Alipay sends `tenant`'s notifications (none when notifications are off).
+    pub fn notify_url(&self, tenant: &Tenant) -> Option<String> {
+        self.config.notifications.then(|| format!("{}/notify/{}", self.public_url, tenant.id))
     }
 
     pub fn first_check(&self) -> Duration {

@@ -32,71 +32,98 @@ pub struct Unreadable;
 /// Deepest element a MAPI answer has: alipay/response/alipay/field.
 const MAX_DEPTH: usize = 4;
 
+/// Where the reader is: the open elements' names (buffers reused, no allocation per element).
+struct Path {
+    names: [String; MAX_DEPTH],
+    depth: usize,
+}
+
+impl Path {
+    fn is(&self, expected: &[&str]) -> bool {
+        self.depth == expected.len() && self.names.iter().zip(expected).all(|(name, want)| name == want)
+    }
+
+    /// Whether the current element's text is kept: the top-level fields and response/alipay/*.
+    fn keeps_text(&self) -> bool {
+        match self.depth {
+            2 => self.names[0] == "alipay",
+            4 => self.names[0] == "alipay" && self.names[1] == "response" && self.names[2] == "alipay",
+            _ => false,
+        }
+    }
+}
+
 /// Reads an answer. Anything but the documented shape (a root other than `alipay`, nested
 /// fields, malformed XML) is [`Unreadable`].
 pub fn read(text: &str) -> Result<XmlAnswer, Unreadable> {
     let mut reader = Reader::from_str(text);
     let mut answer = XmlAnswer::default();
-    let mut path: Vec<String> = Vec::with_capacity(MAX_DEPTH);
+    let mut path = Path { names: Default::default(), depth: 0 };
     let mut buffer = String::new();
     let mut seen_root = false;
     loop {
         match reader.read_event().map_err(|_| Unreadable)? {
             Event::Start(start) => {
-                let name = start.name().as_ref().to_owned();
-                if path.is_empty() {
+                let name = start.name();
+                let name = name.as_ref();
+                if path.depth == 0 {
                     if seen_root || name != "alipay" {
                         return Err(Unreadable);
                     }
                     seen_root = true;
                 }
-                if path.len() >= MAX_DEPTH {
+                if path.depth >= MAX_DEPTH {
                     return Err(Unreadable);
                 }
-                path.push(name);
+                path.names[path.depth].clear();
+                path.names[path.depth].push_str(name);
+                path.depth += 1;
                 buffer.clear();
             }
             Event::Empty(empty) => {
-                let name = empty.name().as_ref().to_owned();
-                if path.is_empty() {
+                if path.depth == 0 || path.depth >= MAX_DEPTH {
                     return Err(Unreadable);
                 }
-                path.push(name);
+                path.names[path.depth].clear();
+                path.names[path.depth].push_str(empty.name().as_ref());
+                path.depth += 1;
                 store(&mut answer, &path, String::new());
-                path.pop();
+                path.depth -= 1;
             }
-            Event::Text(text) => buffer.push_str(&text.xml10_content()),
-            Event::CData(data) => {
-                buffer.push_str(&data);
-            }
-            Event::GeneralRef(reference) => {
+            Event::Text(text) if path.keeps_text() => buffer.push_str(&text.xml10_content()),
+            Event::CData(data) if path.keeps_text() => buffer.push_str(&data),
+            Event::GeneralRef(reference) if path.keeps_text() => {
                 let entity = format!("&{};", &*reference);
                 buffer.push_str(&unescape(&entity).map_err(|_| Unreadable)?);
             }
             Event::End(_) => {
-                let value = std::mem::take(&mut buffer);
-                store(&mut answer, &path, value);
-                path.pop();
+                if path.keeps_text() {
+                    store(&mut answer, &path, std::mem::take(&mut buffer));
+                }
+                path.depth = path.depth.saturating_sub(1);
             }
             Event::Eof => break,
+            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => {}
             Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
         }
     }
-    if !seen_root || !path.is_empty() {
+    if !seen_root || path.depth != 0 {
         return Err(Unreadable);
     }
     Ok(answer)
 }
 
-fn store(answer: &mut XmlAnswer, path: &[String], value: String) {
-    let names: Vec<&str> = path.iter().map(String::as_str).collect();
-    match names.as_slice() {
-        ["alipay", "is_success"] => answer.is_success = Some(value),
-        ["alipay", "error"] => answer.error = Some(value),
-        ["alipay", "sign"] => answer.sign = Some(value),
-        ["alipay", "sign_type"] => answer.sign_type = Some(value),
-        ["alipay", "response", "alipay", field] => answer.fields.push(((*field).to_owned(), value)),
-        _ => {}
+fn store(answer: &mut XmlAnswer, path: &Path, value: String) {
+    if path.is(&["alipay", "is_success"]) {
+        answer.is_success = Some(value);
+    } else if path.is(&["alipay", "error"]) {
+        answer.error = Some(value);
+    } else if path.is(&["alipay", "sign"]) {
+        answer.sign = Some(value);
+    } else if path.is(&["alipay", "sign_type"]) {
+        answer.sign_type = Some(value);
+    } else if path.depth == 4 && path.keeps_text() {
+        answer.fields.push((path.names[3].clone(), value));
     }
 }
 

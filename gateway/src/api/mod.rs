@@ -76,12 +76,18 @@ pub async fn read_waiting(state: &AppState, key: &TradeKey, wait: Duration) -> R
     }
 }
 
+/// A trade as a call left it, and how long Alipay took (when this request made the call).
+pub struct Called {
+    pub trade: Trade,
+    pub upstream: Option<Duration>,
+}
+
 /// Runs `call` for `key` unless an identical call is under way here (then shares its result);
 /// `call` runs detached from the POS connection, so a hang-up never stops a trade half-way.
-pub async fn lead_or_follow<F, Fut>(ctx: &Ctx, key: &TradeKey, call: F) -> Result<Trade, ApiError>
+pub async fn lead_or_follow<F, Fut>(ctx: &Ctx, key: &TradeKey, call: F) -> Result<Called, ApiError>
 where
     F: FnOnce(Arc<AppState>, Arc<Tenant>, Lead) -> Fut,
-    Fut: Future<Output = Result<Trade, ApiError>> + Send + 'static,
+    Fut: Future<Output = Result<Called, ApiError>> + Send + 'static,
 {
     match ctx.state.inflight.join(key) {
         Role::Lead(lead) => {
@@ -89,10 +95,23 @@ where
             task.await.map_err(|_| ApiError::Unavailable("the payment task stopped".into()))?
         }
         Role::Follow(follow) => match follow.trade().await {
-            Some(trade) => Ok(trade),
-            None => ctx.state.store.get(key).await?.ok_or(ApiError::NotFound),
+            Some(trade) => Ok(Called { trade, upstream: None }),
+            None => Ok(Called { trade: ctx.state.store.get(key).await?.ok_or(ApiError::NotFound)?, upstream: None }),
         },
     }
+}
+
+/// Adds `Server-Timing: upstream;dur=…` (milliseconds Alipay took) when the call was made here.
+pub fn with_timing(
+    mut response: http::Response<http_body_util::Full<bytes::Bytes>>,
+    upstream: Option<Duration>,
+) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+    if let Some(took) = upstream
+        && let Ok(value) = http::HeaderValue::from_str(&format!("upstream;dur={:.3}", took.as_secs_f64() * 1000.0))
+    {
+        response.headers_mut().insert("server-timing", value);
+    }
+    response
 }
 
 /// A trade another gateway (or a crashed one) holds in PAYING: wait for it to move on, a bit

@@ -21,7 +21,7 @@ use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
 use super::fields::Fields;
-use super::{Ctx, lead_or_follow, read_waiting, settle_foreign, views};
+use super::{Called, Ctx, lead_or_follow, read_waiting, settle_foreign, views, with_timing};
 use crate::inflight::Lead;
 use crate::problem::{ApiError, json_response};
 use crate::state::AppState;
@@ -130,7 +130,7 @@ pub async fn pay(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiErro
     let fingerprint = request.fingerprint();
     let key = ctx.key(request.out_trade_no.as_str());
     let expected = fingerprint.clone();
-    let trade =
+    let Called { trade, upstream } =
         lead_or_follow(&ctx, &key, move |state, tenant, lead| run_pay(state, tenant, request, fingerprint, lead))
             .await?;
     if trade.fingerprint != expected {
@@ -142,7 +142,7 @@ pub async fn pay(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiErro
     } else {
         read_waiting(&ctx.state, &key, wait).await?.unwrap_or(trade)
     };
-    Ok(json_response(StatusCode::OK, &views::payment(&trade)))
+    Ok(with_timing(json_response(StatusCode::OK, &views::payment(&trade)), upstream))
 }
 
 /// What a payment answer proves, as a ledger settlement.
@@ -197,19 +197,22 @@ async fn run_pay(
     request: PayRequest,
     fingerprint: Vec<u8>,
     lead: Lead,
-) -> Result<Trade, ApiError> {
+) -> Result<Called, ApiError> {
     let order = request.order();
     let trade = match state.store.begin(&intent(&tenant, &order, TradeKind::Barcode, fingerprint)).await? {
         Begin::Existing(existing) => {
             lead.publish(&existing);
-            return Ok(existing);
+            return Ok(Called { trade: existing, upstream: None });
         }
         Begin::Started(trade) => trade,
     };
     metrics::gauge!("gateway_in_flight").increment(1.0);
     let notify_url = state.notify_url(&tenant);
     let call = Request::Pay { order, auth_code: &request.auth_code };
-    let settlement = match state.upstream.call(&tenant, Some(&notify_url), &call).await {
+    let started = std::time::Instant::now();
+    let answer = state.upstream.call(&tenant, notify_url.as_deref(), &call).await;
+    let upstream = started.elapsed();
+    let settlement = match answer {
         Ok(answer) => settlement(&state, &trade, &answer),
         Err(not_sent) => Settlement::Failed { code: "REQUEST_NOT_SENT".into(), message: Some(not_sent.to_string()) },
     };
@@ -226,7 +229,7 @@ async fn run_pay(
     if let (TradeState::Unknown, Some(at)) = (recorded.state, recorded.next_check_at) {
         state.arm(&recorded.key, at).await;
     }
-    Ok(recorded)
+    Ok(Called { trade: recorded, upstream: Some(upstream) })
 }
 
 pub async fn get(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>>, ApiError> {

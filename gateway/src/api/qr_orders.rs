@@ -10,13 +10,13 @@ use aws_lc_rs::digest;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use ledger::{Begin, Settlement, Trade, TradeKind, TradeState};
+use ledger::{Begin, Settlement, TradeKind, TradeState};
 use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
 use super::fields::Fields;
 use super::payments::{ID_RULE, REF_RULE, SUBJECT_RULE, currency, intent, ready, record};
-use super::{Ctx, lead_or_follow, settle_foreign, views};
+use super::{Called, Ctx, lead_or_follow, settle_foreign, views, with_timing};
 use crate::inflight::Lead;
 use crate::problem::{ApiError, json_response};
 use crate::state::AppState;
@@ -86,7 +86,7 @@ pub async fn create(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiE
     let request = OrderRequest { out_trade_no, amount, subject, store_id, terminal_id, operator_id, expires_in };
     let fingerprint = request.fingerprint();
     let key = ctx.key(request.out_trade_no.as_str());
-    let trade = lead_or_follow(&ctx, &key, {
+    let Called { trade, upstream } = lead_or_follow(&ctx, &key, {
         let fingerprint = fingerprint.clone();
         move |state, tenant, lead| run_precreate(state, tenant, request, fingerprint, lead)
     })
@@ -95,7 +95,7 @@ pub async fn create(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiE
         return Err(ApiError::Conflict("out_trade_no was used for another order; use a new one".into()));
     }
     let trade = settle_foreign(&ctx, trade).await?;
-    Ok(json_response(StatusCode::OK, &views::payment(&trade)))
+    Ok(with_timing(json_response(StatusCode::OK, &views::payment(&trade)), upstream))
 }
 
 async fn run_precreate(
@@ -104,12 +104,12 @@ async fn run_precreate(
     request: OrderRequest,
     fingerprint: Vec<u8>,
     lead: Lead,
-) -> Result<Trade, ApiError> {
+) -> Result<Called, ApiError> {
     let order = request.order();
     let trade = match state.store.begin(&intent(&tenant, &order, TradeKind::Qr, fingerprint)).await? {
         Begin::Existing(existing) => {
             lead.publish(&existing);
-            return Ok(existing);
+            return Ok(Called { trade: existing, upstream: None });
         }
         Begin::Started(trade) => trade,
     };
@@ -117,7 +117,10 @@ async fn run_precreate(
     let minutes = u32::try_from(request.expires_in.as_secs().div_ceil(60)).unwrap_or(u32::MAX);
     let call = Request::Precreate { order, timeout_minutes: Some(minutes) };
     let now = OffsetDateTime::now_utc();
-    let settlement = match state.upstream.call(&tenant, Some(&notify_url), &call).await {
+    let started = std::time::Instant::now();
+    let answer = state.upstream.call(&tenant, notify_url.as_deref(), &call).await;
+    let upstream = started.elapsed();
+    let settlement = match answer {
         Ok(answer) => match (&answer.outcome, &answer.facts.qr_code) {
             (Outcome::Success, Some(qr_code)) => Settlement::Waiting {
                 qr_code: qr_code.clone(),
@@ -143,5 +146,5 @@ async fn run_precreate(
     if let (TradeState::Waiting | TradeState::Unknown, Some(at)) = (recorded.state, recorded.next_check_at) {
         state.arm(&recorded.key, at).await;
     }
-    Ok(recorded)
+    Ok(Called { trade: recorded, upstream: Some(upstream) })
 }

@@ -85,9 +85,21 @@ pub struct Store {
 
 const SELECT_TRADE: &str = "WHERE tenant_id = $1 AND out_trade_no = $2";
 
+/// A statement's text, built once.
+macro_rules! sql {
+    ($($part:expr),+ $(,)?) => {{
+        static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| [$($part),+].concat());
+        TEXT.as_str()
+    }};
+}
+
 async fn read(client: &impl GenericClient, key: &TradeKey, lock: bool) -> Result<Option<Trade>, StoreError> {
-    let sql = format!("SELECT {TRADE_COLUMNS} FROM trades {SELECT_TRADE}{}", if lock { " FOR UPDATE" } else { "" });
-    let statement = client.prepare_cached(&sql).await?;
+    let sql = if lock {
+        sql!("SELECT ", TRADE_COLUMNS, " FROM trades ", SELECT_TRADE, " FOR UPDATE")
+    } else {
+        sql!("SELECT ", TRADE_COLUMNS, " FROM trades ", SELECT_TRADE)
+    };
+    let statement = client.prepare_cached(sql).await?;
     client.query_opt(&statement, &[&key.tenant_id, &key.out_trade_no]).await?.as_ref().map(Trade::from_row).transpose()
 }
 
@@ -107,12 +119,13 @@ impl Store {
     /// Records the intent (PAYING, or the starting state of `new.kind`), unless the key exists.
     pub async fn begin(&self, new: &NewTrade) -> Result<Begin, StoreError> {
         let client = self.pool.get().await?;
-        let sql = format!(
+        let sql = sql!(
             "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, subject, \
              store_id, terminal_id, operator_id) VALUES ($1, $2, $3, 'PAYING', $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (tenant_id, out_trade_no) DO NOTHING RETURNING {TRADE_COLUMNS}"
+             ON CONFLICT (tenant_id, out_trade_no) DO NOTHING RETURNING ",
+            TRADE_COLUMNS
         );
-        let statement = client.prepare_cached(&sql).await?;
+        let statement = client.prepare_cached(sql).await?;
         let inserted = client
             .query_opt(
                 &statement,
@@ -152,17 +165,19 @@ impl Store {
             return Err(StoreError::Transition { from: trade.state, to: next });
         }
         let client = self.pool.get().await?;
-        let sql = format!(
+        let sql = sql!(
             "UPDATE trades SET state = $5, version = version + 1, updated_at = now(), \
              trade_no = COALESCE($6, trade_no), buyer_user_id = COALESCE($7, buyer_user_id), \
              paid_at = COALESCE($8, paid_at), failure_code = $9, failure_message = $10, unknown_reason = $11, \
              cancel_action = COALESCE($12, cancel_action), qr_code = COALESCE($13, qr_code), \
              deadline = COALESCE($14, deadline), next_check_at = $15, \
              refunded_minor = CASE WHEN $12 = 'refund' THEN amount_minor ELSE refunded_minor END, \
-             cancel_requested = cancel_requested AND $5 NOT IN ('CANCELLED', 'FAILED') \
-             {SELECT_TRADE} AND version = $3 AND state = $4 RETURNING {TRADE_COLUMNS}"
+             cancel_requested = cancel_requested AND $5 NOT IN ('CANCELLED', 'FAILED') ",
+            SELECT_TRADE,
+            " AND version = $3 AND state = $4 RETURNING ",
+            TRADE_COLUMNS
         );
-        let statement = client.prepare_cached(&sql).await?;
+        let statement = client.prepare_cached(sql).await?;
         let (mut trade_no, mut buyer, mut paid_at, mut code, mut message, mut reason) =
             (None, None, None, None, None, None);
         let (mut action, mut qr_code, mut deadline, mut next_check_at) = (None, None, None, None);

@@ -1,0 +1,342 @@
+//! The gateway's cost per payment, next to the crypto floor (design §6).
+//!
+//! One release `gateway` process (its CPU read from /proc, so nothing else is counted) with 1,000
+//! tenants (800 RSA2 OpenAPI, 200 MD5 Global) against the in-process Alipay sandbox, Postgres and
+//! Redis of this machine. For each sign type: a saturating run (CPU µs per pay, throughput), then
+//! an open-loop run at half that throughput, where each request's added latency is its total
+//! minus the time the gateway spent waiting for Alipay (its `Server-Timing` header).
+//! `cargo bench -p gateway --bench pay`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use alipay::{PrivateKey, PublicKey, SignType, Signer, Verifier};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use tenants::model::{AlipayIdentity, Dialect, Environment, Limits, NewTenant};
+use tenants::registry::{AppKeySource, KeyInput};
+use tenants::{Keyring, Registry};
+use zeroize::Zeroizing;
+
+const MERCHANT_PRIVATE: &str = include_str!("../../alipay/tests/vectors/keys/merchant-private-pkcs8.pem");
+const MERCHANT_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/merchant-public-spki.pem");
+const ALIPAY_PRIVATE_FILE: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../alipay/tests/vectors/keys/alipay-private-pkcs8.pem");
+const ALIPAY_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/alipay-public-spki.pem");
+const MD5_KEY: &str = "x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3";
+const RSA2_TENANTS: usize = 800;
+const MD5_TENANTS: usize = 200;
+const CONCURRENCY: usize = 64;
+
+struct PosKey {
+    key_id: String,
+    secret: String,
+}
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|t| t.parse::<f64>().ok()).sum::<f64>()) / 100.0
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let admin_url =
+        std::env::var("DATABASE_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("gateway_bench_{}", std::process::id());
+    let admin = tenants::db::connect(&admin_url).await.unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let url = admin_url.rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
+    tenants::db::migrate(&url).await.unwrap();
+    ledger::store::migrate(&url).await.unwrap();
+
+    let sandbox = sandbox::Sandbox::start(sandbox::Config {
+        platform_key_file: Some(ALIPAY_PRIVATE_FILE.into()),
+        ..sandbox::Config::default()
+    })
+    .await
+    .unwrap();
+    let master = Keyring::generate_line("k1").unwrap();
+    let registry = Registry::new(tenants::db::pool(&url, 8).unwrap(), Some(Arc::new(Keyring::parse(&master).unwrap())));
+    let http = reqwest::Client::new();
+    let onboarding = Instant::now();
+    let (mut rsa2, mut md5) = (Vec::new(), Vec::new());
+    for i in 0..RSA2_TENANTS + MD5_TENANTS {
+        let is_md5 = i >= RSA2_TENANTS;
+        let (dialect, sign_type, id) = if is_md5 {
+            (Dialect::Mapi, SignType::Md5, format!("2088{i:012}"))
+        } else {
+            (Dialect::Openapi, SignType::Rsa2, format!("2021{i:012}"))
+        };
+        let registration = if is_md5 {
+            json!({"dialect": "mapi", "partner": id, "sign_type": "MD5", "md5_key": MD5_KEY})
+        } else {
+            json!({"dialect": "openapi", "app_id": id, "sign_type": "RSA2", "public_key": MERCHANT_PUBLIC})
+        };
+        assert_eq!(
+            http.post(format!("{}/sandbox/merchants", sandbox.url()))
+                .json(&registration)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            201
+        );
+        let keys = if is_md5 {
+            KeyInput { md5_key: Some(Zeroizing::new(MD5_KEY.into())), ..KeyInput::default() }
+        } else {
+            KeyInput {
+                app_private_key: Some(AppKeySource::Text(Zeroizing::new(MERCHANT_PRIVATE.into()))),
+                alipay_public_key: Some(ALIPAY_PUBLIC.into()),
+                ..KeyInput::default()
+            }
+        };
+        let tenant = NewTenant {
+            slug: format!("bench-{i}").parse().unwrap(),
+            name: format!("Restaurant {i}"),
+            identity: AlipayIdentity::new(dialect, &id, None, sign_type).unwrap(),
+            environment: Environment::Custom(sandbox.gateway_url()),
+            limits: Limits { pay_rate: 100_000, pay_burst: 100_000, other_rate: 100_000 },
+            webhook_url: None,
+            secondary_merchant: None,
+        };
+        let created = registry.create("bench", tenant, keys).await.unwrap();
+        let key = PosKey { key_id: created.credential.key_id, secret: created.credential.secret.expose().to_owned() };
+        if is_md5 { md5.push(key) } else { rsa2.push(key) }
+    }
+    println!("onboarded {} tenants in {:.1} s", RSA2_TENANTS + MD5_TENANTS, onboarding.elapsed().as_secs_f64());
+
+    let (child, base, admin_base) = start_gateway(&url, &master);
+    let pid = child.0.id();
+    wait_ready(&http, &admin_base).await;
+    println!("gateway ready; resident memory with 1,000 tenants: {:.1} MiB", rss_mib(pid));
+
+    let floor = crypto_floor();
+    println!("crypto floor (this run): RSA2 sign + verify = {floor:.1} µs");
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).pool_max_idle_per_host(CONCURRENCY * 2).build_http();
+    let rsa2 = Arc::new(rsa2);
+    let md5 = Arc::new(md5);
+    for (label, keys, pays, currency) in
+        [("MD5 (Global)", md5.clone(), 40_000, Some("HKD")), ("RSA2 (OpenAPI)", rsa2.clone(), 6_000, None)]
+    {
+        let load = Load { client: client.clone(), base: base.clone(), keys, currency, label };
+        load.closed_loop(1_000).await;
+        let cpu_before = cpu_seconds(pid);
+        let started = Instant::now();
+        load.closed_loop(pays).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let cpu_us = (cpu_seconds(pid) - cpu_before) * 1e6 / pays as f64;
+        let throughput = pays as f64 / seconds;
+        println!("{label}: {pays} pays in {seconds:.1} s = {throughput:.0}/s; gateway CPU {cpu_us:.1} µs per pay");
+        if label.starts_with("RSA2") {
+            println!("  = {:.2} × the crypto floor ({floor:.1} µs); target ≤ 1.15 ×", cpu_us / floor);
+        }
+        let rate = throughput / 2.0;
+        let (added, total) = load.open_loop(rate, Duration::from_secs(10)).await;
+        println!(
+            "  at {rate:.0}/s (half): gateway-added latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; total p50 {:.2} ms, p99 {:.2} ms",
+            added.value_at_quantile(0.5) as f64 / 1000.0,
+            added.value_at_quantile(0.99) as f64 / 1000.0,
+            added.value_at_quantile(0.999) as f64 / 1000.0,
+            total.value_at_quantile(0.5) as f64 / 1000.0,
+            total.value_at_quantile(0.99) as f64 / 1000.0,
+        );
+    }
+    println!("gateway resident memory after the runs: {:.1} MiB", rss_mib(pid));
+    drop(child);
+    drop(registry);
+    admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
+}
+
+/// The gateway process; stopped (SIGTERM, then waited for) when dropped, even on a panic.
+struct GatewayProcess(Child);
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_gateway(url: &str, master: &str) -> (GatewayProcess, String, String) {
+    // The gateway gets CPU 0 to itself (one worker thread); this process, with the sandbox and
+    // the load, gets CPU 1; Postgres and Redis go where the scheduler puts them.
+    let _ = Command::new("taskset").args(["-p", "-c", "1", &std::process::id().to_string()]).output();
+    let mut child = Command::new("taskset")
+        .args(["-c", "0", env!("CARGO_BIN_EXE_gateway")])
+        .env("GATEWAY_WORKER_THREADS", "1")
+        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .env("GATEWAY_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("GATEWAY_DATABASE_URL", url)
+        .env("GATEWAY_REDIS_PREFIX", format!("bench:{}", std::process::id()))
+        .env("ACQ_MASTER_KEYS", master)
+        .env("RUST_LOG", "warn")
+        // The pay path alone: Alipay's notification of each payment is another request.
+        .env("GATEWAY_NOTIFICATIONS", "false")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    // "gateway listening on http://A (admin http://B)"
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let base = words[3].to_owned();
+    let admin = words[5].trim_end_matches(')').to_owned();
+    (GatewayProcess(child), base, admin)
+}
+
+async fn wait_ready(http: &reqwest::Client, admin: &str) {
+    for _ in 0..200 {
+        if http.get(format!("{admin}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("gateway never became ready");
+}
+
+/// µs of one RSA2 sign plus one verify, in this process, on this machine, now.
+fn crypto_floor() -> f64 {
+    let key = Arc::new(PrivateKey::parse(MERCHANT_PRIVATE).unwrap());
+    let signer = Signer::rsa2(key).unwrap();
+    let verifier = Verifier::rsa(SignType::Rsa2, &PublicKey::parse(MERCHANT_PUBLIC).unwrap()).unwrap();
+    let text = b"app_id=2021000000000001&biz_content={\"out_trade_no\":\"x\",\"total_amount\":\"88.88\"}&charset=utf-8&method=alipay.trade.pay&sign_type=RSA2&timestamp=2026-11-25 10:15:30&version=1.0";
+    let rounds = 2000;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let sign = signer.sign(text).unwrap();
+        verifier.verify(text, &sign).unwrap();
+    }
+    started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+}
+
+/// A number no other payment of this run has.
+fn next() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[derive(Clone)]
+struct Load {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    keys: Arc<Vec<PosKey>>,
+    currency: Option<&'static str>,
+    label: &'static str,
+}
+
+impl Load {
+    /// One pay; answers (total latency, upstream latency) in µs.
+    async fn pay(&self, n: usize) -> (u64, u64) {
+        let key = &self.keys[n % self.keys.len()];
+        let no = format!("b{}x{n}", std::process::id());
+        let mut body =
+            json!({"out_trade_no": no, "auth_code": "281234567890123400", "amount": "58.00", "subject": "Bench meal"});
+        if let Some(currency) = self.currency {
+            body["currency"] = json!(currency);
+        }
+        let body = body.to_string();
+        let nonce = format!("bench{n:012}");
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let auth = gateway::auth::authorization(
+            &key.key_id,
+            &key.secret,
+            "POST",
+            "/v1/payments",
+            now,
+            &nonce,
+            body.as_bytes(),
+        );
+        let request = http::Request::post(format!("{}/v1/payments", self.base))
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let started = Instant::now();
+        let response = self.client.request(request).await.unwrap();
+        let upstream_ms: f64 = response
+            .headers()
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split("dur=").nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let total = started.elapsed();
+        let paid: &[u8] = b"\"status\":\"SUCCESS\"";
+        assert!(
+            status == 200 && bytes.windows(paid.len()).any(|w| w == paid),
+            "{}: {status} {}",
+            self.label,
+            String::from_utf8_lossy(&bytes)
+        );
+        (total.as_micros() as u64, (upstream_ms * 1000.0) as u64)
+    }
+
+    /// `pays` payments over [`CONCURRENCY`] keep-alive connections, each as soon as the last ends.
+    async fn closed_loop(&self, pays: usize) {
+        let left = Arc::new(std::sync::atomic::AtomicUsize::new(pays));
+        let mut workers = Vec::new();
+        for _ in 0..CONCURRENCY {
+            let (load, left) = (self.clone(), left.clone());
+            workers.push(tokio::spawn(async move {
+                while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+                    load.pay(next()).await;
+                }
+            }));
+        }
+        for worker in workers {
+            worker.await.unwrap();
+        }
+    }
+
+    /// Requests started at a fixed rate regardless of answers.
+    async fn open_loop(&self, rate: f64, length: Duration) -> (Histogram<u64>, Histogram<u64>) {
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let ends = Instant::now() + length;
+        let mut requests = tokio::task::JoinSet::new();
+        while Instant::now() < ends {
+            ticker.tick().await;
+            let load = self.clone();
+            requests.spawn(async move { load.pay(next()).await });
+        }
+        let mut added = Histogram::<u64>::new(3).unwrap();
+        let mut total = Histogram::<u64>::new(3).unwrap();
+        while let Some(result) = requests.join_next().await {
+            let (all, upstream) = result.unwrap();
+            total.record(all.max(1)).unwrap();
+            added.record(all.saturating_sub(upstream).max(1)).unwrap();
+        }
+        (added, total)
+    }
+}
