@@ -210,7 +210,7 @@ async fn run_pay(
     let notify_url = state.notify_url(&tenant);
     let call = Request::Pay { order, auth_code: &request.auth_code };
     let started = std::time::Instant::now();
-    let answer = state.upstream.call(&tenant, notify_url.as_deref(), &call).await;
+    let answer = crate::upstream::call(&state.upstream, &tenant, notify_url.as_deref(), &call).await;
     let upstream = started.elapsed();
     let settlement = match answer {
         Ok(answer) => settlement(&state, &trade, &answer),
@@ -248,12 +248,10 @@ pub async fn cancel(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>
         return Ok(json_response(StatusCode::OK, &views::payment(&trade)));
     }
     ready(&ctx.tenant)?;
-    let answer = ctx
-        .state
-        .upstream
-        .call(&ctx.tenant, None, &Request::Cancel { out_trade_no: &out_trade_no })
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let answer =
+        crate::upstream::call(&ctx.state.upstream, &ctx.tenant, None, &Request::Cancel { out_trade_no: &out_trade_no })
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     match &answer.outcome {
         Outcome::Success => {
             let fallback = if trade.state.is_paid() { CancelAction::Refund } else { CancelAction::Close };

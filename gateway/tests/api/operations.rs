@@ -270,7 +270,7 @@ async fn the_admin_listener_answers_probes_metrics_and_the_tenants_api() {
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
     let metrics = stack.http.get(format!("{admin}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(
-        metrics.contains("gateway_requests_total") && metrics.contains("gateway_upstream_seconds_bucket"),
+        metrics.contains("gateway_requests_total") && metrics.contains("upstream_seconds_bucket"),
         "{metrics}"
     );
     let tenants = stack

@@ -53,6 +53,47 @@ impl std::ops::Deref for Tenant {
 }
 
 impl Tenant {
+    /// The tenant's dialect, as the protocol crate names it.
+    pub fn alipay_dialect(&self) -> alipay::unified::Dialect {
+        match self.dialect {
+            crate::model::Dialect::Openapi => alipay::unified::Dialect::OpenApi,
+            crate::model::Dialect::Mapi => alipay::unified::Dialect::Mapi,
+        }
+    }
+
+    /// MAPI `extend_info`: the secondary merchant, and the store when the tenant knows it.
+    pub fn extend_info(&self, store_id: Option<&str>) -> Option<String> {
+        let merchant = self.secondary_merchant.as_ref()?;
+        let mut info = serde_json::json!({
+            "secondary_merchant_id": merchant.merchant_id,
+            "secondary_merchant_name": merchant.name,
+            "secondary_merchant_industry": merchant.mcc,
+        });
+        if let Some(id) = store_id {
+            info["store_id"] = serde_json::json!(id);
+            if let Some(store) = merchant.stores.iter().find(|s| s.id == id) {
+                info["store_name"] = serde_json::json!(store.name);
+            }
+        }
+        Some(info.to_string())
+    }
+
+    /// The tenant as the one calling Alipay; `None` until its keys are set.
+    pub fn merchant<'a>(
+        &'a self,
+        notify_url: Option<&'a str>,
+        extend_info: Option<&'a str>,
+    ) -> Option<alipay::unified::Merchant<'a>> {
+        Some(alipay::unified::Merchant {
+            dialect: self.alipay_dialect(),
+            id: &self.alipay_id,
+            seller_id: self.seller_id.as_deref(),
+            signer: self.signer.as_ref()?,
+            notify_url,
+            extend_info,
+        })
+    }
+
     /// Whether the tenant can call Alipay (it has its signer and verifier).
     pub fn is_ready(&self) -> bool {
         self.signer.is_some() && self.alipay_verifier.is_some()

@@ -1,0 +1,98 @@
+//! Calls to Alipay: signed in the merchant's dialect with the merchant's key, sent over one pooled
+//! keep-alive client (TLS through rustls and AWS-LC, or plain HTTP for a custom gateway such as
+//! our sandbox), bounded by a deadline, and counted only once the answer's signature verifies.
+//! Anything short of a verified answer (timeout, connection failure, HTTP status, bad signature,
+//! unreadable body) is an UNKNOWN answer, never a failure. Used by the gateway and the reconciler.
+//!
+//! # Layout
+//! - [`mod@self`]: [`Upstream`], [`Target`] and [`NotSent`].
+
+use std::time::{Duration, Instant};
+
+use alipay::unified::{self, Answer, Merchant, Request};
+use alipay::{Outcome, UnknownReason, Verifier};
+use bytes::Bytes;
+use http::header;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use time::OffsetDateTime;
+
+/// The largest answer read from Alipay.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// Nothing was sent: the request could not even be built.
+#[derive(Debug, thiserror::Error)]
+#[error("request not sent: {0}")]
+pub struct NotSent(pub String);
+
+/// Where a call goes and who makes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The merchant's `gateway.do`.
+    pub url: &'a str,
+    pub merchant: Merchant<'a>,
+    /// Checks the answer (Alipay's public key, or the merchant's MD5 key).
+    pub verifier: &'a Verifier,
+}
+
+/// The client every call goes through.
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl Upstream {
+    /// A client whose calls end, UNKNOWN, after `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(512)
+            .build(connector);
+        Upstream { client, timeout }
+    }
+
+    /// Signs `request` for the target's merchant, sends it, and reads what the answer proves.
+    pub async fn call(&self, target: &Target<'_>, request: &Request<'_>) -> Result<Answer, NotSent> {
+        let params =
+            unified::build(&target.merchant, request, OffsetDateTime::now_utc()).map_err(|e| NotSent(e.to_string()))?;
+        let form = params.to_form(unified::CHARSET).map_err(|e| NotSent(e.to_string()))?;
+        let http_request = http::Request::post(target.url)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded;charset=utf-8")
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|e| NotSent(e.to_string()))?;
+        let kind = request.kind();
+        let started = Instant::now();
+        let exchange = async {
+            let response = self.client.request(http_request).await.map_err(|_| UnknownReason::Connection)?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|_| UnknownReason::Connection)?
+                .to_bytes();
+            if status != http::StatusCode::OK {
+                return Err(UnknownReason::HttpStatus(status.as_u16()));
+            }
+            Ok(body)
+        };
+        let answer = match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => Answer::unknown(UnknownReason::Timeout),
+            Ok(Err(reason)) => Answer::unknown(reason),
+            Ok(Ok(body)) => unified::read(target.merchant.dialect, kind, &body, target.verifier),
+        };
+        let outcome = match &answer.outcome {
+            Outcome::Success => "success",
+            Outcome::Failed(_) => "failed",
+            Outcome::Unknown(_) => "unknown",
+        };
+        metrics::histogram!("upstream_seconds", "call" => kind.as_str()).record(started.elapsed().as_secs_f64());
+        metrics::counter!("upstream_answers_total", "call" => kind.as_str(), "outcome" => outcome).increment(1);
+        Ok(answer)
+    }
+}
