@@ -40,13 +40,13 @@ pub struct Config {
     /// The longest `?wait=` a POS may ask for.
     pub max_wait_secs: u64,
     /// An UNKNOWN trade's first query, after its creation (design §4: 5 s).
-    pub first_check_secs: u64,
+    pub first_check_ms: u64,
     /// An UNKNOWN trade's cancel deadline, after its creation (design §4: 60 s).
-    pub deadline_secs: u64,
+    pub deadline_ms: u64,
     /// How long an order QR code stays payable.
     pub qr_expiry_secs: u64,
-    /// How often the reconciler looks at a waiting QR order.
-    pub qr_check_secs: u64,
+    /// A waiting QR order's first query, after the code was made.
+    pub qr_check_ms: u64,
     /// The day boundary of the sales report, e.g. `+08:00`.
     pub report_utc_offset: String,
     /// The tenant snapshot's safety-net reload period.
@@ -73,10 +73,10 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             clock_skew_secs: 300,
             max_wait_secs: 60,
-            first_check_secs: 5,
-            deadline_secs: 60,
+            first_check_ms: 5_000,
+            deadline_ms: 60_000,
             qr_expiry_secs: 7200,
-            qr_check_secs: 15,
+            qr_check_ms: 15_000,
             report_utc_offset: "+08:00".into(),
             snapshot_reload_secs: 60,
             worker_threads: None,
@@ -136,11 +136,11 @@ impl Config {
         if self.max_wait_secs > 300 {
             return fail("max_wait_secs must be at most 300");
         }
-        if self.first_check_secs == 0 || self.deadline_secs <= self.first_check_secs || self.deadline_secs > 86_400 {
-            return fail("first_check_secs must be positive and below deadline_secs (at most 86400)");
+        if self.first_check_ms == 0 || self.deadline_ms <= self.first_check_ms || self.deadline_ms > 86_400_000 {
+            return fail("first_check_ms must be positive and below deadline_ms (at most a day)");
         }
-        if self.qr_expiry_secs < 60 || self.qr_check_secs == 0 {
-            return fail("qr_expiry_secs must be at least 60 and qr_check_secs positive");
+        if self.qr_expiry_secs < 60 || self.qr_check_ms == 0 {
+            return fail("qr_expiry_secs must be at least 60 and qr_check_ms positive");
         }
         if self.worker_threads.is_some_and(|n| n == 0 || n > 1024) {
             return fail("worker_threads must be 1 to 1024");
@@ -161,6 +161,12 @@ impl Config {
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_millis(self.upstream_timeout_ms)
     }
+
+    /// When the reconciler looks at an intent whose answer this gateway never recorded (it died
+    /// mid-call): past any call's deadline, with room for the write after it.
+    pub fn intent_check_after(&self) -> Duration {
+        self.upstream_timeout() + Duration::from_secs(2)
+    }
 }
 
 #[cfg(test)]
@@ -170,8 +176,8 @@ mod tests {
     #[test]
     fn defaults_hold_and_bad_values_are_named() {
         assert!(Config::default().validate().is_ok());
-        let bad = Config { deadline_secs: 5, ..Config::default() };
-        assert!(bad.validate().unwrap_err().to_string().contains("deadline_secs"));
+        let bad = Config { deadline_ms: 5_000, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("deadline_ms"));
         let bad = Config { report_utc_offset: "Asia/Shanghai".into(), ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("report_utc_offset"));
     }

@@ -39,11 +39,11 @@ impl AppState {
     }
 
     pub fn first_check(&self) -> Duration {
-        Duration::from_secs(self.config.first_check_secs)
+        Duration::from_millis(self.config.first_check_ms)
     }
 
     pub fn deadline(&self) -> Duration {
-        Duration::from_secs(self.config.deadline_secs)
+        Duration::from_millis(self.config.deadline_ms)
     }
 
     /// Arms the due-index for `key` at `at`; Postgres stays the truth, so a failure only counts.

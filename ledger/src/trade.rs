@@ -143,6 +143,9 @@ pub struct NewTrade {
     pub store_id: Option<String>,
     pub terminal_id: Option<String>,
     pub operator_id: Option<String>,
+    /// When the reconciler looks at the intent if its caller never records an answer (the
+    /// caller died mid-call): past the caller's own deadline for the call.
+    pub check_at: OffsetDateTime,
 }
 
 /// What a call to Alipay (or a query, a cancel, a notification) proved about a trade.

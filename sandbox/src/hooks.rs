@@ -101,6 +101,11 @@ pub fn trade_json(trade: &Trade) -> serde_json::Value {
         .iter()
         .map(|r| json!({ "out_request_no": r.out_request_no, "amount": r.amount.to_string() }))
         .collect();
+    let calls: Vec<serde_json::Value> = trade
+        .calls
+        .iter()
+        .map(|c| json!({ "call": c.kind, "at_ms": c.at.unix_timestamp_nanos() / 1_000_000 }))
+        .collect();
     json!({
         id_field: trade.merchant.id,
         "out_trade_no": trade.out_trade_no,
@@ -117,6 +122,7 @@ pub fn trade_json(trade: &Trade) -> serde_json::Value {
         "qr_code": qr_code,
         "scanned": scanned,
         "cancel_action": trade.cancel_action,
+        "calls": calls,
     })
 }
 

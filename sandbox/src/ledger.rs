@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::merchants::Merchant;
 use crate::notify::{Event, Notifier};
 use crate::scenario::Scenario;
-use crate::trade::{Buyer, Origin, Refund, Status, Trade};
+use crate::trade::{Buyer, Call, MAX_CALLS, Origin, Refund, Status, Trade};
 
 /// Most refunds one trade takes.
 pub const MAX_REFUNDS_PER_TRADE: usize = 100;
@@ -177,6 +177,17 @@ impl Ledger {
         lookup: &Lookup,
         f: impl FnOnce(&mut Trade, &mut Vec<Event>) -> R,
     ) -> Option<R> {
+        self.with_call(None, merchant, lookup, f)
+    }
+
+    /// [`Self::with_trade`] for a call about the trade, recorded in its [`Trade::calls`].
+    fn with_call<R>(
+        &self,
+        call: Option<&'static str>,
+        merchant: &str,
+        lookup: &Lookup,
+        f: impl FnOnce(&mut Trade, &mut Vec<Event>) -> R,
+    ) -> Option<R> {
         let mut events = Vec::new();
         let (result, snapshot) = {
             let mut store = self.store.lock();
@@ -184,6 +195,11 @@ impl Ledger {
             let trade = store.trades.get_mut(&key)?;
             if trade.settle(self.clock.now()) {
                 events.push(Event::Paid);
+            }
+            if let Some(kind) = call
+                && trade.calls.len() < MAX_CALLS
+            {
+                trade.calls.push(Call { kind, at: OffsetDateTime::now_utc() });
             }
             let result = f(trade, &mut events);
             (result, (!events.is_empty()).then(|| trade.clone()))
@@ -312,6 +328,7 @@ impl Ledger {
             cancel_action: None,
             notify_url: None,
             charset: Charset::Utf8,
+            calls: Vec::new(),
         }
     }
 
@@ -339,12 +356,12 @@ impl Ledger {
 
     /// trade.query / overseas.query: only trades Alipay shows.
     pub fn query(&self, merchant: &str, lookup: &Lookup) -> Option<Trade> {
-        self.with_trade(merchant, lookup, |trade, _| trade.clone()).filter(Trade::visible)
+        self.with_call(Some("query"), merchant, lookup, |trade, _| trade.clone()).filter(Trade::visible)
     }
 
     /// trade.cancel / acquire.cancel: close if unpaid, refund the rest if paid.
     pub fn cancel(&self, merchant: &str, lookup: &Lookup) -> CancelOutcome {
-        self.with_trade(merchant, lookup, |trade, events| {
+        self.with_call(Some("cancel"), merchant, lookup, |trade, events| {
             if trade.status != Status::Closed && trade.cancel_retries_left > 0 {
                 trade.cancel_retries_left -= 1;
                 return CancelOutcome::RetryLater(trade.clone());
@@ -377,7 +394,7 @@ impl Ledger {
 
     /// trade.refund / spot.refund: cumulative, idempotent on `out_request_no`.
     pub fn refund(&self, merchant: &str, lookup: &Lookup, out_request_no: Option<&str>, amount: &str) -> RefundOutcome {
-        self.with_trade(merchant, lookup, |trade, events| {
+        self.with_call(Some("refund"), merchant, lookup, |trade, events| {
             if !trade.visible() {
                 return RefundOutcome::NotFound;
             }
@@ -419,7 +436,7 @@ impl Ledger {
         lookup: &Lookup,
         out_request_no: &str,
     ) -> Option<(Trade, Option<Refund>)> {
-        let trade = self.query(merchant, lookup)?;
+        let trade = self.with_call(Some("refund_query"), merchant, lookup, |t, _| t.clone()).filter(Trade::visible)?;
         let refund = trade.refunds.iter().find(|r| r.out_request_no == out_request_no).cloned();
         Some((trade, refund))
     }
@@ -455,7 +472,7 @@ impl Ledger {
 
     /// trade.close: closes a shown, unpaid trade.
     pub fn close(&self, merchant: &str, lookup: &Lookup) -> CloseOutcome {
-        self.with_trade(merchant, lookup, |trade, events| {
+        self.with_call(Some("close"), merchant, lookup, |trade, events| {
             if !trade.visible() {
                 return CloseOutcome::NotFound;
             }

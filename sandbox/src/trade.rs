@@ -82,6 +82,20 @@ pub struct Trade {
     pub cancel_action: Option<CancelAction>,
     pub notify_url: Option<String>,
     pub charset: Charset,
+    /// The calls made about this trade after it was created (the first [`MAX_CALLS`]), so tests
+    /// can see how often and when a client queried or cancelled it.
+    pub calls: Vec<Call>,
+}
+
+/// How many calls a trade keeps in [`Trade::calls`].
+pub const MAX_CALLS: usize = 100;
+
+/// One call about a trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// `query`, `cancel`, `close`, `refund` or `refund_query`.
+    pub kind: &'static str,
+    pub at: OffsetDateTime,
 }
 
 impl Trade {

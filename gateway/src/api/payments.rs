@@ -105,7 +105,7 @@ impl PayRequest {
 }
 
 /// The ledger's intent row for an order.
-pub fn intent(tenant: &Tenant, order: &Order<'_>, kind: TradeKind, fingerprint: Vec<u8>) -> NewTrade {
+pub fn intent(state: &AppState, tenant: &Tenant, order: &Order<'_>, kind: TradeKind, fingerprint: Vec<u8>) -> NewTrade {
     NewTrade {
         key: ledger::TradeKey::new(tenant.id, order.out_trade_no.as_str()),
         kind,
@@ -115,6 +115,7 @@ pub fn intent(tenant: &Tenant, order: &Order<'_>, kind: TradeKind, fingerprint: 
         store_id: order.store_id.map(|s| s.to_string()),
         terminal_id: order.terminal_id.map(|s| s.to_string()),
         operator_id: order.operator_id.map(|s| s.to_string()),
+        check_at: OffsetDateTime::now_utc() + state.config.intent_check_after(),
     }
 }
 
@@ -199,7 +200,7 @@ async fn run_pay(
     lead: Lead,
 ) -> Result<Called, ApiError> {
     let order = request.order();
-    let trade = match state.store.begin(&intent(&tenant, &order, TradeKind::Barcode, fingerprint)).await? {
+    let trade = match state.store.begin(&intent(&state, &tenant, &order, TradeKind::Barcode, fingerprint)).await? {
         Begin::Existing(existing) => {
             lead.publish(&existing);
             return Ok(Called { trade: existing, upstream: None });

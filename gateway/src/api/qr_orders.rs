@@ -106,7 +106,7 @@ async fn run_precreate(
     lead: Lead,
 ) -> Result<Called, ApiError> {
     let order = request.order();
-    let trade = match state.store.begin(&intent(&tenant, &order, TradeKind::Qr, fingerprint)).await? {
+    let trade = match state.store.begin(&intent(&state, &tenant, &order, TradeKind::Qr, fingerprint)).await? {
         Begin::Existing(existing) => {
             lead.publish(&existing);
             return Ok(Called { trade: existing, upstream: None });
@@ -124,7 +124,7 @@ async fn run_precreate(
         Ok(answer) => match (&answer.outcome, &answer.facts.qr_code) {
             (Outcome::Success, Some(qr_code)) => Settlement::Waiting {
                 qr_code: qr_code.clone(),
-                next_check_at: now + Duration::from_secs(state.config.qr_check_secs),
+                next_check_at: now + Duration::from_millis(state.config.qr_check_ms),
                 deadline: now + request.expires_in,
             },
             (Outcome::Failed(failure), _) => {

@@ -269,10 +269,7 @@ async fn the_admin_listener_answers_probes_metrics_and_the_tenants_api() {
     let ready = stack.http.get(format!("{admin}/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
     let metrics = stack.http.get(format!("{admin}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(
-        metrics.contains("gateway_requests_total") && metrics.contains("upstream_seconds_bucket"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("gateway_requests_total") && metrics.contains("upstream_seconds_bucket"), "{metrics}");
     let tenants = stack
         .http
         .get(format!("{admin}/admin/tenants"))

@@ -4,14 +4,25 @@
 //! and carries the request's fingerprint; every transition is a compare-and-set on
 //! `(state, version)`, so a stale writer's late write is refused (and counted by the caller).
 
+/// A statement's text, built once.
+macro_rules! sql {
+    ($($part:expr),+ $(,)?) => {{
+        static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| [$($part),+].concat());
+        TEXT.as_str()
+    }};
+}
+
 mod notifications;
+mod outbox;
+mod reconcile;
 mod refunds;
 mod reports;
 
 use deadpool_postgres::{GenericClient, Pool};
-use time::OffsetDateTime;
 
 pub use notifications::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
+pub use outbox::{AfterAttempt, Attempt, Delivery, DeliveryReport, event_of};
+pub use reconcile::OpenTrade;
 pub use refunds::BeginRefund;
 pub use reports::SalesRow;
 
@@ -85,14 +96,6 @@ pub struct Store {
 
 const SELECT_TRADE: &str = "WHERE tenant_id = $1 AND out_trade_no = $2";
 
-/// A statement's text, built once.
-macro_rules! sql {
-    ($($part:expr),+ $(,)?) => {{
-        static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| [$($part),+].concat());
-        TEXT.as_str()
-    }};
-}
-
 async fn read(client: &impl GenericClient, key: &TradeKey, lock: bool) -> Result<Option<Trade>, StoreError> {
     let sql = if lock {
         sql!("SELECT ", TRADE_COLUMNS, " FROM trades ", SELECT_TRADE, " FOR UPDATE")
@@ -121,7 +124,8 @@ impl Store {
         let client = self.pool.get().await?;
         let sql = sql!(
             "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, subject, \
-             store_id, terminal_id, operator_id) VALUES ($1, $2, $3, 'PAYING', $4, $5, $6, $7, $8, $9, $10) \
+             store_id, terminal_id, operator_id, next_check_at) VALUES ($1, $2, $3, 'PAYING', $4, $5, $6, $7, $8, $9, \
+             $10, $11) \
              ON CONFLICT (tenant_id, out_trade_no) DO NOTHING RETURNING ",
             TRADE_COLUMNS
         );
@@ -140,6 +144,7 @@ impl Store {
                     &new.store_id,
                     &new.terminal_id,
                     &new.operator_id,
+                    &new.check_at,
                 ],
             )
             .await?;
@@ -160,78 +165,8 @@ impl Store {
     /// Moves `trade` (as read, at its version) to what `settlement` proved; refused if anyone
     /// moved it since, or if design §4 does not allow the step.
     pub async fn settle(&self, trade: &Trade, settlement: &Settlement) -> Result<Settled, StoreError> {
-        let next = settlement.state();
-        if !trade.state.can_become(next) {
-            return Err(StoreError::Transition { from: trade.state, to: next });
-        }
         let client = self.pool.get().await?;
-        let sql = sql!(
-            "UPDATE trades SET state = $5, version = version + 1, updated_at = now(), \
-             trade_no = COALESCE($6, trade_no), buyer_user_id = COALESCE($7, buyer_user_id), \
-             paid_at = COALESCE($8, paid_at), failure_code = $9, failure_message = $10, unknown_reason = $11, \
-             cancel_action = COALESCE($12, cancel_action), qr_code = COALESCE($13, qr_code), \
-             deadline = COALESCE($14, deadline), next_check_at = $15, \
-             refunded_minor = CASE WHEN $12 = 'refund' THEN amount_minor ELSE refunded_minor END, \
-             cancel_requested = cancel_requested AND $5 NOT IN ('CANCELLED', 'FAILED') ",
-            SELECT_TRADE,
-            " AND version = $3 AND state = $4 RETURNING ",
-            TRADE_COLUMNS
-        );
-        let statement = client.prepare_cached(sql).await?;
-        let (mut trade_no, mut buyer, mut paid_at, mut code, mut message, mut reason) =
-            (None, None, None, None, None, None);
-        let (mut action, mut qr_code, mut deadline, mut next_check_at) = (None, None, None, None);
-        match settlement {
-            Settlement::Paid { trade_no: no, buyer_user_id, paid_at: at } => {
-                trade_no = no.as_deref();
-                buyer = buyer_user_id.as_deref();
-                paid_at = Some(*at);
-            }
-            Settlement::Failed { code: c, message: m } => {
-                code = Some(c.as_str());
-                message = m.as_deref();
-            }
-            Settlement::Unknown { reason: r, next_check_at: next, deadline: end } => {
-                reason = Some(r.as_str());
-                next_check_at = Some(*next);
-                deadline = Some(*end);
-            }
-            Settlement::Waiting { qr_code: code, next_check_at: next, deadline: end } => {
-                qr_code = Some(code.as_str());
-                next_check_at = Some(*next);
-                deadline = Some(*end);
-            }
-            Settlement::Cancelled { action: a } => action = Some(a.as_str()),
-        }
-        let updated = client
-            .query_opt(
-                &statement,
-                &[
-                    &trade.key.tenant_id,
-                    &trade.key.out_trade_no,
-                    &trade.version,
-                    &trade.state.as_str(),
-                    &next.as_str(),
-                    &trade_no,
-                    &buyer,
-                    &paid_at,
-                    &code,
-                    &message,
-                    &reason,
-                    &action,
-                    &qr_code,
-                    &deadline,
-                    &next_check_at,
-                ],
-            )
-            .await?;
-        match updated {
-            Some(row) => Ok(Settled::Applied(Trade::from_row(&row)?)),
-            None => read(&client, &trade.key, false)
-                .await?
-                .map(Settled::Stale)
-                .ok_or_else(|| StoreError::Corrupt("trade vanished".into())),
-        }
+        settle_on(&client, trade, settlement).await
     }
 
     /// Marks a cancel as asked for (the reconciler retries it until confirmed); answers the row.
@@ -249,15 +184,83 @@ impl Store {
             None => read(&client, key, false).await,
         }
     }
+}
 
-    /// Non-final trades due at or before `now` (the sweeper's source; Postgres is the truth).
-    pub async fn due(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<Trade>, StoreError> {
-        let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT {TRADE_COLUMNS} FROM trades WHERE next_check_at IS NOT NULL AND next_check_at <= $1 \
-             ORDER BY next_check_at LIMIT $2"
-        );
-        let statement = client.prepare_cached(&sql).await?;
-        client.query(&statement, &[&now, &limit]).await?.iter().map(Trade::from_row).collect()
+/// [`Store::settle`] on `client` (a transaction, for writes that go with it).
+pub(crate) async fn settle_on(
+    client: &impl GenericClient,
+    trade: &Trade,
+    settlement: &Settlement,
+) -> Result<Settled, StoreError> {
+    let next = settlement.state();
+    if !trade.state.can_become(next) {
+        return Err(StoreError::Transition { from: trade.state, to: next });
+    }
+    let sql = sql!(
+        "UPDATE trades SET state = $5, version = version + 1, updated_at = now(), \
+         trade_no = COALESCE($6, trade_no), buyer_user_id = COALESCE($7, buyer_user_id), \
+         paid_at = COALESCE($8, paid_at), failure_code = $9, failure_message = $10, unknown_reason = $11, \
+         cancel_action = COALESCE($12, cancel_action), qr_code = COALESCE($13, qr_code), \
+         deadline = COALESCE($14, deadline), next_check_at = $15, \
+         refunded_minor = CASE WHEN $12 = 'refund' THEN amount_minor ELSE refunded_minor END, \
+         cancel_requested = cancel_requested AND $5 NOT IN ('CANCELLED', 'FAILED') ",
+        SELECT_TRADE,
+        " AND version = $3 AND state = $4 RETURNING ",
+        TRADE_COLUMNS
+    );
+    let statement = client.prepare_cached(sql).await?;
+    let (mut trade_no, mut buyer, mut paid_at, mut code, mut message, mut reason) =
+        (None, None, None, None, None, None);
+    let (mut action, mut qr_code, mut deadline, mut next_check_at) = (None, None, None, None);
+    match settlement {
+        Settlement::Paid { trade_no: no, buyer_user_id, paid_at: at } => {
+            trade_no = no.as_deref();
+            buyer = buyer_user_id.as_deref();
+            paid_at = Some(*at);
+        }
+        Settlement::Failed { code: c, message: m } => {
+            code = Some(c.as_str());
+            message = m.as_deref();
+        }
+        Settlement::Unknown { reason: r, next_check_at: next, deadline: end } => {
+            reason = Some(r.as_str());
+            next_check_at = Some(*next);
+            deadline = Some(*end);
+        }
+        Settlement::Waiting { qr_code: code, next_check_at: next, deadline: end } => {
+            qr_code = Some(code.as_str());
+            next_check_at = Some(*next);
+            deadline = Some(*end);
+        }
+        Settlement::Cancelled { action: a } => action = Some(a.as_str()),
+    }
+    let updated = client
+        .query_opt(
+            &statement,
+            &[
+                &trade.key.tenant_id,
+                &trade.key.out_trade_no,
+                &trade.version,
+                &trade.state.as_str(),
+                &next.as_str(),
+                &trade_no,
+                &buyer,
+                &paid_at,
+                &code,
+                &message,
+                &reason,
+                &action,
+                &qr_code,
+                &deadline,
+                &next_check_at,
+            ],
+        )
+        .await?;
+    match updated {
+        Some(row) => Ok(Settled::Applied(Trade::from_row(&row)?)),
+        None => read(client, &trade.key, false)
+            .await?
+            .map(Settled::Stale)
+            .ok_or_else(|| StoreError::Corrupt("trade vanished".into())),
     }
 }

@@ -4,10 +4,10 @@
 //! tenant's static QR code) is created here.
 
 use alipay::Amount;
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::outbox::enqueue_webhook;
 use super::{Store, StoreError, read};
 use crate::state::{TradeKind, TradeState};
 use crate::trade::{CancelAction, TRADE_COLUMNS, Trade, TradeKey};
@@ -45,33 +45,6 @@ pub enum NotificationOutcome {
     /// It contradicts the ledger (amount, or a payment of a trade recorded as failed or closed):
     /// not applied; answer `fail` and look into it.
     Refused(String),
-}
-
-fn event_payload(event: &str, trade: &Trade) -> serde_json::Value {
-    json!({
-        "event": event,
-        "out_trade_no": trade.key.out_trade_no,
-        "trade_no": trade.trade_no,
-        "status": trade.state.as_str(),
-        "amount": trade.amount.to_string(),
-        "currency": trade.amount.currency().code(),
-        "refunded": trade.refunded.to_string(),
-        "paid_at": trade.paid_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
-        "kind": trade.kind.as_str(),
-    })
-}
-
-async fn enqueue_webhook(
-    tx: &deadpool_postgres::Transaction<'_>,
-    event: &str,
-    trade: &Trade,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO webhook_outbox (tenant_id, out_trade_no, event, payload) VALUES ($1, $2, $3, $4)",
-        &[&trade.key.tenant_id, &trade.key.out_trade_no, &event, &event_payload(event, trade)],
-    )
-    .await?;
-    Ok(())
 }
 
 impl Store {

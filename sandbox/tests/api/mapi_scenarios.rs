@@ -78,10 +78,14 @@ async fn every_scenario_on_md5_and_rsa2_merchants() {
         let no = trade_no("m");
         let (_, reply) = merchant.service(&spot_pay(&merchant, &no, "61")).await;
         assert_eq!(reply.outcome, Outcome::Unknown(UnknownReason::BuyerPaying));
+        assert_eq!(status_of(&merchant, &no).await, Some(TradeStatus::WaitBuyerPay));
         let (_, cancelled) = merchant.service(&cancel(&no)).await;
         assert_eq!(cancelled.outcome, Outcome::Success);
         assert_eq!(cancelled.answer.unwrap().action, Some(CancelAction::Close));
-        assert_eq!(merchant.truth(&no).await["trade_status"], "TRADE_CLOSED");
+        let truth = merchant.truth(&no).await;
+        assert_eq!(truth["trade_status"], "TRADE_CLOSED");
+        let calls: Vec<_> = truth["calls"].as_array().unwrap().iter().map(|c| c["call"].as_str().unwrap()).collect();
+        assert_eq!(calls, ["query", "cancel"], "the ground truth lists the calls made about the trade");
 
         // 62: system error, yet paid. 63 and 67: system error, nothing created.
         let no = trade_no("m");

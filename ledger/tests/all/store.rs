@@ -1,87 +1,16 @@
-//! The ledger against the real Postgres and Redis here: a fresh database and key prefix per test.
+//! Intents, settlements, refunds, notifications, waiters and reports.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alipay::{Amount, Currency};
 use ledger::store::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
 use ledger::{
-    Begin, BeginRefund, CancelAction, DueIndex, NewRefund, NewTrade, RefundSettlement, Settled, Settlement,
-    Settlements, Store, StoreError, TradeKey, TradeKind, TradeState,
+    Begin, BeginRefund, CancelAction, DueIndex, NewRefund, RefundSettlement, Settled, Settlement, Settlements,
+    StoreError, TradeKey, TradeKind, TradeState,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-struct TestDb {
-    name: String,
-    url: String,
-}
-
-fn admin_url() -> String {
-    std::env::var("DATABASE_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-impl TestDb {
-    async fn new() -> (TestDb, Store) {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("ledger_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let (admin, connection) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(connection);
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-        let url = admin_url().rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
-        ledger::store::migrate(&url).await.unwrap();
-        let config: tokio_postgres::Config = url.parse().unwrap();
-        let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
-        let pool = deadpool_postgres::Pool::builder(manager).max_size(16).build().unwrap();
-        (TestDb { name, url }, Store::new(pool))
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                if let Ok((admin, connection)) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await {
-                    tokio::spawn(connection);
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-fn cny(text: &str) -> Amount {
-    Amount::parse(text, Currency::CNY).unwrap()
-}
-
-fn intent(tenant: Uuid, no: &str, amount: &str) -> NewTrade {
-    NewTrade {
-        key: TradeKey::new(tenant, no),
-        kind: TradeKind::Barcode,
-        fingerprint: vec![1, 2, 3],
-        amount: cny(amount),
-        subject: "Noodles".into(),
-        store_id: Some("S1".into()),
-        terminal_id: None,
-        operator_id: None,
-    }
-}
-
-fn paid() -> Settlement {
-    Settlement::Paid { trade_no: Some("2026112522001".into()), buyer_user_id: None, paid_at: OffsetDateTime::now_utc() }
-}
-
-async fn paid_trade(store: &Store, tenant: Uuid, no: &str, amount: &str) -> ledger::Trade {
-    let Begin::Started(trade) = store.begin(&intent(tenant, no, amount)).await.unwrap() else { panic!("new key") };
-    let Settled::Applied(trade) = store.settle(&trade, &paid()).await.unwrap() else { panic!("fresh version") };
-    trade
-}
+use crate::helpers::*;
 
 #[tokio::test]
 async fn one_intent_per_key_and_compare_and_set_transitions() {
@@ -124,8 +53,8 @@ async fn one_intent_per_key_and_compare_and_set_transitions() {
     );
     assert_eq!(done.refunded, done.amount, "a cancel that refunds returns everything");
     assert!(matches!(store.settle(&done, &paid()).await, Err(StoreError::Transition { .. })), "terminal states stay");
-    let due = store.due(OffsetDateTime::now_utc() + Duration::from_secs(3600), 10).await.unwrap();
-    assert!(due.is_empty());
+    let since = OffsetDateTime::now_utc() - Duration::from_secs(60);
+    assert!(store.open_trades(since, None, 10).await.unwrap().is_empty(), "a final trade is not open");
 }
 
 #[tokio::test]

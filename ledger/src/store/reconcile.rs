@@ -1,0 +1,136 @@
+//! What the reconciler reads and writes: trades by the batch, settlements told to the merchant
+//! (the change and its webhook event in one transaction), the cancel mark, the due-claim in
+//! Postgres (used while Redis is away), and the sweeper's pages of open trades.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::outbox::{enqueue_webhook, event_of};
+use super::{SELECT_TRADE, Settled, Store, StoreError, read, settle_on};
+use crate::trade::{Settlement, TRADE_COLUMNS, Trade, TradeKey};
+
+/// An open trade, as the sweeper pages through them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTrade {
+    pub key: TradeKey,
+    pub next_check_at: OffsetDateTime,
+}
+
+impl Store {
+    /// The trades of `keys` that exist, in no particular order (one statement for a batch).
+    pub async fn get_many(&self, keys: &[TradeKey]) -> Result<Vec<Trade>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = sql!(
+            "SELECT ",
+            TRADE_COLUMNS,
+            " FROM trades WHERE (tenant_id, out_trade_no) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"
+        );
+        let statement = client.prepare_cached(sql).await?;
+        let tenants: Vec<Uuid> = keys.iter().map(|k| k.tenant_id).collect();
+        let numbers: Vec<&str> = keys.iter().map(|k| k.out_trade_no.as_str()).collect();
+        client.query(&statement, &[&tenants, &numbers]).await?.iter().map(Trade::from_row).collect()
+    }
+
+    /// [`Store::settle`], and when the trade becomes final, the merchant's webhook event in the
+    /// same transaction (the POS was told UNKNOWN; this is how the merchant learns the end).
+    pub async fn settle_told(&self, trade: &Trade, settlement: &Settlement) -> Result<Settled, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let settled = settle_on(&tx, trade, settlement).await?;
+        if let Settled::Applied(updated) = &settled
+            && let Some(event) = event_of(updated.state)
+        {
+            enqueue_webhook(&tx, event, updated).await?;
+        }
+        tx.commit().await?;
+        Ok(settled)
+    }
+
+    /// Marks the trade as being cancelled (a compare-and-set, so of several reconcilers exactly
+    /// one passes from this version); from then on every reconciler cancels it, none settles it
+    /// from a query.
+    pub async fn mark_cancelling(&self, trade: &Trade) -> Result<Settled, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = sql!(
+            "UPDATE trades SET cancel_requested = true, version = version + 1, updated_at = now() ",
+            SELECT_TRADE,
+            " AND version = $3 AND state = $4 RETURNING ",
+            TRADE_COLUMNS
+        );
+        let statement = client.prepare_cached(sql).await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&trade.key.tenant_id, &trade.key.out_trade_no, &trade.version, &trade.state.as_str()];
+        match client.query_opt(&statement, &params).await? {
+            Some(row) => Ok(Settled::Applied(Trade::from_row(&row)?)),
+            None => read(&client, &trade.key, false)
+                .await?
+                .map(Settled::Stale)
+                .ok_or_else(|| StoreError::Corrupt("trade vanished".into())),
+        }
+    }
+
+    /// Claims up to `limit` open trades due at `now` straight from Postgres (while Redis is
+    /// away): each one's `next_check_at` moves to `until`, a lease no other reconciler claims
+    /// through; [`Store::reschedule`] then sets the real next time.
+    pub async fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Trade>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = sql!(
+            "UPDATE trades t SET next_check_at = $2 FROM (SELECT tenant_id, out_trade_no FROM trades \
+             WHERE next_check_at <= $1 ORDER BY next_check_at LIMIT $3 FOR UPDATE SKIP LOCKED) due \
+             WHERE t.tenant_id = due.tenant_id AND t.out_trade_no = due.out_trade_no RETURNING ",
+            "t.tenant_id, t.out_trade_no, t.kind, t.state, t.version, t.fingerprint, t.currency, t.amount_minor, \
+             t.refunded_minor, t.subject, t.store_id, t.terminal_id, t.operator_id, t.trade_no, t.buyer_user_id, \
+             t.qr_code, t.failure_code, t.failure_message, t.unknown_reason, t.cancel_action, t.cancel_requested, \
+             t.created_at, t.updated_at, t.paid_at, t.deadline, t.next_check_at"
+        );
+        let statement = client.prepare_cached(sql).await?;
+        client.query(&statement, &[&now, &until, &limit]).await?.iter().map(Trade::from_row).collect()
+    }
+
+    /// Sets when a trade claimed by [`Store::claim_due`] is looked at next; refused (false) if
+    /// the lease is no longer this claim's or the trade moved.
+    pub async fn reschedule(&self, claimed: &Trade, next: OffsetDateTime) -> Result<bool, StoreError> {
+        let client = self.pool.get().await?;
+        let sql =
+            sql!("UPDATE trades SET next_check_at = $4 ", SELECT_TRADE, " AND version = $3 AND next_check_at = $5");
+        let statement = client.prepare_cached(sql).await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&claimed.key.tenant_id, &claimed.key.out_trade_no, &claimed.version, &next, &claimed.next_check_at];
+        Ok(client.execute(&statement, &params).await? == 1)
+    }
+
+    /// Open trades created after `since`, in pages of `limit` after `after` (ordered by key).
+    pub async fn open_trades(
+        &self,
+        since: OffsetDateTime,
+        after: Option<&TradeKey>,
+        limit: i64,
+    ) -> Result<Vec<OpenTrade>, StoreError> {
+        let client = self.pool.get().await?;
+        let (tenant, number) = match after {
+            Some(key) => (key.tenant_id, key.out_trade_no.as_str()),
+            None => (Uuid::nil(), ""),
+        };
+        let statement = client
+            .prepare_cached(
+                "SELECT tenant_id, out_trade_no, next_check_at FROM trades WHERE next_check_at IS NOT NULL \
+                 AND created_at > $1 AND (tenant_id, out_trade_no) > ($2, $3) \
+                 ORDER BY tenant_id, out_trade_no LIMIT $4",
+            )
+            .await?;
+        let rows = client.query(&statement, &[&since, &tenant, &number, &limit]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OpenTrade {
+                    key: TradeKey { tenant_id: row.try_get(0)?, out_trade_no: row.try_get(1)? },
+                    next_check_at: row.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,7 @@
+//! The ledger against the real Postgres and Redis here: a fresh database and key prefix per test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+mod reconcile;
+mod store;
