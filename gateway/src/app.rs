@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::inflight::Inflight;
 use crate::limits::Budgets;
 use crate::state::AppState;
-use crate::upstream::Upstream;
+use upstream::Upstream;
 
 /// Secrets the gateway is given (never part of [`Config`]).
 pub struct Secrets {

@@ -21,7 +21,6 @@
 //! - [`limits`]: per-tenant GCRA budgets.
 //! - [`api`]: the partner API's handlers and views.
 //! - [`inflight`]: one call to Alipay per trade at a time.
-//! - [`upstream`]: signed calls to Alipay over a pooled client.
 //! - [`notify`]: Alipay's notifications.
 //! - [`problem`]: errors as `application/problem+json` (the one place).
 
@@ -36,7 +35,6 @@ pub mod problem;
 pub mod routes;
 pub mod server;
 pub mod state;
-pub mod upstream;
 
 pub use app::{Gateway, Secrets, StartError};
 pub use config::Config;

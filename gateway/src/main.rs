@@ -56,12 +56,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let keys = match (std::env::var("ACQ_MASTER_KEY_FILE"), std::env::var("ACQ_MASTER_KEYS")) {
-        (Ok(path), _) => std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?,
-        (Err(_), Ok(keys)) => keys,
-        _ => anyhow::bail!("set ACQ_MASTER_KEY_FILE or ACQ_MASTER_KEYS"),
-    };
-    let keyring = Arc::new(tenants::Keyring::parse(&keys)?);
+    let keyring = Arc::new(tenants::Keyring::from_env()?);
     let admin_token = match std::env::var("ACQ_ADMIN_TOKEN") {
         Ok(token) => Some(tenants::admin::AdminToken::new(&token).map_err(anyhow::Error::msg)?),
         Err(_) => None,

@@ -13,7 +13,7 @@ use crate::auth::Nonces;
 use crate::config::Config;
 use crate::inflight::Inflight;
 use crate::limits::Budgets;
-use crate::upstream::Upstream;
+use upstream::Upstream;
 
 pub struct AppState {
     pub config: Config,

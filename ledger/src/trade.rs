@@ -132,6 +132,16 @@ impl Trade {
     }
 }
 
+impl Trade {
+    /// Whether an answer's facts are about this trade: its number and amount, where the answer
+    /// states them. A payment is recorded only from an answer that matches.
+    pub fn matches(&self, facts: &alipay::unified::Facts) -> bool {
+        let same_trade = facts.out_trade_no.as_deref().is_none_or(|no| no == self.key.out_trade_no);
+        let same_amount = facts.total.is_none_or(|total| total.to_amount(self.amount.currency()) == Ok(self.amount));
+        same_trade && same_amount
+    }
+}
+
 /// The intent row written before anything goes to Alipay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTrade {

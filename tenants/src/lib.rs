@@ -9,6 +9,7 @@
 //! - [`model`]: validated tenant fields (slug, environment, limits, secondary merchant, identity).
 //! - [`vault`]: envelope encryption (master key ring, data keys, AES-256-GCM with bound AAD).
 //! - [`secret`]: secrets in memory and API key ids.
+//! - [`signature`]: the partner API's request signature (POS requests, merchant webhooks).
 //! - [`db`]: the pool and the migrations (`migrations/`).
 //! - [`registry`]: every ops operation, validated then written with its audit row.
 //! - [`snapshot`]: the in-memory snapshot, its loader and its LISTEN/NOTIFY refresher.
@@ -21,6 +22,7 @@ pub mod db;
 pub mod model;
 pub mod registry;
 pub mod secret;
+pub mod signature;
 pub mod snapshot;
 pub mod vault;
 

@@ -142,6 +142,19 @@ impl Keyring {
     }
 
     /// A new random master key line, `id base64`, to add to a key ring.
+    /// The ring the services are given: the file named by `ACQ_MASTER_KEY_FILE`, or else the
+    /// keys in `ACQ_MASTER_KEYS`.
+    pub fn from_env() -> Result<Keyring, VaultError> {
+        let text = match (std::env::var("ACQ_MASTER_KEY_FILE"), std::env::var("ACQ_MASTER_KEYS")) {
+            (Ok(path), _) => Zeroizing::new(
+                std::fs::read_to_string(&path).map_err(|e| VaultError::Keyring(format!("cannot read {path}: {e}")))?,
+            ),
+            (Err(_), Ok(keys)) => Zeroizing::new(keys),
+            _ => return Err(VaultError::Keyring("set ACQ_MASTER_KEY_FILE or ACQ_MASTER_KEYS".into())),
+        };
+        Keyring::parse(&text)
+    }
+
     pub fn generate_line(id: &str) -> Result<Zeroizing<String>, VaultError> {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         aws_lc_rs::rand::fill(bytes.as_mut()).map_err(|_| VaultError::Crypto)?;

@@ -5,7 +5,8 @@
 //! unreadable body) is an UNKNOWN answer, never a failure. Used by the gateway and the reconciler.
 //!
 //! # Layout
-//! - [`mod@self`]: [`Upstream`], [`Target`] and [`NotSent`].
+//! - [`mod@self`]: [`Upstream`], [`Target`] and [`NotSent`]; [`Upstream::call_for`] calls as a
+//!   tenant of the snapshot.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
 /// The largest answer read from Alipay.
@@ -94,5 +96,25 @@ impl Upstream {
         metrics::histogram!("upstream_seconds", "call" => kind.as_str()).record(started.elapsed().as_secs_f64());
         metrics::counter!("upstream_answers_total", "call" => kind.as_str(), "outcome" => outcome).increment(1);
         Ok(answer)
+    }
+
+    /// Signs `request` with `tenant`'s key and sends it to the tenant's gateway.
+    pub async fn call_for(
+        &self,
+        tenant: &Tenant,
+        notify_url: Option<&str>,
+        request: &Request<'_>,
+    ) -> Result<Answer, NotSent> {
+        let store_id = match request {
+            Request::Pay { order, .. } | Request::Precreate { order, .. } => order.store_id.map(|s| s.as_str()),
+            _ => None,
+        };
+        let extend = tenant.extend_info(store_id);
+        let (Some(merchant), Some(verifier)) =
+            (tenant.merchant(notify_url, extend.as_deref()), tenant.alipay_verifier.as_deref())
+        else {
+            return Err(NotSent("the tenant's keys are not set".into()));
+        };
+        self.call(&Target { url: &tenant.gateway_url, merchant, verifier }, request).await
     }
 }

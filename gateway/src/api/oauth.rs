@@ -26,7 +26,10 @@ pub async fn token(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiEr
         return Err(ApiError::NotSupported("oauth tokens are for OpenAPI tenants".into()));
     }
     ready(&ctx.tenant)?;
-    let answer = crate::upstream::call(&ctx.state.upstream, &ctx.tenant, None, &Request::OauthToken { code: &code })
+    let answer = ctx
+        .state
+        .upstream
+        .call_for(&ctx.tenant, None, &Request::OauthToken { code: &code })
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     match answer.outcome {

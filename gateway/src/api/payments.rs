@@ -155,16 +155,12 @@ pub fn settlement(state: &AppState, trade: &Trade, answer: &alipay::unified::Ans
     };
     match &answer.outcome {
         Outcome::Success => {
-            let facts = &answer.facts;
-            let other_trade = facts.out_trade_no.as_deref().is_some_and(|no| no != trade.key.out_trade_no);
-            let other_amount =
-                facts.total.is_some_and(|total| total.to_amount(trade.amount.currency()) != Ok(trade.amount));
-            if other_trade || other_amount {
+            if !trade.matches(&answer.facts) {
                 return unknown("the answer does not match the trade".into());
             }
             Settlement::Paid {
-                trade_no: facts.trade_no.clone(),
-                buyer_user_id: facts.buyer_user_id.clone(),
+                trade_no: answer.facts.trade_no.clone(),
+                buyer_user_id: answer.facts.buyer_user_id.clone(),
                 paid_at: OffsetDateTime::now_utc(),
             }
         }
@@ -211,7 +207,7 @@ async fn run_pay(
     let notify_url = state.notify_url(&tenant);
     let call = Request::Pay { order, auth_code: &request.auth_code };
     let started = std::time::Instant::now();
-    let answer = crate::upstream::call(&state.upstream, &tenant, notify_url.as_deref(), &call).await;
+    let answer = state.upstream.call_for(&tenant, notify_url.as_deref(), &call).await;
     let upstream = started.elapsed();
     let settlement = match answer {
         Ok(answer) => settlement(&state, &trade, &answer),
@@ -249,10 +245,12 @@ pub async fn cancel(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>
         return Ok(json_response(StatusCode::OK, &views::payment(&trade)));
     }
     ready(&ctx.tenant)?;
-    let answer =
-        crate::upstream::call(&ctx.state.upstream, &ctx.tenant, None, &Request::Cancel { out_trade_no: &out_trade_no })
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let answer = ctx
+        .state
+        .upstream
+        .call_for(&ctx.tenant, None, &Request::Cancel { out_trade_no: &out_trade_no })
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     match &answer.outcome {
         Outcome::Success => {
             let fallback = if trade.state.is_paid() { CancelAction::Refund } else { CancelAction::Close };

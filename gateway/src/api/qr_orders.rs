@@ -118,7 +118,7 @@ async fn run_precreate(
     let call = Request::Precreate { order, timeout_minutes: Some(minutes) };
     let now = OffsetDateTime::now_utc();
     let started = std::time::Instant::now();
-    let answer = crate::upstream::call(&state.upstream, &tenant, notify_url.as_deref(), &call).await;
+    let answer = state.upstream.call_for(&tenant, notify_url.as_deref(), &call).await;
     let upstream = started.elapsed();
     let settlement = match answer {
         Ok(answer) => match (&answer.outcome, &answer.facts.qr_code) {

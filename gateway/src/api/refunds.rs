@@ -64,7 +64,7 @@ pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Respons
     };
     let call =
         Request::Refund { out_trade_no: &trade_no, out_request_no: &out_request_no, amount, reason: reason.as_deref() };
-    let settlement = match crate::upstream::call(&ctx.state.upstream, &ctx.tenant, None, &call).await {
+    let settlement = match ctx.state.upstream.call_for(&ctx.tenant, None, &call).await {
         Ok(answer) => match &answer.outcome {
             Outcome::Success => RefundSettlement::Refunded { at: OffsetDateTime::now_utc() },
             Outcome::Failed(failure) => {

@@ -93,14 +93,13 @@ impl Store {
     }
 
     /// Sets when a trade claimed by [`Store::claim_due`] is looked at next; refused (false) if
-    /// the lease is no longer this claim's or the trade moved.
+    /// the lease is no longer this claim's (another claimed it, or it became final).
     pub async fn reschedule(&self, claimed: &Trade, next: OffsetDateTime) -> Result<bool, StoreError> {
         let client = self.pool.get().await?;
-        let sql =
-            sql!("UPDATE trades SET next_check_at = $4 ", SELECT_TRADE, " AND version = $3 AND next_check_at = $5");
+        let sql = sql!("UPDATE trades SET next_check_at = $3 ", SELECT_TRADE, " AND next_check_at = $4");
         let statement = client.prepare_cached(sql).await?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-            [&claimed.key.tenant_id, &claimed.key.out_trade_no, &claimed.version, &next, &claimed.next_check_at];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&claimed.key.tenant_id, &claimed.key.out_trade_no, &next, &claimed.next_check_at];
         Ok(client.execute(&statement, &params).await? == 1)
     }
 

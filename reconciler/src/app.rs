@@ -1,0 +1,171 @@
+//! Starting and stopping a reconciler: migrations (if asked), the pool, the tenant snapshot, the
+//! due-index, and the loops (claimer, sweeper, webhook worker), with the admin listener
+//! (`/live`, `/ready`, `/metrics`). Stopping lets every check and delivery under way finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger::{DueIndex, Store};
+use tenants::Keyring;
+use tenants::snapshot::{Loader, RefreshConfig};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use upstream::Upstream;
+
+use crate::budget::Budgets;
+use crate::check::Checker;
+use crate::config::Config;
+use crate::plan::Schedule;
+use crate::writer::Writer;
+
+/// Follow-ups queued for the writer at most.
+const WRITER_QUEUE: usize = 16 * 1024;
+/// How often idle tenants' budgets are forgotten.
+const BUDGET_UPKEEP: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("migrations: {0}")]
+    Migrate(String),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("tenant snapshot: {0}")]
+    Snapshot(#[from] tenants::RegistryError),
+    #[error("redis: {0}")]
+    Redis(#[from] ledger::due_index::DueIndexError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] telemetry::TelemetryError),
+    #[error("cannot bind {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// What the loops share.
+pub struct Shared {
+    pub config: Config,
+    pub store: Store,
+    pub due_index: DueIndex,
+    pub checker: Checker,
+    /// Asks the sweeper for a pass now (Redis came back).
+    pub sweep_now: Notify,
+}
+
+/// A running reconciler.
+pub struct Reconciler {
+    admin_addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    /// Finish on their own once stopped (claimer, webhooks, admin listener), then the writer.
+    draining: Vec<JoinHandle<()>>,
+    writer: JoinHandle<()>,
+    /// Aborted once stopped.
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Reconciler {
+    /// Starts every loop; `keyring` opens the tenants' keys.
+    pub async fn start(config: Config, keyring: Arc<Keyring>) -> Result<Reconciler, StartError> {
+        let config = config.validate()?;
+        if config.migrate_on_start {
+            tenants::db::migrate(&config.database_url).await.map_err(|e| StartError::Migrate(e.to_string()))?;
+            ledger::store::migrate(&config.database_url).await.map_err(|e| StartError::Migrate(e.to_string()))?;
+        }
+        let pool = tenants::db::pool(&config.database_url, config.database_pool_size)
+            .map_err(|e| StartError::Database(e.to_string()))?;
+        let refresh = RefreshConfig {
+            database_url: config.database_url.clone(),
+            full_reload_every: Duration::from_secs(config.snapshot_reload_secs),
+        };
+        let (snapshots, snapshot_task) = tenants::snapshot::start(Loader::new(pool.clone(), keyring), refresh).await?;
+        let due_index = DueIndex::new(&config.redis_url, &config.redis_prefix)?;
+        let metrics = telemetry::metrics()?;
+        let listener =
+            TcpListener::bind(config.admin_listen).await.map_err(|e| StartError::Bind(config.admin_listen, e))?;
+        let admin_addr = listener.local_addr().map_err(|e| StartError::Bind(config.admin_listen, e))?;
+        let schedule = Schedule {
+            query_interval: Duration::from_millis(config.query_interval_ms),
+            qr_interval: Duration::from_millis(config.qr_query_interval_ms),
+            deadline: Duration::from_millis(config.deadline_ms),
+            cancel_retry: Duration::from_millis(config.cancel_retry_ms),
+            cancel_retry_max: Duration::from_millis(config.cancel_retry_max_ms),
+        };
+        let checker = Checker {
+            store: Store::new(pool),
+            snapshots,
+            upstream: Upstream::new(config.upstream_timeout()),
+            budgets: Budgets::new(config.query_rate_per_tenant, config.cancel_rate_per_tenant),
+            schedule,
+        };
+        let shared = Arc::new(Shared {
+            store: checker.store.clone(),
+            due_index: due_index.clone(),
+            checker,
+            sweep_now: Notify::new(),
+            config,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let (writer, writer_task) = Writer::start(due_index, WRITER_QUEUE);
+        let until_stopped = {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let draining = vec![
+            tokio::spawn(crate::claimer::run(shared.clone(), writer, stopped.clone())),
+            tokio::spawn(crate::webhooks::run(shared.clone(), stopped.clone())),
+            tokio::spawn(telemetry::serve_admin(listener, metrics, readiness(shared.clone()), None, until_stopped)),
+        ];
+        let background = vec![
+            snapshot_task,
+            tokio::spawn(crate::sweeper::run(shared.clone(), stopped)),
+            tokio::spawn(forget_idle_budgets(shared.clone())),
+        ];
+        tracing::info!(%admin_addr, "reconciler started");
+        Ok(Reconciler { admin_addr, shared, stop, draining, writer: writer_task, background })
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops claiming; lets the checks and deliveries under way finish and their follow-ups be
+    /// written.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        for task in self.draining {
+            let _ = task.await;
+        }
+        let _ = self.writer.await;
+        for task in self.background {
+            task.abort();
+        }
+    }
+}
+
+async fn forget_idle_budgets(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(BUDGET_UPKEEP).await;
+        shared.checker.budgets.forget_idle();
+    }
+}
+
+/// Ready when Postgres answers (Redis is optional: without it the reconciler settles from
+/// Postgres alone).
+fn readiness(shared: Arc<Shared>) -> telemetry::Readiness {
+    Arc::new(move || {
+        let shared = shared.clone();
+        Box::pin(async move {
+            let client = shared.store.pool().get().await.map_err(|e| format!("postgres: {e}"))?;
+            client.simple_query("SELECT 1").await.map_err(|e| format!("postgres: {e}"))?;
+            Ok(())
+        })
+    })
+}

@@ -1,0 +1,302 @@
+//! One check of one open trade: query it, cancel it or close it as [`Schedule`] says, record what
+//! Alipay proved by compare-and-set (with the merchant's webhook event), and say when to look
+//! again.
+//!
+//! Two rules keep several reconcilers (and a paused one) from ever disagreeing about money:
+//! - Before a cancel is sent, the trade is marked as being cancelled by compare-and-set; a
+//!   reconciler holding an older version is refused and sends nothing. Once marked, every
+//!   reconciler cancels it; none settles it from a query.
+//! - A query's result is written only onto the version it was read at; a late one is refused
+//!   and counted. A cancel's result is a fact of money moved, so it is written onto whatever
+//!   version is current, wherever the state machine allows.
+
+use std::sync::Arc;
+
+use alipay::OutTradeNo;
+use alipay::openapi::trade::{CancelAction as AlipayCancelAction, TradeStatus};
+use alipay::unified::{Answer, Dialect, Request};
+use alipay::{Outcome, UnknownReason};
+use ledger::{CancelAction, Settled, Settlement, Store, StoreError, Trade, TradeState};
+use tenants::Snapshots;
+use tenants::snapshot::Tenant;
+use time::OffsetDateTime;
+use upstream::Upstream;
+
+use crate::budget::Budgets;
+use crate::plan::{Schedule, Step};
+
+/// What becomes of a trade after a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Final: nothing more to do.
+    Final,
+    /// Look again at this time.
+    At(OffsetDateTime),
+}
+
+/// Everything a check uses.
+pub struct Checker {
+    pub store: Store,
+    pub snapshots: Arc<Snapshots>,
+    pub upstream: Upstream,
+    pub budgets: Budgets,
+    pub schedule: Schedule,
+}
+
+/// What a query showed.
+enum Shown {
+    Paid(Settlement),
+    Closed,
+    /// Still open at Alipay, not there yet, or no proof either way.
+    Open,
+}
+
+fn count(step: Step, result: &'static str) {
+    metrics::counter!("reconciler_checks_total", "step" => step.as_str(), "result" => result).increment(1);
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+impl Checker {
+    /// Checks `trade` (as just read from Postgres), which was due at `due` when known.
+    pub async fn check(&self, trade: Trade, due: Option<OffsetDateTime>) -> Next {
+        if trade.state.is_final() {
+            return Next::Final;
+        }
+        let started = now();
+        let Some(tenant) = self.snapshots.current().by_id(&trade.key.tenant_id).cloned() else {
+            count(Step::Query, "no_tenant");
+            tracing::warn!(trade = %trade.key.encode(), "the trade's tenant is not in the snapshot; trying later");
+            return Next::At(started + self.schedule.query_interval);
+        };
+        let Ok(out_trade_no) = trade.key.out_trade_no.parse::<OutTradeNo>() else {
+            count(Step::Query, "unreadable");
+            tracing::error!(trade = %trade.key.encode(), "the trade's number cannot be sent to Alipay");
+            return Next::At(started + self.schedule.cancel_retry_max);
+        };
+        let step = self.schedule.step(&trade, tenant.alipay_dialect() == Dialect::OpenApi, started);
+        if let Err(wait) = self.budgets.take(tenant.id, step) {
+            count(step, "over_budget");
+            return Next::At(started + wait);
+        }
+        if let Some(due) = due {
+            let late = (started - due).max(time::Duration::ZERO).as_seconds_f64();
+            metrics::histogram!("reconciler_timer_lateness_seconds", "step" => step.as_str()).record(late);
+        }
+        match step {
+            Step::Query => self.query(&tenant, &out_trade_no, trade, due).await,
+            Step::Cancel => self.cancel(&tenant, &out_trade_no, trade).await,
+            Step::Close => self.close(&tenant, &out_trade_no, trade).await,
+        }
+    }
+
+    async fn ask(&self, tenant: &Tenant, out_trade_no: &OutTradeNo, trade: &Trade) -> (Shown, &'static str) {
+        let answer = match self.upstream.call_for(tenant, None, &Request::Query { out_trade_no }).await {
+            Ok(answer) => answer,
+            Err(not_sent) => {
+                tracing::warn!(%not_sent, trade = %trade.key.encode(), "query not sent");
+                return (Shown::Open, "not_sent");
+            }
+        };
+        match (&answer.outcome, answer.facts.trade_status) {
+            (Outcome::Success, Some(TradeStatus::TradeSuccess | TradeStatus::TradeFinished)) => {
+                if !trade.matches(&answer.facts) {
+                    tracing::error!(trade = %trade.key.encode(), "Alipay's answer names another trade or amount");
+                    return (Shown::Open, "mismatch");
+                }
+                let paid = Settlement::Paid {
+                    trade_no: answer.facts.trade_no.clone(),
+                    buyer_user_id: answer.facts.buyer_user_id.clone(),
+                    paid_at: now(),
+                };
+                (Shown::Paid(paid), "paid")
+            }
+            (Outcome::Success, Some(TradeStatus::TradeClosed)) => (Shown::Closed, "closed"),
+            (Outcome::Success, _) => (Shown::Open, "waiting"),
+            (Outcome::Failed(failure), _) if failure.is("TRADE_NOT_EXIST") => (Shown::Open, "not_exist"),
+            (Outcome::Failed(_), _) => (Shown::Open, "refused"),
+            (Outcome::Unknown(_), _) => (Shown::Open, "unknown"),
+        }
+    }
+
+    async fn query(
+        &self,
+        tenant: &Tenant,
+        out_trade_no: &OutTradeNo,
+        trade: Trade,
+        due: Option<OffsetDateTime>,
+    ) -> Next {
+        let (shown, result) = self.ask(tenant, out_trade_no, &trade).await;
+        count(Step::Query, result);
+        match shown {
+            Shown::Paid(paid) => self.settle(&trade, &paid).await,
+            // Closed unpaid, or paid and fully refunded: for an order code that expired, closed;
+            // otherwise a cancel (idempotent) says which.
+            Shown::Closed if trade.state == TradeState::Waiting => self.record_cancel(trade, CancelAction::Close).await,
+            Shown::Closed => self.cancel(tenant, out_trade_no, trade).await,
+            Shown::Open => Next::At(self.schedule.next_query(&trade, due, now())),
+        }
+    }
+
+    async fn cancel(&self, tenant: &Tenant, out_trade_no: &OutTradeNo, trade: Trade) -> Next {
+        let trade = if trade.cancel_requested {
+            trade
+        } else {
+            match self.store.mark_cancelling(&trade).await {
+                Ok(Settled::Applied(marked)) => marked,
+                Ok(Settled::Stale(current)) => {
+                    refused_write(&trade, &current, "cancel mark");
+                    return self.after_refused(&current);
+                }
+                Err(error) => return self.store_failed(&trade, &error),
+            }
+        };
+        let answer = self.upstream.call_for(tenant, None, &Request::Cancel { out_trade_no }).await;
+        match answer {
+            Ok(Answer { outcome: Outcome::Success, facts }) => {
+                count(Step::Cancel, "done");
+                let action = match facts.action {
+                    Some(AlipayCancelAction::Refund) => CancelAction::Refund,
+                    Some(AlipayCancelAction::Close) => CancelAction::Close,
+                    // Alipay knew no such trade: nothing was paid, and now nothing can be.
+                    None if trade.state.is_paid() => CancelAction::Refund,
+                    None => CancelAction::Close,
+                };
+                self.record_cancel(trade, action).await
+            }
+            Ok(Answer { outcome: Outcome::Failed(failure), facts }) => {
+                count(Step::Cancel, "refused");
+                tracing::warn!(%failure, trade = %trade.key.encode(), retry = ?facts.retry_flag, "Alipay refused the cancel");
+                self.after_failed_cancel(tenant, out_trade_no, trade).await
+            }
+            Ok(Answer { outcome: Outcome::Unknown(reason), .. }) => {
+                count(Step::Cancel, unknown_result(&reason));
+                Next::At(self.schedule.next_cancel(&trade, now()))
+            }
+            Err(not_sent) => {
+                count(Step::Cancel, "not_sent");
+                tracing::warn!(%not_sent, trade = %trade.key.encode(), "cancel not sent");
+                Next::At(self.schedule.next_cancel(&trade, now()))
+            }
+        }
+    }
+
+    /// An expired order code: closed (it can no longer be paid, scanned or not).
+    async fn close(&self, tenant: &Tenant, out_trade_no: &OutTradeNo, trade: Trade) -> Next {
+        match self.upstream.call_for(tenant, None, &Request::Close { out_trade_no }).await {
+            Ok(Answer { outcome: Outcome::Success, .. }) => {
+                count(Step::Close, "done");
+                self.record_cancel(trade, CancelAction::Close).await
+            }
+            Ok(Answer { outcome: Outcome::Failed(failure), .. }) if failure.is("TRADE_NOT_EXIST") => {
+                count(Step::Close, "never_scanned");
+                self.record_cancel(trade, CancelAction::Close).await
+            }
+            Ok(Answer { outcome: Outcome::Failed(failure), .. }) => {
+                count(Step::Close, "refused");
+                tracing::info!(%failure, trade = %trade.key.encode(), "Alipay refused the close; asking what happened");
+                self.after_failed_cancel(tenant, out_trade_no, trade).await
+            }
+            Ok(Answer { outcome: Outcome::Unknown(reason), .. }) => {
+                count(Step::Close, unknown_result(&reason));
+                Next::At(self.schedule.next_cancel(&trade, now()))
+            }
+            Err(not_sent) => {
+                count(Step::Close, "not_sent");
+                tracing::warn!(%not_sent, trade = %trade.key.encode(), "close not sent");
+                Next::At(self.schedule.next_cancel(&trade, now()))
+            }
+        }
+    }
+
+    /// Alipay refused to cancel (or close): it may have been paid and finished, or closed
+    /// already. Asks, records what is proven, and otherwise keeps retrying.
+    async fn after_failed_cancel(&self, tenant: &Tenant, out_trade_no: &OutTradeNo, trade: Trade) -> Next {
+        let (shown, result) = self.ask(tenant, out_trade_no, &trade).await;
+        count(Step::Query, result);
+        match shown {
+            Shown::Paid(paid) => self.settle(&trade, &paid).await,
+            Shown::Closed => self.record_cancel(trade, CancelAction::Close).await,
+            Shown::Open => Next::At(self.schedule.next_cancel(&trade, now())),
+        }
+    }
+
+    /// Writes what a query proved onto the version it was read at (a late write is refused).
+    async fn settle(&self, trade: &Trade, settlement: &Settlement) -> Next {
+        match self.store.settle_told(trade, settlement).await {
+            Ok(Settled::Applied(done)) => {
+                settled(&done);
+                Next::Final
+            }
+            Ok(Settled::Stale(current)) => {
+                refused_write(trade, &current, "settlement");
+                self.after_refused(&current)
+            }
+            Err(error) => self.store_failed(trade, &error),
+        }
+    }
+
+    /// Writes a confirmed cancel onto the current version (money moved: the ledger must say so).
+    async fn record_cancel(&self, trade: Trade, action: CancelAction) -> Next {
+        let settlement = Settlement::Cancelled { action };
+        let mut current = trade;
+        for _ in 0..3 {
+            if current.state == TradeState::Cancelled {
+                return Next::Final;
+            }
+            if !current.state.can_become(TradeState::Cancelled) {
+                metrics::counter!("reconciler_contradictions_total").increment(1);
+                tracing::error!(trade = %current.key.encode(), state = %current.state, action = action.as_str(),
+                    "Alipay confirmed a cancel of a trade the ledger holds final; look into it");
+                return Next::Final;
+            }
+            match self.store.settle_told(&current, &settlement).await {
+                Ok(Settled::Applied(done)) => {
+                    settled(&done);
+                    return Next::Final;
+                }
+                Ok(Settled::Stale(now_current)) => current = now_current,
+                Err(error) => return self.store_failed(&current, &error),
+            }
+        }
+        Next::At(now())
+    }
+
+    /// After a refused write: done if someone else finished the trade, else look again soon.
+    fn after_refused(&self, current: &Trade) -> Next {
+        if current.state.is_final() { Next::Final } else { Next::At(now() + self.schedule.cancel_retry) }
+    }
+
+    fn store_failed(&self, trade: &Trade, error: &StoreError) -> Next {
+        metrics::counter!("reconciler_store_errors_total").increment(1);
+        tracing::warn!(%error, trade = %trade.key.encode(), "ledger write failed; trying again");
+        Next::At(now() + self.schedule.cancel_retry)
+    }
+}
+
+fn unknown_result(reason: &UnknownReason) -> &'static str {
+    match reason {
+        UnknownReason::Timeout => "timeout",
+        _ => "unknown",
+    }
+}
+
+fn settled(trade: &Trade) {
+    metrics::counter!("reconciler_settled_total", "state" => trade.state.as_str()).increment(1);
+    if let Some(action) = trade.cancel_action.filter(|_| trade.state == TradeState::Cancelled) {
+        metrics::counter!("reconciler_cancels_total", "action" => action.as_str()).increment(1);
+    }
+}
+
+fn refused_write(stale: &Trade, current: &Trade, what: &'static str) {
+    metrics::counter!("reconciler_stale_writes_total", "write" => what).increment(1);
+    tracing::info!(
+        trade = %stale.key.encode(),
+        read_version = stale.version,
+        current_version = current.version,
+        state = %current.state,
+        "{what} refused: the trade moved since it was read"
+    );
+}

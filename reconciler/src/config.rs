@@ -1,0 +1,223 @@
+//! Configuration: defaults, then a TOML file, then `RECONCILER_*` environment variables; checked
+//! once at start. Every interval is in milliseconds, so tests run the 60 s flow in a few seconds
+//! (with the sandbox's `--time-scale`). Secrets (the master keys) never live here.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `/live`, `/ready`, `/metrics`, `/admin/webhooks`.
+    pub admin_listen: SocketAddr,
+    pub database_url: String,
+    pub database_pool_size: usize,
+    pub redis_url: String,
+    /// Key prefix of the due-index (the gateway's `redis_prefix`).
+    pub redis_prefix: String,
+    /// Apply the database migrations at start.
+    pub migrate_on_start: bool,
+    /// Deadline of one call to Alipay; past it the answer is UNKNOWN.
+    pub upstream_timeout_ms: u64,
+    /// Between two queries of an UNKNOWN trade (design §4: 5 s).
+    pub query_interval_ms: u64,
+    /// A trade's cancel deadline after its creation, for trades that carry none (a PAYING
+    /// intent whose gateway died); the gateway writes it into every UNKNOWN trade.
+    pub deadline_ms: u64,
+    /// The first wait before retrying a cancel (design §4: 2 s); it grows with the time since the
+    /// deadline, up to `cancel_retry_max_ms`.
+    pub cancel_retry_ms: u64,
+    pub cancel_retry_max_ms: u64,
+    /// Between two queries of a waiting QR order.
+    pub qr_query_interval_ms: u64,
+    /// How long a claimed trade is its claimer's; past it another reconciler takes it over.
+    /// Longer than a call to Alipay plus the writes after it.
+    pub lease_ms: u64,
+    /// The longest the claimer sleeps when nothing is due (it wakes earlier for the next due).
+    pub poll_ms: u64,
+    /// Trades claimed at once.
+    pub claim_batch: usize,
+    /// Trades being worked on at once.
+    pub max_in_flight: usize,
+    /// How often the sweeper re-arms, from Postgres, every open trade missing from Redis.
+    pub sweep_interval_ms: u64,
+    /// How far back the sweeper looks (Alipay's cancel window: a day).
+    pub sweep_window_secs: u64,
+    /// Queries per second per tenant (a burst of as many).
+    pub query_rate_per_tenant: u32,
+    /// Cancels and closes per second per tenant (a budget of their own, so queries never
+    /// starve them).
+    pub cancel_rate_per_tenant: u32,
+    /// Webhook deliveries at once.
+    pub webhook_concurrency: usize,
+    pub webhook_timeout_ms: u64,
+    /// Waits before each retry of a webhook; when they run out the delivery is abandoned.
+    /// The default spreads 15 attempts over about 25 hours, as Alipay does for its own.
+    pub webhook_retry_ms: Vec<u64>,
+    /// How often the webhook worker looks for due deliveries when it found none.
+    pub webhook_poll_ms: u64,
+    /// The tenant snapshot's safety-net reload period.
+    pub snapshot_reload_secs: u64,
+    /// Runtime worker threads (default: one per CPU; 1 runs the current-thread scheduler).
+    pub worker_threads: Option<usize>,
+}
+
+const MINUTE: u64 = 60_000;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9091)),
+            database_url: "postgres://postgres@127.0.0.1:5432/acquirer".into(),
+            database_pool_size: 16,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "acq".into(),
+            migrate_on_start: false,
+            upstream_timeout_ms: 10_000,
+            query_interval_ms: 5_000,
+            deadline_ms: 60_000,
+            cancel_retry_ms: 2_000,
+            cancel_retry_max_ms: 5 * MINUTE,
+            qr_query_interval_ms: 15_000,
+            lease_ms: 15_000,
+            poll_ms: 10,
+            claim_batch: 256,
+            max_in_flight: 1024,
+            sweep_interval_ms: 5_000,
+            sweep_window_secs: 86_400,
+            query_rate_per_tenant: 200,
+            cancel_rate_per_tenant: 200,
+            webhook_concurrency: 64,
+            webhook_timeout_ms: 10_000,
+            webhook_retry_ms: vec![
+                15_000,
+                15_000,
+                30_000,
+                3 * MINUTE,
+                10 * MINUTE,
+                20 * MINUTE,
+                30 * MINUTE,
+                30 * MINUTE,
+                30 * MINUTE,
+                60 * MINUTE,
+                3 * 60 * MINUTE,
+                3 * 60 * MINUTE,
+                3 * 60 * MINUTE,
+                6 * 60 * MINUTE,
+                6 * 60 * MINUTE,
+            ],
+            webhook_poll_ms: 500,
+            snapshot_reload_secs: 60,
+            worker_threads: None,
+        }
+    }
+}
+
+/// The configuration is refused: one line that says what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Defaults, then `file` (if any), then `RECONCILER_*` variables (`RECONCILER_LEASE_MS=20000`).
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!("{} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config =
+            figment.merge(Env::prefixed("RECONCILER_")).extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()
+    }
+
+    /// Checks every value; answers the configuration unchanged when it holds.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let fail = |message: &str| Err(ConfigError(message.to_owned()));
+        if self.database_pool_size == 0 || self.database_pool_size > 1000 {
+            return fail("database_pool_size must be 1 to 1000");
+        }
+        if self.redis_prefix.is_empty()
+            || self.redis_prefix.len() > 64
+            || self.redis_prefix.contains(char::is_whitespace)
+        {
+            return fail("redis_prefix must be 1 to 64 characters without spaces");
+        }
+        if !(100..=120_000).contains(&self.upstream_timeout_ms) {
+            return fail("upstream_timeout_ms must be 100 to 120000");
+        }
+        if self.lease_ms < self.upstream_timeout_ms + 1_000 {
+            return fail("lease_ms must exceed upstream_timeout_ms by at least 1000");
+        }
+        let intervals = [
+            self.query_interval_ms,
+            self.deadline_ms,
+            self.cancel_retry_ms,
+            self.qr_query_interval_ms,
+            self.poll_ms,
+            self.sweep_interval_ms,
+            self.webhook_timeout_ms,
+            self.webhook_poll_ms,
+        ];
+        if intervals.contains(&0) {
+            return fail("every interval must be positive");
+        }
+        if self.cancel_retry_max_ms < self.cancel_retry_ms {
+            return fail("cancel_retry_max_ms must be at least cancel_retry_ms");
+        }
+        if self.poll_ms > 1_000 {
+            return fail("poll_ms must be at most 1000");
+        }
+        if !(1..=10_000).contains(&self.claim_batch) || !(1..=100_000).contains(&self.max_in_flight) {
+            return fail("claim_batch must be 1 to 10000 and max_in_flight 1 to 100000");
+        }
+        if self.sweep_window_secs < 60 {
+            return fail("sweep_window_secs must be at least 60");
+        }
+        if self.query_rate_per_tenant == 0 || self.cancel_rate_per_tenant == 0 {
+            return fail("query_rate_per_tenant and cancel_rate_per_tenant must be positive");
+        }
+        if !(1..=10_000).contains(&self.webhook_concurrency) {
+            return fail("webhook_concurrency must be 1 to 10000");
+        }
+        if self.webhook_retry_ms.len() > 100 || self.webhook_retry_ms.contains(&0) {
+            return fail("webhook_retry_ms must hold at most 100 positive waits");
+        }
+        if self.worker_threads.is_some_and(|n| n == 0 || n > 1024) {
+            return fail("worker_threads must be 1 to 1024");
+        }
+        if self.snapshot_reload_secs == 0 {
+            return fail("snapshot_reload_secs must be positive");
+        }
+        Ok(self)
+    }
+
+    pub fn upstream_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_timeout_ms)
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_hold_and_bad_values_are_named() {
+        assert!(Config::default().validate().is_ok());
+        let bad = Config { lease_ms: 5_000, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("lease_ms"));
+        let bad = Config { query_interval_ms: 0, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("interval"));
+    }
+}

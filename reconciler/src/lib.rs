@@ -1,0 +1,35 @@
+//! The reconciler: settles every trade the gateway could not, the way Alipay asks (design §4):
+//! an UNKNOWN trade is queried every 5 s and cancelled 60 s after it began (the cancel retried
+//! while Alipay says so); a waiting QR order is polled until it expires, then closed; a PAYING
+//! intent whose gateway died is found and settled the same way. Several replicas may run at
+//! once: each claims due trades with a lease, and every write is a compare-and-set. It also
+//! delivers the merchant webhooks of the outbox.
+//!
+//! Postgres is the truth; Redis holds the due-index, which the sweeper rebuilds from Postgres.
+//! Without Redis, trades are claimed from Postgres alone.
+//!
+//! # Layout
+//! - [`config`]: [`Config`], every interval in milliseconds.
+//! - [`app`]: [`Reconciler`]: start, the loops, stop.
+//! - [`plan`]: what to do with an open trade now, and when next (pure).
+//! - [`check`]: one check: query, cancel or close; record what Alipay proved.
+//! - [`claimer`]: the claim loop (Redis lease, or Postgres while Redis is away).
+//! - [`writer`]: the batched due-index writes that follow checks.
+//! - [`sweeper`]: re-arms, from Postgres, every open trade missing from Redis.
+//! - [`budget`]: per-tenant query and cancel budgets.
+//! - [`webhooks`]: signed merchant webhooks, retried for about a day, every attempt recorded.
+//! - [`cli`]: the `reconciler` command line (`run`, `webhooks`).
+
+pub mod app;
+pub mod budget;
+pub mod check;
+pub mod claimer;
+pub mod cli;
+pub mod config;
+pub mod plan;
+pub mod sweeper;
+pub mod webhooks;
+pub mod writer;
+
+pub use app::{Reconciler, StartError};
+pub use config::Config;

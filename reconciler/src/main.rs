@@ -1,0 +1,72 @@
+//! `reconciler`: configuration → telemetry → start → run until a shutdown signal → drain.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use reconciler::cli::{Args, Command};
+use reconciler::{Config, Reconciler};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    telemetry::init_tracing("reconciler");
+    let config = match Config::load(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut runtime = match config.worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let done = runtime.block_on(async {
+        match args.command.unwrap_or(Command::Run) {
+            Command::Run => run(config).await,
+            Command::Webhooks { tenant, limit, json } => {
+                let text = reconciler::cli::webhooks(&config, &tenant, limit, json).await?;
+                #[allow(clippy::print_stdout)]
+                {
+                    println!("{text}");
+                }
+                Ok(())
+            }
+        }
+    });
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let keyring = Arc::new(tenants::Keyring::from_env()?);
+    let reconciler = Reconciler::start(config, keyring).await?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("reconciler running (admin http://{})", reconciler.admin_addr());
+    }
+    telemetry::shutdown_signal().await;
+    tracing::info!("stopping: finishing the checks under way");
+    reconciler.stop().await;
+    Ok(())
+}
