@@ -265,7 +265,7 @@ impl Load {
         let body = body.to_string();
         let nonce = format!("bench{n:012}");
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let auth = gateway::auth::authorization(
+        let auth = tenants::signature::authorization(
             &key.key_id,
             &key.secret,
             "POST",

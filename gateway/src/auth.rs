@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use aws_lc_rs::hmac;
 use parking_lot::Mutex;
-pub use tenants::signature::authorization;
 use tenants::signature::{parse, string_to_sign};
 use tenants::snapshot::{Snapshot, Tenant};
 use time::OffsetDateTime;

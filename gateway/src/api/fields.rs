@@ -73,6 +73,18 @@ impl Fields {
         }
     }
 
+    /// An optional whole number: a JSON integer, or its digits as a string.
+    pub fn optional_count(&mut self, name: &'static str, rule: &str) -> Option<u64> {
+        if let Some(Value::Number(number)) = self.map.get(name) {
+            let count = number.as_u64();
+            if count.is_none() {
+                self.errors.push(FieldError::new(name, format!("must be {rule}")));
+            }
+            return count;
+        }
+        self.optional(name, rule)
+    }
+
     /// A required amount in `currency`'s major unit, positive and within Alipay's range.
     pub fn amount(&mut self, name: &'static str, currency: Option<Currency>) -> Option<Amount> {
         let text = self.text(name);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::*;
+use stack::*;
 
 #[tokio::test]
 async fn a_hundred_identical_pays_reach_alipay_once() {
@@ -45,8 +45,15 @@ async fn a_pos_that_hangs_up_does_not_stop_the_trade() {
     let nonce = format!("n{}", uuid::Uuid::new_v4().simple());
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let text = body.to_string();
-    let auth =
-        gateway::auth::authorization(&pos.key_id, &pos.secret, "POST", "/v1/payments", now, &nonce, text.as_bytes());
+    let auth = tenants::signature::authorization(
+        &pos.key_id,
+        &pos.secret,
+        "POST",
+        "/v1/payments",
+        now,
+        &nonce,
+        text.as_bytes(),
+    );
     let sent = pos.http.post(format!("{}/v1/payments", pos.base)).header("authorization", auth).body(text).send().await;
     assert!(sent.is_err_and(|e| e.is_timeout()));
     pos.http = reqwest::Client::new();

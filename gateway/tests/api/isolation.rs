@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use stack::*;
 
 #[tokio::test]
 async fn tenants_cannot_reach_each_others_trades() {

@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod helpers;
 mod idempotency;
 mod isolation;
 mod notifications;

@@ -8,7 +8,7 @@ use alipay::{Params, SignType, Signer};
 use ledger::{TradeKey, TradeState};
 use serde_json::json;
 
-use crate::helpers::*;
+use stack::*;
 
 fn notification(pos: &Pos, out_trade_no: &str, status: &str, amount: &str, notify_id: &str, signer: &Signer) -> String {
     let mut params = Params::new();

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use tenants::model::{Dialect, Limits};
 
-use crate::helpers::*;
+use stack::*;
 
 #[tokio::test]
 async fn partial_refunds_add_up_to_the_paid_amount_and_no_more() {
@@ -184,13 +184,13 @@ async fn authentication_failures_are_401_and_limits_429() {
     // A replayed request (same nonce) is refused.
     let nonce = "replayed-nonce-1";
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let auth = gateway::auth::authorization(&pos.key_id, &pos.secret, "GET", "/v1/payments/x", now, nonce, b"");
+    let auth = tenants::signature::authorization(&pos.key_id, &pos.secret, "GET", "/v1/payments/x", now, nonce, b"");
     let first =
         stack.http.get(format!("{}/v1/payments/x", stack.base())).header("authorization", &auth).send().await.unwrap();
     let again =
         stack.http.get(format!("{}/v1/payments/x", stack.base())).header("authorization", &auth).send().await.unwrap();
     assert_eq!((first.status().as_u16(), again.status().as_u16()), (404, 401));
-    let stale = gateway::auth::authorization(
+    let stale = tenants::signature::authorization(
         &pos.key_id,
         &pos.secret,
         "GET",
@@ -217,7 +217,7 @@ async fn authentication_failures_are_401_and_limits_429() {
         let body = json!({"out_trade_no": trade_no("l"), "auth_code": code("00"), "amount": "1.00", "subject": "x"});
         let nonce = format!("n{}", uuid::Uuid::new_v4().simple());
         let text = body.to_string();
-        let auth = gateway::auth::authorization(
+        let auth = tenants::signature::authorization(
             &pos.key_id,
             &pos.secret,
             "POST",

@@ -4,7 +4,7 @@
 use ledger::TradeState;
 use serde_json::Value;
 
-use crate::helpers::*;
+use stack::*;
 
 struct Expect {
     suffix: &'static str,
@@ -43,7 +43,7 @@ const SCENARIOS: [Expect; 13] = [
 ];
 
 async fn run_all(stack: &Stack, pos: &Pos, currency: Option<&str>) {
-    let index = ledger::DueIndex::new("redis://127.0.0.1:6379", &stack.redis_prefix).unwrap();
+    let index = stack.due_index();
     for case in SCENARIOS {
         let no = trade_no(&format!("s{}", case.suffix));
         let (status, body) = match currency {
@@ -92,14 +92,14 @@ async fn run_all(stack: &Stack, pos: &Pos, currency: Option<&str>) {
 async fn every_scenario_on_an_openapi_tenant() {
     // At this scale the buyer of scenario 60 pays after 1 s (long after the checks below), and
     // scenario 64's 3 s hold outlasts a 150 ms upstream deadline.
-    let stack = Stack::start(Options { upstream_timeout_ms: 150, time_scale: 0.1 }).await;
+    let stack = Stack::start(Options { upstream_timeout_ms: 150, time_scale: 0.1, ..Options::default() }).await;
     let pos = stack.openapi_tenant().await;
     run_all(&stack, &pos, None).await;
 }
 
 #[tokio::test]
 async fn every_scenario_on_a_global_md5_tenant() {
-    let stack = Stack::start(Options { upstream_timeout_ms: 150, time_scale: 0.1 }).await;
+    let stack = Stack::start(Options { upstream_timeout_ms: 150, time_scale: 0.1, ..Options::default() }).await;
     let pos = stack.mapi_tenant().await;
     run_all(&stack, &pos, Some("HKD")).await;
 }

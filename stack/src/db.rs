@@ -1,0 +1,45 @@
+//! A fresh database per stack: created and migrated at start, dropped (with its connections)
+//! afterwards.
+
+use crate::unique;
+
+/// The server's maintenance database (`DATABASE_ADMIN_URL`; `scripts/test` sets it).
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub struct Database {
+    pub name: String,
+    pub url: String,
+}
+
+impl Database {
+    pub async fn new() -> Database {
+        let name = unique("stack_");
+        let admin = tenants::db::connect(&admin_url()).await.expect("Postgres is reachable (scripts/test starts it)");
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let url = admin_url().rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
+        tenants::db::migrate(&url).await.unwrap();
+        ledger::store::migrate(&url).await.unwrap();
+        Database { name, url }
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        tenants::db::connect(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                if let Ok(admin) = tenants::db::connect(&admin_url()).await {
+                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,321 @@
+//! A whole local stack on this machine, for tests and benchmarks: a fresh database (dropped
+//! afterwards), a fresh Redis key prefix (or a Redis server of its own, for tests that flush or
+//! stop it), the Alipay sandbox, tenants onboarded through the registry and registered with the
+//! sandbox, the gateway on port 0, reconcilers in process or as processes, and POS clients that
+//! sign like a POS.
+//!
+//! Setting up is not the behaviour under test: any failure here panics, failing the test.
+//!
+//! # Layout
+//! - [`mod@self`]: [`Stack`], [`Options`], the test keys and number helpers.
+//! - [`db`]: [`Database`], a fresh database per stack.
+//! - [`redis`]: [`PrivateRedis`], a Redis server of a test's own.
+//! - [`pos`]: [`Pos`], a tenant's POS terminal.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod db;
+pub mod pos;
+pub mod redis;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use alipay::SignType;
+use gateway::{Gateway, Secrets};
+use reconciler::Reconciler;
+use sandbox::Sandbox;
+use serde_json::{Value, json};
+use tenants::model::{AlipayIdentity, Dialect, Environment, Limits, NewTenant};
+use tenants::registry::{AppKeySource, KeyInput};
+use tenants::{Keyring, Registry};
+use zeroize::Zeroizing;
+
+pub use db::Database;
+pub use pos::Pos;
+pub use redis::PrivateRedis;
+
+pub const MERCHANT_PRIVATE: &str = include_str!("../../alipay/tests/vectors/keys/merchant-private-pkcs8.pem");
+pub const MERCHANT_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/merchant-public-spki.pem");
+pub const ALIPAY_PRIVATE_FILE: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../alipay/tests/vectors/keys/alipay-private-pkcs8.pem");
+pub const ALIPAY_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/alipay-public-spki.pem");
+pub const MD5_KEY: &str = "x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3";
+pub const ADMIN_TOKEN: &str = "test-admin-token-for-the-gateway-0001";
+pub const LOCAL_REDIS: &str = "redis://127.0.0.1:6379";
+
+/// A name nobody used yet in this process (nor, with the pid, on this machine).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix}{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A trade number nobody used yet.
+pub fn trade_no(prefix: &str) -> String {
+    unique(prefix)
+}
+
+/// A barcode that plays sandbox scenario `suffix`.
+pub fn code(suffix: &str) -> String {
+    format!("2812345678901234{suffix}")
+}
+
+/// How the stack runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The sandbox's time scale (0.01 turns 10 s into 100 ms).
+    pub time_scale: f64,
+    pub upstream_timeout_ms: u64,
+    /// Whether the gateway asks Alipay for notifications.
+    pub notifications: bool,
+    pub redis_url: String,
+    /// An UNKNOWN trade's first check and deadline, after creation (design §4: 5 s and 60 s).
+    pub first_check_ms: u64,
+    pub deadline_ms: u64,
+    /// A waiting QR order's first check after its code was made.
+    pub qr_check_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            time_scale: 0.01,
+            upstream_timeout_ms: 5_000,
+            notifications: true,
+            redis_url: LOCAL_REDIS.into(),
+            first_check_ms: 5_000,
+            deadline_ms: 60_000,
+            qr_check_ms: 15_000,
+        }
+    }
+}
+
+impl Options {
+    /// Design §4's schedule at the sandbox's `time_scale` (0.1: query every 500 ms, cancel at
+    /// 6 s), with calls to Alipay that time out before the sandbox's 30 s delay (scenario 64).
+    pub fn scaled(time_scale: f64) -> Options {
+        let scale = |ms: f64| (ms * time_scale).round() as u64;
+        Options {
+            time_scale,
+            upstream_timeout_ms: scale(10_000.0).max(100),
+            first_check_ms: scale(5_000.0).max(1),
+            deadline_ms: scale(60_000.0).max(2),
+            qr_check_ms: scale(15_000.0).max(1),
+            ..Options::default()
+        }
+    }
+}
+
+/// The stack.
+pub struct Stack {
+    pub options: Options,
+    pub db: Database,
+    pub sandbox: Sandbox,
+    pub gateway: Gateway,
+    pub registry: Registry,
+    pub keyring: Arc<Keyring>,
+    /// The master key line (`id base64`), for services started as processes.
+    pub master_key: Zeroizing<String>,
+    pub redis_prefix: String,
+    pub http: reqwest::Client,
+}
+
+impl Stack {
+    pub async fn start(options: Options) -> Stack {
+        let db = Database::new().await;
+        let sandbox = Sandbox::start(sandbox::Config {
+            time_scale: options.time_scale,
+            platform_key_file: Some(ALIPAY_PRIVATE_FILE.into()),
+            ..sandbox::Config::default()
+        })
+        .await
+        .unwrap();
+        let master_key = Keyring::generate_line("k1").unwrap();
+        let keyring = Arc::new(Keyring::parse(&master_key).unwrap());
+        let registry = Registry::new(tenants::db::pool(&db.url, 4).unwrap(), Some(keyring.clone()));
+        let redis_prefix = unique("stack:");
+        let config = gateway::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: db.url.clone(),
+            database_pool_size: 16,
+            redis_url: options.redis_url.clone(),
+            redis_prefix: redis_prefix.clone(),
+            upstream_timeout_ms: options.upstream_timeout_ms,
+            notifications: options.notifications,
+            first_check_ms: options.first_check_ms,
+            deadline_ms: options.deadline_ms,
+            qr_check_ms: options.qr_check_ms,
+            ..gateway::Config::default()
+        };
+        let admin_token = tenants::admin::AdminToken::new(ADMIN_TOKEN).unwrap();
+        let secrets = Secrets { keyring: keyring.clone(), admin_token: Some(admin_token) };
+        let gateway = Gateway::start(config, secrets).await.unwrap();
+        let http = reqwest::Client::new();
+        Stack { options, db, sandbox, gateway, registry, keyring, master_key, redis_prefix, http }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.gateway.addr())
+    }
+
+    /// A reconciler configuration for this stack, its schedule at the stack's time scale.
+    pub fn reconciler_config(&self) -> reconciler::Config {
+        let scale = |ms: f64| ((ms * self.options.time_scale).round() as u64).max(1);
+        let upstream_timeout_ms = self.options.upstream_timeout_ms;
+        reconciler::Config {
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: self.db.url.clone(),
+            database_pool_size: 8,
+            redis_url: self.options.redis_url.clone(),
+            redis_prefix: self.redis_prefix.clone(),
+            upstream_timeout_ms,
+            query_interval_ms: self.options.first_check_ms,
+            deadline_ms: self.options.deadline_ms,
+            cancel_retry_ms: scale(2_000.0),
+            cancel_retry_max_ms: scale(60_000.0),
+            qr_query_interval_ms: self.options.qr_check_ms,
+            lease_ms: upstream_timeout_ms + 1_000,
+            sweep_interval_ms: scale(5_000.0).max(100),
+            webhook_poll_ms: 50,
+            webhook_retry_ms: vec![100, 100, 100],
+            ..reconciler::Config::default()
+        }
+    }
+
+    /// A reconciler in this process.
+    pub async fn start_reconciler(&self, config: reconciler::Config) -> Reconciler {
+        Reconciler::start(config, self.keyring.clone()).await.unwrap()
+    }
+
+    /// The command that runs `binary` (the `reconciler` executable) as a process of its own with
+    /// `config` (given as `RECONCILER_*` variables) and this stack's master key.
+    pub fn reconciler_process(&self, binary: &str, config: &reconciler::Config) -> std::process::Command {
+        let mut command = std::process::Command::new(binary);
+        command.env("ACQ_MASTER_KEYS", self.master_key.as_str()).stdout(std::process::Stdio::null());
+        let Value::Object(fields) = serde_json::to_value(config).unwrap() else { unreachable!("a struct") };
+        for (name, value) in fields {
+            let text = match value {
+                Value::Null => continue,
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+            command.env(format!("RECONCILER_{}", name.to_uppercase()), text);
+        }
+        command
+    }
+
+    /// Onboards a tenant (and registers it at the sandbox); answers its POS.
+    pub async fn tenant(&self, dialect: Dialect, sign_type: SignType, limits: Limits) -> Pos {
+        self.tenant_with_webhook(dialect, sign_type, limits, None).await.0
+    }
+
+    /// [`Stack::tenant`] with a webhook URL; answers its POS and its webhook secret.
+    pub async fn tenant_with_webhook(
+        &self,
+        dialect: Dialect,
+        sign_type: SignType,
+        limits: Limits,
+        webhook_url: Option<String>,
+    ) -> (Pos, String) {
+        let slug = unique("t-").replace('x', "-");
+        let alipay_id = match dialect {
+            Dialect::Openapi => format!("2021{:012}", rand_digits()),
+            Dialect::Mapi => format!("2088{:012}", rand_digits()),
+        };
+        let rsa_keys = || KeyInput {
+            app_private_key: Some(AppKeySource::Text(Zeroizing::new(MERCHANT_PRIVATE.into()))),
+            alipay_public_key: Some(ALIPAY_PUBLIC.into()),
+            ..KeyInput::default()
+        };
+        let (registration, keys) = match (dialect, sign_type) {
+            (Dialect::Openapi, _) => (
+                json!({"dialect": "openapi", "app_id": alipay_id, "sign_type": sign_type.as_str(), "public_key": MERCHANT_PUBLIC}),
+                rsa_keys(),
+            ),
+            (Dialect::Mapi, SignType::Md5) => (
+                json!({"dialect": "mapi", "partner": alipay_id, "sign_type": "MD5", "md5_key": MD5_KEY}),
+                KeyInput { md5_key: Some(Zeroizing::new(MD5_KEY.into())), ..KeyInput::default() },
+            ),
+            (Dialect::Mapi, rsa) => (
+                json!({"dialect": "mapi", "partner": alipay_id, "sign_type": rsa.as_str(), "public_key": MERCHANT_PUBLIC}),
+                rsa_keys(),
+            ),
+        };
+        let registered = self
+            .http
+            .post(format!("{}/sandbox/merchants", self.sandbox.url()))
+            .json(&registration)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 201);
+        let new = NewTenant {
+            slug: slug.parse().unwrap(),
+            name: "Test Restaurant".into(),
+            identity: AlipayIdentity::new(dialect, &alipay_id, None, sign_type).unwrap(),
+            environment: Environment::Custom(self.sandbox.gateway_url()),
+            limits,
+            webhook_url,
+            secondary_merchant: None,
+        };
+        let created = self.registry.create("test", new, keys).await.unwrap();
+        let pos = Pos {
+            http: reqwest::Client::new(),
+            base: self.base(),
+            key_id: created.credential.key_id.clone(),
+            secret: created.credential.secret.expose().to_owned(),
+            alipay_id,
+            tenant_id: created.tenant.id,
+            slug,
+            dialect,
+        };
+        // The gateway's snapshot learns of the tenant through LISTEN/NOTIFY.
+        let snapshots = self.gateway.state().snapshots.clone();
+        let mut changes = snapshots.subscribe();
+        while snapshots.current().authenticate(&pos.key_id, time::OffsetDateTime::now_utc()).is_none() {
+            tokio::time::timeout(Duration::from_secs(10), changes.changed()).await.unwrap().unwrap();
+        }
+        (pos, created.webhook_secret.expose().to_owned())
+    }
+
+    pub async fn openapi_tenant(&self) -> Pos {
+        self.tenant(Dialect::Openapi, SignType::Rsa2, generous()).await
+    }
+
+    pub async fn mapi_tenant(&self) -> Pos {
+        self.tenant(Dialect::Mapi, SignType::Md5, generous()).await
+    }
+
+    /// The sandbox's ground truth for a trade (`None`: Alipay has no such trade).
+    pub async fn truth(&self, pos: &Pos, out_trade_no: &str) -> Option<Value> {
+        let url = format!("{}/sandbox/trades/{}/{}", self.sandbox.url(), pos.alipay_id, out_trade_no);
+        let response = self.http.get(url).send().await.unwrap();
+        if response.status() == 200 { Some(response.json().await.unwrap()) } else { None }
+    }
+
+    pub async fn sandbox_stats(&self) -> Value {
+        self.http.get(format!("{}/sandbox/stats", self.sandbox.url())).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// The ledger's row for a trade.
+    pub async fn ledger(&self, pos: &Pos, out_trade_no: &str) -> Option<ledger::Trade> {
+        self.gateway.state().store.get(&ledger::TradeKey::new(pos.tenant_id, out_trade_no)).await.unwrap()
+    }
+
+    /// The due-index this stack's gateway arms.
+    pub fn due_index(&self) -> ledger::DueIndex {
+        ledger::DueIndex::new(&self.options.redis_url, &self.redis_prefix).unwrap()
+    }
+}
+
+/// Limits no test reaches.
+pub fn generous() -> Limits {
+    Limits { pay_rate: 1000, pay_burst: 1000, other_rate: 1000 }
+}
+
+fn rand_digits() -> u64 {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    (u64::from(std::process::id()) * 1000 + N.fetch_add(1, Ordering::Relaxed) as u64) % 1_000_000_000_000
+}
