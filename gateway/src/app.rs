@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger::{DueIndex, Settlements, Store};
+use ledger::{Announcer, DueIndex, Settlements, Store};
 use tenants::admin::AdminToken;
 use tenants::snapshot::{Loader, RefreshConfig};
 use tenants::{Keyring, Registry};
@@ -84,6 +84,7 @@ impl Gateway {
         let due_index = DueIndex::new(&config.redis_url, &config.redis_prefix)?;
         let settlements = Settlements::default();
         let settlement_task = tokio::spawn(settlements.clone().listen(config.database_url.clone()));
+        let (announcer, announcer_task) = Announcer::start(pool.clone());
         let metrics = telemetry::metrics()?;
         let (listener, addr) = bind(config.listen).await?;
         let (admin_listener, admin_addr) = bind(config.admin_listen).await?;
@@ -97,6 +98,7 @@ impl Gateway {
             snapshots,
             due_index,
             settlements,
+            announcer,
             budgets: Budgets::default(),
             inflight: Inflight::default(),
             tasks: TaskTracker::new(),
@@ -126,7 +128,7 @@ impl Gateway {
             state,
             stop,
             servers: vec![partner, admin],
-            background: vec![snapshot_task, settlement_task],
+            background: vec![snapshot_task, settlement_task, announcer_task],
         })
     }
 

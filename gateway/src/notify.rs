@@ -114,7 +114,7 @@ pub async fn receive(state: &AppState, tenant_id: &str, body: &[u8]) -> Response
         Ok(outcome) => {
             let key = TradeKey::new(tenant.id, payment.out_trade_no.clone());
             if let NotificationOutcome::Applied(trade) | NotificationOutcome::Created(trade) = &outcome {
-                state.settlements.wake(&trade.key);
+                state.settled(&trade.key);
                 if trade.state.is_final()
                     && let Err(error) = state.due_index.disarm(&key).await
                 {

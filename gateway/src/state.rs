@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger::{DueIndex, Settlements, Store, TradeKey};
+use ledger::{Announcer, DueIndex, Settlements, Store, TradeKey};
 use tenants::Snapshots;
 use tenants::snapshot::Tenant;
 use time::{OffsetDateTime, UtcOffset};
@@ -21,6 +21,7 @@ pub struct AppState {
     pub store: Store,
     pub due_index: DueIndex,
     pub settlements: Settlements,
+    pub announcer: Announcer,
     pub upstream: Upstream,
     pub budgets: Budgets,
     pub nonces: Nonces,
@@ -44,6 +45,13 @@ impl AppState {
 
     pub fn deadline(&self) -> Duration {
         Duration::from_millis(self.config.deadline_ms)
+    }
+
+    /// `key` became final here: wakes this gateway's waiters at once, and announces it to every
+    /// other process's.
+    pub fn settled(&self, key: &TradeKey) {
+        self.settlements.wake(key);
+        self.announcer.announce(key);
     }
 
     /// Arms the due-index for `key` at `at`; Postgres stays the truth, so a failure only counts.

@@ -32,9 +32,15 @@ pub struct DueIndex {
     key: String,
 }
 
-/// A time as a score: milliseconds since the epoch.
+/// A time as a score: milliseconds since the epoch, rounded down (what a claim compares with).
 pub fn score(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    i64::try_from(at.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap_or(i64::MAX)
+}
+
+/// A due time as a score, rounded up: a trade is never claimed before its time (a cancel due at
+/// the deadline finds the deadline passed).
+pub fn due_score(at: OffsetDateTime) -> i64 {
+    i64::try_from((at.unix_timestamp_nanos() + 999_999).div_euclid(1_000_000)).unwrap_or(i64::MAX)
 }
 
 /// The time of a score.
@@ -112,7 +118,7 @@ impl DueIndex {
     /// Schedules `trade` for `at` (replacing any earlier time).
     pub async fn arm(&self, trade: &TradeKey, at: OffsetDateTime) -> Result<(), DueIndexError> {
         let mut connection = self.connection.clone();
-        let _: i64 = connection.zadd(&self.key, trade.encode(), score(at)).await?;
+        let _: i64 = connection.zadd(&self.key, trade.encode(), due_score(at)).await?;
         Ok(())
     }
 
@@ -167,7 +173,7 @@ impl DueIndex {
         let mut command = redis::cmd("ZADD");
         command.arg(&self.key).arg("NX");
         for (key, at) in trades {
-            command.arg(score(*at)).arg(key.encode());
+            command.arg(due_score(*at)).arg(key.encode());
         }
         let mut connection = self.connection.clone();
         Ok(command.query_async(&mut connection).await?)

@@ -1,6 +1,6 @@
-//! Waiting for a trade to become final (`?wait=`): LISTEN `trade_settled` on a dedicated
-//! connection and wake whoever waits on that trade. Register first, then read the row: a
-//! settlement between the two is never missed.
+//! Waiting for a trade to become final (`?wait=`): LISTEN `trade_settled` (sent by
+//! [`crate::announce`]) on a dedicated connection and wake whoever waits on those trades.
+//! Register first, then read the row: a settlement between the two is never missed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -122,7 +122,7 @@ impl Settlements {
                         while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                             match message {
                                 Ok(AsyncMessage::Notification(note)) => {
-                                    if let Some(key) = TradeKey::decode(note.payload()) {
+                                    for key in note.payload().lines().filter_map(TradeKey::decode) {
                                         settlements.wake(&key);
                                     }
                                 }

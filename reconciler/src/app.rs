@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger::{DueIndex, Store};
+use ledger::{Announcer, DueIndex, Store};
 use tenants::Keyring;
 use tenants::snapshot::{Loader, RefreshConfig};
 use tokio::net::TcpListener;
@@ -92,7 +92,9 @@ impl Reconciler {
             cancel_retry: Duration::from_millis(config.cancel_retry_ms),
             cancel_retry_max: Duration::from_millis(config.cancel_retry_max_ms),
         };
+        let (announcer, announcer_task) = Announcer::start(pool.clone());
         let checker = Checker {
+            announcer,
             store: Store::new(pool),
             snapshots,
             upstream: Upstream::new(config.upstream_timeout()),
@@ -121,6 +123,7 @@ impl Reconciler {
         ];
         let background = vec![
             snapshot_task,
+            announcer_task,
             tokio::spawn(crate::sweeper::run(shared.clone(), stopped)),
             tokio::spawn(forget_idle_budgets(shared.clone())),
         ];

@@ -2,6 +2,8 @@
 //! Alipay proved by compare-and-set (with the merchant's webhook event), and say when to look
 //! again.
 //!
+//! The merchant's webhook event is written with the settlement when the tenant has a webhook URL.
+//!
 //! Two rules keep several reconcilers (and a paused one) from ever disagreeing about money:
 //! - Before a cancel is sent, the trade is marked as being cancelled by compare-and-set; a
 //!   reconciler holding an older version is refused and sends nothing. Once marked, every
@@ -16,7 +18,7 @@ use alipay::OutTradeNo;
 use alipay::openapi::trade::{CancelAction as AlipayCancelAction, TradeStatus};
 use alipay::unified::{Answer, Dialect, Request};
 use alipay::{Outcome, UnknownReason};
-use ledger::{CancelAction, Settled, Settlement, Store, StoreError, Trade, TradeState};
+use ledger::{Announcer, CancelAction, Settled, Settlement, Store, StoreError, Trade, TradeState};
 use tenants::Snapshots;
 use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
@@ -41,6 +43,8 @@ pub struct Checker {
     pub upstream: Upstream,
     pub budgets: Budgets,
     pub schedule: Schedule,
+    /// Tells the gateways' waiters (`?wait=`) that a trade is final.
+    pub announcer: Announcer,
 }
 
 /// What a query showed.
@@ -131,10 +135,12 @@ impl Checker {
         let (shown, result) = self.ask(tenant, out_trade_no, &trade).await;
         count(Step::Query, result);
         match shown {
-            Shown::Paid(paid) => self.settle(&trade, &paid).await,
+            Shown::Paid(paid) => self.settle(tenant, &trade, &paid).await,
             // Closed unpaid, or paid and fully refunded: for an order code that expired, closed;
             // otherwise a cancel (idempotent) says which.
-            Shown::Closed if trade.state == TradeState::Waiting => self.record_cancel(trade, CancelAction::Close).await,
+            Shown::Closed if trade.state == TradeState::Waiting => {
+                self.record_cancel(tenant, trade, CancelAction::Close).await
+            }
             Shown::Closed => self.cancel(tenant, out_trade_no, trade).await,
             Shown::Open => Next::At(self.schedule.next_query(&trade, due, now())),
         }
@@ -164,7 +170,7 @@ impl Checker {
                     None if trade.state.is_paid() => CancelAction::Refund,
                     None => CancelAction::Close,
                 };
-                self.record_cancel(trade, action).await
+                self.record_cancel(tenant, trade, action).await
             }
             Ok(Answer { outcome: Outcome::Failed(failure), facts }) => {
                 count(Step::Cancel, "refused");
@@ -188,11 +194,11 @@ impl Checker {
         match self.upstream.call_for(tenant, None, &Request::Close { out_trade_no }).await {
             Ok(Answer { outcome: Outcome::Success, .. }) => {
                 count(Step::Close, "done");
-                self.record_cancel(trade, CancelAction::Close).await
+                self.record_cancel(tenant, trade, CancelAction::Close).await
             }
             Ok(Answer { outcome: Outcome::Failed(failure), .. }) if failure.is("TRADE_NOT_EXIST") => {
                 count(Step::Close, "never_scanned");
-                self.record_cancel(trade, CancelAction::Close).await
+                self.record_cancel(tenant, trade, CancelAction::Close).await
             }
             Ok(Answer { outcome: Outcome::Failed(failure), .. }) => {
                 count(Step::Close, "refused");
@@ -217,17 +223,17 @@ impl Checker {
         let (shown, result) = self.ask(tenant, out_trade_no, &trade).await;
         count(Step::Query, result);
         match shown {
-            Shown::Paid(paid) => self.settle(&trade, &paid).await,
-            Shown::Closed => self.record_cancel(trade, CancelAction::Close).await,
+            Shown::Paid(paid) => self.settle(tenant, &trade, &paid).await,
+            Shown::Closed => self.record_cancel(tenant, trade, CancelAction::Close).await,
             Shown::Open => Next::At(self.schedule.next_cancel(&trade, now())),
         }
     }
 
     /// Writes what a query proved onto the version it was read at (a late write is refused).
-    async fn settle(&self, trade: &Trade, settlement: &Settlement) -> Next {
-        match self.store.settle_told(trade, settlement).await {
+    async fn settle(&self, tenant: &Tenant, trade: &Trade, settlement: &Settlement) -> Next {
+        match self.store.settle_told(trade, settlement, tenant.webhook_url.is_some()).await {
             Ok(Settled::Applied(done)) => {
-                settled(&done);
+                self.settled(&done);
                 Next::Final
             }
             Ok(Settled::Stale(current)) => {
@@ -239,7 +245,7 @@ impl Checker {
     }
 
     /// Writes a confirmed cancel onto the current version (money moved: the ledger must say so).
-    async fn record_cancel(&self, trade: Trade, action: CancelAction) -> Next {
+    async fn record_cancel(&self, tenant: &Tenant, trade: Trade, action: CancelAction) -> Next {
         let settlement = Settlement::Cancelled { action };
         let mut current = trade;
         for _ in 0..3 {
@@ -252,9 +258,9 @@ impl Checker {
                     "Alipay confirmed a cancel of a trade the ledger holds final; look into it");
                 return Next::Final;
             }
-            match self.store.settle_told(&current, &settlement).await {
+            match self.store.settle_told(&current, &settlement, tenant.webhook_url.is_some()).await {
                 Ok(Settled::Applied(done)) => {
-                    settled(&done);
+                    self.settled(&done);
                     return Next::Final;
                 }
                 Ok(Settled::Stale(now_current)) => current = now_current,
@@ -269,6 +275,14 @@ impl Checker {
         if current.state.is_final() { Next::Final } else { Next::At(now() + self.schedule.cancel_retry) }
     }
 
+    fn settled(&self, trade: &Trade) {
+        self.announcer.announce(&trade.key);
+        metrics::counter!("reconciler_settled_total", "state" => trade.state.as_str()).increment(1);
+        if let Some(action) = trade.cancel_action.filter(|_| trade.state == TradeState::Cancelled) {
+            metrics::counter!("reconciler_cancels_total", "action" => action.as_str()).increment(1);
+        }
+    }
+
     fn store_failed(&self, trade: &Trade, error: &StoreError) -> Next {
         metrics::counter!("reconciler_store_errors_total").increment(1);
         tracing::warn!(%error, trade = %trade.key.encode(), "ledger write failed; trying again");
@@ -280,13 +294,6 @@ fn unknown_result(reason: &UnknownReason) -> &'static str {
     match reason {
         UnknownReason::Timeout => "timeout",
         _ => "unknown",
-    }
-}
-
-fn settled(trade: &Trade) {
-    metrics::counter!("reconciler_settled_total", "state" => trade.state.as_str()).increment(1);
-    if let Some(action) = trade.cancel_action.filter(|_| trade.state == TradeState::Cancelled) {
-        metrics::counter!("reconciler_cancels_total", "action" => action.as_str()).increment(1);
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger::due_index::{Claim, Rearm, score, time_of};
+use ledger::due_index::{Claim, Rearm, due_score, score, time_of};
 use ledger::{Trade, TradeKey};
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -95,7 +95,7 @@ async fn claimed_from_redis(
         Ok(trades) => trades,
         Err(error) => {
             tracing::warn!(%error, count = keys.len(), "claimed trades could not be read; retrying them shortly");
-            let retry = score(now + UNREAD_RETRY);
+            let retry = due_score(now + UNREAD_RETRY);
             for key in keys {
                 writer.send(Followup::Rearm(Rearm { key, lease: claim.lease, next: retry })).await;
             }
@@ -117,7 +117,7 @@ async fn claimed_from_redis(
             let next = shared.checker.check(trade, Some(time_of(due))).await;
             let followup = match next {
                 Next::Final => Followup::Disarm(key.encode()),
-                Next::At(at) => Followup::Rearm(Rearm { key, lease, next: score(at) }),
+                Next::At(at) => Followup::Rearm(Rearm { key, lease, next: due_score(at) }),
             };
             writer.send(followup).await;
             drop(slot);

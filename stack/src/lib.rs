@@ -11,11 +11,13 @@
 //! - [`db`]: [`Database`], a fresh database per stack.
 //! - [`redis`]: [`PrivateRedis`], a Redis server of a test's own.
 //! - [`pos`]: [`Pos`], a tenant's POS terminal.
+//! - [`process`]: a process's CPU time and memory, from /proc.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod db;
 pub mod pos;
+pub mod process;
 pub mod redis;
 
 use std::sync::Arc;

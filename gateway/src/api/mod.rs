@@ -70,11 +70,14 @@ pub async fn read_waiting(state: &AppState, key: &TradeKey, wait: Duration) -> R
         if trade.state.is_final() || Instant::now() >= deadline {
             return Ok(Some(trade));
         }
-        if tokio::time::timeout_at(deadline, waiting.settled()).await.is_err() {
-            return Ok(state.store.get(key).await?.or(Some(trade)));
-        }
+        // Woken by the settlement's announcement, or after a while anyway (an announcement is
+        // a hint and may be lost), then read again.
+        let _ = tokio::time::timeout_at(deadline.min(Instant::now() + REREAD), waiting.settled()).await;
     }
 }
+
+/// How long a `?wait=` waits for an announcement before reading the trade again anyway.
+const REREAD: Duration = Duration::from_secs(1);
 
 /// A trade as a call left it, and how long Alipay took (when this request made the call).
 pub struct Called {

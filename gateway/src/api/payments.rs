@@ -222,7 +222,9 @@ async fn run_pay(
     };
     metrics::counter!("gateway_payments_total", "outcome" => outcome).increment(1);
     lead.publish(&recorded);
-    state.settlements.wake(&recorded.key);
+    if recorded.state.is_final() {
+        state.settled(&recorded.key);
+    }
     if let (TradeState::Unknown, Some(at)) = (recorded.state, recorded.next_check_at) {
         state.arm(&recorded.key, at).await;
     }
@@ -260,7 +262,7 @@ pub async fn cancel(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>
                 None => fallback,
             };
             let cancelled = cancel_recorded(&ctx.state, trade, action).await?;
-            ctx.state.settlements.wake(&cancelled.key);
+            ctx.state.settled(&cancelled.key);
             Ok(json_response(StatusCode::OK, &views::payment(&cancelled)))
         }
         Outcome::Failed(failure) => Err(ApiError::Refused {

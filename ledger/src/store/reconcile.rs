@@ -31,9 +31,13 @@ impl Store {
         client.query(&statement, &[&tenants, &numbers]).await?.iter().map(Trade::from_row).collect()
     }
 
-    /// [`Store::settle`], and when the trade becomes final, the merchant's webhook event in the
-    /// same transaction (the POS was told UNKNOWN; this is how the merchant learns the end).
-    pub async fn settle_told(&self, trade: &Trade, settlement: &Settlement) -> Result<Settled, StoreError> {
+    /// [`Store::settle`], and when the trade becomes final and `tell` (the tenant takes
+    /// webhooks), the merchant's webhook event in the same transaction (the POS was told UNKNOWN;
+    /// this is how the merchant learns the end).
+    pub async fn settle_told(&self, trade: &Trade, settlement: &Settlement, tell: bool) -> Result<Settled, StoreError> {
+        if !tell {
+            return self.settle(trade, settlement).await;
+        }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let settled = settle_on(&tx, trade, settlement).await?;

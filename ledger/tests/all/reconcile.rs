@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ledger::due_index::{Rearm, score};
+use ledger::due_index::{Rearm, due_score, score};
 use ledger::store::{AfterAttempt, Attempt};
 use ledger::{Begin, DueIndex, Settled, Settlement, TradeKey, TradeState};
 use time::OffsetDateTime;
@@ -39,7 +39,10 @@ async fn a_claim_leases_due_trades_and_only_the_leaseholder_rearms() {
     let (at, lease) = (score(now), score(now + Duration::from_secs(10)));
     let claim = index.claim(at, lease, 10).await.unwrap();
     let claimed: Vec<_> = claim.due.iter().map(|(key, due)| (key.out_trade_no.as_str(), *due)).collect();
-    assert_eq!(claimed, [("A", score(now - Duration::from_millis(20))), ("B", score(now - Duration::from_millis(10)))]);
+    assert_eq!(
+        claimed,
+        [("A", due_score(now - Duration::from_millis(20))), ("B", due_score(now - Duration::from_millis(10)))]
+    );
     assert_eq!(claim.next_due, Some(lease), "the lease is the earliest score left");
     assert!(index.claim(at, lease, 10).await.unwrap().due.is_empty(), "leased trades are nobody else's");
 
@@ -65,8 +68,8 @@ async fn arming_what_is_missing_keeps_the_times_already_armed() {
     index.arm(&kept, now).await.unwrap();
     let later = now + Duration::from_secs(9);
     assert_eq!(index.arm_missing(&[(kept.clone(), later), (added.clone(), later)]).await.unwrap(), 1);
-    assert_eq!(index.due_at(&kept).await.unwrap(), Some(score(now)));
-    assert_eq!(index.due_at(&added).await.unwrap(), Some(score(later)));
+    assert_eq!(index.due_at(&kept).await.unwrap(), Some(due_score(now)));
+    assert_eq!(index.due_at(&added).await.unwrap(), Some(due_score(later)));
     index.disarm_members(&[kept.encode(), added.encode()]).await.unwrap();
     assert_eq!(index.depth().await.unwrap(), 0);
 }
@@ -76,9 +79,11 @@ async fn a_settlement_and_its_webhook_event_are_written_together() {
     let (db, store) = TestDb::new().await;
     let Begin::Started(trade) = store.begin(&intent(Uuid::new_v4(), "S1", "8.00")).await.unwrap() else { panic!() };
     let Settled::Applied(waiting) = store.settle(&trade, &unknown()).await.unwrap() else { panic!() };
-    let Settled::Applied(paid_trade) = store.settle_told(&waiting, &paid()).await.unwrap() else { panic!() };
+    let Settled::Applied(paid_trade) = store.settle_told(&waiting, &paid(), true).await.unwrap() else { panic!() };
     assert_eq!((paid_trade.state, paid_trade.next_check_at), (TradeState::Success, None));
-    let Settled::Stale(_) = store.settle_told(&waiting, &paid()).await.unwrap() else { panic!("stale write applied") };
+    let Settled::Stale(_) = store.settle_told(&waiting, &paid(), true).await.unwrap() else {
+        panic!("stale write applied")
+    };
     let client = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(client.1);
     let events = client.0.query("SELECT event, payload FROM webhook_outbox", &[]).await.unwrap();
@@ -157,7 +162,7 @@ async fn a_webhook_is_delivered_by_one_claimer_and_every_attempt_is_listed() {
     let tenant = Uuid::new_v4();
     let Begin::Started(trade) = store.begin(&intent(tenant, "H1", "3.00")).await.unwrap() else { panic!() };
     let Settled::Applied(waiting) = store.settle(&trade, &unknown()).await.unwrap() else { panic!() };
-    store.settle_told(&waiting, &paid()).await.unwrap();
+    store.settle_told(&waiting, &paid(), true).await.unwrap();
 
     let now = OffsetDateTime::now_utc();
     let lease = now + Duration::from_secs(30);

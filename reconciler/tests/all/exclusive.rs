@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use alipay::SignType;
 use ledger::{Settlement, TradeState};
 use reconciler::check::Next;
 use stack::*;
+use tenants::model::Dialect;
 
 use crate::helpers::*;
 
@@ -47,7 +49,9 @@ async fn two_reconcilers_never_both_act_on_one_trade() {
 async fn a_paused_reconcilers_late_writes_are_refused() {
     let stack = Stack::start(Options { notifications: false, ..Options::scaled(SCALE) }).await;
     let live = stack.start_reconciler(stack.reconciler_config()).await;
-    let pos = stack.mapi_tenant().await;
+    // Its webhooks go nowhere; what matters is how many are written.
+    let nowhere = Some("http://127.0.0.1:9/hooks".to_owned());
+    let (pos, _) = stack.tenant_with_webhook(Dialect::Mapi, SignType::Md5, generous(), nowhere).await;
     let checker = &live.shared().checker;
 
     // Read while UNKNOWN, then "paused" while the live reconciler cancels it at the deadline.
@@ -69,7 +73,8 @@ async fn a_paused_reconcilers_late_writes_are_refused() {
     assert_eq!(done.state, TradeState::Success);
     assert_eq!(checker.check(stale.clone(), None).await, Next::Final);
     assert_eq!(stack.ledger(&pos, &pays_later).await.unwrap(), done, "the late settlement is refused");
-    let refused = checker.store.settle_told(&stale, &Settlement::Failed { code: "X".into(), message: None }).await;
+    let refused =
+        checker.store.settle_told(&stale, &Settlement::Failed { code: "X".into(), message: None }, true).await;
     assert!(matches!(refused, Ok(ledger::Settled::Stale(_))), "{refused:?}");
     let client = stack.db.client().await;
     let told: i64 = client
