@@ -84,6 +84,11 @@ pub(crate) const TRADE_COLUMNS: &str = "tenant_id, out_trade_no, kind, state, ve
     failure_code, failure_message, unknown_reason, cancel_action, cancel_requested, created_at, updated_at, paid_at, \
     deadline, next_check_at";
 
+/// [`TRADE_COLUMNS`] qualified by a table alias (`t.tenant_id, t.out_trade_no, …`).
+pub(crate) fn trade_columns_of(alias: &str) -> String {
+    TRADE_COLUMNS.split(", ").map(|column| format!("{alias}.{column}")).collect::<Vec<_>>().join(", ")
+}
+
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }

@@ -87,7 +87,8 @@ fn start_reconciler(stack: &Stack) -> (Child, String) {
         cancel_retry_ms: 2_000,
         query_rate_per_tenant: 1_000,
         cancel_rate_per_tenant: 1_000,
-        sweep_interval_ms: 5_000,
+        // BENCH_SWEEP_MS=N: how often the sweeper passes (default 5 s).
+        sweep_interval_ms: std::env::var("BENCH_SWEEP_MS").ok().and_then(|n| n.parse().ok()).unwrap_or(5_000),
         // BENCH_THREADS=N: the reconciler's runtime threads (default: one per CPU).
         worker_threads: std::env::var("BENCH_THREADS").ok().and_then(|n| n.parse().ok()),
         ..stack.reconciler_config()

@@ -1,5 +1,6 @@
 //! The claim loop: takes due trades from the Redis due-index with a lease (one atomic script),
-//! reads them from Postgres in one statement, checks each in a task of its own (at most
+//! reads them from Postgres in one statement (marking those past their deadline as being
+//! cancelled, in the same statement), checks each in a task of its own (at most
 //! `max_in_flight` at once), and queues its follow-up. While Redis is away it claims straight
 //! from Postgres (`FOR UPDATE SKIP LOCKED`, the lease written into `next_check_at`); when Redis
 //! answers again it asks the sweeper to re-seed it.
@@ -91,7 +92,7 @@ async fn claimed_from_redis(
     }
     metrics::counter!("reconciler_claimed_total", "from" => "redis").increment(claim.due.len() as u64);
     let keys: Vec<TradeKey> = claim.due.iter().map(|(key, _)| key.clone()).collect();
-    let trades = match shared.store.get_many(&keys).await {
+    let trades = match shared.store.get_many_marking_expired(&keys, now, shared.checker.schedule.deadline).await {
         Ok(trades) => trades,
         Err(error) => {
             tracing::warn!(%error, count = keys.len(), "claimed trades could not be read; retrying them shortly");

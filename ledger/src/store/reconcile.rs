@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::outbox::{enqueue_webhook, event_of};
 use super::{SELECT_TRADE, Settled, Store, StoreError, read, settle_on};
-use crate::trade::{Settlement, TRADE_COLUMNS, Trade, TradeKey};
+use crate::trade::{Settlement, TRADE_COLUMNS, Trade, TradeKey, trade_columns_of};
 
 /// An open trade, as the sweeper pages through them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,38 @@ impl Store {
         let tenants: Vec<Uuid> = keys.iter().map(|k| k.tenant_id).collect();
         let numbers: Vec<&str> = keys.iter().map(|k| k.out_trade_no.as_str()).collect();
         client.query(&statement, &[&tenants, &numbers]).await?.iter().map(Trade::from_row).collect()
+    }
+
+    /// The trades of `keys` that exist, as [`Store::get_many`] — and, in the same statement, each
+    /// one at or past its deadline (`now`; `created_at + default_deadline` for a trade without
+    /// one) that is PAYING or UNKNOWN and not yet being cancelled is marked as being cancelled,
+    /// as [`Store::mark_cancelling`] does one by one. A claimer marks what it claimed in one round
+    /// trip, so a burst of deadlines costs no write per trade before the cancels go out.
+    pub async fn get_many_marking_expired(
+        &self,
+        keys: &[TradeKey],
+        now: OffsetDateTime,
+        default_deadline: std::time::Duration,
+    ) -> Result<Vec<Trade>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = sql!(
+            "WITH wanted AS (SELECT * FROM unnest($1::uuid[], $2::text[]) AS w (tenant_id, out_trade_no)), \
+             marked AS (UPDATE trades t SET cancel_requested = true, version = t.version + 1, updated_at = now() \
+             FROM wanted w WHERE t.tenant_id = w.tenant_id AND t.out_trade_no = w.out_trade_no \
+             AND t.state IN ('PAYING', 'UNKNOWN') AND NOT t.cancel_requested \
+             AND COALESCE(t.deadline, t.created_at + $4::bigint * interval '1 millisecond') <= $3 RETURNING ",
+            trade_columns_of("t").as_str(),
+            ") ",
+            "SELECT * FROM marked UNION ALL SELECT ",
+            TRADE_COLUMNS,
+            " FROM trades t WHERE (t.tenant_id, t.out_trade_no) IN (SELECT * FROM wanted) \
+             AND NOT EXISTS (SELECT 1 FROM marked m WHERE m.tenant_id = t.tenant_id AND m.out_trade_no = t.out_trade_no)"
+        );
+        let statement = client.prepare_cached(sql).await?;
+        let tenants: Vec<Uuid> = keys.iter().map(|k| k.tenant_id).collect();
+        let numbers: Vec<&str> = keys.iter().map(|k| k.out_trade_no.as_str()).collect();
+        let default_ms = i64::try_from(default_deadline.as_millis()).unwrap_or(i64::MAX);
+        client.query(&statement, &[&tenants, &numbers, &now, &default_ms]).await?.iter().map(Trade::from_row).collect()
     }
 
     /// [`Store::settle`], and when the trade becomes final and `tell` (the tenant takes
@@ -87,10 +119,7 @@ impl Store {
             "UPDATE trades t SET next_check_at = $2 FROM (SELECT tenant_id, out_trade_no FROM trades \
              WHERE next_check_at <= $1 ORDER BY next_check_at LIMIT $3 FOR UPDATE SKIP LOCKED) due \
              WHERE t.tenant_id = due.tenant_id AND t.out_trade_no = due.out_trade_no RETURNING ",
-            "t.tenant_id, t.out_trade_no, t.kind, t.state, t.version, t.fingerprint, t.currency, t.amount_minor, \
-             t.refunded_minor, t.subject, t.store_id, t.terminal_id, t.operator_id, t.trade_no, t.buyer_user_id, \
-             t.qr_code, t.failure_code, t.failure_message, t.unknown_reason, t.cancel_action, t.cancel_requested, \
-             t.created_at, t.updated_at, t.paid_at, t.deadline, t.next_check_at"
+            trade_columns_of("t").as_str()
         );
         let statement = client.prepare_cached(sql).await?;
         client.query(&statement, &[&now, &until, &limit]).await?.iter().map(Trade::from_row).collect()

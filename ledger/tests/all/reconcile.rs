@@ -106,6 +106,31 @@ async fn of_two_cancel_marks_at_one_version_exactly_one_passes() {
 }
 
 #[tokio::test]
+async fn a_claimed_batch_is_read_and_its_expired_trades_marked_in_one_statement() {
+    let (_db, store) = TestDb::new().await;
+    let tenant = Uuid::new_v4();
+    let now = OffsetDateTime::now_utc();
+    let mut keys = Vec::new();
+    for (no, deadline) in [("expired", now - Duration::from_secs(1)), ("running", now + Duration::from_secs(30))] {
+        let Begin::Started(trade) = store.begin(&intent(tenant, no, "1.00")).await.unwrap() else { panic!() };
+        let unknown = Settlement::Unknown { reason: "timeout".into(), next_check_at: now, deadline };
+        store.settle(&trade, &unknown).await.unwrap();
+        keys.push(trade.key);
+    }
+    // An intent whose gateway died: no deadline of its own, created longer ago than the default.
+    let Begin::Started(paying) = store.begin(&intent(tenant, "paying", "1.00")).await.unwrap() else { panic!() };
+    keys.push(paying.key);
+    keys.push(TradeKey::new(tenant, "absent"));
+    let later = now + Duration::from_secs(1);
+    let mut read = store.get_many_marking_expired(&keys, later, Duration::from_millis(500)).await.unwrap();
+    read.sort_by(|a, b| a.key.cmp(&b.key));
+    let seen: Vec<_> = read.iter().map(|t| (t.key.out_trade_no.as_str(), t.cancel_requested, t.version)).collect();
+    assert_eq!(seen, [("expired", true, 3), ("paying", true, 2), ("running", false, 2)]);
+    let again = store.get_many_marking_expired(&keys, later, Duration::from_millis(500)).await.unwrap();
+    assert!(again.iter().all(|t| t.version == read.iter().find(|r| r.key == t.key).unwrap().version), "marked once");
+}
+
+#[tokio::test]
 async fn postgres_claims_never_overlap_and_a_lost_lease_cannot_reschedule() {
     let (_db, store) = TestDb::new().await;
     let tenant = Uuid::new_v4();
