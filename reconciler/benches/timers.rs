@@ -344,7 +344,7 @@ async fn backlog(stack: &Stack, tenants: &[Pos], floor_us: f64) {
     println!("| figure | value |\n|---|---|");
     println!("| drained (one call each, from a cold start) | {took:.1} s, {:.0} calls/s |", BACKLOG as f64 / took);
     println!("| cancelled (past their deadline) | {cancelled} of {} |", BACKLOG / 2);
-    println!("| errors (ledger, not sent, unknown answers) | {errors} |");
+    println!("| errors (ledger, not sent, unknown answers) | {} |", errors as u64);
     println!(
         "| reconciler CPU per call | {:.1} µs ({:.1} µs beyond the floor) |",
         cpu * 1e6 / BACKLOG as f64,

@@ -91,8 +91,7 @@ impl Checker {
         }
         match step {
             Step::Query => self.query(&tenant, &out_trade_no, trade, due).await,
-            Step::Cancel => self.cancel(&tenant, &out_trade_no, trade).await,
-            Step::Close => self.close(&tenant, &out_trade_no, trade).await,
+            Step::Cancel | Step::Close => self.end(&tenant, &out_trade_no, trade, step).await,
         }
     }
 
@@ -141,13 +140,15 @@ impl Checker {
             Shown::Closed if trade.state == TradeState::Waiting => {
                 self.record_cancel(tenant, trade, CancelAction::Close).await
             }
-            Shown::Closed => self.cancel(tenant, out_trade_no, trade).await,
+            Shown::Closed => self.end(tenant, out_trade_no, trade, Step::Cancel).await,
             Shown::Open => Next::At(self.schedule.next_query(&trade, due, now())),
         }
     }
 
-    async fn cancel(&self, tenant: &Tenant, out_trade_no: &OutTradeNo, trade: Trade) -> Next {
-        let trade = if trade.cancel_requested {
+    /// Cancels the trade (or, for an expired order code, closes it: `step`) and records what
+    /// Alipay did.
+    async fn end(&self, tenant: &Tenant, out_trade_no: &OutTradeNo, trade: Trade, step: Step) -> Next {
+        let trade = if step == Step::Close || trade.cancel_requested {
             trade
         } else {
             match self.store.mark_cancelling(&trade).await {
@@ -159,59 +160,40 @@ impl Checker {
                 Err(error) => return self.store_failed(&trade, &error),
             }
         };
-        let answer = self.upstream.call_for(tenant, None, &Request::Cancel { out_trade_no }).await;
-        match answer {
+        let request =
+            if step == Step::Close { Request::Close { out_trade_no } } else { Request::Cancel { out_trade_no } };
+        match self.upstream.call_for(tenant, None, &request).await {
             Ok(Answer { outcome: Outcome::Success, facts }) => {
-                count(Step::Cancel, "done");
-                let action = match facts.action {
-                    Some(AlipayCancelAction::Refund) => CancelAction::Refund,
-                    Some(AlipayCancelAction::Close) => CancelAction::Close,
+                count(step, "done");
+                let action = match (step, facts.action) {
+                    (Step::Close, _) | (_, Some(AlipayCancelAction::Close)) => CancelAction::Close,
+                    (_, Some(AlipayCancelAction::Refund)) => CancelAction::Refund,
                     // Alipay knew no such trade: nothing was paid, and now nothing can be.
-                    None if trade.state.is_paid() => CancelAction::Refund,
-                    None => CancelAction::Close,
+                    (_, None) if trade.state.is_paid() => CancelAction::Refund,
+                    (_, None) => CancelAction::Close,
                 };
                 self.record_cancel(tenant, trade, action).await
             }
+            // An order code never scanned is no trade at Alipay; expired, it can no longer be paid.
+            Ok(Answer { outcome: Outcome::Failed(failure), .. })
+                if step == Step::Close && failure.is("TRADE_NOT_EXIST") =>
+            {
+                count(step, "never_scanned");
+                self.record_cancel(tenant, trade, CancelAction::Close).await
+            }
             Ok(Answer { outcome: Outcome::Failed(failure), facts }) => {
-                count(Step::Cancel, "refused");
-                tracing::warn!(%failure, trade = %trade.key.encode(), retry = ?facts.retry_flag, "Alipay refused the cancel");
+                count(step, "refused");
+                tracing::warn!(%failure, trade = %trade.key.encode(), retry = ?facts.retry_flag, step = step.as_str(),
+                    "Alipay refused; asking what happened");
                 self.after_failed_cancel(tenant, out_trade_no, trade).await
             }
             Ok(Answer { outcome: Outcome::Unknown(reason), .. }) => {
-                count(Step::Cancel, unknown_result(&reason));
+                count(step, unknown_result(&reason));
                 Next::At(self.schedule.next_cancel(&trade, now()))
             }
             Err(not_sent) => {
-                count(Step::Cancel, "not_sent");
-                tracing::warn!(%not_sent, trade = %trade.key.encode(), "cancel not sent");
-                Next::At(self.schedule.next_cancel(&trade, now()))
-            }
-        }
-    }
-
-    /// An expired order code: closed (it can no longer be paid, scanned or not).
-    async fn close(&self, tenant: &Tenant, out_trade_no: &OutTradeNo, trade: Trade) -> Next {
-        match self.upstream.call_for(tenant, None, &Request::Close { out_trade_no }).await {
-            Ok(Answer { outcome: Outcome::Success, .. }) => {
-                count(Step::Close, "done");
-                self.record_cancel(tenant, trade, CancelAction::Close).await
-            }
-            Ok(Answer { outcome: Outcome::Failed(failure), .. }) if failure.is("TRADE_NOT_EXIST") => {
-                count(Step::Close, "never_scanned");
-                self.record_cancel(tenant, trade, CancelAction::Close).await
-            }
-            Ok(Answer { outcome: Outcome::Failed(failure), .. }) => {
-                count(Step::Close, "refused");
-                tracing::info!(%failure, trade = %trade.key.encode(), "Alipay refused the close; asking what happened");
-                self.after_failed_cancel(tenant, out_trade_no, trade).await
-            }
-            Ok(Answer { outcome: Outcome::Unknown(reason), .. }) => {
-                count(Step::Close, unknown_result(&reason));
-                Next::At(self.schedule.next_cancel(&trade, now()))
-            }
-            Err(not_sent) => {
-                count(Step::Close, "not_sent");
-                tracing::warn!(%not_sent, trade = %trade.key.encode(), "close not sent");
+                count(step, "not_sent");
+                tracing::warn!(%not_sent, trade = %trade.key.encode(), step = step.as_str(), "not sent");
                 Next::At(self.schedule.next_cancel(&trade, now()))
             }
         }

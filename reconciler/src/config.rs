@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,16 +124,7 @@ pub struct ConfigError(pub String);
 impl Config {
     /// Defaults, then `file` (if any), then `RECONCILER_*` variables (`RECONCILER_LEASE_MS=20000`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(file) = file {
-            if !file.exists() {
-                return Err(ConfigError(format!("{} does not exist", file.display())));
-            }
-            figment = figment.merge(Toml::file(file));
-        }
-        let config: Config =
-            figment.merge(Env::prefixed("RECONCILER_")).extract().map_err(|e| ConfigError(e.to_string()))?;
-        config.validate()
+        telemetry::load_config::<Config>(file, "RECONCILER_").map_err(ConfigError)?.validate()
     }
 
     /// Checks every value; answers the configuration unchanged when it holds.

@@ -24,6 +24,11 @@ impl Database {
         Database { name, url }
     }
 
+    /// A pool of up to 16 connections to it.
+    pub fn pool(&self) -> deadpool_postgres::Pool {
+        tenants::db::pool(&self.url, 16).unwrap()
+    }
+
     pub async fn client(&self) -> tokio_postgres::Client {
         tenants::db::connect(&self.url).await.unwrap()
     }

@@ -11,6 +11,7 @@
 //! - `endpoints`: what the admin listener answers (`/live`, `/ready`, `/metrics`, `/admin/`).
 //! - `admin_server`: [`serve_admin`], the bounded accept loop and graceful drain.
 //! - `shutdown`: [`shutdown_signal`], Ctrl-C or SIGTERM.
+//! - `service`: [`load_config`] and [`runtime`], as every service's `main` does them.
 //! - `error`: [`TelemetryError`].
 
 mod admin_server;
@@ -18,6 +19,7 @@ mod endpoints;
 mod error;
 mod logs;
 mod prometheus;
+mod service;
 mod shutdown;
 
 pub use admin_server::serve_admin;
@@ -25,4 +27,5 @@ pub use endpoints::{AdminRoutes, Readiness};
 pub use error::TelemetryError;
 pub use logs::init_tracing;
 pub use prometheus::{Metrics, metrics};
+pub use service::{load_config, runtime};
 pub use shutdown::shutdown_signal;

@@ -1,6 +1,5 @@
-//! A fresh database per test (dropped after), and the trades the tests start from.
+//! A fresh database per test (`stack::Database`, dropped after), and the trades the tests start from.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alipay::{Amount, Currency};
@@ -8,46 +7,11 @@ use ledger::{Begin, NewTrade, Settled, Settlement, Store, TradeKey, TradeKind};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub struct TestDb {
-    name: String,
-    pub url: String,
-}
-
-pub fn admin_url() -> String {
-    std::env::var("DATABASE_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-impl TestDb {
-    pub async fn new() -> (TestDb, Store) {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("ledger_test_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let (admin, connection) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(connection);
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-        let url = admin_url().rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
-        ledger::store::migrate(&url).await.unwrap();
-        let config: tokio_postgres::Config = url.parse().unwrap();
-        let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
-        let pool = deadpool_postgres::Pool::builder(manager).max_size(16).build().unwrap();
-        (TestDb { name, url }, Store::new(pool))
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                if let Ok((admin, connection)) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await {
-                    tokio::spawn(connection);
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                }
-            });
-        })
-        .join();
-    }
+/// A fresh database (dropped after) and the ledger's store on it.
+pub async fn database() -> (stack::Database, Store) {
+    let db = stack::Database::new().await;
+    let store = Store::new(db.pool());
+    (db, store)
 }
 
 pub fn cny(text: &str) -> Amount {

@@ -76,7 +76,7 @@ async fn arming_what_is_missing_keeps_the_times_already_armed() {
 
 #[tokio::test]
 async fn a_settlement_and_its_webhook_event_are_written_together() {
-    let (db, store) = TestDb::new().await;
+    let (db, store) = database().await;
     let Begin::Started(trade) = store.begin(&intent(Uuid::new_v4(), "S1", "8.00")).await.unwrap() else { panic!() };
     let Settled::Applied(waiting) = store.settle(&trade, &unknown()).await.unwrap() else { panic!() };
     let Settled::Applied(paid_trade) = store.settle_told(&waiting, &paid(), true).await.unwrap() else { panic!() };
@@ -95,7 +95,7 @@ async fn a_settlement_and_its_webhook_event_are_written_together() {
 
 #[tokio::test]
 async fn of_two_cancel_marks_at_one_version_exactly_one_passes() {
-    let (_db, store) = TestDb::new().await;
+    let (_db, store) = database().await;
     let Begin::Started(trade) = store.begin(&intent(Uuid::new_v4(), "C1", "8.00")).await.unwrap() else { panic!() };
     let Settled::Applied(waiting) = store.settle(&trade, &unknown()).await.unwrap() else { panic!() };
     let (first, second) = tokio::join!(store.mark_cancelling(&waiting), store.mark_cancelling(&waiting));
@@ -107,7 +107,7 @@ async fn of_two_cancel_marks_at_one_version_exactly_one_passes() {
 
 #[tokio::test]
 async fn a_claimed_batch_is_read_and_its_expired_trades_marked_in_one_statement() {
-    let (_db, store) = TestDb::new().await;
+    let (_db, store) = database().await;
     let tenant = Uuid::new_v4();
     let now = OffsetDateTime::now_utc();
     let mut keys = Vec::new();
@@ -132,7 +132,7 @@ async fn a_claimed_batch_is_read_and_its_expired_trades_marked_in_one_statement(
 
 #[tokio::test]
 async fn postgres_claims_never_overlap_and_a_lost_lease_cannot_reschedule() {
-    let (_db, store) = TestDb::new().await;
+    let (_db, store) = database().await;
     let tenant = Uuid::new_v4();
     for n in 0..40 {
         let mut new = intent(tenant, &format!("P{n}"), "1.00");
@@ -167,7 +167,7 @@ async fn futures_join(store: &ledger::Store, now: OffsetDateTime, until: OffsetD
 
 #[tokio::test]
 async fn the_sweeper_pages_through_open_trades_of_its_window() {
-    let (_db, store) = TestDb::new().await;
+    let (_db, store) = database().await;
     let tenant = Uuid::new_v4();
     for n in 0..5 {
         store.begin(&intent(tenant, &format!("O{n}"), "1.00")).await.unwrap();
@@ -183,7 +183,7 @@ async fn the_sweeper_pages_through_open_trades_of_its_window() {
 
 #[tokio::test]
 async fn a_webhook_is_delivered_by_one_claimer_and_every_attempt_is_listed() {
-    let (_db, store) = TestDb::new().await;
+    let (_db, store) = database().await;
     let tenant = Uuid::new_v4();
     let Begin::Started(trade) = store.begin(&intent(tenant, "H1", "3.00")).await.unwrap() else { panic!() };
     let Settled::Applied(waiting) = store.settle(&trade, &unknown()).await.unwrap() else { panic!() };

@@ -14,7 +14,7 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn one_intent_per_key_and_compare_and_set_transitions() {
-    let (_db, store) = TestDb::new().await;
+    let (_db, store) = database().await;
     let tenant = Uuid::new_v4();
     let begins: Vec<_> = (0..50)
         .map(|_| {
@@ -59,7 +59,7 @@ async fn one_intent_per_key_and_compare_and_set_transitions() {
 
 #[tokio::test]
 async fn refunds_never_add_up_to_more_than_was_paid() {
-    let (_db, store) = TestDb::new().await;
+    let (_db, store) = database().await;
     let tenant = Uuid::new_v4();
     let trade = paid_trade(&store, tenant, "R1", "100.00").await;
     let attempts: Vec<_> = (0..30)
@@ -122,7 +122,7 @@ async fn refunds_never_add_up_to_more_than_was_paid() {
 
 #[tokio::test]
 async fn a_notification_delivered_eight_times_applies_once() {
-    let (db, store) = TestDb::new().await;
+    let (db, store) = database().await;
     let tenant = Uuid::new_v4();
     let Begin::Started(trade) = store.begin(&intent(tenant, "N1", "12.50")).await.unwrap() else { panic!() };
     let unknown = Settlement::Unknown {
@@ -179,7 +179,7 @@ async fn a_notification_delivered_eight_times_applies_once() {
 
 #[tokio::test]
 async fn waiters_wake_when_a_trade_settles() {
-    let (db, store) = TestDb::new().await;
+    let (db, store) = database().await;
     let settlements = Settlements::default();
     let listener = tokio::spawn(settlements.clone().listen(db.url.clone()));
     let Begin::Started(trade) = store.begin(&intent(Uuid::new_v4(), "W1", "1.00")).await.unwrap() else { panic!() };
@@ -212,7 +212,7 @@ async fn due_index_arms_and_disarms() {
 
 #[tokio::test]
 async fn the_sales_report_adds_up_per_day_and_store() {
-    let (_db, store) = TestDb::new().await;
+    let (_db, store) = database().await;
     let tenant = Uuid::new_v4();
     paid_trade(&store, tenant, "S1", "10.00").await;
     let refunded = paid_trade(&store, tenant, "S2", "20.00").await;

@@ -67,5 +67,15 @@ async fn an_overdue_backlog_drains_without_errors() {
     assert_eq!(counter(&metrics, "reconciler_store_errors_total", ""), 0.0);
     assert_eq!(counter(&metrics, "reconciler_checks_total", "result=\"not_sent\""), 0.0);
     assert!(counter(&metrics, "reconciler_cancels_total", "action=\"close\"") >= BACKLOG as f64);
+    for watched in [
+        "reconciler_due_index_depth",
+        "reconciler_claim_lag_seconds_bucket",
+        "reconciler_timer_lateness_seconds_bucket",
+        "reconciler_checks_total",
+        "reconciler_settled_total",
+        "reconciler_sweeper_armed_total",
+    ] {
+        assert!(metrics.contains(watched), "{watched} is exported");
+    }
     reconciler.stop().await;
 }

@@ -129,6 +129,9 @@ async fn merchants_hear_how_unknown_payments_ended_signed_and_retried() {
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     let statuses: Vec<_> = listed.as_array().unwrap().iter().map(|d| d["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["delivered", "delivered"]);
+    let metrics =
+        reqwest::get(format!("http://{}/metrics", reconciler.admin_addr())).await.unwrap().text().await.unwrap();
+    assert!(counter(&metrics, "reconciler_webhook_attempts_total", "result=\"delivered\"") >= 2.0, "{metrics}");
     reconciler.stop().await;
 }
 

@@ -57,10 +57,10 @@ impl Ops<'_> {
 
     /// The command is refused with one line on stderr and nothing written.
     async fn refused(&self, args: &[&str], reason: &str) {
-        let before = self.db.counts().await;
+        let before = counts(self.db).await;
         let output = self.run(args);
         self.assert_refused(&output, args, reason);
-        assert_eq!(self.db.counts().await, before, "{args:?} wrote something");
+        assert_eq!(counts(self.db).await, before, "{args:?} wrote something");
     }
 
     fn assert_refused(&self, output: &Output, args: &[&str], reason: &str) {
@@ -288,8 +288,9 @@ async fn secret_and_master_key_rotation_and_delete() {
     new_only.assert_refused(&keyless, &["rotate-api-secret"], "no master key configured");
 
     let client = db.client().await;
-    client.batch_execute("CREATE TABLE trades (tenant_id uuid NOT NULL, state text NOT NULL)").await.unwrap();
-    client.execute("INSERT INTO trades SELECT id, 'PAYING' FROM tenants", &[]).await.unwrap();
+    let open = "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, subject) \
+                SELECT id, 'T1', 'barcode', 'PAYING', '\\x00', 'CNY', 100, 'Noodles' FROM tenants";
+    client.execute(open, &[]).await.unwrap();
     new_only.refused(&["delete", "noodle-bar"], "open trade").await;
     client.execute("UPDATE trades SET state = 'SUCCESS'", &[]).await.unwrap();
     assert_eq!(new_only.json(&["delete", "noodle-bar"])["deleted"], "noodle-bar");

@@ -1,7 +1,6 @@
-//! A fresh database per test (dropped afterwards), a master key ring, and test keys.
+//! A fresh database per test (`stack::Database`, dropped afterwards), a master key ring, and test keys.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tenants::model::{AlipayIdentity, Dialect, Environment, Limits, NewTenant};
 use tenants::registry::{AppKeySource, KeyInput};
@@ -13,70 +12,24 @@ pub const MERCHANT_PUBLIC: &str = include_str!("../../../alipay/tests/vectors/ke
 pub const ALIPAY_PUBLIC: &str = include_str!("../../../alipay/tests/vectors/keys/alipay-public-spki.pem");
 pub const MD5_KEY: &str = "x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3";
 
-/// The server's maintenance database, for creating and dropping test databases.
-pub fn admin_url() -> String {
-    std::env::var("DATABASE_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+pub use stack::Database as TestDb;
+pub use stack::db::admin_url;
 
-/// A database of its own, migrated; dropped when the test ends.
-pub struct TestDb {
-    pub name: String,
-    pub url: String,
-}
-
-impl TestDb {
-    pub async fn new() -> TestDb {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("tenants_test_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), nanos());
-        let admin = tenants::db::connect(&admin_url()).await.expect("Postgres is reachable (scripts/test starts it)");
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-        let url = admin_url().rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
-        tenants::db::migrate(&url).await.unwrap();
-        TestDb { name, url }
+/// Row counts of every tenants table (and the sum of tenant versions), to show a refusal wrote
+/// nothing.
+pub async fn counts(db: &TestDb) -> Vec<(String, i64, i64)> {
+    let client = db.client().await;
+    let mut counts = Vec::new();
+    for table in ["tenants", "tenant_secrets", "api_credentials", "tenant_audit"] {
+        let rows: i64 = client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0);
+        let versions: i64 = if table == "tenants" {
+            client.query_one("SELECT COALESCE(sum(version), 0)::bigint FROM tenants", &[]).await.unwrap().get(0)
+        } else {
+            0
+        };
+        counts.push((table.to_owned(), rows, versions));
     }
-
-    pub fn pool(&self) -> deadpool_postgres::Pool {
-        tenants::db::pool(&self.url, 4).unwrap()
-    }
-
-    pub async fn client(&self) -> tokio_postgres::Client {
-        tenants::db::connect(&self.url).await.unwrap()
-    }
-
-    /// Row counts of every tenants table, to show a refusal wrote nothing.
-    pub async fn counts(&self) -> Vec<(String, i64, i64)> {
-        let client = self.client().await;
-        let mut counts = Vec::new();
-        for table in ["tenants", "tenant_secrets", "api_credentials", "tenant_audit"] {
-            let rows: i64 = client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0);
-            let versions: i64 = if table == "tenants" {
-                client.query_one("SELECT COALESCE(sum(version), 0)::bigint FROM tenants", &[]).await.unwrap().get(0)
-            } else {
-                0
-            };
-            counts.push((table.to_owned(), rows, versions));
-        }
-        counts
-    }
-}
-
-fn nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() % 1_000_000).unwrap_or(0)
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                if let Ok(admin) = tenants::db::connect(&admin_url()).await {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                }
-            });
-        })
-        .join();
-    }
+    counts
 }
 
 /// A key ring line for master key `id`.

@@ -57,7 +57,7 @@ async fn refusals_write_nothing() {
     let ring = keyring(&[&master_key("k1")]);
     let registry = registry(&db, &ring);
     registry.create("ops:test", openapi_tenant("taken"), rsa_keys()).await.unwrap();
-    let before = db.counts().await;
+    let before = counts(&db).await;
 
     let duplicate = registry.create("ops:test", openapi_tenant("taken"), rsa_keys()).await;
     assert!(matches!(duplicate, Err(RegistryError::Conflict(_))), "{duplicate:?}");
@@ -82,7 +82,7 @@ async fn refusals_write_nothing() {
     assert!(registry.rotate_api_secret("ops:test", "taken", Duration::from_secs(31 * 86_400)).await.is_err());
     assert!(registry.set_status("", "taken", Status::Suspended).await.is_err(), "an actor is required");
 
-    assert_eq!(db.counts().await, before);
+    assert_eq!(counts(&db).await, before);
 }
 
 #[tokio::test]
@@ -165,12 +165,14 @@ async fn delete_is_refused_while_trades_are_open_and_destroys_secrets() {
     let registry = registry(&db, &ring);
     let created = registry.create("ops:test", openapi_tenant("closing-down"), rsa_keys()).await.unwrap();
     let client = db.client().await;
-    client.batch_execute("CREATE TABLE trades (tenant_id uuid NOT NULL, state text NOT NULL)").await.unwrap();
-    client.execute("INSERT INTO trades VALUES ($1, 'UNKNOWN'), ($1, 'SUCCESS')", &[&created.tenant.id]).await.unwrap();
-    let before = db.counts().await;
+    let trade = "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, subject) \
+                 VALUES ($1, $2, 'barcode', $3, '\\x00', 'CNY', 100, 'Noodles')";
+    client.execute(trade, &[&created.tenant.id, &"T1", &"UNKNOWN"]).await.unwrap();
+    client.execute(trade, &[&created.tenant.id, &"T2", &"SUCCESS"]).await.unwrap();
+    let before = counts(&db).await;
     let refused = registry.delete("ops:test", "closing-down").await.unwrap_err();
     assert!(matches!(refused, RegistryError::Conflict(_)), "{refused}");
-    assert_eq!(db.counts().await, before);
+    assert_eq!(counts(&db).await, before);
 
     client.execute("UPDATE trades SET state = 'CANCELLED' WHERE state = 'UNKNOWN'", &[]).await.unwrap();
     registry.delete("ops:test", "closing-down").await.unwrap();
