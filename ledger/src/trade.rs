@@ -250,6 +250,8 @@ pub struct NewRefund {
     pub fingerprint: Vec<u8>,
     pub amount: Amount,
     pub reason: Option<String>,
+    /// When the reconciler takes the refund over if its caller never records an answer.
+    pub check_at: OffsetDateTime,
 }
 
 /// What a refund call proved.

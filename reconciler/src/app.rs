@@ -119,6 +119,7 @@ impl Reconciler {
         let draining = vec![
             tokio::spawn(crate::claimer::run(shared.clone(), writer, stopped.clone())),
             tokio::spawn(crate::webhooks::run(shared.clone(), stopped.clone())),
+            tokio::spawn(crate::refunds::run(shared.clone(), stopped.clone())),
             tokio::spawn(telemetry::serve_admin(listener, metrics, readiness(shared.clone()), None, until_stopped)),
         ];
         let background = vec![

@@ -59,6 +59,8 @@ pub struct Config {
     pub webhook_retry_ms: Vec<u64>,
     /// How often the webhook worker looks for due deliveries when it found none.
     pub webhook_poll_ms: u64,
+    /// How often refunds whose outcome is not known are looked for.
+    pub refund_poll_ms: u64,
     /// The tenant snapshot's safety-net reload period.
     pub snapshot_reload_secs: u64,
     /// Runtime worker threads (default: one per CPU; 1 runs the current-thread scheduler).
@@ -110,6 +112,7 @@ impl Default for Config {
                 6 * 60 * MINUTE,
             ],
             webhook_poll_ms: 500,
+            refund_poll_ms: 1_000,
             snapshot_reload_secs: 60,
             worker_threads: None,
         }
@@ -154,6 +157,7 @@ impl Config {
             self.sweep_interval_ms,
             self.webhook_timeout_ms,
             self.webhook_poll_ms,
+            self.refund_poll_ms,
         ];
         if intervals.contains(&0) {
             return fail("every interval must be positive");

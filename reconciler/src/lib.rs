@@ -3,7 +3,7 @@
 //! while Alipay says so); a waiting QR order is polled until it expires, then closed; a PAYING
 //! intent whose gateway died is found and settled the same way. Several replicas may run at
 //! once: each claims due trades with a lease, and every write is a compare-and-set. It also
-//! delivers the merchant webhooks of the outbox.
+//! settles refunds whose outcome was not known, and delivers the merchant webhooks of the outbox.
 //!
 //! Postgres is the truth; Redis holds the due-index, which the sweeper rebuilds from Postgres.
 //! Without Redis, trades are claimed from Postgres alone.
@@ -17,6 +17,7 @@
 //! - [`writer`]: the batched due-index writes that follow checks.
 //! - [`sweeper`]: re-arms, from Postgres, every open trade missing from Redis.
 //! - [`budget`]: per-tenant query and cancel budgets.
+//! - [`refunds`]: refunds whose outcome is not known, sent again (idempotent) until it is.
 //! - [`webhooks`]: signed merchant webhooks, retried for about a day, every attempt recorded.
 //! - [`cli`]: the `reconciler` command line (`run`, `webhooks`).
 
@@ -27,6 +28,7 @@ pub mod claimer;
 pub mod cli;
 pub mod config;
 pub mod plan;
+pub mod refunds;
 pub mod sweeper;
 pub mod webhooks;
 pub mod writer;

@@ -70,9 +70,18 @@ impl Schedule {
     /// When to retry a cancel (or close) that did not go through: `cancel_retry` at first, then
     /// half the time since the deadline, up to `cancel_retry_max`.
     pub fn next_cancel(&self, trade: &Trade, now: OffsetDateTime) -> OffsetDateTime {
-        let since = (now - self.deadline_of(trade)).max(time::Duration::ZERO);
-        let since = Duration::try_from(since).unwrap_or_default();
-        now + (since / 2).clamp(self.cancel_retry, self.cancel_retry_max)
+        self.backing_off(self.deadline_of(trade), now)
+    }
+
+    /// When to send again a refund whose outcome is still not known (made at `since`): the same
+    /// backing off as a cancel's.
+    pub fn next_refund(&self, since: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
+        self.backing_off(since, now)
+    }
+
+    fn backing_off(&self, since: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
+        let elapsed = Duration::try_from((now - since).max(time::Duration::ZERO)).unwrap_or_default();
+        now + (elapsed / 2).clamp(self.cancel_retry, self.cancel_retry_max)
     }
 }
 

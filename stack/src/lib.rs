@@ -181,6 +181,7 @@ impl Stack {
             lease_ms: upstream_timeout_ms + 1_000,
             sweep_interval_ms: scale(5_000.0).max(100),
             webhook_poll_ms: 50,
+            refund_poll_ms: 50,
             webhook_retry_ms: vec![100, 100, 100],
             ..reconciler::Config::default()
         }

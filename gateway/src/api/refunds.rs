@@ -42,6 +42,7 @@ pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Respons
         fingerprint,
         amount,
         reason: reason.clone(),
+        check_at: OffsetDateTime::now_utc() + ctx.state.config.intent_check_after(),
     };
     let (refund, trade) = match ctx.state.store.begin_refund(&new).await? {
         BeginRefund::NoSuchTrade => return Err(ApiError::NotFound),

@@ -79,9 +79,17 @@ impl Store {
             return Ok(BeginRefund::Exceeds { trade, available });
         }
         tx.execute(
-            "INSERT INTO refunds (tenant_id, out_trade_no, out_request_no, state, fingerprint, amount_minor, reason) \
-             VALUES ($1, $2, $3, 'PENDING', $4, $5, $6)",
-            &[&new.key.tenant_id, &new.key.out_trade_no, &new.out_request_no, &new.fingerprint, &wanted, &new.reason],
+            "INSERT INTO refunds (tenant_id, out_trade_no, out_request_no, state, fingerprint, amount_minor, reason, \
+             next_check_at) VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7)",
+            &[
+                &new.key.tenant_id,
+                &new.key.out_trade_no,
+                &new.out_request_no,
+                &new.fingerprint,
+                &wanted,
+                &new.reason,
+                &new.check_at,
+            ],
         )
         .await?;
         let refund = read_refund(&tx, &new.key, &new.out_request_no)
@@ -147,6 +155,26 @@ impl Store {
         let trade = read(&tx, &refund.key, false).await?.ok_or_else(|| StoreError::Corrupt("trade vanished".into()))?;
         tx.commit().await?;
         Ok((refund, trade))
+    }
+
+    /// Claims up to `limit` refunds whose outcome is not known (UNKNOWN, or PENDING past its
+    /// check time: the caller died) and are due at `now`, leased until `until`.
+    pub async fn claim_refunds(
+        &self,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Refund>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "UPDATE refunds r SET next_check_at = $2 FROM (SELECT tenant_id, out_trade_no, out_request_no FROM refunds \
+             WHERE next_check_at <= $1 AND state IN ('PENDING', 'UNKNOWN') ORDER BY next_check_at LIMIT $3 \
+             FOR UPDATE SKIP LOCKED) due, trades t WHERE r.tenant_id = due.tenant_id AND r.out_trade_no = due.out_trade_no \
+             AND r.out_request_no = due.out_request_no AND t.tenant_id = r.tenant_id AND t.out_trade_no = r.out_trade_no \
+             RETURNING {REFUND_COLUMNS}"
+        );
+        let statement = client.prepare_cached(&sql).await?;
+        client.query(&statement, &[&now, &until, &limit]).await?.iter().map(Refund::from_row).collect()
     }
 
     pub async fn get_refund(&self, key: &TradeKey, out_request_no: &str) -> Result<Option<Refund>, StoreError> {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use ledger::due_index::{Rearm, due_score, score};
 use ledger::store::{AfterAttempt, Attempt};
-use ledger::{Begin, DueIndex, Settled, Settlement, TradeKey, TradeState};
+use ledger::{
+    Begin, BeginRefund, DueIndex, NewRefund, RefundSettlement, RefundState, Settled, Settlement, TradeKey, TradeState,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -215,4 +217,32 @@ async fn a_webhook_is_delivered_by_one_claimer_and_every_attempt_is_listed() {
     assert!(
         store.claim_webhooks(OffsetDateTime::now_utc() + Duration::from_secs(60), lease, 10).await.unwrap().is_empty()
     );
+}
+
+#[tokio::test]
+async fn refunds_whose_outcome_is_unknown_are_claimed_by_one_reconciler() {
+    let (_db, store) = database().await;
+    let trade = paid_trade(&store, Uuid::new_v4(), "R1", "10.00").await;
+    let now = OffsetDateTime::now_utc();
+    let mut started = Vec::new();
+    for (no, check_at) in [("lost", now - Duration::from_secs(1)), ("fresh", now + Duration::from_secs(30))] {
+        let new = NewRefund {
+            key: trade.key.clone(),
+            out_request_no: no.into(),
+            fingerprint: vec![1],
+            amount: cny("1.00"),
+            reason: None,
+            check_at,
+        };
+        let BeginRefund::Started { refund, .. } = store.begin_refund(&new).await.unwrap() else { panic!() };
+        started.push(refund);
+    }
+    let until = now + Duration::from_secs(10);
+    let claimed = store.claim_refunds(now, until, 10).await.unwrap();
+    let claimed: Vec<_> = claimed.iter().map(|r| r.out_request_no.as_str()).collect();
+    assert_eq!(claimed, ["lost"], "a PENDING refund past its check time; not one still being made");
+    assert!(store.claim_refunds(now, until, 10).await.unwrap().is_empty(), "leased");
+    let (refund, trade) = store.settle_refund(&started[0], &RefundSettlement::Refunded { at: now }).await.unwrap();
+    assert_eq!((refund.state, trade.refunded), (RefundState::Success, cny("1.00")));
+    assert!(store.claim_refunds(until, until, 10).await.unwrap().is_empty(), "settled refunds are done");
 }

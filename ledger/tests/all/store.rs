@@ -73,6 +73,7 @@ async fn refunds_never_add_up_to_more_than_was_paid() {
                     fingerprint: vec![i],
                     amount: cny("7.00"),
                     reason: None,
+                    check_at: OffsetDateTime::now_utc() + Duration::from_secs(15),
                 };
                 store.begin_refund(&new).await.unwrap()
             })
@@ -99,6 +100,7 @@ async fn refunds_never_add_up_to_more_than_was_paid() {
         fingerprint: vec![0],
         amount: cny("7.00"),
         reason: None,
+        check_at: OffsetDateTime::now_utc() + Duration::from_secs(15),
     };
     assert!(matches!(store.begin_refund(&repeat).await.unwrap(), BeginRefund::Existing { .. }));
     let last = NewRefund { out_request_no: "last".into(), amount: cny("2.00"), ..repeat.clone() };
@@ -114,6 +116,7 @@ async fn refunds_never_add_up_to_more_than_was_paid() {
         fingerprint: vec![],
         amount: cny("1.00"),
         reason: None,
+        check_at: OffsetDateTime::now_utc(),
     };
     assert!(matches!(store.begin_refund(&missing).await.unwrap(), BeginRefund::NotRefundable(_)));
     let nowhere = NewRefund { key: TradeKey::new(tenant, "none"), ..missing };
@@ -222,6 +225,7 @@ async fn the_sales_report_adds_up_per_day_and_store() {
         fingerprint: vec![],
         amount: cny("5.00"),
         reason: None,
+        check_at: OffsetDateTime::now_utc(),
     };
     let BeginRefund::Started { refund, .. } = store.begin_refund(&new).await.unwrap() else { panic!() };
     store.settle_refund(&refund, &RefundSettlement::Refunded { at: OffsetDateTime::now_utc() }).await.unwrap();

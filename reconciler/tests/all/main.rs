@@ -9,5 +9,6 @@ mod crash;
 mod exclusive;
 mod helpers;
 mod qr;
+mod refunds;
 mod scenarios;
 mod webhooks;

@@ -1,0 +1,82 @@
+//! Refunds whose outcome is not known — the answer was lost (UNKNOWN), or the gateway died before
+//! recording one (PENDING past its check time) — are sent again with the same parameters: Alipay's
+//! refunds are idempotent on `out_request_no`, so the repeat answers what the first did (and makes
+//! it if it never arrived). They are few, so they are claimed straight from Postgres, with a
+//! lease, in small batches; several reconcilers share them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alipay::unified::{Answer, Request};
+use alipay::{OutRequestNo, OutTradeNo, Outcome};
+use ledger::{Refund, RefundSettlement};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::app::Shared;
+
+/// Refunds claimed at once at most.
+const CLAIM: i64 = 32;
+
+/// Runs until `stop`.
+pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(shared.config.refund_poll_ms);
+    while !*stop.borrow() {
+        let now = OffsetDateTime::now_utc();
+        match shared.store.claim_refunds(now, now + shared.config.lease(), CLAIM).await {
+            Ok(refunds) => {
+                let mut retries = tokio::task::JoinSet::new();
+                for refund in refunds {
+                    let shared = Arc::clone(&shared);
+                    retries.spawn(async move { retry(&shared, refund).await });
+                }
+                retries.join_all().await;
+            }
+            Err(error) => tracing::warn!(%error, "could not claim refunds"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(poll) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+async fn retry(shared: &Shared, refund: Refund) {
+    let checker = &shared.checker;
+    let Some(tenant) = checker.snapshots.current().by_id(&refund.key.tenant_id).cloned() else {
+        tracing::warn!(trade = %refund.key.encode(), "the refund's tenant is not in the snapshot; its lease brings it back");
+        return;
+    };
+    let (Ok(out_trade_no), Ok(out_request_no)) =
+        (refund.key.out_trade_no.parse::<OutTradeNo>(), refund.out_request_no.parse::<OutRequestNo>())
+    else {
+        tracing::error!(trade = %refund.key.encode(), "the refund's numbers cannot be sent to Alipay");
+        return;
+    };
+    let request = Request::Refund {
+        out_trade_no: &out_trade_no,
+        out_request_no: &out_request_no,
+        amount: refund.amount,
+        reason: refund.reason.as_deref(),
+    };
+    let now = OffsetDateTime::now_utc();
+    let (settlement, result) = match checker.upstream.call_for(&tenant, None, &request).await {
+        Ok(Answer { outcome: Outcome::Success, .. }) => (RefundSettlement::Refunded { at: now }, "refunded"),
+        Ok(Answer { outcome: Outcome::Failed(failure), .. }) => {
+            let failed = RefundSettlement::Failed { code: failure.reason_code().to_owned(), message: failure.message };
+            (failed, "failed")
+        }
+        Ok(Answer { outcome: Outcome::Unknown(reason), .. }) => {
+            let next_check_at = checker.schedule.next_refund(refund.created_at, now);
+            (RefundSettlement::Unknown { reason: reason.to_string(), next_check_at }, "unknown")
+        }
+        Err(not_sent) => {
+            let next_check_at = checker.schedule.next_refund(refund.created_at, now);
+            (RefundSettlement::Unknown { reason: not_sent.to_string(), next_check_at }, "not_sent")
+        }
+    };
+    metrics::counter!("reconciler_refunds_total", "result" => result).increment(1);
+    if let Err(error) = shared.store.settle_refund(&refund, &settlement).await {
+        tracing::warn!(%error, trade = %refund.key.encode(), "refund outcome not recorded; its lease brings it back");
+    }
+}
