@@ -97,12 +97,31 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
             error.into_response()
         }
     };
+    let took = started.elapsed();
+    let response = with_total_timing(response, took);
     let label = route.label();
     metrics::counter!("gateway_requests_total", "route" => label, "status" => status_label(response.status()))
         .increment(1);
-    metrics::histogram!("gateway_request_seconds", "route" => label).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("gateway_request_seconds", "route" => label).record(took.as_secs_f64());
     response
 }
+
+/// Adds `total;dur=…` (milliseconds from the request's headers to its answer) to `Server-Timing`,
+/// after the handler's `upstream;dur=…` when it called Alipay: the difference is what the
+/// gateway itself added.
+fn with_total_timing(mut response: Response<Full<Bytes>>, took: std::time::Duration) -> Response<Full<Bytes>> {
+    let total = format!("total;dur={:.3}", took.as_secs_f64() * 1000.0);
+    let value = match response.headers().get(SERVER_TIMING).and_then(|v| v.to_str().ok()) {
+        Some(upstream) => format!("{upstream}, {total}"),
+        None => total,
+    };
+    if let Ok(value) = http::HeaderValue::from_str(&value) {
+        response.headers_mut().insert(SERVER_TIMING, value);
+    }
+    response
+}
+
+const SERVER_TIMING: &str = "server-timing";
 
 /// The status as a metric label, from a fixed set.
 fn status_label(status: http::StatusCode) -> &'static str {

@@ -3,6 +3,12 @@
 //! The intent row is committed before any byte goes to Alipay; `(tenant, out_trade_no)` is unique
 //! and carries the request's fingerprint; every transition is a compare-and-set on
 //! `(state, version)`, so a stale writer's late write is refused (and counted by the caller).
+//!
+//! # Layout
+//! - `mod.rs`: the store, migrations, reads; intents and settlements go through `batch` lanes
+//!   to the statements of `trades`, so concurrent ones share a statement and a commit.
+//! - `notifications`, `refunds`, `outbox` (merchant webhooks), `reconcile` (the reconciler's
+//!   claims and sweeps), `reports`.
 
 /// A statement's text, built once.
 macro_rules! sql {
@@ -12,13 +18,21 @@ macro_rules! sql {
     }};
 }
 
+mod batch;
 mod notifications;
 mod outbox;
 mod reconcile;
 mod refunds;
 mod reports;
+mod trades;
+
+use std::sync::Arc;
 
 use deadpool_postgres::{GenericClient, Pool};
+
+use batch::Lane;
+use trades::Settle;
+pub(crate) use trades::{read_many, settle_on};
 
 pub use notifications::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
 pub use outbox::{AfterAttempt, Attempt, Delivery, DeliveryReport, event_of};
@@ -92,7 +106,17 @@ pub async fn migrate(url: &str) -> Result<usize, StoreError> {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    lanes: Arc<Lanes>,
 }
+
+/// The batched writes of the request path.
+struct Lanes {
+    begin: Lane<NewTrade>,
+    settle: Lane<Settle>,
+}
+
+/// Batches of one lane written at once at most: while they are in flight, the next batch grows.
+const LANE_SLOTS: usize = 4;
 
 const SELECT_TRADE: &str = "WHERE tenant_id = $1 AND out_trade_no = $2";
 
@@ -112,49 +136,18 @@ fn minor(amount: alipay::Amount) -> i64 {
 
 impl Store {
     pub fn new(pool: Pool) -> Self {
-        Store { pool }
+        let lanes = Lanes { begin: Lane::new(pool.clone(), LANE_SLOTS), settle: Lane::new(pool.clone(), LANE_SLOTS) };
+        Store { pool, lanes: Arc::new(lanes) }
     }
 
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
 
-    /// Records the intent (PAYING, or the starting state of `new.kind`), unless the key exists.
+    /// Records the intent (PAYING), unless the key exists; batched with the intents of other
+    /// requests arriving meanwhile (one statement, one commit).
     pub async fn begin(&self, new: &NewTrade) -> Result<Begin, StoreError> {
-        let client = self.pool.get().await?;
-        let sql = sql!(
-            "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, subject, \
-             store_id, terminal_id, operator_id, next_check_at) VALUES ($1, $2, $3, 'PAYING', $4, $5, $6, $7, $8, $9, \
-             $10, $11) \
-             ON CONFLICT (tenant_id, out_trade_no) DO NOTHING RETURNING ",
-            TRADE_COLUMNS
-        );
-        let statement = client.prepare_cached(sql).await?;
-        let inserted = client
-            .query_opt(
-                &statement,
-                &[
-                    &new.key.tenant_id,
-                    &new.key.out_trade_no,
-                    &new.kind.as_str(),
-                    &new.fingerprint,
-                    &new.amount.currency().code(),
-                    &minor(new.amount),
-                    &new.subject,
-                    &new.store_id,
-                    &new.terminal_id,
-                    &new.operator_id,
-                    &new.check_at,
-                ],
-            )
-            .await?;
-        match inserted {
-            Some(row) => Ok(Begin::Started(Trade::from_row(&row)?)),
-            None => read(&client, &new.key, false)
-                .await?
-                .map(Begin::Existing)
-                .ok_or_else(|| StoreError::Corrupt("trade vanished after a conflict".into())),
-        }
+        self.lanes.begin.submit(new.clone()).await
     }
 
     pub async fn get(&self, key: &TradeKey) -> Result<Option<Trade>, StoreError> {
@@ -163,10 +156,10 @@ impl Store {
     }
 
     /// Moves `trade` (as read, at its version) to what `settlement` proved; refused if anyone
-    /// moved it since, or if design §4 does not allow the step.
+    /// moved it since, or if design §4 does not allow the step. Batched with the other outcomes
+    /// arriving meanwhile.
     pub async fn settle(&self, trade: &Trade, settlement: &Settlement) -> Result<Settled, StoreError> {
-        let client = self.pool.get().await?;
-        settle_on(&client, trade, settlement).await
+        self.lanes.settle.submit(Settle::new(trade, settlement)?).await
     }
 
     /// Marks a cancel as asked for (the reconciler retries it until confirmed); answers the row.
@@ -183,84 +176,5 @@ impl Store {
             Some(row) => Ok(Some(Trade::from_row(&row)?)),
             None => read(&client, key, false).await,
         }
-    }
-}
-
-/// [`Store::settle`] on `client` (a transaction, for writes that go with it).
-pub(crate) async fn settle_on(
-    client: &impl GenericClient,
-    trade: &Trade,
-    settlement: &Settlement,
-) -> Result<Settled, StoreError> {
-    let next = settlement.state();
-    if !trade.state.can_become(next) {
-        return Err(StoreError::Transition { from: trade.state, to: next });
-    }
-    let sql = sql!(
-        "UPDATE trades SET state = $5, version = version + 1, updated_at = now(), \
-         trade_no = COALESCE($6, trade_no), buyer_user_id = COALESCE($7, buyer_user_id), \
-         paid_at = COALESCE($8, paid_at), failure_code = $9, failure_message = $10, unknown_reason = $11, \
-         cancel_action = COALESCE($12, cancel_action), qr_code = COALESCE($13, qr_code), \
-         deadline = COALESCE($14, deadline), next_check_at = $15, \
-         refunded_minor = CASE WHEN $12 = 'refund' THEN amount_minor ELSE refunded_minor END, \
-         cancel_requested = cancel_requested AND $5 NOT IN ('CANCELLED', 'FAILED') ",
-        SELECT_TRADE,
-        " AND version = $3 AND state = $4 RETURNING ",
-        TRADE_COLUMNS
-    );
-    let statement = client.prepare_cached(sql).await?;
-    let (mut trade_no, mut buyer, mut paid_at, mut code, mut message, mut reason) =
-        (None, None, None, None, None, None);
-    let (mut action, mut qr_code, mut deadline, mut next_check_at) = (None, None, None, None);
-    match settlement {
-        Settlement::Paid { trade_no: no, buyer_user_id, paid_at: at } => {
-            trade_no = no.as_deref();
-            buyer = buyer_user_id.as_deref();
-            paid_at = Some(*at);
-        }
-        Settlement::Failed { code: c, message: m } => {
-            code = Some(c.as_str());
-            message = m.as_deref();
-        }
-        Settlement::Unknown { reason: r, next_check_at: next, deadline: end } => {
-            reason = Some(r.as_str());
-            next_check_at = Some(*next);
-            deadline = Some(*end);
-        }
-        Settlement::Waiting { qr_code: code, next_check_at: next, deadline: end } => {
-            qr_code = Some(code.as_str());
-            next_check_at = Some(*next);
-            deadline = Some(*end);
-        }
-        Settlement::Cancelled { action: a } => action = Some(a.as_str()),
-    }
-    let updated = client
-        .query_opt(
-            &statement,
-            &[
-                &trade.key.tenant_id,
-                &trade.key.out_trade_no,
-                &trade.version,
-                &trade.state.as_str(),
-                &next.as_str(),
-                &trade_no,
-                &buyer,
-                &paid_at,
-                &code,
-                &message,
-                &reason,
-                &action,
-                &qr_code,
-                &deadline,
-                &next_check_at,
-            ],
-        )
-        .await?;
-    match updated {
-        Some(row) => Ok(Settled::Applied(Trade::from_row(&row)?)),
-        None => read(client, &trade.key, false)
-            .await?
-            .map(Settled::Stale)
-            .ok_or_else(|| StoreError::Corrupt("trade vanished".into())),
     }
 }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::outbox::{enqueue_webhook, event_of};
-use super::{SELECT_TRADE, Settled, Store, StoreError, read, settle_on};
+use super::{SELECT_TRADE, Settled, Store, StoreError, read, read_many, settle_on};
 use crate::trade::{Settlement, TRADE_COLUMNS, Trade, TradeKey, trade_columns_of};
 
 /// An open trade, as the sweeper pages through them.
@@ -20,15 +20,7 @@ impl Store {
     /// The trades of `keys` that exist, in no particular order (one statement for a batch).
     pub async fn get_many(&self, keys: &[TradeKey]) -> Result<Vec<Trade>, StoreError> {
         let client = self.pool.get().await?;
-        let sql = sql!(
-            "SELECT ",
-            TRADE_COLUMNS,
-            " FROM trades WHERE (tenant_id, out_trade_no) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"
-        );
-        let statement = client.prepare_cached(sql).await?;
-        let tenants: Vec<Uuid> = keys.iter().map(|k| k.tenant_id).collect();
-        let numbers: Vec<&str> = keys.iter().map(|k| k.out_trade_no.as_str()).collect();
-        client.query(&statement, &[&tenants, &numbers]).await?.iter().map(Trade::from_row).collect()
+        read_many(&client, &keys.iter().collect::<Vec<_>>()).await
     }
 
     /// The trades of `keys` that exist, as [`Store::get_many`] — and, in the same statement, each

@@ -58,6 +58,67 @@ async fn one_intent_per_key_and_compare_and_set_transitions() {
 }
 
 #[tokio::test]
+async fn concurrent_writes_written_together_each_get_their_own_answer() {
+    let (_db, store) = database().await;
+    let tenant = Uuid::new_v4();
+    // 200 intents at once, over 100 keys: each key started exactly once, the rest see it.
+    let begins: Vec<_> = (0..200)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.begin(&intent(tenant, &format!("B{}", i % 100), "10.00")).await })
+        })
+        .collect();
+    let mut started = std::collections::HashMap::new();
+    for begin in begins {
+        match begin.await.unwrap().unwrap() {
+            Begin::Started(trade) => *started.entry(trade.key.out_trade_no).or_insert(0) += 1,
+            Begin::Existing(trade) => assert_eq!(trade.state, TradeState::Paying),
+        }
+    }
+    assert_eq!(started.len(), 100, "every key started");
+    assert!(started.values().all(|&n| n == 1), "no key started twice");
+
+    // Two outcomes race for each trade: exactly one applies, the other sees it.
+    let mut races = Vec::new();
+    for i in 0..100 {
+        let trade = store.get(&TradeKey::new(tenant, format!("B{i}"))).await.unwrap().unwrap();
+        for settlement in [paid(), Settlement::Failed { code: "ACQ.TRADE_HAS_CLOSE".into(), message: None }] {
+            let (store, trade) = (store.clone(), trade.clone());
+            races.push(tokio::spawn(async move { store.settle(&trade, &settlement).await.unwrap() }));
+        }
+    }
+    let mut applied = std::collections::HashMap::new();
+    for race in races {
+        match race.await.unwrap() {
+            Settled::Applied(trade) => {
+                assert_eq!(trade.version, 2);
+                assert!(applied.insert(trade.key.out_trade_no.clone(), trade.state).is_none(), "applied twice");
+            }
+            Settled::Stale(current) => assert!(current.state.is_final()),
+        }
+    }
+    assert_eq!(applied.len(), 100);
+    for (no, state) in applied {
+        assert_eq!(store.get(&TradeKey::new(tenant, no)).await.unwrap().unwrap().state, state, "the winner is stored");
+    }
+
+    // An intent Postgres refuses (a NUL in its text) fails alone; its neighbours are written.
+    let mut mixed = Vec::new();
+    for i in 0..20 {
+        let mut new = intent(tenant, &format!("M{i}"), "1.00");
+        if i == 7 {
+            new.subject = "bad\0subject".into();
+        }
+        let store = store.clone();
+        mixed.push(tokio::spawn(async move { store.begin(&new).await }));
+    }
+    for (i, begin) in mixed.into_iter().enumerate() {
+        let result = begin.await.unwrap();
+        assert_eq!(result.is_err(), i == 7, "M{i}: {result:?}");
+    }
+}
+
+#[tokio::test]
 async fn refunds_never_add_up_to_more_than_was_paid() {
     let (_db, store) = database().await;
     let tenant = Uuid::new_v4();

@@ -1,0 +1,233 @@
+//! The trade writes of the request path, each a statement over arrays so that one statement
+//! carries a batch ([`super::batch`]): intents (`INSERT … ON CONFLICT DO NOTHING`) and
+//! compare-and-set settlements (`UPDATE … WHERE version = … AND state = …`). An item its
+//! statement did not return (the key existed; someone moved the trade first) is answered with
+//! the row as it is now.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::{Client, GenericClient};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::batch::{Batched, Written};
+use super::{Begin, Settled, StoreError, minor};
+use crate::state::TradeState;
+use crate::trade::{NewTrade, Settlement, TRADE_COLUMNS, Trade, TradeKey};
+
+/// [`Store::settle`] on `client` (a transaction, for writes that go with it).
+pub(crate) async fn settle_on(
+    client: &impl GenericClient,
+    trade: &Trade,
+    settlement: &Settlement,
+) -> Result<Settled, StoreError> {
+    let mut settled = settle_many(client, &[Settle::new(trade, settlement)?]).await?;
+    settled.pop().ok_or_else(|| StoreError::Corrupt("a settlement answered nothing".into()))
+}
+
+/// The trades of `keys` that exist, in no particular order (one statement).
+pub(crate) async fn read_many(client: &impl GenericClient, keys: &[&TradeKey]) -> Result<Vec<Trade>, StoreError> {
+    let sql = sql!(
+        "SELECT ",
+        TRADE_COLUMNS,
+        " FROM trades WHERE (tenant_id, out_trade_no) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"
+    );
+    let statement = client.prepare_cached(sql).await?;
+    let tenants: Vec<Uuid> = keys.iter().map(|k| k.tenant_id).collect();
+    let numbers: Vec<&str> = keys.iter().map(|k| k.out_trade_no.as_str()).collect();
+    client.query(&statement, &[&tenants, &numbers]).await?.iter().map(Trade::from_row).collect()
+}
+
+/// For each item, the row its statement returned, else the row as it is now (read in one
+/// statement): `fresh` and `current` build the answer from each.
+async fn returned_or_current<T, O>(
+    client: &impl GenericClient,
+    items: &[T],
+    key: impl Fn(&T) -> &TradeKey,
+    returned: Vec<Trade>,
+    fresh: impl Fn(Trade) -> O,
+    current: impl Fn(Trade) -> O,
+) -> Result<Vec<O>, StoreError> {
+    let mut returned: HashMap<TradeKey, Trade> = returned.into_iter().map(|t| (t.key.clone(), t)).collect();
+    let mut answers: Vec<Option<O>> = items.iter().map(|item| returned.remove(key(item)).map(&fresh)).collect();
+    let missing: Vec<&TradeKey> =
+        items.iter().zip(&answers).filter(|(_, a)| a.is_none()).map(|(i, _)| key(i)).collect();
+    if !missing.is_empty() {
+        let now: HashMap<TradeKey, Trade> =
+            read_many(client, &missing).await?.into_iter().map(|t| (t.key.clone(), t)).collect();
+        for (item, answer) in items.iter().zip(answers.iter_mut()) {
+            if answer.is_none() {
+                *answer = now.get(key(item)).cloned().map(&current);
+            }
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.ok_or_else(|| StoreError::Corrupt("a trade vanished while being written".into())))
+        .collect()
+}
+
+impl Batched for NewTrade {
+    type Out = Begin;
+
+    fn write<'a>(client: &'a Client, items: &'a [Self]) -> Written<'a, Begin> {
+        Box::pin(async move {
+            let sql = sql!(
+                "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, \
+                 subject, store_id, terminal_id, operator_id, next_check_at) \
+                 SELECT n.tenant_id, n.out_trade_no, n.kind, 'PAYING', n.fingerprint, n.currency, n.amount_minor, \
+                 n.subject, n.store_id, n.terminal_id, n.operator_id, n.next_check_at \
+                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::bigint[], $7::text[], \
+                 $8::text[], $9::text[], $10::text[], $11::timestamptz[]) AS n (tenant_id, out_trade_no, kind, \
+                 fingerprint, currency, amount_minor, subject, store_id, terminal_id, operator_id, next_check_at) \
+                 ON CONFLICT (tenant_id, out_trade_no) DO NOTHING RETURNING ",
+                TRADE_COLUMNS
+            );
+            let statement = client.prepare_cached(sql).await?;
+            let column = |f: fn(&NewTrade) -> Option<&str>| items.iter().map(f).collect::<Vec<_>>();
+            let inserted = client
+                .query(
+                    &statement,
+                    &[
+                        &items.iter().map(|n| n.key.tenant_id).collect::<Vec<_>>(),
+                        &column(|n| Some(&n.key.out_trade_no)),
+                        &column(|n| Some(n.kind.as_str())),
+                        &items.iter().map(|n| n.fingerprint.as_slice()).collect::<Vec<_>>(),
+                        &column(|n| Some(n.amount.currency().code())),
+                        &items.iter().map(|n| minor(n.amount)).collect::<Vec<_>>(),
+                        &column(|n| Some(&n.subject)),
+                        &column(|n| n.store_id.as_deref()),
+                        &column(|n| n.terminal_id.as_deref()),
+                        &column(|n| n.operator_id.as_deref()),
+                        &items.iter().map(|n| n.check_at).collect::<Vec<_>>(),
+                    ],
+                )
+                .await?
+                .iter()
+                .map(Trade::from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            returned_or_current(client, items, |n| &n.key, inserted, Begin::Started, Begin::Existing).await
+        })
+    }
+}
+
+/// A compare-and-set of one trade: from `(state, version)` to what `settlement` proved.
+pub(crate) struct Settle {
+    key: TradeKey,
+    version: i32,
+    from: TradeState,
+    settlement: Settlement,
+}
+
+impl Settle {
+    /// Refused at once if design §4 does not allow the step.
+    pub(crate) fn new(trade: &Trade, settlement: &Settlement) -> Result<Self, StoreError> {
+        let next = settlement.state();
+        if !trade.state.can_become(next) {
+            return Err(StoreError::Transition { from: trade.state, to: next });
+        }
+        Ok(Settle { key: trade.key.clone(), version: trade.version, from: trade.state, settlement: settlement.clone() })
+    }
+}
+
+/// The columns a settlement writes (None: left as they are, or cleared, as the statement says).
+#[derive(Default)]
+struct Columns<'a> {
+    trade_no: Option<&'a str>,
+    buyer: Option<&'a str>,
+    paid_at: Option<OffsetDateTime>,
+    code: Option<&'a str>,
+    message: Option<&'a str>,
+    reason: Option<&'a str>,
+    action: Option<&'a str>,
+    qr_code: Option<&'a str>,
+    deadline: Option<OffsetDateTime>,
+    next_check_at: Option<OffsetDateTime>,
+}
+
+async fn settle_many(client: &impl GenericClient, items: &[Settle]) -> Result<Vec<Settled>, StoreError> {
+    let sql = sql!(
+        "UPDATE trades SET state = s_state, version = version + 1, updated_at = now(), \
+         trade_no = COALESCE(s_trade_no, trade_no), buyer_user_id = COALESCE(s_buyer, buyer_user_id), \
+         paid_at = COALESCE(s_paid_at, paid_at), failure_code = s_code, failure_message = s_message, \
+         unknown_reason = s_reason, cancel_action = COALESCE(s_action, cancel_action), \
+         qr_code = COALESCE(s_qr_code, qr_code), deadline = COALESCE(s_deadline, deadline), next_check_at = s_next, \
+         refunded_minor = CASE WHEN s_action = 'refund' THEN amount_minor ELSE refunded_minor END, \
+         cancel_requested = cancel_requested AND s_state NOT IN ('CANCELLED', 'FAILED') \
+         FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], \
+         $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], \
+         $15::timestamptz[]) AS s (s_tenant, s_no, s_version, s_from, s_state, s_trade_no, s_buyer, s_paid_at, \
+         s_code, s_message, s_reason, s_action, s_qr_code, s_deadline, s_next) \
+         WHERE tenant_id = s_tenant AND out_trade_no = s_no AND version = s_version AND state = s_from RETURNING ",
+        TRADE_COLUMNS
+    );
+    let statement = client.prepare_cached(sql).await?;
+    let written: Vec<Columns<'_>> = items.iter().map(|item| written(&item.settlement)).collect();
+    fn text<'a>(written: &[Columns<'a>], f: fn(&Columns<'a>) -> Option<&'a str>) -> Vec<Option<&'a str>> {
+        written.iter().map(f).collect()
+    }
+    fn time(written: &[Columns<'_>], f: fn(&Columns<'_>) -> Option<OffsetDateTime>) -> Vec<Option<OffsetDateTime>> {
+        written.iter().map(f).collect()
+    }
+    let updated = client
+        .query(
+            &statement,
+            &[
+                &items.iter().map(|s| s.key.tenant_id).collect::<Vec<_>>(),
+                &items.iter().map(|s| s.key.out_trade_no.as_str()).collect::<Vec<_>>(),
+                &items.iter().map(|s| s.version).collect::<Vec<_>>(),
+                &items.iter().map(|s| s.from.as_str()).collect::<Vec<_>>(),
+                &items.iter().map(|s| s.settlement.state().as_str()).collect::<Vec<_>>(),
+                &text(&written, |w| w.trade_no),
+                &text(&written, |w| w.buyer),
+                &time(&written, |w| w.paid_at),
+                &text(&written, |w| w.code),
+                &text(&written, |w| w.message),
+                &text(&written, |w| w.reason),
+                &text(&written, |w| w.action),
+                &text(&written, |w| w.qr_code),
+                &time(&written, |w| w.deadline),
+                &time(&written, |w| w.next_check_at),
+            ],
+        )
+        .await?
+        .iter()
+        .map(Trade::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    returned_or_current(client, items, |s| &s.key, updated, Settled::Applied, Settled::Stale).await
+}
+
+fn written(settlement: &Settlement) -> Columns<'_> {
+    match settlement {
+        Settlement::Paid { trade_no, buyer_user_id, paid_at } => Columns {
+            trade_no: trade_no.as_deref(),
+            buyer: buyer_user_id.as_deref(),
+            paid_at: Some(*paid_at),
+            ..Columns::default()
+        },
+        Settlement::Failed { code, message } => {
+            Columns { code: Some(code.as_str()), message: message.as_deref(), ..Columns::default() }
+        }
+        Settlement::Unknown { reason, next_check_at, deadline } => Columns {
+            reason: Some(reason.as_str()),
+            next_check_at: Some(*next_check_at),
+            deadline: Some(*deadline),
+            ..Columns::default()
+        },
+        Settlement::Waiting { qr_code, next_check_at, deadline } => Columns {
+            qr_code: Some(qr_code.as_str()),
+            next_check_at: Some(*next_check_at),
+            deadline: Some(*deadline),
+            ..Columns::default()
+        },
+        Settlement::Cancelled { action } => Columns { action: Some(action.as_str()), ..Columns::default() },
+    }
+}
+
+impl Batched for Settle {
+    type Out = Settled;
+
+    fn write<'a>(client: &'a Client, items: &'a [Self]) -> Written<'a, Settled> {
+        Box::pin(settle_many(client, items))
+    }
+}
