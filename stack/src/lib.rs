@@ -17,8 +17,9 @@
 
 pub mod db;
 pub mod pos;
-pub mod process;
 pub mod redis;
+
+pub use telemetry::process;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

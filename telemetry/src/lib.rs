@@ -13,11 +13,13 @@
 //! - `shutdown`: [`shutdown_signal`], Ctrl-C or SIGTERM.
 //! - `service`: [`load_config`] and [`runtime`], as every service's `main` does them.
 //! - `error`: [`TelemetryError`].
+//! - [`process`]: CPU time and resident memory of a process, from /proc (benchmarks, load tests).
 
 mod admin_server;
 mod endpoints;
 mod error;
 mod logs;
+pub mod process;
 mod prometheus;
 mod service;
 mod shutdown;

@@ -1,4 +1,5 @@
-//! What benchmarks read about a process from /proc: its CPU time and resident memory.
+//! What benchmarks and load tests read about a process from /proc: its CPU time and resident
+//! memory.
 
 /// User plus system CPU seconds `pid` has used so far.
 pub fn cpu_seconds(pid: u32) -> f64 {
@@ -6,6 +7,11 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
     let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|t| t.parse::<f64>().ok()).sum());
     ticks / clock_ticks_per_second()
+}
+
+/// User plus system CPU seconds this process has used so far.
+pub fn own_cpu_seconds() -> f64 {
+    cpu_seconds(std::process::id())
 }
 
 /// `pid`'s resident memory, in MiB.

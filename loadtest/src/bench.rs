@@ -1,0 +1,407 @@
+//! `loadtest bench`: the whole stack on this machine, measured.
+//!
+//! Starts `alipay-sandbox`, `gateway` and `reconciler` (the release binaries next to this one)
+//! against a fresh database on the local Postgres and a fresh key prefix on the local Redis,
+//! provisions tenants, and runs the standard mixes:
+//!
+//! 1. MD5 (Global) tenants, payments only, closed loop: the gateway's CPU per MD5 pay.
+//! 2. RSA2 (OpenAPI) tenants, payments only, closed loop: CPU per RSA2 pay, next to the crypto
+//!    floor (one RSA-2048 sign and one verify) measured in this process.
+//! 3. All tenants, the mixed workload (pays, queries, refunds, cancels, QR orders; 2% refused,
+//!    1% UNKNOWN), closed loop for a few seconds to find the capacity, then open loop at half of
+//!    it: the headline throughput and latency.
+//!
+//! Every run is verified against the ledger and the sandbox's ground truth. Time runs at the
+//! sandbox's `--time-scale` 0.1 (the reconciler queries every 500 ms and cancels at 6 s), so
+//! UNKNOWN trades settle within the bench. Writes `bench/report.json`, one SVG per run, and
+//! `BENCHMARKS.md`.
+
+#![allow(clippy::print_stdout, reason = "a command-line tool: stdout is where its results go")]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alipay::{PrivateKey, SignType, Signer, Verifier};
+use tenants::Keyring;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::mix::Mix;
+use crate::provision::{ProvisionOptions, provision};
+use crate::render;
+use crate::report::{BenchReport, Report, Verification};
+use crate::run::{Load, RunOptions, run};
+use crate::schedule::Schedule;
+use crate::tenants_file::PosTenant;
+use crate::verify::{VerifyOptions, verify};
+use telemetry::process::{cpu_seconds, rss_mib};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// A database on this server is created for the bench and dropped after.
+    #[arg(long, env = "DATABASE_ADMIN_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub database_admin_url: String,
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Tenants to provision (a fifth of them MD5).
+    #[arg(long, default_value_t = 200)]
+    pub tenants: usize,
+    /// Where report.json and the charts go.
+    #[arg(long, default_value = "bench")]
+    pub out: PathBuf,
+    /// The Markdown summary.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    pub markdown: PathBuf,
+    /// Payments of the MD5 run (the RSA2 run makes a fifth as many).
+    #[arg(long, default_value_t = 20_000)]
+    pub pays: u64,
+    /// Length of the headline open-loop run.
+    #[arg(long, value_parser = crate::schedule::parse_duration, default_value = "20s")]
+    pub duration: Duration,
+}
+
+/// The sandbox's time scale for the bench: Alipay's 5 s and 60 s become 500 ms and 6 s.
+const TIME_SCALE: f64 = 0.1;
+const CONNECTIONS: usize = 64;
+
+/// A started service, stopped when dropped.
+struct Service {
+    child: Child,
+    pid: u32,
+}
+
+pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let binaries = Binaries::next_to_this()?;
+    let database = Database::create(&args.database_admin_url).await?;
+    let result = bench_on(&args, &binaries, &database.url).await;
+    database.drop_it().await;
+    let report = result?;
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(args.out.join("report.json"), serde_json::to_vec_pretty(&report)?)?;
+    for run in &report.runs {
+        std::fs::write(args.out.join(format!("{}.svg", render::slug(&run.title))), render::chart_svg(run))?;
+    }
+    std::fs::write(&args.markdown, render::bench_markdown(&report))?;
+    println!("wrote {} and {}", args.out.join("report.json").display(), args.markdown.display());
+    Ok(())
+}
+
+async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> anyhow::Result<BenchReport> {
+    let started_at = crate::now_rfc3339();
+    let master = Keyring::generate_line("bench")?;
+    let prefix = format!("bench:{}", std::process::id());
+    let (_sandbox, sandbox_url) = binaries.sandbox().await?;
+    let (gateway, gateway_url, admin_url) = binaries.gateway(database_url, &args.redis_url, &prefix, &master).await?;
+    let _reconciler = binaries.reconciler(database_url, &args.redis_url, &prefix, &master)?;
+    wait_ready(&admin_url).await?;
+    println!("stack up: gateway {gateway_url}, sandbox {sandbox_url}");
+
+    let provisioning = ProvisionOptions {
+        count: args.tenants.max(2),
+        md5_share: 0.2,
+        prefix: "bench".into(),
+        database_url: database_url.to_owned(),
+        sandbox_url: sandbox_url.clone(),
+        gateway_url: Some(gateway_url.clone()),
+        limits: crate::cli::generous_limits(),
+    };
+    let file = provision(&provisioning, Keyring::parse(&master)?).await?;
+    // The gateway's snapshot follows the registry within a moment; wait for every tenant.
+    if let Some(last) = file.tenants.last() {
+        crate::client::Client::new(&gateway_url, Duration::from_secs(5), 1).wait_until_known(last).await;
+    }
+    println!("{} tenants provisioned", file.tenants.len());
+    let floor = crypto_floor()?;
+    let verify_options =
+        VerifyOptions { database_url: database_url.to_owned(), sandbox_url, wait: Duration::from_secs(60) };
+    let bench = Bench { gateway_url, verify: verify_options, gateway_pid: gateway.pid };
+
+    let md5 = file.only(Some("MD5"));
+    let rsa2 = file.only(Some("RSA2"));
+    let pays = Mix::default();
+    let (md5_run, md5_cpu) = bench.closed("MD5 tenants, payments", &md5, pays.clone(), args.pays).await?;
+    let (rsa2_run, rsa2_cpu) = bench.closed("RSA2 tenants, payments", &rsa2, pays, (args.pays / 5).max(100)).await?;
+    let mixed = "pay=90,query=4,refund=3,cancel=2,qr_order=1"
+        .parse::<Mix>()
+        .and_then(|m| m.with_outcomes(0.02, 0.01))
+        .map_err(anyhow::Error::msg)?;
+    let (probe, _) = bench.closed_for("All tenants, mixed, capacity", &file.tenants, mixed.clone()).await?;
+    let rate = (probe.throughput_rps / 2.0).max(10.0);
+    let headline = bench
+        .open("All tenants, mixed with 1% UNKNOWN, at half capacity", &file.tenants, mixed, rate, args.duration)
+        .await?;
+    let runs = vec![md5_run, rsa2_run, probe, headline.clone()];
+    let verification = runs.iter().filter_map(|r| r.verification.as_ref()).fold(Verification::default(), add);
+    Ok(BenchReport {
+        machine: machine(),
+        started_at,
+        throughput_rps: headline.throughput_rps,
+        p50_ms: headline.latency.p50_ms,
+        p99_ms: headline.latency.p99_ms,
+        errors: headline.errors,
+        gateway_cpu_us_per_pay_rsa2: rsa2_cpu,
+        gateway_cpu_us_per_pay_md5: md5_cpu,
+        crypto_floor_us_rsa2: floor,
+        gateway_rss_mib: rss_mib(gateway.pid),
+        verification,
+        runs,
+    })
+}
+
+struct Bench {
+    gateway_url: String,
+    verify: VerifyOptions,
+    gateway_pid: u32,
+}
+
+impl Bench {
+    fn options(&self, title: &str, tenants: &[PosTenant], mix: Mix, load: Load) -> RunOptions {
+        RunOptions {
+            title: title.to_owned(),
+            target: self.gateway_url.clone(),
+            tenants: tenants.to_vec(),
+            mix,
+            load,
+            duration: None,
+            requests: None,
+            timeout: Duration::from_secs(10),
+            max_in_flight: 10_000,
+            progress: true,
+        }
+    }
+
+    /// A closed-loop run of `requests`; answers it and the gateway's CPU µs per request.
+    async fn closed(
+        &self,
+        title: &str,
+        tenants: &[PosTenant],
+        mix: Mix,
+        requests: u64,
+    ) -> anyhow::Result<(Report, f64)> {
+        let load = Load::Closed { connections: CONNECTIONS };
+        self.measured(RunOptions { requests: Some(requests), ..self.options(title, tenants, mix, load) }).await
+    }
+
+    async fn closed_for(&self, title: &str, tenants: &[PosTenant], mix: Mix) -> anyhow::Result<(Report, f64)> {
+        let load = Load::Closed { connections: CONNECTIONS };
+        let duration = Some(Duration::from_secs(5));
+        self.measured(RunOptions { duration, ..self.options(title, tenants, mix, load) }).await
+    }
+
+    async fn open(
+        &self,
+        title: &str,
+        tenants: &[PosTenant],
+        mix: Mix,
+        rate: f64,
+        length: Duration,
+    ) -> anyhow::Result<Report> {
+        let load = Load::Open(Schedule::Constant(rate));
+        let options = RunOptions { duration: Some(length), ..self.options(title, tenants, mix, load) };
+        Ok(self.measured(options).await?.0)
+    }
+
+    async fn measured(&self, options: RunOptions) -> anyhow::Result<(Report, f64)> {
+        let before = cpu_seconds(self.gateway_pid);
+        let tenants = options.tenants.clone();
+        let (mut report, trades) = run(options).await?;
+        let cpu_us = (cpu_seconds(self.gateway_pid) - before) * 1e6 / (report.requests.max(1) as f64);
+        report.verification = Some(verify(&tenants, &trades, &self.verify).await?);
+        crate::cli::print_summary(&report);
+        println!("  gateway CPU {cpu_us:.1} µs per request");
+        Ok((report, cpu_us))
+    }
+}
+
+fn add(mut sum: Verification, one: &Verification) -> Verification {
+    sum.checked += one.checked;
+    sum.mismatches += one.mismatches;
+    sum.double_charges += one.double_charges;
+    sum.non_final += one.non_final;
+    sum.examples.extend(one.examples.iter().take(20usize.saturating_sub(sum.examples.len())).cloned());
+    sum
+}
+
+/// µs of one RSA2 sign plus one verify, in this process, now.
+fn crypto_floor() -> anyhow::Result<f64> {
+    let key = PrivateKey::generate()?;
+    let verifier = Verifier::rsa(SignType::Rsa2, &key.public_key()?)?;
+    let signer = Signer::rsa2(Arc::new(key))?;
+    let text = b"app_id=2021000000000001&biz_content={\"out_trade_no\":\"x\",\"total_amount\":\"88.88\"}&charset=utf-8&method=alipay.trade.pay&sign_type=RSA2&timestamp=2026-11-25 10:15:30&version=1.0";
+    let rounds = 1000;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let signature = signer.sign(text)?;
+        verifier.verify(text, &signature)?;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds))
+}
+
+/// "2 cores (Intel Xeon …), 24 GiB, Linux 6.1.0".
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model =
+        cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':']));
+    let cores = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+    let memory_gib = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cores} cores ({}), {memory_gib:.0} GiB, Linux {}", model.unwrap_or("unknown CPU"), kernel.trim())
+}
+
+async fn wait_ready(admin_url: &str) -> anyhow::Result<()> {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    for _ in 0..400 {
+        if let Ok(uri) = format!("{admin_url}/ready").parse()
+            && client.get(uri).await.is_ok_and(|r| r.status() == 200)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    anyhow::bail!("the gateway never became ready")
+}
+
+/// The release binaries next to this one.
+struct Binaries {
+    dir: PathBuf,
+}
+
+impl Binaries {
+    fn next_to_this() -> anyhow::Result<Binaries> {
+        let this = std::env::current_exe()?;
+        let dir = this.parent().map(Path::to_path_buf).unwrap_or_default();
+        for name in ["alipay-sandbox", "gateway", "reconciler"] {
+            if !dir.join(name).exists() {
+                anyhow::bail!(
+                    "{} is missing: build the binaries first (`cargo build --release --bins`, as scripts/bench does)",
+                    dir.join(name).display()
+                );
+            }
+        }
+        Ok(Binaries { dir })
+    }
+
+    async fn sandbox(&self) -> anyhow::Result<(Service, String)> {
+        let mut command = Command::new(self.dir.join("alipay-sandbox"));
+        command.args(["--listen", "127.0.0.1:0", "--time-scale", &TIME_SCALE.to_string()]).env("RUST_LOG", "warn");
+        let (service, line) = start(command).await?;
+        // "alipay-sandbox listening on http://A"
+        let url = line.split_whitespace().last().unwrap_or_default().to_owned();
+        Ok((service, url))
+    }
+
+    async fn gateway(
+        &self,
+        database_url: &str,
+        redis_url: &str,
+        prefix: &str,
+        master: &str,
+    ) -> anyhow::Result<(Service, String, String)> {
+        let scaled = |ms: f64| ((ms * TIME_SCALE) as u64).to_string();
+        let mut command = Command::new(self.dir.join("gateway"));
+        command
+            .env("GATEWAY_LISTEN", "127.0.0.1:0")
+            .env("GATEWAY_ADMIN_LISTEN", "127.0.0.1:0")
+            .env("GATEWAY_DATABASE_URL", database_url)
+            .env("GATEWAY_REDIS_URL", redis_url)
+            .env("GATEWAY_REDIS_PREFIX", prefix)
+            // One worker thread, as in `cargo bench -p gateway --bench pay`: CPU per pay without
+            // cross-thread wake-ups; a gateway grows by threads or replicas.
+            .env("GATEWAY_WORKER_THREADS", "1")
+            // The pay path alone: Alipay's notification of each payment is another request.
+            .env("GATEWAY_NOTIFICATIONS", "false")
+            .env("GATEWAY_UPSTREAM_TIMEOUT_MS", "2000")
+            .env("GATEWAY_FIRST_CHECK_MS", scaled(5_000.0))
+            .env("GATEWAY_DEADLINE_MS", scaled(60_000.0))
+            .env("GATEWAY_QR_CHECK_MS", scaled(15_000.0))
+            .env("ACQ_MASTER_KEYS", master)
+            .env("RUST_LOG", "warn");
+        let (service, line) = start(command).await?;
+        // "gateway listening on http://A (admin http://B)"
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (Some(base), Some(admin)) = (words.get(3), words.get(5)) else {
+            anyhow::bail!("the gateway said '{line}'");
+        };
+        Ok((service, (*base).to_owned(), admin.trim_end_matches(')').to_owned()))
+    }
+
+    fn reconciler(&self, database_url: &str, redis_url: &str, prefix: &str, master: &str) -> anyhow::Result<Service> {
+        let scaled = |ms: f64| ((ms * TIME_SCALE) as u64).to_string();
+        let mut command = Command::new(self.dir.join("reconciler"));
+        command
+            .env("RECONCILER_ADMIN_LISTEN", "127.0.0.1:0")
+            .env("RECONCILER_DATABASE_URL", database_url)
+            .env("RECONCILER_REDIS_URL", redis_url)
+            .env("RECONCILER_REDIS_PREFIX", prefix)
+            .env("RECONCILER_UPSTREAM_TIMEOUT_MS", "2000")
+            .env("RECONCILER_LEASE_MS", "3000")
+            .env("RECONCILER_QUERY_INTERVAL_MS", scaled(5_000.0))
+            .env("RECONCILER_DEADLINE_MS", scaled(60_000.0))
+            .env("RECONCILER_CANCEL_RETRY_MS", scaled(2_000.0))
+            .env("RECONCILER_QR_QUERY_INTERVAL_MS", scaled(15_000.0))
+            .env("RECONCILER_SWEEP_INTERVAL_MS", scaled(5_000.0))
+            .env("ACQ_MASTER_KEYS", master)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        let child = command.spawn()?;
+        let pid = child.id().unwrap_or_default();
+        Ok(Service { child, pid })
+    }
+}
+
+/// Starts `command`; answers it and the first line it printed.
+async fn start(mut command: Command) -> anyhow::Result<(Service, String)> {
+    command.stdout(Stdio::piped()).kill_on_drop(true);
+    let mut child = command.spawn()?;
+    let pid = child.id().unwrap_or_default();
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .map_err(|_| anyhow::anyhow!("{command:?} said nothing for 30 s"))??
+        .ok_or_else(|| anyhow::anyhow!("{command:?} stopped at once"))?;
+    // Keep reading what it prints, so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((Service { child, pid }, line))
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// A database for the bench on the local server, dropped after.
+struct Database {
+    admin: tokio_postgres::Client,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    async fn create(admin_url: &str) -> anyhow::Result<Database> {
+        let admin = tenants::db::connect(admin_url).await?;
+        let name = format!("loadtest_bench_{}", std::process::id());
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+        let url = admin_url
+            .rsplit_once('/')
+            .map(|(base, _)| format!("{base}/{name}"))
+            .ok_or_else(|| anyhow::anyhow!("{admin_url} is not a postgres://…/database URL"))?;
+        tenants::db::migrate(&url).await?;
+        ledger::store::migrate(&url).await?;
+        Ok(Database { admin, name, url })
+    }
+
+    async fn drop_it(self) {
+        let _ = self.admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+    }
+}

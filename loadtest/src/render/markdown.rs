@@ -1,0 +1,344 @@
+//! Markdown: a run as a `##` section, a bench as the whole `BENCHMARKS.md`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::{count, decimal, finite, ms, rps};
+use crate::report::{BenchReport, Generator, OperationStats, Report, Verification};
+
+/// One run as a Markdown section: a `##` heading with the title, what was run, the headline
+/// figures, then per operation, errors by kind, status mix, the generator's own cost and the
+/// verification (the last three tables only when they have something to show).
+pub fn run_markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## {}\n", one_line(&report.title));
+    let _ = writeln!(
+        out,
+        "Target {} · {} · {} tenants · started {} · {} s\n",
+        one_line(&report.target),
+        one_line(&report.mode),
+        count(report.tenants),
+        one_line(&report.started_at),
+        decimal(report.duration_s, 1),
+    );
+    headline(&mut out, report);
+    operations(&mut out, &report.by_operation);
+    tally(&mut out, "Errors by kind", "Kind", &report.errors_by_kind);
+    tally(&mut out, "Status mix", "Status", &report.status_mix);
+    generator(&mut out, &report.generator);
+    if let Some(verification) = &report.verification {
+        verification_section(&mut out, verification);
+    }
+    out
+}
+
+/// The whole `BENCHMARKS.md`: the machine, how to reproduce, the headline figures the project
+/// tracks, then every run's section followed by its chart, `bench/<slug>.svg`.
+pub fn bench_markdown(bench: &BenchReport) -> String {
+    let mut out = String::from("# Benchmarks\n\n");
+    let _ = writeln!(out, "Machine: {}. Started {}.\n", one_line(&bench.machine), one_line(&bench.started_at));
+    out.push_str(
+        "How to reproduce: run `scripts/bench`, which builds the workspace in release mode and \
+         runs `loadtest bench`.\n\n",
+    );
+    bench_headline(&mut out, bench);
+    for run in &bench.runs {
+        out.push_str(&run_markdown(run));
+        let _ = writeln!(out, "![latency and throughput](bench/{}.svg)\n", slug(&run.title));
+    }
+    out
+}
+
+/// A title as a file name: lowercase ASCII letters and digits, every other run of characters
+/// one '-', none at either end; "run" when nothing is left.
+pub fn slug(title: &str) -> String {
+    let mut out = String::new();
+    let mut gap = false;
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+            gap = false;
+        } else {
+            gap = true;
+        }
+    }
+    if out.is_empty() { "run".to_owned() } else { out }
+}
+
+fn headline(out: &mut String, report: &Report) {
+    let latency = &report.latency;
+    let header = [
+        "Throughput (req/s)",
+        "p50 (ms)",
+        "p90 (ms)",
+        "p99 (ms)",
+        "p99.9 (ms)",
+        "max (ms)",
+        "mean (ms)",
+        "Requests",
+        "Errors",
+    ];
+    let row = vec![
+        rps(report.throughput_rps),
+        ms(latency.p50_ms),
+        ms(latency.p90_ms),
+        ms(latency.p99_ms),
+        ms(latency.p999_ms),
+        ms(latency.max_ms),
+        ms(latency.mean_ms),
+        count(report.requests),
+        count(report.errors),
+    ];
+    table(out, &header, &[row], 0);
+}
+
+fn operations(out: &mut String, by_operation: &BTreeMap<String, OperationStats>) {
+    if by_operation.is_empty() {
+        return;
+    }
+    out.push_str("### By operation\n\n");
+    let header = ["Operation", "Requests", "Errors", "p50 (ms)", "p99 (ms)", "p99.9 (ms)"];
+    let rows: Vec<_> = by_operation
+        .iter()
+        .map(|(name, stats)| {
+            vec![
+                cell(name),
+                count(stats.requests),
+                count(stats.errors),
+                ms(stats.latency.p50_ms),
+                ms(stats.latency.p99_ms),
+                ms(stats.latency.p999_ms),
+            ]
+        })
+        .collect();
+    table(out, &header, &rows, 1);
+}
+
+/// Counts by name with each one's share of their sum, under a `###` heading; nothing when empty.
+fn tally(out: &mut String, heading: &str, name: &str, counts: &BTreeMap<String, u64>) {
+    if counts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### {heading}\n");
+    let total: u64 = counts.values().sum();
+    let rows: Vec<_> = counts.iter().map(|(key, &n)| vec![cell(key), count(n), percent(n, total)]).collect();
+    table(out, &[name, "Count", "Share"], &rows, 1);
+}
+
+fn generator(out: &mut String, generator: &Generator) {
+    let _ = write!(
+        out,
+        "Generator: {} µs CPU per request, {} cores busy, {} late starts",
+        decimal(generator.cpu_us_per_request, 1),
+        decimal(generator.cores_busy, 2),
+        count(generator.late_starts),
+    );
+    if generator.late_starts > 0 {
+        out.push_str(" (their latency still counts from the intended send time)");
+    }
+    out.push_str(".\n\n");
+}
+
+fn verification_section(out: &mut String, verification: &Verification) {
+    out.push_str("### Verification\n\n");
+    let header = ["Checked", "Mismatches", "Double charges", "Non-final"];
+    let row = vec![
+        count(verification.checked),
+        count(verification.mismatches),
+        count(verification.double_charges),
+        count(verification.non_final),
+    ];
+    table(out, &header, &[row], 0);
+    for example in &verification.examples {
+        let _ = writeln!(out, "- {}", one_line(example));
+    }
+    if !verification.examples.is_empty() {
+        out.push('\n');
+    }
+}
+
+fn bench_headline(out: &mut String, bench: &BenchReport) {
+    let verification = &bench.verification;
+    let floor = finite(bench.crypto_floor_us_rsa2);
+    let ratio = if floor > 0.0 {
+        format!("{} × the crypto floor", decimal(bench.gateway_cpu_us_per_pay_rsa2 / floor, 1))
+    } else {
+        "n/a (no crypto floor measured)".to_owned()
+    };
+    let rows = [
+        ("Throughput, mixed run", format!("{} req/s", rps(bench.throughput_rps))),
+        ("p50, mixed run", format!("{} ms", ms(bench.p50_ms))),
+        ("p99, mixed run", format!("{} ms", ms(bench.p99_ms))),
+        ("Errors, mixed run", count(bench.errors)),
+        ("Gateway CPU per pay, RSA2", micros(bench.gateway_cpu_us_per_pay_rsa2)),
+        ("Gateway CPU per pay, MD5", micros(bench.gateway_cpu_us_per_pay_md5)),
+        ("Crypto floor, RSA-2048 sign + verify", micros(bench.crypto_floor_us_rsa2)),
+        ("Gateway CPU per RSA2 pay", ratio),
+        ("Gateway RSS after the runs", format!("{} MiB", decimal(bench.gateway_rss_mib, 1))),
+        ("Trades verified", count(verification.checked)),
+        ("Verification mismatches", count(verification.mismatches)),
+        ("Double charges", count(verification.double_charges)),
+        ("Non-final trades", count(verification.non_final)),
+    ];
+    let rows: Vec<_> = rows.into_iter().map(|(name, value)| vec![name.to_owned(), value]).collect();
+    out.push_str("## Headline\n\n");
+    table(out, &["Figure", "Value"], &rows, 1);
+}
+
+/// A Markdown table followed by a blank line; columns from `first_figure` on are right-aligned.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], first_figure: usize) {
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let align: Vec<_> = (0..header.len()).map(|i| if i < first_figure { "---" } else { "---:" }).collect();
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out.push('\n');
+}
+
+fn micros(x: f64) -> String {
+    format!("{} µs", decimal(x, 1))
+}
+
+/// `part` as a percentage of `whole`, one decimal; 0% of nothing.
+fn percent(part: u64, whole: u64) -> String {
+    let share = if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 };
+    format!("{}%", decimal(share, 1))
+}
+
+/// Text that must stay on one line (a heading, a list item): line breaks become spaces, and `<`
+/// is escaped so it cannot open an HTML tag.
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ").replace('<', "\\<")
+}
+
+/// Text for a table cell: on one line, with `|` escaped so it cannot split the cell.
+fn cell(text: &str) -> String {
+    one_line(text).replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Percentiles;
+
+    fn report() -> Report {
+        Report {
+            title: "Mixed, RSA2".to_owned(),
+            started_at: "2025-01-02T03:04:05Z".to_owned(),
+            target: "http://127.0.0.1:8080".to_owned(),
+            mode: "open loop, 2000/s for 30 s".to_owned(),
+            tenants: 1_000,
+            duration_s: 30.0,
+            requests: 70_368,
+            throughput_rps: 2_345.6,
+            latency: Percentiles {
+                p50_ms: 1.234,
+                p90_ms: 3.5,
+                p99_ms: 12.34,
+                p999_ms: 45.67,
+                max_ms: 1_234.56,
+                mean_ms: 2.0,
+            },
+            errors: 12_345,
+            by_operation: BTreeMap::from([(
+                "pay".to_owned(),
+                OperationStats { requests: 50_000, errors: 3, latency: Percentiles::default() },
+            )]),
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn run_shows_the_headline_figures_formatted() {
+        let text = run_markdown(&report());
+        assert!(text.starts_with("## Mixed, RSA2\n"));
+        assert!(text.contains("http://127.0.0.1:8080 · open loop, 2000/s for 30 s · 1,000 tenants"));
+        assert!(text.contains("| 2,346 | 1.23 | 3.50 | 12.3 | 45.7 | 1,234.6 | 2.00 | 70,368 | 12,345 |"));
+        assert!(text.contains("| pay | 50,000 | 3 | 0.00 | 0.00 | 0.00 |"));
+        assert!(text.contains("Generator: 0.0 µs CPU per request, 0.00 cores busy, 0 late starts."));
+    }
+
+    #[test]
+    fn markup_in_titles_stays_text() {
+        let text = run_markdown(&Report { title: "A & <B>\nC".to_owned(), ..report() });
+        assert!(text.starts_with("## A & \\<B> C\n"));
+    }
+
+    #[test]
+    fn empty_tallies_and_missing_verification_are_skipped() {
+        let text = run_markdown(&report());
+        assert!(!text.contains("Errors by kind"));
+        assert!(!text.contains("Status mix"));
+        assert!(!text.contains("Verification"));
+    }
+
+    #[test]
+    fn tallies_show_counts_and_shares_with_pipes_escaped() {
+        let mut run = report();
+        run.status_mix = BTreeMap::from([("200 SUCCESS".to_owned(), 3), ("a|b".to_owned(), 1)]);
+        run.errors_by_kind = BTreeMap::from([("timeout".to_owned(), 1_500)]);
+        let text = run_markdown(&run);
+        assert!(text.contains("### Status mix"));
+        assert!(text.contains("| 200 SUCCESS | 3 | 75.0% |"));
+        assert!(text.contains("| a\\|b | 1 | 25.0% |"));
+        assert!(text.contains("| timeout | 1,500 | 100.0% |"));
+    }
+
+    #[test]
+    fn verification_shows_its_table_and_examples_when_present() {
+        let mut run = report();
+        run.verification = Some(Verification {
+            checked: 70_000,
+            mismatches: 1,
+            examples: vec!["trade 42: POS heard SUCCESS,\nledger says FAILED".to_owned()],
+            ..Verification::default()
+        });
+        let text = run_markdown(&run);
+        assert!(text.contains("### Verification"));
+        assert!(text.contains("| 70,000 | 1 | 0 | 0 |"));
+        assert!(text.contains("- trade 42: POS heard SUCCESS, ledger says FAILED\n"));
+    }
+
+    #[test]
+    fn bench_has_title_reproduction_headline_and_runs_with_charts() {
+        let bench = BenchReport {
+            machine: "2 cores, Linux 6.1".to_owned(),
+            throughput_rps: 2_345.6,
+            gateway_cpu_us_per_pay_rsa2: 250.0,
+            crypto_floor_us_rsa2: 100.0,
+            gateway_rss_mib: 64.34,
+            runs: vec![report(), Report { title: "MD5 tenants, 1% UNKNOWN".to_owned(), ..report() }],
+            ..BenchReport::default()
+        };
+        let text = bench_markdown(&bench);
+        assert!(text.starts_with("# Benchmarks\n"));
+        assert!(text.contains("Machine: 2 cores, Linux 6.1."));
+        assert!(text.contains("`scripts/bench`") && text.contains("`loadtest bench`"));
+        assert!(text.contains("| Throughput, mixed run | 2,346 req/s |"));
+        assert!(text.contains("| Gateway CPU per RSA2 pay | 2.5 × the crypto floor |"));
+        assert!(text.contains("| Gateway RSS after the runs | 64.3 MiB |"));
+        assert!(text.contains("## Mixed, RSA2\n"));
+        assert!(text.contains("![latency and throughput](bench/mixed-rsa2.svg)"));
+        assert!(text.contains("![latency and throughput](bench/md5-tenants-1-unknown.svg)"));
+    }
+
+    #[test]
+    fn bench_ratio_survives_a_zero_crypto_floor() {
+        let text = bench_markdown(&BenchReport { gateway_cpu_us_per_pay_rsa2: 250.0, ..BenchReport::default() });
+        assert!(text.contains("| Gateway CPU per RSA2 pay | n/a (no crypto floor measured) |"));
+        assert!(!text.contains("inf") && !text.contains("NaN"));
+    }
+
+    #[test]
+    fn slugs_are_lowercase_words_joined_by_dashes() {
+        assert_eq!(slug("MD5 tenants, 1% UNKNOWN"), "md5-tenants-1-unknown");
+        assert_eq!(slug("  --Mixed (RSA2)-- "), "mixed-rsa2");
+        assert_eq!(slug("Zahlung über 100 €"), "zahlung-ber-100");
+        assert_eq!(slug(""), "run");
+        assert_eq!(slug("€ % !"), "run");
+    }
+}

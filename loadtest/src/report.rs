@@ -1,0 +1,116 @@
+//! What a run measured, and what `loadtest bench` measured over its runs: plain data, written as
+//! JSON ([`serde`]) and rendered as Markdown and SVG by [`crate::render`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Latency percentiles of a set of requests, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+/// One kind of request of the mix (`pay`, `query`, `refund`, `cancel`, `qr_order`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OperationStats {
+    pub requests: u64,
+    pub errors: u64,
+    pub latency: Percentiles,
+}
+
+/// One second of the run, by intended send time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Second {
+    /// Seconds since the run started (0, 1, 2, …).
+    pub t_s: u64,
+    /// Requests whose answer arrived in this second.
+    pub completed: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// The load generator's own cost, so a reader can tell whether it was the bottleneck.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Generator {
+    /// CPU (user + system) of the generator process per request sent.
+    pub cpu_us_per_request: f64,
+    /// Average cores the generator kept busy.
+    pub cores_busy: f64,
+    /// Requests that started more than 1 ms after their intended time (open loop): a generator
+    /// that falls behind shows here, and its latency still counts from the intended time.
+    pub late_starts: u64,
+}
+
+/// Every answer a POS got, compared with the ledger's final state and Alipay's ground truth.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Trades checked.
+    pub checked: u64,
+    /// The POS heard SUCCESS or FAILED and the ledger or Alipay says otherwise.
+    pub mismatches: u64,
+    /// A buyer charged without the trade being SUCCESS (or refunded) in the ledger, or charged twice.
+    pub double_charges: u64,
+    /// Trades still not final when verification gave up waiting.
+    pub non_final: u64,
+    /// A few of the problems found, for the reader (at most 20).
+    pub examples: Vec<String>,
+}
+
+/// One `loadtest run`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// What was run, e.g. "MD5 tenants, 1% UNKNOWN".
+    pub title: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// The gateway's base URL.
+    pub target: String,
+    /// How load was offered, e.g. "open loop, 2000/s for 30 s" or "closed loop, 64 connections".
+    pub mode: String,
+    pub tenants: u64,
+    pub duration_s: f64,
+    pub requests: u64,
+    pub throughput_rps: f64,
+    pub latency: Percentiles,
+    pub errors: u64,
+    /// `timeout`, `connect`, `http_5xx`, `http_4xx`, `unexpected_body`, …
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// `200 SUCCESS`, `200 UNKNOWN`, `200 FAILED`, `202`, `429`, …
+    pub status_mix: BTreeMap<String, u64>,
+    pub by_operation: BTreeMap<String, OperationStats>,
+    pub timeline: Vec<Second>,
+    pub generator: Generator,
+    pub verification: Option<Verification>,
+}
+
+/// `loadtest bench`: the standard runs on this machine, and the figures the project tracks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// e.g. "2 cores, Intel Xeon …, 24 GiB, Linux 6.1".
+    pub machine: String,
+    /// RFC 3339.
+    pub started_at: String,
+    /// The headline run's (the mixed run's) throughput, percentiles and errors.
+    pub throughput_rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub errors: u64,
+    pub gateway_cpu_us_per_pay_rsa2: f64,
+    pub gateway_cpu_us_per_pay_md5: f64,
+    /// One RSA-2048 sign plus one verify, measured in-process in the same bench.
+    pub crypto_floor_us_rsa2: f64,
+    /// The gateway's resident memory after the runs.
+    pub gateway_rss_mib: f64,
+    /// Summed over the runs.
+    pub verification: Verification,
+    /// Every run, in order.
+    pub runs: Vec<Report>,
+}

@@ -1,0 +1,306 @@
+//! One run: offers load (open loop at a scheduled rate, or closed loop over N connections),
+//! records every answer, shows progress, and reports.
+//!
+//! Open loop: a pacing thread wakes at each request's intended send time (or as soon after as
+//! it can) and starts every request that is due; latency counts from the intended time, so a
+//! stalled gateway is charged for the requests queued behind it (no coordinated omission).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::Method;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::Rng;
+use serde_json::json;
+
+use crate::client::{Answer, Call, Client, ErrorKind};
+use crate::mix::{Mix, Op};
+use crate::recorder::{Recorder, SentTrade};
+use crate::report::{Generator, Report};
+use crate::schedule::Schedule;
+use crate::tenants_file::PosTenant;
+
+/// How load is offered.
+#[derive(Debug, Clone)]
+pub enum Load {
+    Open(Schedule),
+    Closed { connections: usize },
+}
+
+/// A run, fully described.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub title: String,
+    pub target: String,
+    pub tenants: Vec<PosTenant>,
+    pub mix: Mix,
+    pub load: Load,
+    /// Stop after this long…
+    pub duration: Option<Duration>,
+    /// …or after this many requests, whichever comes first.
+    pub requests: Option<u64>,
+    pub timeout: Duration,
+    /// Calls in flight at most (open loop); beyond, a call counts as `generator_overload`.
+    pub max_in_flight: usize,
+    pub progress: bool,
+}
+
+/// Paid payments later calls (query, refund, cancel) act on; bounded.
+const PAID_POOL: usize = 100_000;
+
+struct Shared {
+    options: RunOptions,
+    client: Client,
+    recorder: Mutex<Recorder>,
+    paid: Mutex<VecDeque<(usize, String)>>,
+    in_flight: AtomicUsize,
+    next_trade: AtomicU64,
+    run_id: String,
+}
+
+/// Runs `options`; answers the report (verification is separate: [`crate::verify`]) and the
+/// payments made.
+pub async fn run(options: RunOptions) -> anyhow::Result<(Report, Vec<SentTrade>)> {
+    if options.tenants.is_empty() {
+        anyhow::bail!("no tenants to act as");
+    }
+    if options.duration.is_none() && options.requests.is_none() {
+        anyhow::bail!("give a duration or a number of requests");
+    }
+    let connections = match &options.load {
+        Load::Closed { connections } => *connections,
+        Load::Open(_) => options.max_in_flight,
+    };
+    let started = Instant::now();
+    let started_at = crate::now_rfc3339();
+    let shared = Arc::new(Shared {
+        client: Client::new(&options.target, options.timeout, connections.clamp(1, 10_000)),
+        recorder: Mutex::new(Recorder::new(started)),
+        paid: Mutex::new(VecDeque::new()),
+        in_flight: AtomicUsize::new(0),
+        next_trade: AtomicU64::new(0),
+        run_id: run_id(),
+        options,
+    });
+    let cpu_before = telemetry::process::own_cpu_seconds();
+    let progress = shared.options.progress.then(|| progress_bar(&shared));
+    let done = Arc::new(AtomicBool::new(false));
+    let ticker = progress.clone().map(|bar| tokio::spawn(tick(shared.clone(), bar, done.clone())));
+    match shared.options.load.clone() {
+        Load::Open(schedule) => open_loop(&shared, schedule, started).await,
+        Load::Closed { connections } => closed_loop(&shared, connections, started).await,
+    }
+    let elapsed = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    if let Some(ticker) = ticker {
+        let _ = ticker.await;
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let cpu = telemetry::process::own_cpu_seconds() - cpu_before;
+    let recorder = shared.recorder.lock().map_err(|_| anyhow::anyhow!("the recorder was poisoned"))?;
+    let mut report = recorder.report(elapsed);
+    let options = &shared.options;
+    report.title = options.title.clone();
+    report.target = options.target.clone();
+    report.tenants = options.tenants.len() as u64;
+    report.started_at = started_at;
+    report.mode = match &options.load {
+        Load::Open(schedule) => format!("open loop, {schedule}; mix {}", options.mix),
+        Load::Closed { connections } => format!("closed loop, {connections} connections; mix {}", options.mix),
+    };
+    report.generator = Generator {
+        cpu_us_per_request: if report.requests > 0 { cpu * 1e6 / report.requests as f64 } else { 0.0 },
+        cores_busy: cpu / elapsed.as_secs_f64().max(1e-9),
+        late_starts: recorder.late_starts,
+    };
+    Ok((report, recorder.trades.clone()))
+}
+
+fn run_id() -> String {
+    let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    format!("lt{millis:x}")
+}
+
+/// Whether the run's bound is reached after `sent` requests.
+fn finished(options: &RunOptions, started: Instant, sent: u64) -> bool {
+    options.duration.is_some_and(|d| started.elapsed() >= d) || options.requests.is_some_and(|n| sent >= n)
+}
+
+async fn open_loop(shared: &Arc<Shared>, schedule: Schedule, started: Instant) {
+    let runtime = tokio::runtime::Handle::current();
+    let pacer = {
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            let mut sent = 0u64;
+            let mut intended = started;
+            while !finished(&shared.options, started, sent) {
+                let now = Instant::now();
+                if intended > now {
+                    std::thread::sleep(intended - now);
+                    continue;
+                }
+                // Every request due by now, each with its own intended time.
+                while intended <= Instant::now() && !finished(&shared.options, started, sent) {
+                    if Instant::now().duration_since(intended) > Duration::from_millis(1)
+                        && let Ok(mut recorder) = shared.recorder.lock()
+                    {
+                        recorder.late_starts += 1;
+                    }
+                    let shared = shared.clone();
+                    let at = intended;
+                    runtime.spawn(async move { one_call(&shared, at).await });
+                    sent += 1;
+                    let rate = schedule.rate_at(intended.duration_since(started)).max(0.001);
+                    intended += Duration::from_secs_f64(1.0 / rate);
+                }
+            }
+        })
+    };
+    let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
+    // Let the calls in flight finish (each ends by its timeout).
+    while shared.in_flight.load(Ordering::Acquire) > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn closed_loop(shared: &Arc<Shared>, connections: usize, started: Instant) {
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let (shared, sent) = (shared.clone(), sent.clone());
+        workers.spawn(async move {
+            while !finished(&shared.options, started, sent.fetch_add(1, Ordering::Relaxed)) {
+                one_call(&shared, Instant::now()).await;
+            }
+        });
+    }
+    workers.join_all().await;
+}
+
+/// Makes one call of the mix, intended to start at `intended`, and records it.
+async fn one_call(shared: &Shared, intended: Instant) {
+    let (op, tenant, call, out_trade_no) = next_call(shared);
+    if shared.in_flight.fetch_add(1, Ordering::AcqRel) >= shared.options.max_in_flight {
+        shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Ok(mut recorder) = shared.recorder.lock() {
+            recorder.refuse(op, &Answer::Failed(ErrorKind::Overload));
+        }
+        return;
+    }
+    let answer = shared.client.send(&shared.options.tenants[tenant], &call).await;
+    let took = intended.elapsed();
+    shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+    let status = match &answer {
+        Answer::Http { status: Some(status), .. } => Some(*status),
+        _ => None,
+    };
+    if op == Op::Pay
+        && status == Some("SUCCESS")
+        && let Ok(mut paid) = shared.paid.lock()
+    {
+        if paid.len() >= PAID_POOL {
+            paid.pop_front();
+        }
+        paid.push_back((tenant, out_trade_no.clone()));
+    }
+    let Ok(mut recorder) = shared.recorder.lock() else { return };
+    recorder.record(op, &answer, took);
+    match op {
+        Op::Pay => recorder.remember(SentTrade {
+            tenant,
+            out_trade_no,
+            heard: status.map_or_else(|| answer.label(), str::to_owned),
+            cancelled: false,
+        }),
+        Op::Cancel if status == Some("CANCELLED") => {
+            // Most recent first: the trade was paid a moment ago.
+            if let Some(trade) =
+                recorder.trades.iter_mut().rev().find(|t| t.tenant == tenant && t.out_trade_no == out_trade_no)
+            {
+                trade.cancelled = true;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The next call: drawn from the mix; a query, refund or cancel acts on an earlier paid payment
+/// (refunds and cancels take it out of the pool), or becomes a payment when there is none.
+fn next_call(shared: &Shared) -> (Op, usize, Call, String) {
+    let options = &shared.options;
+    let mut rng = rand::rng();
+    let op = options.mix.pick(&mut rng);
+    let earlier = match op {
+        Op::Query => shared.paid.lock().ok().and_then(|paid| {
+            let len = paid.len();
+            (len > 0).then(|| paid[rng.random_range(0..len)].clone())
+        }),
+        Op::Refund | Op::Cancel => shared.paid.lock().ok().and_then(|mut paid| paid.pop_back()),
+        Op::Pay | Op::QrOrder => None,
+    };
+    if let Some((tenant, no)) = earlier {
+        let call = match op {
+            Op::Query => Call { op, method: Method::GET, path: format!("/v1/payments/{no}"), body: None },
+            Op::Refund => {
+                let request = format!("r{no}");
+                let body = json!({"out_request_no": request, "amount": "1.00", "reason": "load test"});
+                Call { op, method: Method::POST, path: format!("/v1/payments/{no}/refunds"), body: Some(to_vec(&body)) }
+            }
+            _ => Call { op, method: Method::POST, path: format!("/v1/payments/{no}/cancel"), body: None },
+        };
+        return (op, tenant, call, no);
+    }
+    let op = if op == Op::QrOrder { Op::QrOrder } else { Op::Pay };
+    let tenant = rng.random_range(0..options.tenants.len());
+    let no = format!("{}x{}", shared.run_id, shared.next_trade.fetch_add(1, Ordering::Relaxed));
+    let currency = currency(&options.tenants[tenant]);
+    let call = if op == Op::Pay {
+        let suffix = options.mix.outcome_suffix(&mut rng);
+        let auth_code = format!("28{:014}{suffix}", rng.random_range(0..100_000_000_000_000u64));
+        let body = json!({"out_trade_no": no, "auth_code": auth_code, "amount": "58.00", "currency": currency,
+                          "subject": "Load test meal", "store_id": "LT1"});
+        Call { op, method: Method::POST, path: "/v1/payments".into(), body: Some(to_vec(&body)) }
+    } else {
+        let body = json!({"out_trade_no": no, "amount": "58.00", "currency": currency, "subject": "Load test order"});
+        Call { op, method: Method::POST, path: "/v1/qr-orders".into(), body: Some(to_vec(&body)) }
+    };
+    (op, tenant, call, no)
+}
+
+fn currency(tenant: &PosTenant) -> String {
+    tenant.currency.clone().unwrap_or_else(|| if tenant.dialect == "mapi" { "HKD".into() } else { "CNY".into() })
+}
+
+fn to_vec(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn progress_bar(shared: &Shared) -> ProgressBar {
+    let bar = match (shared.options.requests, shared.options.duration) {
+        (Some(n), _) => ProgressBar::new(n),
+        (None, Some(d)) => ProgressBar::new(d.as_secs().max(1)),
+        (None, None) => ProgressBar::no_length(),
+    };
+    let template = "{elapsed_precise} [{bar:30}] {pos}/{len} {msg}";
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+async fn tick(shared: Arc<Shared>, bar: ProgressBar, done: Arc<AtomicBool>) {
+    let started = Instant::now();
+    while !done.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let Ok(recorder) = shared.recorder.lock() else { return };
+        let (rate, errors, p99) = recorder.last_second();
+        let position =
+            if shared.options.requests.is_some() { recorder.requests() } else { started.elapsed().as_secs() };
+        bar.set_position(position);
+        bar.set_message(format!("{rate}/s  p99 {p99:.1} ms  errors {} (last s {errors})", recorder.errors()));
+    }
+}

@@ -1,0 +1,184 @@
+//! After a run: every payment's answer compared with the ledger's final state and Alipay's
+//! (the sandbox's) ground truth, once the reconciler has settled what was UNKNOWN.
+//!
+//! For each payment: the money Alipay holds (paid, minus refunded) must equal the money the
+//! ledger says the merchant kept; more at Alipay is a buyer charged for a meal the merchant's
+//! records do not show (counted as a double charge), less is a mismatch. What the POS heard must
+//! hold too: SUCCESS ends paid (or cancelled by the POS's own confirmed cancel), FAILED ends
+//! with no money taken. A trade the ledger still has open when waiting ends is non-final.
+
+use std::time::{Duration, Instant};
+
+use alipay::{Amount, Currency};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use ledger::{Store, Trade, TradeKey, TradeState};
+use serde::Deserialize;
+
+use crate::recorder::SentTrade;
+use crate::report::Verification;
+use crate::tenants_file::PosTenant;
+
+/// Where the truth is, and how long to wait for open trades to settle.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub database_url: String,
+    pub sandbox_url: String,
+    pub wait: Duration,
+}
+
+/// Examples kept at most.
+const EXAMPLES: usize = 20;
+/// Ledger rows read per statement, and sandbox reads in flight.
+const CHUNK: usize = 1_000;
+const PARALLEL: usize = 32;
+
+#[derive(Debug, Deserialize)]
+struct Truth {
+    trade_status: String,
+    total_amount: String,
+    refunded_amount: String,
+    currency: String,
+}
+
+/// Checks `trades` (made as `tenants`).
+pub async fn verify(
+    tenants: &[PosTenant],
+    trades: &[SentTrade],
+    options: &VerifyOptions,
+) -> anyhow::Result<Verification> {
+    let pool = tenants::db::pool(&options.database_url, 4)?;
+    let store = Store::new(pool);
+    let mut keys = Vec::with_capacity(trades.len());
+    for trade in trades {
+        let tenant = &tenants[trade.tenant];
+        let id = tenant.tenant_id.ok_or_else(|| {
+            anyhow::anyhow!("tenant {} has no tenant_id in the tenants file; verification needs it", tenant.slug)
+        })?;
+        keys.push(TradeKey::new(id, trade.out_trade_no.clone()));
+    }
+    let rows = settled_rows(&store, &keys, options.wait).await?;
+    let truths = truths(tenants, trades, &options.sandbox_url).await;
+    let mut verification = Verification { checked: trades.len() as u64, ..Verification::default() };
+    for ((trade, row), truth) in trades.iter().zip(rows).zip(truths) {
+        if let Some(problem) = judge(trade, row.as_ref(), truth.as_ref(), &mut verification)
+            && verification.examples.len() < EXAMPLES
+        {
+            verification.examples.push(format!("{} ({}): {problem}", trade.out_trade_no, tenants[trade.tenant].slug));
+        }
+    }
+    Ok(verification)
+}
+
+/// The ledger's rows of `keys` (in order), re-read until none is open or `wait` has passed.
+async fn settled_rows(store: &Store, keys: &[TradeKey], wait: Duration) -> anyhow::Result<Vec<Option<Trade>>> {
+    let until = Instant::now() + wait;
+    loop {
+        let mut rows = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(CHUNK) {
+            let mut found: std::collections::HashMap<TradeKey, Trade> =
+                store.get_many(chunk).await?.into_iter().map(|t| (t.key.clone(), t)).collect();
+            rows.extend(chunk.iter().map(|key| found.remove(key)));
+        }
+        let open = rows.iter().flatten().filter(|t| !t.state.is_final()).count();
+        if open == 0 || Instant::now() >= until {
+            return Ok(rows);
+        }
+        tracing::info!(open, "waiting for the reconciler to settle open trades");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The sandbox's ground truth for each trade (`None`: Alipay has no such trade).
+async fn truths(tenants: &[PosTenant], trades: &[SentTrade], sandbox: &str) -> Vec<Option<Truth>> {
+    let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let base = sandbox.trim_end_matches('/');
+    let mut out = Vec::with_capacity(trades.len());
+    for chunk in trades.chunks(PARALLEL) {
+        let mut reads = tokio::task::JoinSet::new();
+        for (i, trade) in chunk.iter().enumerate() {
+            let url = format!("{base}/sandbox/trades/{}/{}", tenants[trade.tenant].app_id, trade.out_trade_no);
+            let client = client.clone();
+            reads.spawn(async move { (i, truth(&client, &url).await) });
+        }
+        let mut answers: Vec<Option<Truth>> = chunk.iter().map(|_| None).collect();
+        for (i, answer) in reads.join_all().await {
+            answers[i] = answer;
+        }
+        out.extend(answers);
+    }
+    out
+}
+
+async fn truth(client: &Client<HttpConnector, Empty<Bytes>>, url: &str) -> Option<Truth> {
+    let response = client.get(url.parse().ok()?).await.ok()?;
+    if response.status() != 200 {
+        return None;
+    }
+    let body = response.into_body().collect().await.ok()?.to_bytes();
+    serde_json::from_slice(&body).ok()
+}
+
+/// Money Alipay holds for the trade, in minor units.
+fn held_at_alipay(truth: Option<&Truth>) -> Option<u64> {
+    let Some(truth) = truth else { return Some(0) };
+    if !matches!(truth.trade_status.as_str(), "TRADE_SUCCESS" | "TRADE_FINISHED") {
+        return Some(0);
+    }
+    let currency: Currency = truth.currency.parse().ok()?;
+    let total = Amount::parse(&truth.total_amount, currency).ok()?.minor();
+    let refunded = Amount::parse(&truth.refunded_amount, currency).ok()?.minor();
+    Some(total.saturating_sub(refunded))
+}
+
+/// Money the ledger says the merchant kept, in minor units.
+fn kept_in_ledger(trade: &Trade) -> u64 {
+    match trade.state {
+        TradeState::Success | TradeState::PartiallyRefunded | TradeState::Refunded => {
+            trade.amount.minor().saturating_sub(trade.refunded.minor())
+        }
+        _ => 0,
+    }
+}
+
+/// Counts what is wrong with one trade; answers a description of it.
+fn judge(sent: &SentTrade, row: Option<&Trade>, truth: Option<&Truth>, v: &mut Verification) -> Option<String> {
+    let Some(row) = row else {
+        v.mismatches += 1;
+        return Some(format!("the POS heard {} but the ledger has no such trade", sent.heard));
+    };
+    if !row.state.is_final() {
+        v.non_final += 1;
+        return Some(format!("still {} in the ledger", row.state));
+    }
+    let Some(held) = held_at_alipay(truth) else {
+        v.mismatches += 1;
+        return Some("Alipay's record could not be read".into());
+    };
+    let kept = kept_in_ledger(row);
+    if held > kept {
+        v.double_charges += 1;
+        return Some(format!("Alipay holds {held} (minor units), the ledger ({}) shows {kept}", row.state));
+    }
+    if held < kept {
+        v.mismatches += 1;
+        return Some(format!("the ledger ({}) shows {kept} (minor units), Alipay holds {held}", row.state));
+    }
+    let heard_ok = match sent.heard.as_str() {
+        "SUCCESS" => {
+            row.state.is_paid()
+                || row.state == TradeState::Refunded
+                || (row.state == TradeState::Cancelled && sent.cancelled)
+        }
+        "FAILED" => !row.state.is_paid() && held == 0,
+        _ => true,
+    };
+    if !heard_ok {
+        v.mismatches += 1;
+        return Some(format!("the POS heard {} and the trade ended {}", sent.heard, row.state));
+    }
+    None
+}
