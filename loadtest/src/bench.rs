@@ -29,7 +29,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::mix::Mix;
-use crate::provision::{ProvisionOptions, provision};
+use crate::provision::{Onboarding, ProvisionOptions, provision};
 use crate::render;
 use crate::report::{BenchReport, Report, Verification};
 use crate::run::{Load, RunOptions, run};
@@ -102,12 +102,12 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
         count: args.tenants.max(2),
         md5_share: 0.2,
         prefix: "bench".into(),
-        database_url: database_url.to_owned(),
+        database_url: Some(database_url.to_owned()),
         sandbox_url: sandbox_url.clone(),
         gateway_url: Some(gateway_url.clone()),
         limits: crate::cli::generous_limits(),
     };
-    let file = provision(&provisioning, Keyring::parse(&master)?).await?;
+    let file = provision(&provisioning, Onboarding::Registry(Arc::new(Keyring::parse(&master)?))).await?;
     // The gateway's snapshot follows the registry within a moment; wait for every tenant.
     if let Some(last) = file.tenants.last() {
         crate::client::Client::new(&gateway_url, Duration::from_secs(5), 1).wait_until_known(last).await;

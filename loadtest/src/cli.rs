@@ -3,13 +3,14 @@
 #![allow(clippy::print_stdout, reason = "a command-line tool: stdout is where its results go")]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tenants::model::Limits;
 
 use crate::mix::Mix;
-use crate::provision::{ProvisionOptions, provision};
+use crate::provision::{Onboarding, ProvisionOptions, provision};
 use crate::report::Report;
 use crate::run::{Load, RunOptions, run};
 use crate::schedule::{Schedule, parse_duration};
@@ -106,8 +107,14 @@ pub struct ProvisionArgs {
     pub md5_share: f64,
     #[arg(long, default_value = "lt")]
     pub prefix: String,
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: String,
+    /// Onboard through this gateway admin listener's tenants API (`http://host:port`)…
+    #[arg(long)]
+    pub admin_url: Option<String>,
+    #[arg(long, env = "ACQ_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// …or straight into the registry in this database (needs ACQ_MASTER_KEYS).
+    #[arg(long, env = "DATABASE_URL", required_unless_present = "admin_url")]
+    pub database_url: Option<String>,
     #[arg(long)]
     pub sandbox_url: String,
     /// Recorded in the tenants file for `loadtest run`.
@@ -130,9 +137,15 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 gateway_url: args.gateway,
                 limits: generous_limits(),
             };
-            let keyring = tenants::Keyring::from_env()
-                .map_err(|e| anyhow::anyhow!("the master key: {e} (set ACQ_MASTER_KEYS or ACQ_MASTER_KEY_FILE)"))?;
-            let file = provision(&options, keyring).await?;
+            let onboarding =
+                match (args.admin_url, args.admin_token) {
+                    (Some(url), Some(token)) => Onboarding::AdminApi { url, token },
+                    (Some(_), None) => anyhow::bail!("--admin-url needs --admin-token (or ACQ_ADMIN_TOKEN)"),
+                    (None, _) => Onboarding::Registry(Arc::new(tenants::Keyring::from_env().map_err(|e| {
+                        anyhow::anyhow!("the master key: {e} (set ACQ_MASTER_KEYS, or give --admin-url)")
+                    })?)),
+                };
+            let file = provision(&options, onboarding).await?;
             file.write(&args.out)?;
             println!("{} tenants written to {}", file.tenants.len(), args.out.display());
             Ok(())

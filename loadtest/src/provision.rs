@@ -1,6 +1,7 @@
-//! `loadtest provision`: N tenants with generated keys, onboarded in the tenants registry (the
-//! same code path as the `tenants` CLI, sealing each key under the master key) and registered
-//! with the sandbox, written to a tenants file.
+//! `loadtest provision`: N tenants with generated keys, registered with the sandbox and onboarded
+//! either through a gateway's tenants admin API (`POST /admin/tenants`, with its bearer token:
+//! what a load tester of a deployment has) or straight into the registry (the `tenants` CLI's
+//! code path, which needs the database and the master key), written to a tenants file.
 //!
 //! RSA2 tenants share one generated app key pair (2048-bit generation takes tens of
 //! milliseconds; a thousand of them would dominate the setup), each sealed and parsed as its own
@@ -30,24 +31,52 @@ pub struct ProvisionOptions {
     pub md5_share: f64,
     /// Slugs are `{prefix}-{n}`.
     pub prefix: String,
-    pub database_url: String,
+    /// The ledger's database, for onboarding into the registry and for verification later.
+    pub database_url: Option<String>,
     pub sandbox_url: String,
     pub gateway_url: Option<String>,
     /// Per-tenant rate limits (generous for load tests).
     pub limits: Limits,
 }
 
+/// Where tenants are onboarded.
+pub enum Onboarding {
+    /// The registry itself, sealing keys under this master keyring.
+    Registry(Arc<Keyring>),
+    /// A gateway's admin listener (`http://host:port`) and its admin token.
+    AdminApi { url: String, token: String },
+}
+
+enum Backend {
+    Registry(Registry),
+    AdminApi { url: String, token: String },
+}
+
+/// A tenant onboarded: its POS credential and its id.
+struct Onboarded {
+    key_id: String,
+    secret: String,
+    tenant_id: uuid::Uuid,
+}
+
 type Http = Client<HttpConnector, Full<Bytes>>;
 
-/// Creates the tenants, their keys sealed under `keyring`; answers the file to write.
-pub async fn provision(options: &ProvisionOptions, keyring: Keyring) -> anyhow::Result<TenantsFile> {
+/// Creates the tenants; answers the file to write.
+pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> anyhow::Result<TenantsFile> {
     if options.count == 0 || options.count > 100_000 {
         anyhow::bail!("--count must be from 1 to 100,000");
     }
     if !(0.0..=1.0).contains(&options.md5_share) {
         anyhow::bail!("--md5-share must be from 0 to 1");
     }
-    let registry = Registry::new(tenants::db::pool(&options.database_url, 4)?, Some(Arc::new(keyring)));
+    let registry = match onboarding {
+        Onboarding::Registry(keyring) => {
+            let url =
+                options.database_url.as_deref().ok_or_else(|| anyhow::anyhow!("onboarding needs the database"))?;
+            Backend::Registry(Registry::new(tenants::db::pool(url, 4)?, Some(keyring)))
+        }
+        Onboarding::AdminApi { url, token } => Backend::AdminApi { url, token },
+    };
     let http: Http = Client::builder(TokioExecutor::new()).build_http();
     let sandbox = options.sandbox_url.trim_end_matches('/');
     let alipay_public_key = get_text(&http, &format!("{sandbox}/sandbox/alipay-public-key")).await?;
@@ -73,33 +102,67 @@ pub async fn provision(options: &ProvisionOptions, keyring: Keyring) -> anyhow::
         } else {
             json!({"dialect": "openapi", "app_id": alipay_id, "sign_type": "RSA2", "public_key": app_public})
         };
-        post_json(&http, &format!("{sandbox}/sandbox/merchants"), &registration).await?;
-        let keys = if md5 {
-            KeyInput { md5_key: Some(Zeroizing::new(md5_key)), ..KeyInput::default() }
-        } else {
-            KeyInput {
-                app_private_key: Some(AppKeySource::Text(app_private.clone())),
-                alipay_public_key: Some(alipay_public_key.clone()),
-                ..KeyInput::default()
+        post_json(&http, &format!("{sandbox}/sandbox/merchants"), &registration, None).await?;
+        let slug = format!("{}-{n}", options.prefix);
+        let environment = format!("{sandbox}/gateway.do");
+        let onboarded = match &registry {
+            Backend::Registry(registry) => {
+                let keys = if md5 {
+                    KeyInput { md5_key: Some(Zeroizing::new(md5_key)), ..KeyInput::default() }
+                } else {
+                    KeyInput {
+                        app_private_key: Some(AppKeySource::Text(app_private.clone())),
+                        alipay_public_key: Some(alipay_public_key.clone()),
+                        ..KeyInput::default()
+                    }
+                };
+                let tenant = NewTenant {
+                    slug: slug.parse().map_err(|e| anyhow::anyhow!("slug {slug}: {e}"))?,
+                    name: format!("Load test restaurant {n}"),
+                    identity: AlipayIdentity::new(dialect, &alipay_id, None, sign_type)?,
+                    environment: Environment::Custom(environment),
+                    limits: options.limits,
+                    webhook_url: None,
+                    secondary_merchant: None,
+                };
+                let created = registry.create("loadtest", tenant, keys).await?;
+                Onboarded {
+                    key_id: created.credential.key_id.clone(),
+                    secret: created.credential.secret.expose().to_owned(),
+                    tenant_id: created.tenant.settings.id,
+                }
+            }
+            Backend::AdminApi { url, token } => {
+                let keys = if md5 {
+                    json!({"md5_key": md5_key})
+                } else {
+                    json!({"app_private_key": app_private.as_str(), "alipay_public_key": alipay_public_key})
+                };
+                let id_field = if md5 { "partner" } else { "app_id" };
+                let body = json!({
+                    "slug": slug, "name": format!("Load test restaurant {n}"),
+                    "dialect": if md5 { "mapi" } else { "openapi" }, id_field: alipay_id,
+                    "sign_type": sign_type.as_str(), "environment": environment,
+                    "limits": options.limits, "keys": keys,
+                });
+                let created =
+                    post_json(&http, &format!("{}/admin/tenants", url.trim_end_matches('/')), &body, Some(token))
+                        .await?;
+                let text = |pointer: &str| created.pointer(pointer).and_then(|v| v.as_str()).map(str::to_owned);
+                let (Some(key_id), Some(secret), Some(id)) =
+                    (text("/credential/key_id"), text("/credential/secret"), text("/tenant/id"))
+                else {
+                    anyhow::bail!("the admin API's answer lacks the credential or the tenant id");
+                };
+                Onboarded { key_id, secret, tenant_id: id.parse()? }
             }
         };
-        let slug = format!("{}-{n}", options.prefix);
-        let tenant = NewTenant {
-            slug: slug.parse().map_err(|e| anyhow::anyhow!("slug {slug}: {e}"))?,
-            name: format!("Load test restaurant {n}"),
-            identity: AlipayIdentity::new(dialect, &alipay_id, None, sign_type)?,
-            environment: Environment::Custom(format!("{sandbox}/gateway.do")),
-            limits: options.limits,
-            webhook_url: None,
-            secondary_merchant: None,
-        };
-        let created = registry.create("loadtest", tenant, keys).await?;
         tenants.push(PosTenant {
             slug,
-            key_id: created.credential.key_id.clone(),
-            secret: created.credential.secret.expose().to_owned(),
+            key_id: onboarded.key_id,
+            secret: onboarded.secret,
             app_id: alipay_id,
-            tenant_id: Some(created.tenant.settings.id),
+            tenant_id: Some(onboarded.tenant_id),
             dialect: if md5 { "mapi".into() } else { "openapi".into() },
             sign_type: sign_type.as_str().to_owned(),
             currency: Some(if md5 { "HKD".into() } else { "CNY".into() }),
@@ -108,7 +171,7 @@ pub async fn provision(options: &ProvisionOptions, keyring: Keyring) -> anyhow::
     Ok(TenantsFile {
         gateway_url: options.gateway_url.clone(),
         sandbox_url: Some(options.sandbox_url.clone()),
-        database_url: Some(options.database_url.clone()),
+        database_url: options.database_url.clone(),
         tenants,
     })
 }
@@ -123,15 +186,23 @@ async fn get_text(http: &Http, url: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-async fn post_json(http: &Http, url: &str, body: &serde_json::Value) -> anyhow::Result<()> {
-    let request = http::Request::post(url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
+/// POSTs `body` (with a bearer `token`); answers the JSON answer (`null` when not JSON).
+async fn post_json(
+    http: &Http,
+    url: &str,
+    body: &serde_json::Value,
+    token: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    let mut request = http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request.body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
     let response = http.request(request).await.map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     let status = response.status();
     let text = response.into_body().collect().await?.to_bytes();
     if !status.is_success() {
         anyhow::bail!("{url} answered {status}: {}", String::from_utf8_lossy(&text));
     }
-    Ok(())
+    Ok(serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null))
 }

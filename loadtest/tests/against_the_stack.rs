@@ -4,10 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use loadtest::mix::Mix;
-use loadtest::provision::{ProvisionOptions, provision};
+use loadtest::provision::{Onboarding, ProvisionOptions, provision};
 use loadtest::run::{Load, RunOptions, run};
 use loadtest::schedule::Schedule;
 use loadtest::verify::{VerifyOptions, verify};
@@ -18,16 +19,23 @@ use tenants::Keyring;
 async fn a_mixed_run_is_measured_and_every_answer_verified() {
     let stack = Stack::start(Options::scaled(0.01)).await;
     let _reconciler = stack.start_reconciler(stack.reconciler_config()).await;
-    let options = ProvisionOptions {
-        count: 4,
+    // Half onboarded straight into the registry, half through the gateway's admin API.
+    let options = |prefix: &str| ProvisionOptions {
+        count: 2,
         md5_share: 0.5,
-        prefix: stack::unique("lt"),
-        database_url: stack.db.url.clone(),
+        prefix: stack::unique(prefix),
+        database_url: Some(stack.db.url.clone()),
         sandbox_url: stack.sandbox.url(),
         gateway_url: Some(stack.base()),
         limits: loadtest::cli::generous_limits(),
     };
-    let file = provision(&options, Keyring::parse(&stack.master_key).unwrap()).await.unwrap();
+    let keyring = Arc::new(Keyring::parse(&stack.master_key).unwrap());
+    let mut file = provision(&options("reg"), Onboarding::Registry(keyring)).await.unwrap();
+    let admin = Onboarding::AdminApi {
+        url: format!("http://{}", stack.gateway.admin_addr()),
+        token: stack::ADMIN_TOKEN.into(),
+    };
+    file.tenants.extend(provision(&options("api"), admin).await.unwrap().tenants);
     assert_eq!(file.tenants.len(), 4);
     assert_eq!(file.only(Some("MD5")).len(), 2);
     let client = loadtest::client::Client::new(&stack.base(), Duration::from_secs(5), 1);
