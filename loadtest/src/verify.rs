@@ -147,8 +147,19 @@ fn kept_in_ledger(trade: &Trade) -> u64 {
 /// Counts what is wrong with one trade; answers a description of it.
 fn judge(sent: &SentTrade, row: Option<&Trade>, truth: Option<&Truth>, v: &mut Verification) -> Option<String> {
     let Some(row) = row else {
-        v.mismatches += 1;
-        return Some(format!("the POS heard {} but the ledger has no such trade", sent.heard));
+        // Nothing recorded: right for a call refused before any write (4xx), and for one whose
+        // answer was lost (timeout, 5xx) as long as Alipay took no money either.
+        let refused = sent.heard.starts_with('4');
+        let answered = matches!(sent.heard.as_str(), "SUCCESS" | "FAILED" | "UNKNOWN" | "WAITING");
+        if answered {
+            v.mismatches += 1;
+            return Some(format!("the POS heard {} but the ledger has no such trade", sent.heard));
+        }
+        if !refused && held_at_alipay(truth) != Some(0) {
+            v.double_charges += 1;
+            return Some(format!("the POS heard {}, the ledger has no trade, and Alipay took money", sent.heard));
+        }
+        return None;
     };
     if !row.state.is_final() {
         v.non_final += 1;
@@ -181,4 +192,34 @@ fn judge(sent: &SentTrade, row: Option<&Trade>, truth: Option<&Truth>, v: &mut V
         return Some(format!("the POS heard {} and the trade ended {}", sent.heard, row.state));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(heard: &str) -> SentTrade {
+        SentTrade { tenant: 0, out_trade_no: "t1".into(), heard: heard.into(), cancelled: false }
+    }
+
+    fn paid_at_alipay() -> Truth {
+        Truth {
+            trade_status: "TRADE_SUCCESS".into(),
+            total_amount: "58.00".into(),
+            refunded_amount: "0.00".into(),
+            currency: "CNY".into(),
+        }
+    }
+
+    #[test]
+    fn a_trade_never_recorded_is_judged_by_what_the_pos_heard_and_alipay_holds() {
+        let mut v = Verification::default();
+        assert!(judge(&sent("429"), None, None, &mut v).is_none(), "refused before any write");
+        assert!(judge(&sent("timeout"), None, None, &mut v).is_none(), "lost answer, no money taken");
+        assert_eq!((v.mismatches, v.double_charges), (0, 0));
+        assert!(judge(&sent("SUCCESS"), None, None, &mut v).is_some());
+        assert_eq!(v.mismatches, 1, "an answer without a ledger row");
+        assert!(judge(&sent("timeout"), None, Some(&paid_at_alipay()), &mut v).is_some());
+        assert_eq!(v.double_charges, 1, "money taken for a trade nobody recorded");
+    }
 }
