@@ -31,6 +31,7 @@ enum Route<'a> {
     OauthToken,
     SalesReport,
     Notify(&'a str),
+    OpenApi,
     WrongMethod(&'static str),
     Unknown,
 }
@@ -49,12 +50,14 @@ impl<'a> Route<'a> {
             ["v1", "oauth", "token"] if post => Route::OauthToken,
             ["v1", "reports", "sales"] if get => Route::SalesReport,
             ["notify", tenant] if post => Route::Notify(tenant),
+            ["openapi.json"] if get => Route::OpenApi,
             ["v1", "payments"] => Route::WrongMethod("payments"),
             ["v1", "payments", _] => Route::WrongMethod("payment"),
             ["v1", "payments", _, "cancel" | "refunds"] | ["v1", "qr-orders"] | ["v1", "oauth", "token"] => {
                 Route::WrongMethod("post_only")
             }
             ["v1", "reports", "sales"] => Route::WrongMethod("sales_report"),
+            ["openapi.json"] | ["notify", _] => Route::WrongMethod("fixed"),
             _ => Route::Unknown,
         }
     }
@@ -70,6 +73,7 @@ impl<'a> Route<'a> {
             Route::OauthToken => "oauth_token",
             Route::SalesReport => "sales_report",
             Route::Notify(_) => "notify",
+            Route::OpenApi => "openapi",
             Route::WrongMethod(_) => "wrong_method",
             Route::Unknown => "unknown",
         }
@@ -123,6 +127,15 @@ fn with_total_timing(mut response: Response<Full<Bytes>>, took: std::time::Durat
 
 const SERVER_TIMING: &str = "server-timing";
 
+/// The partner API described (OpenAPI 3), as served at `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+fn openapi() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(OPENAPI.as_bytes())));
+    response.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
+
 /// The status as a metric label, from a fixed set.
 fn status_label(status: http::StatusCode) -> &'static str {
     match status.as_u16() {
@@ -163,6 +176,9 @@ async fn answer(
         Route::WrongMethod(_) => return Err(ApiError::MethodNotAllowed),
         _ => {}
     }
+    if route == Route::OpenApi {
+        return Ok(openapi());
+    }
     let body = read_body(state, body).await?;
     if let Route::Notify(tenant) = route {
         return Ok(crate::notify::receive(state, tenant, &body).await);
@@ -188,6 +204,60 @@ async fn answer(
         Route::QrOrder => api::qr_orders::create(ctx, &body).await,
         Route::OauthToken => api::oauth::token(ctx, &body).await,
         Route::SalesReport => api::reports::sales(ctx).await,
-        Route::Notify(_) | Route::WrongMethod(_) | Route::Unknown => Err(ApiError::NoRoute),
+        Route::Notify(_) | Route::OpenApi | Route::WrongMethod(_) | Route::Unknown => Err(ApiError::NoRoute),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Each route's method and path template, as the OpenAPI document names them. The match is
+    /// exhaustive: a new route does not compile until it is listed here, and then the test
+    /// below fails until the document has it.
+    fn template(route: Route<'_>) -> Option<(&'static str, &'static str)> {
+        match route {
+            Route::Pay => Some(("post", "/v1/payments")),
+            Route::GetPayment(_) => Some(("get", "/v1/payments/{out_trade_no}")),
+            Route::Cancel(_) => Some(("post", "/v1/payments/{out_trade_no}/cancel")),
+            Route::Refund(_) => Some(("post", "/v1/payments/{out_trade_no}/refunds")),
+            Route::QrOrder => Some(("post", "/v1/qr-orders")),
+            Route::OauthToken => Some(("post", "/v1/oauth/token")),
+            Route::SalesReport => Some(("get", "/v1/reports/sales")),
+            Route::Notify(_) => Some(("post", "/notify/{tenant}")),
+            Route::OpenApi => Some(("get", "/openapi.json")),
+            Route::WrongMethod(_) | Route::Unknown => None,
+        }
+    }
+
+    #[test]
+    fn the_openapi_document_names_exactly_the_routes() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let paths = document["paths"].as_object().unwrap();
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, operations) in paths {
+            for method in operations.as_object().unwrap().keys() {
+                documented.insert((method.clone(), path.clone()));
+                // The router sends a concrete request of this operation to the documented route.
+                let concrete = path.replace("{out_trade_no}", "T-1").replace("{tenant}", "0");
+                let route = Route::of(&method.to_uppercase().parse().unwrap(), &concrete);
+                assert_eq!(template(route), Some((method.as_str(), path.as_str())), "{method} {path}");
+            }
+        }
+        let routes = [
+            Route::Pay,
+            Route::GetPayment("x"),
+            Route::Cancel("x"),
+            Route::Refund("x"),
+            Route::QrOrder,
+            Route::OauthToken,
+            Route::SalesReport,
+            Route::Notify("x"),
+            Route::OpenApi,
+        ];
+        let served: std::collections::BTreeSet<(String, String)> =
+            routes.into_iter().filter_map(template).map(|(m, p)| (m.to_owned(), p.to_owned())).collect();
+        assert_eq!(documented, served, "every route documented, nothing documented that is not served");
     }
 }

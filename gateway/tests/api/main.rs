@@ -5,5 +5,6 @@
 mod idempotency;
 mod isolation;
 mod notifications;
+mod openapi;
 mod operations;
 mod scenarios;
