@@ -17,6 +17,15 @@ struct Args {
     /// TOML configuration file; `GATEWAY_*` variables override it.
     #[arg(long, env = "GATEWAY_CONFIG")]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Applies the tenants and ledger schemas to the configured database, then exits (a
+    /// deployment's migration step; several at once apply them once).
+    Migrate,
 }
 
 fn main() -> ExitCode {
@@ -36,13 +45,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let done = match args.command {
+        Some(Command::Migrate) => runtime.block_on(migrate(&config.database_url)),
+        None => runtime.block_on(run(config)),
+    };
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let tenants = tenants::db::migrate(database_url).await?;
+    let ledger = ledger::store::migrate(database_url).await?;
+    tracing::info!(tenants, ledger, "migrations applied");
+    Ok(())
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

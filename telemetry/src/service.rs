@@ -18,7 +18,8 @@ pub fn load_config<T: Serialize + DeserializeOwned + Default>(file: Option<&Path
         }
         figment = figment.merge(Toml::file(file));
     }
-    figment.merge(Env::prefixed(prefix)).extract().map_err(|e| e.to_string())
+    // `{prefix}CONFIG` names the file itself (the binaries' `--config`), not a setting.
+    figment.merge(Env::prefixed(prefix).ignore(&["config"])).extract().map_err(|e| e.to_string())
 }
 
 /// The runtime: `Some(1)` worker thread is the current-thread scheduler (no work-stealing
