@@ -89,7 +89,7 @@ pub enum Command {
     Delete { slug: String },
     /// Serve the admin HTTP API (token in ACQ_ADMIN_TOKEN).
     AdminServe {
-        #[arg(long, default_value = "127.0.0.1:9091")]
+        #[arg(long, default_value = "127.0.0.1:9092")]
         listen: SocketAddr,
     },
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::keys::{self, KeyInput, ValidKeys};
+use super::keys::{self, AppKeySource, KeyInput, ValidKeys};
 use super::{Registry, RegistryError, TenantRow, TenantView, find, view};
 use crate::model::{AlipayIdentity, Dialect, Invalid, NewTenant, Status, TenantUpdate, http_url};
 use crate::secret::{Secret, new_key_id};
@@ -248,6 +248,13 @@ impl Registry {
         check_actor(actor)?;
         if update.is_empty() && keys.is_empty() {
             return Err(Invalid("nothing to change".into()).into());
+        }
+        if matches!(keys.app_private_key, Some(AppKeySource::Generate)) {
+            // An update answers the tenant, not the new public key, which must go to Alipay.
+            return Err(Invalid(
+                "generate the app key with set-alipay-key --generate (PUT …/keys), which prints its public key".into(),
+            )
+            .into());
         }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
