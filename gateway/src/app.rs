@@ -75,6 +75,8 @@ impl Gateway {
         }
         let pool = tenants::db::pool(&config.database_url, config.database_pool_size)
             .map_err(|e| StartError::Database(e.to_string()))?;
+        let writes = tenants::db::pool_planning_each_time(&config.database_url, ledger::store::WRITE_CONNECTIONS)
+            .map_err(|e| StartError::Database(e.to_string()))?;
         let refresh = RefreshConfig {
             database_url: config.database_url.clone(),
             full_reload_every: Duration::from_secs(config.snapshot_reload_secs),
@@ -94,7 +96,7 @@ impl Gateway {
         let state = Arc::new(AppState {
             upstream: Upstream::new(config.upstream_timeout()),
             nonces: Nonces::new(2 * skew, 2_000_000),
-            store: Store::new(pool.clone()),
+            store: Store::with_write_pool(pool.clone(), writes),
             snapshots,
             due_index,
             settlements,

@@ -75,6 +75,8 @@ impl Reconciler {
         }
         let pool = tenants::db::pool(&config.database_url, config.database_pool_size)
             .map_err(|e| StartError::Database(e.to_string()))?;
+        let writes = tenants::db::pool_planning_each_time(&config.database_url, ledger::store::WRITE_CONNECTIONS)
+            .map_err(|e| StartError::Database(e.to_string()))?;
         let refresh = RefreshConfig {
             database_url: config.database_url.clone(),
             full_reload_every: Duration::from_secs(config.snapshot_reload_secs),
@@ -95,7 +97,7 @@ impl Reconciler {
         let (announcer, announcer_task) = Announcer::start(pool.clone());
         let checker = Checker {
             announcer,
-            store: Store::new(pool),
+            store: Store::with_write_pool(pool, writes),
             snapshots,
             upstream: Upstream::new(config.upstream_timeout()),
             budgets: Budgets::new(config.query_rate_per_tenant, config.cancel_rate_per_tenant),

@@ -26,12 +26,20 @@ pub enum DbError {
 
 /// A pool of at most `max_size` connections to `url`.
 pub fn pool(url: &str, max_size: usize) -> Result<Pool, DbError> {
+    pool_of(url.parse().map_err(DbError::Url)?, max_size)
+}
+
+/// A pool like [`pool`] whose statements are planned afresh at every execution, for the
+/// statements that join a batch of keys to a table: a plan cached while the table was small (a
+/// fresh ledger) would go on scanning it whole once it has grown.
+pub fn pool_planning_each_time(url: &str, max_size: usize) -> Result<Pool, DbError> {
     let mut config: tokio_postgres::Config = url.parse().map_err(DbError::Url)?;
-    // Every execution planned for the tables as they are now: a plan cached while a table was
-    // small (a fresh ledger) would otherwise keep scanning it whole once it has grown, for the
-    // statements that join a batch of keys to it.
     let options = [config.get_options().unwrap_or_default(), "-c plan_cache_mode=force_custom_plan"].join(" ");
     config.options(options.trim());
+    pool_of(config, max_size)
+}
+
+fn pool_of(config: tokio_postgres::Config, max_size: usize) -> Result<Pool, DbError> {
     let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager).max_size(max_size).build().map_err(|e| DbError::Pool(e.to_string()))
 }

@@ -118,6 +118,9 @@ struct Lanes {
 /// Batches of one lane written at once at most: while they are in flight, the next batch grows.
 const LANE_SLOTS: usize = 4;
 
+/// Connections the batched writes need at most (both lanes' slots).
+pub const WRITE_CONNECTIONS: usize = 2 * LANE_SLOTS;
+
 const SELECT_TRADE: &str = "WHERE tenant_id = $1 AND out_trade_no = $2";
 
 async fn read(client: &impl GenericClient, key: &TradeKey, lock: bool) -> Result<Option<Trade>, StoreError> {
@@ -136,7 +139,13 @@ fn minor(amount: alipay::Amount) -> i64 {
 
 impl Store {
     pub fn new(pool: Pool) -> Self {
-        let lanes = Lanes { begin: Lane::new(pool.clone(), LANE_SLOTS), settle: Lane::new(pool.clone(), LANE_SLOTS) };
+        Store::with_write_pool(pool.clone(), pool)
+    }
+
+    /// A store whose batched writes use `writes` (see `tenants::db::pool_planning_each_time`: a
+    /// batch's join to the trades table must be planned for the table as it is), the rest `pool`.
+    pub fn with_write_pool(pool: Pool, writes: Pool) -> Self {
+        let lanes = Lanes { begin: Lane::new(writes.clone(), LANE_SLOTS), settle: Lane::new(writes, LANE_SLOTS) };
         Store { pool, lanes: Arc::new(lanes) }
     }
 
