@@ -115,7 +115,7 @@ async fn create(
     environment: &str,
 ) -> anyhow::Result<(Value, Value)> {
     let md5_key: String = (0..32)
-        .map(|_| char::from(b"abcdefghjkmnpqrstuvwxyz23456789x"[usize::from(rand::random::<u8>() % 32)]))
+        .map(|_| char::from(b"abcdefghijkmnpqrstuvwxyz23456789"[usize::from(rand::random::<u8>() % 32)]))
         .collect();
     let (id_field, keys) = if demo.md5 {
         ("partner", json!({"md5_key": md5_key}))
