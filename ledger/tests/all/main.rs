@@ -4,4 +4,5 @@
 
 mod helpers;
 mod reconcile;
+mod state_machine;
 mod store;
