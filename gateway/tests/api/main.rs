@@ -8,3 +8,4 @@ mod notifications;
 mod openapi;
 mod operations;
 mod scenarios;
+mod secrets;

@@ -1,0 +1,87 @@
+//! After a run of every kind of call — paid, refused and UNKNOWN payments, a refund, a cancel, a
+//! QR order, Alipay's notifications, webhooks queued, and hostile requests — no secret shows in
+//! what anyone outside the vault can read: answers (bodies and headers), the metrics, or a
+//! `pg_dump` of the whole database.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use stack::*;
+use tenants::model::{Dialect, Limits};
+
+#[tokio::test]
+async fn no_secret_leaks_into_answers_metrics_or_the_database() {
+    let stack = Stack::start(Options::default()).await;
+    let limits = Limits { pay_rate: 1000, pay_burst: 1000, other_rate: 1000 };
+    let rsa = stack.openapi_tenant().await;
+    let (md5, webhook_secret) = stack
+        .tenant_with_webhook(Dialect::Mapi, alipay::SignType::Md5, limits, Some("http://127.0.0.1:9/hook".into()))
+        .await;
+    let http = reqwest::Client::new();
+    let mut seen = String::new();
+    let mut keep = |status: u16, body: &Value| seen.push_str(&format!("{status} {body}\n"));
+
+    for (pos, currency) in [(&rsa, "CNY"), (&md5, "HKD")] {
+        let paid = trade_no("paid");
+        for (no, suffix) in [(paid.clone(), "00"), (trade_no("refused"), "50"), (trade_no("later"), "60")] {
+            let (status, body) = pos.pay_in(&no, &code(suffix), "20.00", currency).await;
+            keep(status, &body);
+        }
+        let refund = json!({"out_request_no": format!("{paid}r"), "amount": "5.00"});
+        let (status, body) = pos.send("POST", &format!("/v1/payments/{paid}/refunds"), Some(refund)).await;
+        keep(status, &body);
+        let (status, body) = pos.send("POST", &format!("/v1/payments/{paid}/cancel"), None).await;
+        keep(status, &body);
+        let order = json!({"out_trade_no": trade_no("qr"), "amount": "9.00", "currency": currency, "subject": "Tea"});
+        let (status, body) = pos.send("POST", "/v1/qr-orders", Some(order)).await;
+        keep(status, &body);
+        let (status, body) = pos.get(&paid, 2).await;
+        keep(status, &body);
+        // A POS with the wrong secret, and hostile headers and bodies.
+        let wrong = Pos { secret: "not-the-secret-0000000000000000".into(), ..pos.clone() };
+        let (status, body) = wrong.pay(&trade_no("wrong"), &code("00"), "1.00").await;
+        keep(status, &body);
+    }
+    for (authorization, body) in [
+        ("ACQ1-HMAC-SHA256 Credential=", "{}"),
+        ("Bearer x", "{\"out_trade_no\":"),
+        (&*format!("ACQ1-HMAC-SHA256 Credential={}, Timestamp=1, Nonce=abcdefgh, Signature=00", rsa.key_id), "{}"),
+    ] {
+        let response = http
+            .post(format!("{}/v1/payments", stack.base()))
+            .header("authorization", authorization)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let headers = format!("{:?}", response.headers());
+        seen.push_str(&format!("{headers} {}\n", response.text().await.unwrap()));
+    }
+    let forged = http
+        .post(format!("{}/notify/{}", stack.base(), md5.tenant_id))
+        .body("sign=x&out_trade_no=y")
+        .send()
+        .await
+        .unwrap();
+    seen.push_str(&forged.text().await.unwrap());
+
+    let metrics =
+        http.get(format!("http://{}/metrics", stack.gateway.admin_addr())).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("gateway_payments_total"), "the metrics were read");
+    let dump = Command::new("pg_dump").arg("--data-only").arg(&stack.db.url).output().unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let dump = String::from_utf8_lossy(&dump.stdout).into_owned();
+    assert!(dump.contains(&rsa.key_id) && dump.contains("trades"), "the dump holds the run");
+
+    // What must never show: POS secrets, the webhook secret, the MD5 key, the app private key
+    // (any line of its PEM body), the master key, the admin token.
+    let master = stack.master_key.split_whitespace().last().unwrap().to_owned();
+    let mut secrets = vec![rsa.secret.clone(), md5.secret.clone(), webhook_secret, MD5_KEY.to_owned(), master];
+    secrets.extend(MERCHANT_PRIVATE.lines().filter(|l| !l.starts_with("-----") && l.len() > 20).map(str::to_owned));
+    secrets.push(ADMIN_TOKEN.to_owned());
+    for (what, text) in [("answers", &seen), ("metrics", &metrics), ("pg_dump", &dump)] {
+        for (i, secret) in secrets.iter().enumerate() {
+            assert!(!text.contains(secret.as_str()), "secret #{i} of the list shows in the {what}");
+        }
+    }
+}
