@@ -8,6 +8,36 @@ use serde_json::{Map, Value};
 
 use crate::problem::{ApiError, FieldError};
 
+/// A JSON object whose keys are each given once: with a key twice, which value counts would
+/// depend on the parser, and the POS, a proxy and the gateway could each read another payment.
+struct Object(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Object;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("the body to be a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Object, A::Error> {
+                let mut map = Map::new();
+                while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                    if map.contains_key(&key) {
+                        let shown: String = key.chars().take(64).collect();
+                        return Err(serde::de::Error::custom(format!("the field `{shown}` is given twice")));
+                    }
+                    map.insert(key, value);
+                }
+                Ok(Object(map))
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
 /// A body being read.
 pub struct Fields {
     map: Map<String, Value>,
@@ -18,10 +48,7 @@ impl Fields {
     /// Parses `body` as a JSON object whose keys are all in `allowed`.
     pub fn parse(body: &[u8], allowed: &[&'static str]) -> Result<Fields, ApiError> {
         let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-        let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
-        let Value::Object(map) = value else {
-            return Err(ApiError::BadJson("the body must be a JSON object".into()));
-        };
+        let Object(map) = serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
         let mut errors = Vec::new();
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {

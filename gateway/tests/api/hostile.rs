@@ -1,0 +1,94 @@
+//! Hostile input, signed by a real POS so that it reaches validation, over every endpoint that
+//! reads a body or a query: each is refused with a 4xx problem that blames the POS, nothing is
+//! written, and the gateway stays up.
+
+use stack::*;
+
+/// Sends `body` as is (signed) and answers the status and the body.
+async fn raw(pos: &Pos, method: &str, path: &str, body: Vec<u8>) -> (u16, String) {
+    let nonce = format!("h{}", uuid::Uuid::new_v4().simple());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let auth = tenants::signature::authorization(&pos.key_id, &pos.secret, method, path, now, &nonce, &body);
+    let response = pos
+        .http
+        .request(method.parse().unwrap(), format!("{}{path}", pos.base))
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
+    let deep_array = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+    let deep_object = format!("{}1{}", "{\"a\":".repeat(5_000), "}".repeat(5_000));
+    let long = "x".repeat(60_000);
+    vec![
+        ("empty", Vec::new()),
+        ("null", b"null".to_vec()),
+        ("not JSON", b"out_trade_no=1&amount=2".to_vec()),
+        ("bad UTF-8", vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}']),
+        ("deep array", deep_array.into_bytes()),
+        ("deep object", deep_object.into_bytes()),
+        ("huge number", br#"{"out_trade_no":"h1","auth_code":"281234567890123400","amount":1e400,"subject":"x"}"#.to_vec()),
+        ("huge amount", br#"{"out_trade_no":"h1","auth_code":"281234567890123400","amount":"99999999999999999999.99","subject":"x","out_request_no":"r1","code":"c"}"#.to_vec()),
+        ("zero amount", br#"{"out_trade_no":"h1","auth_code":"281234567890123400","amount":"0.00","subject":"x","out_request_no":"r1"}"#.to_vec()),
+        ("three decimals", br#"{"out_trade_no":"h1","auth_code":"281234567890123400","amount":"1.001","subject":"x","out_request_no":"r1"}"#.to_vec()),
+        ("negative", br#"{"out_trade_no":"h1","auth_code":"281234567890123400","amount":"-5.00","subject":"x","out_request_no":"r1"}"#.to_vec()),
+        ("wrong types", br#"{"out_trade_no":7,"auth_code":["2812"],"amount":{"v":1},"subject":null,"out_request_no":1,"code":2}"#.to_vec()),
+        ("NUL in text", b"{\"out_trade_no\":\"h1\",\"auth_code\":\"281234567890123400\",\"amount\":\"1.00\",\"subject\":\"a\\u0000b\",\"code\":\"\\u0000\"}".to_vec()),
+        ("duplicate keys", br#"{"out_trade_no":"h1","out_trade_no":"h2","auth_code":"281234567890123400","amount":"1.00","subject":"x"}"#.to_vec()),
+        ("long strings", format!(r#"{{"out_trade_no":"{long}","subject":"x","code":"y"}}"#).into_bytes()),
+        ("over the limit", vec![b' '; 70_000]),
+    ]
+}
+
+#[tokio::test]
+async fn hostile_bodies_and_queries_are_refused_and_write_nothing() {
+    let stack = Stack::start(Options::default()).await;
+    let pos = stack.openapi_tenant().await;
+    let (_, paid) = pos.pay(&trade_no("base"), &code("00"), "10.00").await;
+    let paid_no = paid["out_trade_no"].as_str().unwrap().to_owned();
+    let client = stack.db.client().await;
+    let count = |table: &'static str| {
+        let client = &client;
+        async move { client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    let before = (count("trades").await, count("refunds").await);
+    let endpoints = [
+        "/v1/payments".to_owned(),
+        format!("/v1/payments/{paid_no}/refunds"),
+        "/v1/qr-orders".to_owned(),
+        "/v1/oauth/token".to_owned(),
+    ];
+    let mut refused = 0;
+    for path in &endpoints {
+        for (what, body) in hostile_bodies() {
+            let (status, answer) = raw(&pos, "POST", path, body).await;
+            assert!((400..500).contains(&status), "{what} to {path}: {status} {answer}");
+            let problem: serde_json::Value = serde_json::from_str(&answer).unwrap();
+            assert_eq!(problem["fault"], "pos", "{what} to {path}: {answer}");
+            refused += 1;
+        }
+    }
+    let queries = [
+        format!("/v1/payments/{paid_no}?wait=99999999999999999999"),
+        format!("/v1/payments/{paid_no}?wait=-1"),
+        "/v1/reports/sales?from=2026-02-30&to=2026-03-01".to_owned(),
+        "/v1/reports/sales?from=2026-01-01&to=2030-01-01".to_owned(),
+        "/v1/reports/sales?from=%FF%FE&to=%00".to_owned(),
+        format!("/v1/payments/{}", "n".repeat(5_000)),
+    ];
+    for path in &queries {
+        let (status, answer) = raw(&pos, "GET", path, Vec::new()).await;
+        assert!((400..500).contains(&status), "GET {path}: {status} {answer}");
+        refused += 1;
+    }
+    assert_eq!(refused, endpoints.len() * hostile_bodies().len() + queries.len());
+    assert_eq!((count("trades").await, count("refunds").await), before, "nothing written");
+    // And the gateway still serves.
+    let (status, body) = pos.pay(&trade_no("after"), &code("00"), "1.00").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("SUCCESS")));
+}
