@@ -106,7 +106,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .find(|t| t.slug == tenant)
                 .ok_or_else(|| anyhow::anyhow!("no tenant {tenant} in {}", state.path("stack.json").display()))?;
-            println!("{}", crate::demo::authorization(tenant, &method.to_uppercase(), &path, body.as_bytes()));
+            println!("{}", loadtest::client::authorization(tenant, &method.to_uppercase(), &path, body.as_bytes()));
             Ok(())
         }
     }

@@ -19,7 +19,7 @@ pub struct Pos<'a> {
 impl Pos<'_> {
     pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
         let bytes = body.map(serde_json::to_vec).transpose()?.unwrap_or_default();
-        let authorization = authorization(self.tenant, method, path, &bytes);
+        let authorization = loadtest::client::authorization(self.tenant, method, path, &bytes);
         let method: reqwest::Method = method.parse()?;
         let mut request =
             self.http.request(method, format!("{}{path}", self.gateway)).header("authorization", authorization);
@@ -30,13 +30,6 @@ impl Pos<'_> {
         let status = response.status().as_u16();
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
-}
-
-/// The `Authorization` header for one call, signed now with a fresh nonce.
-pub fn authorization(tenant: &PosTenant, method: &str, path_and_query: &str, body: &[u8]) -> String {
-    let nonce = format!("dev{:016x}", rand::random::<u64>());
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    tenants::signature::authorization(&tenant.key_id, &tenant.secret, method, path_and_query, now, &nonce, body)
 }
 
 fn trade_no(what: &str) -> String {

@@ -22,7 +22,7 @@ pub struct Call {
     pub method: Method,
     /// Path and query, e.g. `/v1/payments`.
     pub path: String,
-    pub body: Option<Vec<u8>>,
+    pub body: Option<Bytes>,
 }
 
 /// What came back, sorted: the HTTP status and the answer's `status` field.
@@ -109,6 +109,14 @@ pub struct Client {
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
 
+/// The `Authorization` header of one call as `tenant` (ACQ1-HMAC), signed now with a nonce no
+/// other call of this process uses.
+pub fn authorization(tenant: &PosTenant, method: &str, path_and_query: &str, body: &[u8]) -> String {
+    let nonce = format!("lt{}x{}", std::process::id(), NONCE.fetch_add(1, Ordering::Relaxed));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    tenants::signature::authorization(&tenant.key_id, &tenant.secret, method, path_and_query, now, &nonce, body)
+}
+
 impl Client {
     pub fn new(base: &str, timeout: Duration, connections: usize) -> Client {
         let mut connector = HttpConnector::new();
@@ -125,11 +133,7 @@ impl Client {
     /// Signs `call` as `tenant` and sends it.
     pub async fn send(&self, tenant: &PosTenant, call: &Call) -> Answer {
         let body = call.body.clone().unwrap_or_default();
-        let nonce = format!("lt{}x{}", std::process::id(), NONCE.fetch_add(1, Ordering::Relaxed));
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let method = call.method.as_str();
-        let authorization =
-            tenants::signature::authorization(&tenant.key_id, &tenant.secret, method, &call.path, now, &nonce, &body);
+        let authorization = authorization(tenant, call.method.as_str(), &call.path, &body);
         let mut request = Request::builder()
             .method(call.method.clone())
             .uri(format!("{}{}", self.base, call.path))
@@ -137,7 +141,7 @@ impl Client {
         if call.body.is_some() {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
         }
-        let Ok(request) = request.body(Full::new(Bytes::from(body))) else {
+        let Ok(request) = request.body(Full::new(body)) else {
             return Answer::Failed(ErrorKind::Io);
         };
         match tokio::time::timeout(self.timeout, self.exchange(request)).await {

@@ -275,8 +275,8 @@ fn currency(tenant: &PosTenant) -> String {
     tenant.currency.clone().unwrap_or_else(|| if tenant.dialect == "mapi" { "HKD".into() } else { "CNY".into() })
 }
 
-fn to_vec(value: &serde_json::Value) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
+fn to_vec(value: &serde_json::Value) -> bytes::Bytes {
+    serde_json::to_vec(value).unwrap_or_default().into()
 }
 
 fn progress_bar(shared: &Shared) -> ProgressBar {

@@ -16,12 +16,16 @@ pub struct Pos {
 }
 
 impl Pos {
-    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
+    /// The `Authorization` header for one call, signed now with a fresh nonce.
+    pub fn authorization(&self, method: &str, path: &str, body: &[u8]) -> String {
         let nonce = format!("n{}", uuid::Uuid::new_v4().simple());
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let auth =
-            tenants::signature::authorization(&self.key_id, &self.secret, method, path, now, &nonce, body.as_bytes());
+        tenants::signature::authorization(&self.key_id, &self.secret, method, path, now, &nonce, body)
+    }
+
+    /// Sends `body` exactly as given, signed; answers the status and the body's text.
+    pub async fn send_raw(&self, method: &str, path: &str, body: Vec<u8>) -> (u16, String) {
+        let auth = self.authorization(method, path, &body);
         let method: reqwest::Method = method.parse().unwrap();
         let response = self
             .http
@@ -32,8 +36,13 @@ impl Pos {
             .send()
             .await
             .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let (status, text) = self.send_raw(method, path, body.into_bytes()).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     pub async fn pay(&self, out_trade_no: &str, auth_code: &str, amount: &str) -> (u16, Value) {

@@ -4,23 +4,6 @@
 
 use stack::*;
 
-/// Sends `body` as is (signed) and answers the status and the body.
-async fn raw(pos: &Pos, method: &str, path: &str, body: Vec<u8>) -> (u16, String) {
-    let nonce = format!("h{}", uuid::Uuid::new_v4().simple());
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let auth = tenants::signature::authorization(&pos.key_id, &pos.secret, method, path, now, &nonce, &body);
-    let response = pos
-        .http
-        .request(method.parse().unwrap(), format!("{}{path}", pos.base))
-        .header("authorization", auth)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
 fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
     let deep_array = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
     let deep_object = format!("{}1{}", "{\"a\":".repeat(5_000), "}".repeat(5_000));
@@ -66,7 +49,7 @@ async fn hostile_bodies_and_queries_are_refused_and_write_nothing() {
     let mut refused = 0;
     for path in &endpoints {
         for (what, body) in hostile_bodies() {
-            let (status, answer) = raw(&pos, "POST", path, body).await;
+            let (status, answer) = pos.send_raw("POST", path, body).await;
             assert!((400..500).contains(&status), "{what} to {path}: {status} {answer}");
             let problem: serde_json::Value = serde_json::from_str(&answer).unwrap();
             assert_eq!(problem["fault"], "pos", "{what} to {path}: {answer}");
@@ -82,7 +65,7 @@ async fn hostile_bodies_and_queries_are_refused_and_write_nothing() {
         format!("/v1/payments/{}", "n".repeat(5_000)),
     ];
     for path in &queries {
-        let (status, answer) = raw(&pos, "GET", path, Vec::new()).await;
+        let (status, answer) = pos.send_raw("GET", path, Vec::new()).await;
         assert!((400..500).contains(&status), "GET {path}: {status} {answer}");
         refused += 1;
     }

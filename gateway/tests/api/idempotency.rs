@@ -42,18 +42,8 @@ async fn a_pos_that_hangs_up_does_not_stop_the_trade() {
     // Scenario 64 holds Alipay's answer 300 ms; this POS gives up after 50 ms.
     pos.http = reqwest::Client::builder().timeout(Duration::from_millis(50)).build().unwrap();
     let body = serde_json::json!({"out_trade_no": no, "auth_code": code("64"), "amount": "7.00", "subject": "Soup"});
-    let nonce = format!("n{}", uuid::Uuid::new_v4().simple());
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let text = body.to_string();
-    let auth = tenants::signature::authorization(
-        &pos.key_id,
-        &pos.secret,
-        "POST",
-        "/v1/payments",
-        now,
-        &nonce,
-        text.as_bytes(),
-    );
+    let auth = pos.authorization("POST", "/v1/payments", text.as_bytes());
     let sent = pos.http.post(format!("{}/v1/payments", pos.base)).header("authorization", auth).body(text).send().await;
     assert!(sent.is_err_and(|e| e.is_timeout()));
     pos.http = reqwest::Client::new();
