@@ -50,14 +50,9 @@ fn main() {
 }
 
 async fn run() {
-    let admin_url =
-        std::env::var("DATABASE_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("gateway_bench_{}", std::process::id());
-    let admin = tenants::db::connect(&admin_url).await.unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let url = admin_url.rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
-    tenants::db::migrate(&url).await.unwrap();
-    ledger::store::migrate(&url).await.unwrap();
+    // A fresh, migrated database, dropped when the bench ends.
+    let db = stack::Database::new().await;
+    let url = db.url.clone();
 
     let sandbox = sandbox::Sandbox::start(sandbox::Config {
         platform_key_file: Some(ALIPAY_PRIVATE_FILE.into()),
@@ -155,7 +150,6 @@ async fn run() {
     println!("gateway resident memory after the runs: {:.1} MiB", rss_mib(pid));
     drop(child);
     drop(registry);
-    admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
 }
 
 /// The gateway process; stopped (SIGTERM, then waited for) when dropped, even on a panic.
