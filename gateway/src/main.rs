@@ -30,6 +30,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Test builds only: `FAILPOINTS` holds payments at the named points (the crash-window tests).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     telemetry::init_tracing("gateway");
     let config = match Config::load(args.config.as_deref()) {
         Ok(config) => config,

@@ -143,7 +143,8 @@ impl Settlements {
                 Err(error) => tracing::warn!(%error, "cannot listen for trade settlements"),
             }
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(10));
+            // Capped low: until it is back the gateway is not ready, though it could serve.
+            backoff = (backoff * 2).min(Duration::from_secs(1));
         }
     }
 }

@@ -11,17 +11,25 @@ pub fn admin_url() -> String {
 pub struct Database {
     pub name: String,
     pub url: String,
+    /// The server's maintenance database, where it was created (and is dropped).
+    admin_url: String,
 }
 
 impl Database {
+    /// A fresh database on the machine's Postgres ([`admin_url`]).
     pub async fn new() -> Database {
+        Database::on(&admin_url()).await
+    }
+
+    /// A fresh database on the server whose maintenance database is `admin_url`.
+    pub async fn on(admin_url: &str) -> Database {
         let name = unique("stack_");
-        let admin = tenants::db::connect(&admin_url()).await.expect("Postgres is reachable (scripts/test starts it)");
+        let admin = tenants::db::connect(admin_url).await.expect("Postgres is reachable (scripts/test starts it)");
         admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-        let url = admin_url().rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
+        let url = admin_url.rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
         tenants::db::migrate(&url).await.unwrap();
         ledger::store::migrate(&url).await.unwrap();
-        Database { name, url }
+        Database { name, url, admin_url: admin_url.to_owned() }
     }
 
     /// A pool of up to 16 connections to it.
@@ -36,11 +44,11 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
-        let name = self.name.clone();
+        let (name, admin_url) = (self.name.clone(), self.admin_url.clone());
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
-                if let Ok(admin) = tenants::db::connect(&admin_url()).await {
+                if let Ok(admin) = tenants::db::connect(&admin_url).await {
                     let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                 }
             });

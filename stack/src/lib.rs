@@ -9,15 +9,21 @@
 //! # Layout
 //! - [`mod@self`]: [`Stack`], [`Options`], the test keys and number helpers.
 //! - [`db`]: [`Database`], a fresh database per stack.
+//! - [`gateway_process`]: [`GatewayProcess`], a gateway as a process of its own (to kill).
+//! - [`settled`]: waiting for trades to be final, and holding them to Alipay's ground truth.
 //! - [`redis`]: [`PrivateRedis`], a Redis server of a test's own.
+//! - [`postgres`]: [`PrivatePostgres`], a Postgres server of a test's own.
 //! - [`pos`]: [`Pos`], a tenant's POS terminal.
 //! - [`process`]: a process's CPU time and memory, from /proc.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod db;
+pub mod gateway_process;
 pub mod pos;
+pub mod postgres;
 pub mod redis;
+pub mod settled;
 
 pub use telemetry::process;
 
@@ -36,8 +42,11 @@ use tenants::{Keyring, Registry};
 use zeroize::Zeroizing;
 
 pub use db::Database;
+pub use gateway_process::GatewayProcess;
 pub use pos::Pos;
+pub use postgres::PrivatePostgres;
 pub use redis::PrivateRedis;
+pub use settled::{agrees_with_alipay, final_trade};
 
 pub const MERCHANT_PRIVATE: &str = include_str!("../../alipay/tests/vectors/keys/merchant-private-pkcs8.pem");
 pub const MERCHANT_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/merchant-public-spki.pem");
@@ -73,6 +82,8 @@ pub struct Options {
     /// Whether the gateway asks Alipay for notifications.
     pub notifications: bool,
     pub redis_url: String,
+    /// The Postgres server the stack's database is made on (its maintenance database).
+    pub postgres_admin_url: String,
     /// An UNKNOWN trade's first check and deadline, after creation (design §4: 5 s and 60 s).
     pub first_check_ms: u64,
     pub deadline_ms: u64,
@@ -87,6 +98,7 @@ impl Default for Options {
             upstream_timeout_ms: 5_000,
             notifications: true,
             redis_url: LOCAL_REDIS.into(),
+            postgres_admin_url: db::admin_url(),
             first_check_ms: 5_000,
             deadline_ms: 60_000,
             qr_check_ms: 15_000,
@@ -126,7 +138,7 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(options: Options) -> Stack {
-        let db = Database::new().await;
+        let db = Database::on(&options.postgres_admin_url).await;
         let sandbox = Sandbox::start(sandbox::Config {
             time_scale: options.time_scale,
             platform_key_file: Some(ALIPAY_PRIVATE_FILE.into()),
@@ -138,25 +150,27 @@ impl Stack {
         let keyring = Arc::new(Keyring::parse(&master_key).unwrap());
         let registry = Registry::new(tenants::db::pool(&db.url, 4).unwrap(), Some(keyring.clone()));
         let redis_prefix = unique("stack:");
-        let config = gateway::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: db.url.clone(),
-            database_pool_size: 16,
-            redis_url: options.redis_url.clone(),
-            redis_prefix: redis_prefix.clone(),
-            upstream_timeout_ms: options.upstream_timeout_ms,
-            notifications: options.notifications,
-            first_check_ms: options.first_check_ms,
-            deadline_ms: options.deadline_ms,
-            qr_check_ms: options.qr_check_ms,
-            ..gateway::Config::default()
-        };
+        let config = gateway_config(&options, &db.url, &redis_prefix);
         let admin_token = tenants::admin::AdminToken::new(ADMIN_TOKEN).unwrap();
         let secrets = Secrets { keyring: keyring.clone(), admin_token: Some(admin_token) };
         let gateway = Gateway::start(config, secrets).await.unwrap();
         let http = reqwest::Client::new();
         Stack { options, db, sandbox, gateway, registry, keyring, master_key, redis_prefix, http }
+    }
+
+    /// The configuration of a second gateway on this stack (port 0, the same database and Redis
+    /// prefix), e.g. for [`Stack::gateway_process`].
+    pub fn gateway_config(&self) -> gateway::Config {
+        gateway_config(&self.options, &self.db.url, &self.redis_prefix)
+    }
+
+    /// The command that runs `binary` (the `gateway` executable) as a process of its own with
+    /// `config` (given as `GATEWAY_*` variables), this stack's master key and admin token; start
+    /// it with [`GatewayProcess::spawn`].
+    pub fn gateway_process(&self, binary: &str, config: &gateway::Config) -> std::process::Command {
+        let mut command = service_command(binary, "GATEWAY", config);
+        command.env("ACQ_MASTER_KEYS", self.master_key.as_str()).env("ACQ_ADMIN_TOKEN", ADMIN_TOKEN);
+        command
     }
 
     pub fn base(&self) -> String {
@@ -196,17 +210,8 @@ impl Stack {
     /// The command that runs `binary` (the `reconciler` executable) as a process of its own with
     /// `config` (given as `RECONCILER_*` variables) and this stack's master key.
     pub fn reconciler_process(&self, binary: &str, config: &reconciler::Config) -> std::process::Command {
-        let mut command = std::process::Command::new(binary);
+        let mut command = service_command(binary, "RECONCILER", config);
         command.env("ACQ_MASTER_KEYS", self.master_key.as_str()).stdout(std::process::Stdio::null());
-        let Value::Object(fields) = serde_json::to_value(config).unwrap() else { unreachable!("a struct") };
-        for (name, value) in fields {
-            let text = match value {
-                Value::Null => continue,
-                Value::String(text) => text,
-                other => other.to_string(),
-            };
-            command.env(format!("RECONCILER_{}", name.to_uppercase()), text);
-        }
         command
     }
 
@@ -312,6 +317,38 @@ impl Stack {
     pub fn due_index(&self) -> ledger::DueIndex {
         ledger::DueIndex::new(&self.options.redis_url, &self.redis_prefix).unwrap()
     }
+}
+
+fn gateway_config(options: &Options, database_url: &str, redis_prefix: &str) -> gateway::Config {
+    gateway::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: database_url.into(),
+        database_pool_size: 16,
+        redis_url: options.redis_url.clone(),
+        redis_prefix: redis_prefix.into(),
+        upstream_timeout_ms: options.upstream_timeout_ms,
+        notifications: options.notifications,
+        first_check_ms: options.first_check_ms,
+        deadline_ms: options.deadline_ms,
+        qr_check_ms: options.qr_check_ms,
+        ..gateway::Config::default()
+    }
+}
+
+/// `binary` with every field of `config` as a `{PREFIX}_{FIELD}` variable (unset fields left out).
+fn service_command(binary: &str, prefix: &str, config: &impl serde::Serialize) -> std::process::Command {
+    let mut command = std::process::Command::new(binary);
+    let Value::Object(fields) = serde_json::to_value(config).unwrap() else { unreachable!("a struct") };
+    for (name, value) in fields {
+        let text = match value {
+            Value::Null => continue,
+            Value::String(text) => text,
+            other => other.to_string(),
+        };
+        command.env(format!("{prefix}_{}", name.to_uppercase()), text);
+    }
+    command
 }
 
 /// Limits no test reaches.

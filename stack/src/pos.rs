@@ -25,6 +25,11 @@ impl Pos {
 
     /// Sends `body` exactly as given, signed; answers the status and the body's text.
     pub async fn send_raw(&self, method: &str, path: &str, body: Vec<u8>) -> (u16, String) {
+        self.try_send_raw(method, path, body).await.unwrap()
+    }
+
+    /// [`Pos::send_raw`] to a gateway that may not answer (e.g. one being killed).
+    pub async fn try_send_raw(&self, method: &str, path: &str, body: Vec<u8>) -> Result<(u16, String), reqwest::Error> {
         let auth = self.authorization(method, path, &body);
         let method: reqwest::Method = method.parse().unwrap();
         let response = self
@@ -34,9 +39,8 @@ impl Pos {
             .header("content-type", "application/json")
             .body(body)
             .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
+            .await?;
+        Ok((response.status().as_u16(), response.text().await?))
     }
 
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -57,9 +61,18 @@ impl Pos {
 
     /// Pays in the tenant's usual currency: CNY (implied) for OpenAPI, USD for Global (MAPI).
     pub async fn charge(&self, out_trade_no: &str, auth_code: &str, amount: &str) -> (u16, Value) {
+        self.send("POST", "/v1/payments", Some(self.charge_body(out_trade_no, auth_code, amount))).await
+    }
+
+    /// The body of [`Pos::charge`].
+    pub fn charge_body(&self, out_trade_no: &str, auth_code: &str, amount: &str) -> Value {
         match self.dialect {
-            tenants::model::Dialect::Openapi => self.pay(out_trade_no, auth_code, amount).await,
-            tenants::model::Dialect::Mapi => self.pay_in(out_trade_no, auth_code, amount, "USD").await,
+            tenants::model::Dialect::Openapi => {
+                json!({"out_trade_no": out_trade_no, "auth_code": auth_code, "amount": amount, "subject": "Noodles", "store_id": "S1"})
+            }
+            tenants::model::Dialect::Mapi => {
+                json!({"out_trade_no": out_trade_no, "auth_code": auth_code, "amount": amount, "currency": "USD", "subject": "Burger set"})
+            }
         }
     }
 

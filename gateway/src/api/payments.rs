@@ -203,17 +203,20 @@ async fn run_pay(
         }
         Begin::Started(trade) => trade,
     };
+    fail::fail_point!("pay::after_intent");
     metrics::gauge!("gateway_in_flight").increment(1.0);
     let notify_url = state.notify_url(&tenant);
     let call = Request::Pay { order, auth_code: &request.auth_code };
     let started = std::time::Instant::now();
     let answer = state.upstream.call_for(&tenant, notify_url.as_deref(), &call).await;
     let upstream = started.elapsed();
+    fail::fail_point!("pay::after_call");
     let settlement = match answer {
         Ok(answer) => settlement(&state, &trade, &answer),
         Err(not_sent) => Settlement::Failed { code: "REQUEST_NOT_SENT".into(), message: Some(not_sent.to_string()) },
     };
     let recorded = record(&state, &trade, &settlement).await;
+    fail::fail_point!("pay::after_outcome");
     metrics::gauge!("gateway_in_flight").decrement(1.0);
     let outcome = match recorded.state {
         TradeState::Success => "success",

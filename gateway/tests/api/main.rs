@@ -8,5 +8,6 @@ mod isolation;
 mod notifications;
 mod openapi;
 mod operations;
+mod postgres_restart;
 mod scenarios;
 mod secrets;

@@ -1,16 +1,45 @@
 //! After a run of every kind of call — paid, refused and UNKNOWN payments, a refund, a cancel, a
 //! QR order, Alipay's notifications, webhooks queued, and hostile requests — no secret shows in
-//! what anyone outside the vault can read: answers (bodies and headers), the metrics, or a
-//! `pg_dump` of the whole database.
+//! what anyone outside the vault can read: answers (bodies and headers), the logs (every level,
+//! every crate, the `log` records of tokio-postgres included), the metrics, or a `pg_dump` of the
+//! whole database.
 
+use std::io::Write;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use stack::*;
 use tenants::model::{Dialect, Limits};
+use tracing_subscriber::util::SubscriberInitExt;
 
+/// Log lines, as the service's stderr would get them.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// One thread (the current-thread runtime) runs the whole stack, so this thread's log subscriber
+// hears every part of it.
 #[tokio::test]
-async fn no_secret_leaks_into_answers_metrics_or_the_database() {
+async fn no_secret_leaks_into_answers_logs_metrics_or_the_database() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _logging = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish()
+        .set_default();
     let stack = Stack::start(Options::default()).await;
     let limits = Limits { pay_rate: 1000, pay_burst: 1000, other_rate: 1000 };
     let rsa = stack.openapi_tenant().await;
@@ -73,13 +102,16 @@ async fn no_secret_leaks_into_answers_metrics_or_the_database() {
     let dump = String::from_utf8_lossy(&dump.stdout).into_owned();
     assert!(dump.contains(&rsa.key_id) && dump.contains("trades"), "the dump holds the run");
 
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(logs.contains(&rsa.key_id) || logs.contains("INSERT INTO trades"), "the logs were heard");
+
     // What must never show: POS secrets, the webhook secret, the MD5 key, the app private key
     // (any line of its PEM body), the master key, the admin token.
     let master = stack.master_key.split_whitespace().last().unwrap().to_owned();
     let mut secrets = vec![rsa.secret.clone(), md5.secret.clone(), webhook_secret, MD5_KEY.to_owned(), master];
     secrets.extend(MERCHANT_PRIVATE.lines().filter(|l| !l.starts_with("-----") && l.len() > 20).map(str::to_owned));
     secrets.push(ADMIN_TOKEN.to_owned());
-    for (what, text) in [("answers", &seen), ("metrics", &metrics), ("pg_dump", &dump)] {
+    for (what, text) in [("answers", &seen), ("logs", &logs), ("metrics", &metrics), ("pg_dump", &dump)] {
         for (i, secret) in secrets.iter().enumerate() {
             assert!(!text.contains(secret.as_str()), "secret #{i} of the list shows in the {what}");
         }

@@ -1,0 +1,112 @@
+//! A Postgres server of a test's own (for tests that crash and restart it), on a free port, its
+//! cluster in a fresh directory under the system's temporary directory; stopped and removed when
+//! dropped. When the test runs as root, the server runs as the `postgres` user (Postgres refuses
+//! to run as root).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::unique;
+
+pub struct PrivatePostgres {
+    pub port: u16,
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl PrivatePostgres {
+    /// A new cluster (trust authentication for `postgres`), started.
+    pub fn start() -> PrivatePostgres {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(unique("acq-pg-"));
+        std::fs::create_dir(&dir).unwrap();
+        let postgres = PrivatePostgres { port, dir, bin: bindir() };
+        if as_root() {
+            assert!(Command::new("chown").args(["postgres:postgres"]).arg(&postgres.dir).status().unwrap().success());
+        }
+        let data = postgres.data();
+        postgres.run("initdb", &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
+        postgres.start_server();
+        postgres
+    }
+
+    /// The server's maintenance database, as `DATABASE_ADMIN_URL` would give it.
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Kills the server the way a crash would (`pg_ctl stop -m immediate`: no checkpoint, every
+    /// connection cut), then starts it again; it recovers from its write-ahead log.
+    pub fn crash_and_restart(&self) {
+        self.run("pg_ctl", &["stop", "-D", &self.data(), "-m", "immediate", "-w"]);
+        self.start_server();
+    }
+
+    fn start_server(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections=200",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("server.log");
+        self.run("pg_ctl", &["start", "-D", &self.data(), "-w", "-l", &log.to_string_lossy(), "-o", &options]);
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").to_string_lossy().into_owned()
+    }
+
+    /// Runs one of the server's programs; it must succeed.
+    fn run(&self, program: &str, args: &[&str]) {
+        let status = self.program(program).args(args).status().expect("Postgres's programs are installed");
+        assert!(status.success(), "{program} {args:?} failed");
+    }
+
+    /// One of the server's programs, run as `postgres` when we are root.
+    fn program(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        let mut command = if as_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        };
+        command.stdout(Stdio::null());
+        command
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.program("pg_ctl").args(["stop", "-D", &self.data(), "-m", "immediate"]).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn as_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.starts_with(b"0\n"))
+}
+
+/// Where `initdb` and `pg_ctl` are: `pg_config --bindir`, else the highest version under
+/// /usr/lib/postgresql (Debian), else the PATH.
+fn bindir() -> PathBuf {
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return dir;
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin"))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    versions.sort_by_key(|bin| bin.parent().and_then(Path::file_name).and_then(|v| v.to_str()?.parse::<u32>().ok()));
+    versions.pop().unwrap_or_default()
+}

@@ -1,0 +1,41 @@
+//! Waiting for trades to be final, and holding a final trade to Alipay's (the sandbox's) ground
+//! truth: invariant I4 of the reliability suite.
+
+use std::time::Duration;
+
+use ledger::{CancelAction, Trade, TradeState};
+use serde_json::Value;
+
+use crate::{Pos, Stack};
+
+/// Waits (through the partner API's `?wait=`) until the trade is final; answers its ledger row.
+pub async fn final_trade(stack: &Stack, pos: &Pos, out_trade_no: &str, within: Duration) -> Trade {
+    let give_up = tokio::time::Instant::now() + within;
+    loop {
+        let (status, body) = pos.get(out_trade_no, 10).await;
+        assert_eq!(status, 200, "{body}");
+        let trade = stack.ledger(pos, out_trade_no).await.unwrap();
+        if trade.state.is_final() {
+            return trade;
+        }
+        assert!(tokio::time::Instant::now() < give_up, "{out_trade_no} still {} ({body})", trade.state);
+    }
+}
+
+/// What Alipay's ground truth must be for a ledger's final trade.
+pub fn agrees_with_alipay(trade: &Trade, truth: Option<&Value>) -> Result<(), String> {
+    let status = truth.and_then(|t| t["trade_status"].as_str());
+    let refunded = truth.and_then(|t| t["refunded_amount"].as_str());
+    let ok = match (trade.state, trade.cancel_action) {
+        (TradeState::Success, _) => status == Some("TRADE_SUCCESS") && refunded == Some("0.00"),
+        (TradeState::Cancelled, Some(CancelAction::Refund)) => {
+            status == Some("TRADE_CLOSED") && refunded == Some(trade.amount.to_string().as_str())
+        }
+        // Closed unpaid: Alipay has no trade, or a closed one nobody paid.
+        (TradeState::Cancelled | TradeState::Failed, _) => {
+            truth.is_none() || (status == Some("TRADE_CLOSED") && refunded == Some("0.00"))
+        }
+        _ => false,
+    };
+    if ok { Ok(()) } else { Err(format!("ledger {} {:?}, Alipay {truth:?}", trade.state, trade.cancel_action)) }
+}
