@@ -65,7 +65,14 @@ fn facts(tenant: &Tenant, note: &Notification) -> Result<NotifiedPayment, &'stat
             buyer_user_id: field("buyer_id").or(field("buyer_user_id")).map(str::to_owned),
             paid_at: field("gmt_payment").and_then(parse_beijing_datetime).unwrap_or_else(OffsetDateTime::now_utc),
         },
-        "TRADE_CLOSED" => NotifiedStatus::Closed,
+        // Closed after it was paid (a cancel reversed the payment): it carries the payment time
+        // and the refunded sum.
+        "TRADE_CLOSED" => NotifiedStatus::Closed {
+            refunded: field("gmt_payment").is_some()
+                || field("refund_fee")
+                    .and_then(|fee| fee.parse::<alipay::Decimal>().ok()?.to_amount(currency).ok())
+                    .is_some_and(|fee| !fee.is_zero()),
+        },
         other => NotifiedStatus::Other(other.chars().take(32).collect()),
     };
     Ok(NotifiedPayment {

@@ -46,3 +46,21 @@ impl Drop for GatewayProcess {
         self.kill();
     }
 }
+
+/// Any child process (a reconciler, say), killed with SIGKILL when dropped, so a failing test
+/// leaves nothing running.
+pub struct KillOnDrop(pub Child);
+
+impl KillOnDrop {
+    /// `kill -9`, then waits until the process is gone.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

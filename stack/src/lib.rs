@@ -9,7 +9,8 @@
 //! # Layout
 //! - [`mod@self`]: [`Stack`], [`Options`], the test keys and number helpers.
 //! - [`db`]: [`Database`], a fresh database per stack.
-//! - [`gateway_process`]: [`GatewayProcess`], a gateway as a process of its own (to kill).
+//! - [`gateway_process`]: [`GatewayProcess`], a gateway as a process of its own (to kill), and
+//!   [`KillOnDrop`] for other processes.
 //! - [`settled`]: waiting for trades to be final, and holding them to Alipay's ground truth.
 //! - [`redis`]: [`PrivateRedis`], a Redis server of a test's own.
 //! - [`postgres`]: [`PrivatePostgres`], a Postgres server of a test's own.
@@ -42,11 +43,11 @@ use tenants::{Keyring, Registry};
 use zeroize::Zeroizing;
 
 pub use db::Database;
-pub use gateway_process::GatewayProcess;
+pub use gateway_process::{GatewayProcess, KillOnDrop};
 pub use pos::Pos;
 pub use postgres::PrivatePostgres;
 pub use redis::PrivateRedis;
-pub use settled::{agrees_with_alipay, final_trade};
+pub use settled::{agrees_with_alipay, final_trade, invariants_hold};
 
 pub const MERCHANT_PRIVATE: &str = include_str!("../../alipay/tests/vectors/keys/merchant-private-pkcs8.pem");
 pub const MERCHANT_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/merchant-public-spki.pem");

@@ -43,6 +43,13 @@ impl PrivatePostgres {
         self.start_server();
     }
 
+    /// Sessions of `database` idle inside a transaction (a leaked transaction holds its locks).
+    pub async fn open_transactions(&self, database: &str) -> i64 {
+        let admin = tenants::db::connect(&self.admin_url()).await.unwrap();
+        let sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'";
+        admin.query_one(sql, &[&database]).await.unwrap().get(0)
+    }
+
     fn start_server(&self) {
         let options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections=200",

@@ -39,3 +39,30 @@ pub fn agrees_with_alipay(trade: &Trade, truth: Option<&Value>) -> Result<(), St
     };
     if ok { Ok(()) } else { Err(format!("ledger {} {:?}, Alipay {truth:?}", trade.state, trade.cancel_action)) }
 }
+
+/// Invariants I2–I4 for one trade once the faults are over: waits until it is final, then checks
+/// that what its POS last heard (`told`: SUCCESS, FAILED or UNKNOWN, if anything) is what the
+/// ledger holds, that it became final within `deadline` of its creation, and that Alipay agrees.
+pub async fn invariants_hold(
+    stack: &Stack,
+    pos: &Pos,
+    out_trade_no: &str,
+    told: Option<&str>,
+    deadline: Duration,
+) -> Result<(), String> {
+    let trade = final_trade(stack, pos, out_trade_no, Duration::from_secs(30)).await;
+    let (_, now) = pos.get(out_trade_no, 0).await;
+    let held = now["status"].as_str().unwrap_or_default();
+    if let Some(told) = told
+        && told != "UNKNOWN"
+        && told != held
+    {
+        return Err(format!("I2: {out_trade_no} was told {told}; the ledger holds {held}"));
+    }
+    let took = trade.updated_at - trade.created_at;
+    if took > deadline {
+        return Err(format!("I3: {out_trade_no} became final {took} after its creation"));
+    }
+    let truth = stack.truth(pos, out_trade_no).await;
+    agrees_with_alipay(&trade, truth.as_ref()).map_err(|e| format!("I4: {out_trade_no}: {e}"))
+}

@@ -17,8 +17,8 @@ use crate::trade::{CancelAction, TRADE_COLUMNS, Trade, TradeKey};
 pub enum NotifiedStatus {
     /// TRADE_SUCCESS / TRADE_FINISHED.
     Paid { trade_no: Option<String>, buyer_user_id: Option<String>, paid_at: OffsetDateTime },
-    /// TRADE_CLOSED.
-    Closed,
+    /// TRADE_CLOSED: unpaid and closed, or paid and `refunded` in full (a cancel that reversed it).
+    Closed { refunded: bool },
     /// Anything else (WAIT_BUYER_PAY): nothing to apply.
     Other(String),
 }
@@ -77,7 +77,7 @@ impl Store {
 fn status_text(status: &NotifiedStatus) -> &str {
     match status {
         NotifiedStatus::Paid { .. } => "TRADE_SUCCESS",
-        NotifiedStatus::Closed => "TRADE_CLOSED",
+        NotifiedStatus::Closed { .. } => "TRADE_CLOSED",
         NotifiedStatus::Other(other) => other,
     }
 }
@@ -144,7 +144,7 @@ async fn apply_to(
                 trade.key.out_trade_no, trade.state
             )));
         }
-        (NotifiedStatus::Closed, TradeState::Paying | TradeState::Unknown | TradeState::Waiting) => {
+        (NotifiedStatus::Closed { .. }, TradeState::Paying | TradeState::Unknown | TradeState::Waiting) => {
             (TradeState::Cancelled, "payment.cancelled")
         }
         _ => return Ok(NotificationOutcome::AlreadyKnown(Some(trade))),
@@ -155,7 +155,12 @@ async fn apply_to(
         }
         _ => (None, None, None),
     };
-    let action = (next == TradeState::Cancelled).then_some(CancelAction::Close.as_str());
+    // Money moved back if the closed trade had been paid: the ledger must say refund, not close.
+    let action = match note.status {
+        NotifiedStatus::Closed { refunded: true } => Some(CancelAction::Refund.as_str()),
+        NotifiedStatus::Closed { refunded: false } => Some(CancelAction::Close.as_str()),
+        _ => None,
+    };
     let sql = format!(
         "UPDATE trades SET state = $4, version = version + 1, updated_at = now(), trade_no = COALESCE($5, trade_no), \
          buyer_user_id = COALESCE($6, buyer_user_id), paid_at = COALESCE($7, paid_at), \

@@ -207,7 +207,8 @@ async fn a_notification_delivered_eight_times_applies_once() {
         amount: cny("12.50"),
         subject: None,
     };
-    let closed = NotifiedPayment { notify_id: "n-2".into(), status: NotifiedStatus::Closed, ..paid.clone() };
+    let closed =
+        NotifiedPayment { notify_id: "n-2".into(), status: NotifiedStatus::Closed { refunded: false }, ..paid.clone() };
     let mut applied = 0;
     for note in [&closed, &paid, &paid, &closed, &paid, &paid, &paid, &paid] {
         if matches!(store.apply_notification(note).await.unwrap(), NotificationOutcome::Applied(_)) {
@@ -239,6 +240,39 @@ async fn a_notification_delivered_eight_times_applies_once() {
     assert_eq!((created.kind, created.state), (TradeKind::StaticQr, TradeState::Success));
     let outbox: i64 = client.query_one("SELECT count(*) FROM webhook_outbox", &[]).await.unwrap().get(0);
     assert_eq!(outbox, 2);
+}
+
+/// The reconciler's cancel of a trade the buyer paid a moment before reverses the payment; Alipay's
+/// TRADE_CLOSED notification of it (carrying the payment time and the refund) may arrive before
+/// the reconciler records the cancel. The ledger then says refund, not close (found by the soak).
+#[tokio::test]
+async fn a_closed_notification_of_a_reversed_payment_records_a_refund() {
+    let (_db, store) = database().await;
+    let tenant = Uuid::new_v4();
+    let mut closed = Vec::new();
+    for (no, refunded) in [("R1", true), ("R2", false)] {
+        let Begin::Started(trade) = store.begin(&intent(tenant, no, "16.80")).await.unwrap() else { panic!() };
+        let unknown = Settlement::Unknown {
+            reason: "10003".into(),
+            next_check_at: OffsetDateTime::now_utc(),
+            deadline: OffsetDateTime::now_utc() + Duration::from_secs(60),
+        };
+        store.settle(&trade, &unknown).await.unwrap();
+        let note = NotifiedPayment {
+            tenant_id: tenant,
+            notify_id: format!("n-{no}"),
+            out_trade_no: no.into(),
+            status: NotifiedStatus::Closed { refunded },
+            amount: cny("16.80"),
+            subject: None,
+        };
+        let NotificationOutcome::Applied(trade) = store.apply_notification(&note).await.unwrap() else { panic!() };
+        closed.push((trade.state, trade.cancel_action));
+    }
+    assert_eq!(
+        closed,
+        [(TradeState::Cancelled, Some(CancelAction::Refund)), (TradeState::Cancelled, Some(CancelAction::Close))]
+    );
 }
 
 #[tokio::test]
