@@ -43,13 +43,14 @@ pub fn agrees_with_alipay(trade: &Trade, truth: Option<&Value>) -> Result<(), St
 /// Invariants I2–I4 for one trade once the faults are over: waits until it is final, then checks
 /// that what its POS last heard (`told`: SUCCESS, FAILED or UNKNOWN, if anything) is what the
 /// ledger holds, that it became final within `deadline` of its creation, and that Alipay agrees.
+/// Answers the final trade.
 pub async fn invariants_hold(
     stack: &Stack,
     pos: &Pos,
     out_trade_no: &str,
     told: Option<&str>,
     deadline: Duration,
-) -> Result<(), String> {
+) -> Result<Trade, String> {
     let trade = final_trade(stack, pos, out_trade_no, Duration::from_secs(30)).await;
     let (_, now) = pos.get(out_trade_no, 0).await;
     let held = now["status"].as_str().unwrap_or_default();
@@ -60,9 +61,26 @@ pub async fn invariants_hold(
         return Err(format!("I2: {out_trade_no} was told {told}; the ledger holds {held}"));
     }
     let took = trade.updated_at - trade.created_at;
-    if took > deadline {
-        return Err(format!("I3: {out_trade_no} became final {took} after its creation"));
-    }
     let truth = stack.truth(pos, out_trade_no).await;
-    agrees_with_alipay(&trade, truth.as_ref()).map_err(|e| format!("I4: {out_trade_no}: {e}"))
+    if took > deadline {
+        let scenario = truth.as_ref().map(|t| t["scenario"].clone());
+        return Err(format!(
+            "I3: {out_trade_no} (created at {} ms) became final ({} {:?}) {took} after its creation (Alipay: scenario {scenario:?}, calls {:?})",
+            trade.created_at.unix_timestamp_nanos() / 1_000_000,
+            trade.state,
+            trade.cancel_action,
+            truth.as_ref().map(|t| t["calls"].as_array().map(|calls| calls
+                .iter()
+                .map(|c| format!(
+                    "{} +{} ms",
+                    c["call"],
+                    c["at_ms"].as_i64().unwrap_or(0)
+                        - trade.created_at.unix_timestamp() * 1000
+                        - i64::from(trade.created_at.millisecond())
+                ))
+                .collect::<Vec<_>>()))
+        ));
+    }
+    agrees_with_alipay(&trade, truth.as_ref()).map_err(|e| format!("I4: {out_trade_no}: {e}"))?;
+    Ok(trade)
 }
