@@ -1,6 +1,6 @@
 //! A whole local stack on this machine, for tests and benchmarks: a fresh database (dropped
-//! afterwards), a fresh Redis key prefix (or a Redis server of its own, for tests that flush or
-//! stop it), the Alipay sandbox, tenants onboarded through the registry and registered with the
+//! afterwards; on a Postgres server of its own for tests that crash it), a fresh Redis key prefix
+//! (or a Redis server of its own, for tests that flush or stop it), the Alipay sandbox, tenants onboarded through the registry and registered with the
 //! sandbox, the gateway on port 0, reconcilers in process or as processes, and POS clients that
 //! sign like a POS.
 //!

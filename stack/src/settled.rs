@@ -63,22 +63,20 @@ pub async fn invariants_hold(
     let took = trade.updated_at - trade.created_at;
     let truth = stack.truth(pos, out_trade_no).await;
     if took > deadline {
+        // Alipay's calls, in ms after the trade's creation, tell where the time went.
+        let created_ms = trade.created_at.unix_timestamp_nanos() / 1_000_000;
+        let calls: Vec<String> = truth
+            .as_ref()
+            .and_then(|t| t["calls"].as_array())
+            .into_iter()
+            .flatten()
+            .map(|c| format!("{} +{}", c["call"], i128::from(c["at_ms"].as_i64().unwrap_or(0)) - created_ms))
+            .collect();
         let scenario = truth.as_ref().map(|t| t["scenario"].clone());
         return Err(format!(
-            "I3: {out_trade_no} (created at {} ms) became final ({} {:?}) {took} after its creation (Alipay: scenario {scenario:?}, calls {:?})",
-            trade.created_at.unix_timestamp_nanos() / 1_000_000,
-            trade.state,
-            trade.cancel_action,
-            truth.as_ref().map(|t| t["calls"].as_array().map(|calls| calls
-                .iter()
-                .map(|c| format!(
-                    "{} +{} ms",
-                    c["call"],
-                    c["at_ms"].as_i64().unwrap_or(0)
-                        - trade.created_at.unix_timestamp() * 1000
-                        - i64::from(trade.created_at.millisecond())
-                ))
-                .collect::<Vec<_>>()))
+            "I3: {out_trade_no} (created at {created_ms} ms) became final ({} {:?}) {took} after its creation; \
+             Alipay: scenario {scenario:?}, calls (ms) {calls:?}",
+            trade.state, trade.cancel_action
         ));
     }
     agrees_with_alipay(&trade, truth.as_ref()).map_err(|e| format!("I4: {out_trade_no}: {e}"))?;
