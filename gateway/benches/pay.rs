@@ -9,8 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +22,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
+use stack::GatewayProcess;
 use stack::process::{cpu_seconds, rss_mib};
 use tenants::model::{AlipayIdentity, Dialect, Environment, Limits, NewTenant};
 use tenants::registry::{AppKeySource, KeyInput};
@@ -110,9 +110,9 @@ async fn run() {
     }
     println!("onboarded {} tenants in {:.1} s", RSA2_TENANTS + MD5_TENANTS, onboarding.elapsed().as_secs_f64());
 
-    let (child, base, admin_base) = start_gateway(&url, &master);
-    let pid = child.0.id();
-    wait_ready(&http, &admin_base).await;
+    let gateway = start_gateway(&url, &master);
+    let (pid, base) = (gateway.pid(), gateway.base.clone());
+    wait_ready(&http, &gateway.admin).await;
     println!("gateway ready; resident memory with 1,000 tenants: {:.1} MiB", rss_mib(pid));
 
     let floor = crypto_floor();
@@ -148,25 +148,16 @@ async fn run() {
         println!("                    total, as the POS saw it: {}", percentiles(&latencies.total));
     }
     println!("gateway resident memory after the runs: {:.1} MiB", rss_mib(pid));
-    drop(child);
+    drop(gateway);
     drop(registry);
 }
 
-/// The gateway process; stopped (SIGTERM, then waited for) when dropped, even on a panic.
-struct GatewayProcess(Child);
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_gateway(url: &str, master: &str) -> (GatewayProcess, String, String) {
+fn start_gateway(url: &str, master: &str) -> GatewayProcess {
     // The gateway gets CPU 0 to itself (one worker thread); this process, with the sandbox and
     // the load, gets CPU 1; Postgres and Redis go where the scheduler puts them.
     let _ = Command::new("taskset").args(["-p", "-c", "1", &std::process::id().to_string()]).output();
-    let mut child = Command::new("taskset")
+    let mut command = Command::new("taskset");
+    command
         .args(["-c", "0", env!("CARGO_BIN_EXE_gateway")])
         .env("GATEWAY_WORKER_THREADS", "1")
         .env("GATEWAY_LISTEN", "127.0.0.1:0")
@@ -176,17 +167,8 @@ fn start_gateway(url: &str, master: &str) -> (GatewayProcess, String, String) {
         .env("ACQ_MASTER_KEYS", master)
         .env("RUST_LOG", "warn")
         // The pay path alone: Alipay's notification of each payment is another request.
-        .env("GATEWAY_NOTIFICATIONS", "false")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    // "gateway listening on http://A (admin http://B)"
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let base = words[3].to_owned();
-    let admin = words[5].trim_end_matches(')').to_owned();
-    (GatewayProcess(child), base, admin)
+        .env("GATEWAY_NOTIFICATIONS", "false");
+    GatewayProcess::spawn(command)
 }
 
 async fn wait_ready(http: &reqwest::Client, admin: &str) {
