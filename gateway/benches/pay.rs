@@ -22,8 +22,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
-use stack::GatewayProcess;
 use stack::process::{cpu_seconds, rss_mib};
+use stack::{GatewayProcess, ready_within};
 use tenants::model::{AlipayIdentity, Dialect, Environment, Limits, NewTenant};
 use tenants::registry::{AppKeySource, KeyInput};
 use tenants::{Keyring, Registry};
@@ -112,7 +112,7 @@ async fn run() {
 
     let gateway = start_gateway(&url, &master);
     let (pid, base) = (gateway.pid(), gateway.base.clone());
-    wait_ready(&http, &gateway.admin).await;
+    ready_within(&http, &gateway.admin, Duration::from_secs(5)).await;
     println!("gateway ready; resident memory with 1,000 tenants: {:.1} MiB", rss_mib(pid));
 
     let floor = crypto_floor();
@@ -169,17 +169,6 @@ fn start_gateway(url: &str, master: &str) -> GatewayProcess {
         // The pay path alone: Alipay's notification of each payment is another request.
         .env("GATEWAY_NOTIFICATIONS", "false");
     GatewayProcess::spawn(command)
-}
-
-async fn wait_ready(http: &reqwest::Client, admin: &str) {
-    for _ in 0..200 {
-        if http.get(format!("{admin}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
-            return;
-        }
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("gateway never became ready");
 }
 
 /// µs of one RSA2 sign plus one verify, in this process, on this machine, now.

@@ -353,9 +353,7 @@ async fn backlog(stack: &Stack, tenants: &[Pos], floor_us: f64) {
 }
 
 async fn sandbox_calls(stack: &Stack) -> u64 {
-    let stats = stack.sandbox_stats().await;
-    ["alipay.trade.query", "alipay.trade.cancel", "alipay.acquire.overseas.query", "alipay.acquire.cancel"]
-        .iter()
-        .filter_map(|m| stats["stats"]["calls"][m].as_u64())
-        .sum()
+    let methods =
+        ["alipay.trade.query", "alipay.trade.cancel", "alipay.acquire.overseas.query", "alipay.acquire.cancel"];
+    stack.sandbox_calls(&methods).await
 }

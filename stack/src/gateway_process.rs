@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
 
 pub struct GatewayProcess {
     child: Child,
@@ -44,6 +45,22 @@ impl GatewayProcess {
 impl Drop for GatewayProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Waits until the gateway whose admin listener is `admin` (`http://host:port`) answers `/ready`
+/// with 200 (an unreachable listener counts as not ready); answers when. Panics with the last
+/// reason after `within`.
+pub async fn ready_within(http: &reqwest::Client, admin: &str, within: Duration) -> tokio::time::Instant {
+    let give_up = tokio::time::Instant::now() + within;
+    loop {
+        let reason = match http.get(format!("{admin}/ready")).send().await {
+            Ok(ready) if ready.status() == 200 => return tokio::time::Instant::now(),
+            Ok(ready) => ready.text().await.unwrap_or_default(),
+            Err(error) => error.to_string(),
+        };
+        assert!(tokio::time::Instant::now() < give_up, "the gateway is not ready: {reason}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

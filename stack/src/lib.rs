@@ -9,8 +9,8 @@
 //! # Layout
 //! - [`mod@self`]: [`Stack`], [`Options`], the test keys and number helpers.
 //! - [`db`]: [`Database`], a fresh database per stack.
-//! - [`gateway_process`]: [`GatewayProcess`], a gateway as a process of its own (to kill), and
-//!   [`KillOnDrop`] for other processes.
+//! - [`gateway_process`]: [`GatewayProcess`], a gateway as a process of its own (to kill),
+//!   [`ready_within`] to wait for a gateway's readiness, and [`KillOnDrop`] for other processes.
 //! - [`settled`]: waiting for trades to be final, and holding them to Alipay's ground truth.
 //! - [`redis`]: [`PrivateRedis`], a Redis server of a test's own.
 //! - [`postgres`]: [`PrivatePostgres`], a Postgres server of a test's own.
@@ -43,7 +43,7 @@ use tenants::{Keyring, Registry};
 use zeroize::Zeroizing;
 
 pub use db::Database;
-pub use gateway_process::{GatewayProcess, KillOnDrop};
+pub use gateway_process::{GatewayProcess, KillOnDrop, ready_within};
 pub use pos::Pos;
 pub use postgres::PrivatePostgres;
 pub use redis::PrivateRedis;
@@ -307,6 +307,19 @@ impl Stack {
 
     pub async fn sandbox_stats(&self) -> Value {
         self.http.get(format!("{}/sandbox/stats", self.sandbox.url())).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Calls the sandbox received of these methods (or MAPI services), summed.
+    pub async fn sandbox_calls(&self, methods: &[&str]) -> u64 {
+        let stats = self.sandbox_stats().await;
+        methods.iter().filter_map(|m| stats["stats"]["calls"][m].as_u64()).sum()
+    }
+
+    /// Sets the sandbox's injected faults (`{}` clears them).
+    pub async fn alipay_faults(&self, faults: Value) {
+        let url = format!("{}/sandbox/faults", self.sandbox.url());
+        let response = self.http.post(url).json(&faults).send().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.text().await.unwrap());
     }
 
     /// The ledger's row for a trade.

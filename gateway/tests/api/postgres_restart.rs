@@ -68,7 +68,8 @@ async fn a_postgres_crash_under_load_loses_no_acknowledged_trade() {
         attempts.extend(terminal.await.unwrap());
     }
 
-    let ready_again = ready_within(&stack, Duration::from_secs(5)).await - restarted;
+    let admin = format!("http://{}", stack.gateway.admin_addr());
+    let ready_again = ready_within(&stack.http, &admin, Duration::from_secs(5)).await - restarted;
     let (mut refused, mut statuses) = (0, std::collections::BTreeMap::<String, usize>::new());
     let deadline = Duration::from_millis(stack.options.deadline_ms) + Duration::from_secs(2);
     for Attempt { pos, out_trade_no, status, answer } in &attempts {
@@ -110,19 +111,5 @@ async fn paid_at_least(paid: &AtomicUsize, n: usize) {
     while paid.load(Ordering::Relaxed) < n {
         assert!(tokio::time::Instant::now() < give_up, "payments stopped being answered");
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Waits until the gateway's `/ready` answers 200; answers when.
-async fn ready_within(stack: &Stack, within: Duration) -> tokio::time::Instant {
-    let give_up = tokio::time::Instant::now() + within;
-    loop {
-        let ready = stack.http.get(format!("http://{}/ready", stack.gateway.admin_addr())).send().await.unwrap();
-        if ready.status() == 200 {
-            return tokio::time::Instant::now();
-        }
-        let reason = ready.text().await.unwrap();
-        assert!(tokio::time::Instant::now() < give_up, "the gateway is not ready again: {reason}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

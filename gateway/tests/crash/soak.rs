@@ -108,11 +108,11 @@ async fn soak_under_rotating_faults_loses_nothing() {
                 redis.restart();
             }
             _ => {
-                alipay_faults(&stack, json!({"error_rate": 0.33, "mode": "after"})).await;
+                stack.alipay_faults(json!({"error_rate": 0.33, "mode": "after"})).await;
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                alipay_faults(&stack, json!({"error_rate": 0.33, "mode": "before"})).await;
+                stack.alipay_faults(json!({"error_rate": 0.33, "mode": "before"})).await;
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                alipay_faults(&stack, json!({})).await;
+                stack.alipay_faults(json!({})).await;
             }
         }
         *injected.entry(fault).or_default() += 1;
@@ -204,10 +204,4 @@ async fn terminal(pos: Pos, n: usize, stop: CancellationToken) -> Vec<Sale> {
         sales.push(sale);
     }
     sales
-}
-
-async fn alipay_faults(stack: &Stack, faults: Value) {
-    let url = format!("{}/sandbox/faults", stack.sandbox.url());
-    let response = stack.http.post(url).json(&faults).send().await.unwrap();
-    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
 }

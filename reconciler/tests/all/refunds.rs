@@ -18,13 +18,11 @@ async fn a_refund_whose_answer_was_lost_is_made_once_and_recorded() {
     assert_eq!(pos.charge(&no, &code("00"), "30.00").await.1["status"], "SUCCESS");
 
     // Alipay makes the refund, but its answer is lost (HTTP 502 after processing).
-    let faults = format!("{}/sandbox/faults", stack.sandbox.url());
-    let lose_answers = json!({"error_rate": 1.0, "mode": "after"});
-    assert_eq!(stack.http.post(&faults).json(&lose_answers).send().await.unwrap().status(), 200);
+    stack.alipay_faults(json!({"error_rate": 1.0, "mode": "after"})).await;
     let refund = json!({"out_request_no": "RF1", "amount": "12.00", "reason": "cold soup"});
     let (status, answer) = pos.send("POST", &format!("/v1/payments/{no}/refunds"), Some(refund)).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("UNKNOWN")), "{answer}");
-    assert_eq!(stack.http.delete(&faults).send().await.unwrap().status(), 200);
+    stack.alipay_faults(json!({})).await;
 
     let key = TradeKey::new(pos.tenant_id, no.clone());
     let store = &stack.gateway.state().store;
