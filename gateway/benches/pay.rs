@@ -2,9 +2,10 @@
 //!
 //! One release `gateway` process (its CPU read from /proc, so nothing else is counted) with 1,000
 //! tenants (800 RSA2 OpenAPI, 200 MD5 Global) against the in-process Alipay sandbox, Postgres and
-//! Redis of this machine. For each sign type: a saturating run (CPU µs per pay, throughput), then
-//! an open-loop run at half that throughput, where each request's added latency is its total
-//! minus the time the gateway spent waiting for Alipay (its `Server-Timing` header).
+//! Redis of this machine. For each sign type: a saturating run (CPU µs per pay, throughput; and
+//! what Postgres and this process spent per pay), then an open-loop run at half that throughput,
+//! where each request's added latency is its total minus the time the gateway spent waiting for
+//! Alipay, and the part of it spent on the two ledger commits (its `Server-Timing` header).
 //! `cargo bench -p gateway --bench pay`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::panic)]
@@ -22,7 +23,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
-use stack::process::{cpu_seconds, rss_mib};
+use stack::process::{cpu_seconds, cpu_seconds_of_all, own_cpu_seconds, rss_mib};
 use stack::{GatewayProcess, ready_within};
 use tenants::model::{AlipayIdentity, Dialect, Environment, Limits, NewTenant};
 use tenants::registry::{AppKeySource, KeyInput};
@@ -45,6 +46,10 @@ struct PosKey {
 }
 
 fn main() {
+    // The gateway gets CPU 0 to itself (one worker thread); this process (the load and the
+    // sandbox: its threads, all started from here, inherit this) gets CPU 1; Postgres and Redis
+    // go where the scheduler puts them.
+    let _ = Command::new("taskset").args(["-p", "-c", "1", &std::process::id().to_string()]).output();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(run());
 }
@@ -130,13 +135,18 @@ async fn run() {
         }
         let load = Load { client: client.clone(), base: base.clone(), keys, currency, label };
         load.closed_loop(1_000).await;
-        let cpu_before = cpu_seconds(pid);
+        let cpu = || [cpu_seconds(pid), cpu_seconds_of_all("postgres"), own_cpu_seconds()];
+        let cpu_before = cpu();
         let started = Instant::now();
         load.closed_loop(pays).await;
         let seconds = started.elapsed().as_secs_f64();
-        let cpu_us = (cpu_seconds(pid) - cpu_before) * 1e6 / pays as f64;
+        let cpu_after = cpu();
+        let [cpu_us, postgres_us, own_us] = std::array::from_fn(|i| (cpu_after[i] - cpu_before[i]) * 1e6 / pays as f64);
         let throughput = pays as f64 / seconds;
         println!("{label}: {pays} pays in {seconds:.1} s = {throughput:.0}/s; gateway CPU {cpu_us:.1} µs per pay");
+        println!(
+            "  (the rest of the machine, per pay: Postgres {postgres_us:.1} µs, load and Alipay sandbox {own_us:.1} µs)"
+        );
         if label.starts_with("RSA2") {
             println!("  = {:.2} × the crypto floor ({floor:.1} µs); target ≤ 1.15 ×", cpu_us / floor);
         }
@@ -144,6 +154,7 @@ async fn run() {
         let rate = std::env::var("BENCH_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(throughput / 2.0);
         let latencies = load.open_loop(rate, Duration::from_secs(10)).await;
         println!("  at {rate:.0}/s, added by the gateway, inside it: {}", percentiles(&latencies.inside));
+        println!("           of which the intent and outcome commits: {}", percentiles(&latencies.commits));
         println!("                    added, as the POS saw it: {}", percentiles(&latencies.added));
         println!("                    total, as the POS saw it: {}", percentiles(&latencies.total));
     }
@@ -153,9 +164,6 @@ async fn run() {
 }
 
 fn start_gateway(url: &str, master: &str) -> GatewayProcess {
-    // The gateway gets CPU 0 to itself (one worker thread); this process, with the sandbox and
-    // the load, gets CPU 1; Postgres and Redis go where the scheduler puts them.
-    let _ = Command::new("taskset").args(["-p", "-c", "1", &std::process::id().to_string()]).output();
     let mut command = Command::new("taskset");
     command
         .args(["-c", "0", env!("CARGO_BIN_EXE_gateway")])
@@ -230,7 +238,8 @@ impl Load {
             .unwrap();
         let started = Instant::now();
         let response = self.client.request(request).await.unwrap();
-        // "upstream;dur=U, total;dur=T" (milliseconds, as the gateway measured them).
+        // "intent;dur=I, upstream;dur=U, outcome;dur=O, total;dur=T" (milliseconds, as the
+        // gateway measured them).
         let timing = response.headers().get("server-timing").and_then(|v| v.to_str().ok()).unwrap_or("");
         let dur = |name: &str| -> f64 {
             timing
@@ -238,7 +247,7 @@ impl Load {
                 .find_map(|part| part.strip_prefix(name)?.strip_prefix(";dur=")?.parse().ok())
                 .unwrap_or(0.0)
         };
-        let (upstream_ms, inside_ms) = (dur("upstream"), dur("total"));
+        let (upstream_ms, inside_ms, commits_ms) = (dur("upstream"), dur("total"), dur("intent") + dur("outcome"));
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let total = started.elapsed();
@@ -253,6 +262,7 @@ impl Load {
             total_us: total.as_micros() as u64,
             upstream_us: (upstream_ms * 1000.0) as u64,
             inside_us: (inside_ms * 1000.0) as u64,
+            commits_us: (commits_ms * 1000.0) as u64,
         }
     }
 
@@ -291,31 +301,34 @@ impl Load {
             latencies.total.record(timing.total_us.max(1)).unwrap();
             latencies.added.record(timing.total_us.saturating_sub(timing.upstream_us).max(1)).unwrap();
             latencies.inside.record(timing.inside_us.saturating_sub(timing.upstream_us).max(1)).unwrap();
+            latencies.commits.record(timing.commits_us.max(1)).unwrap();
         }
         latencies
     }
 }
 
-/// One pay's times, in µs: as the POS saw it, waiting for Alipay, and inside the gateway
-/// (headers in to answer out, as the gateway measured it).
+/// One pay's times, in µs: as the POS saw it, waiting for Alipay, inside the gateway (headers in
+/// to answer out, as the gateway measured it), and waiting for its two ledger commits.
 struct Timing {
     total_us: u64,
     upstream_us: u64,
     inside_us: u64,
+    commits_us: u64,
 }
 
-/// Histograms of a run, in µs: total, added as the POS saw it (total − Alipay's part), and
-/// added inside the gateway (its own total − Alipay's part).
+/// Histograms of a run, in µs: total, added as the POS saw it (total − Alipay's part), added
+/// inside the gateway (its own total − Alipay's part), and the part of that spent committing.
 struct Latencies {
     total: Histogram<u64>,
     added: Histogram<u64>,
     inside: Histogram<u64>,
+    commits: Histogram<u64>,
 }
 
 impl Default for Latencies {
     fn default() -> Self {
         let new = || Histogram::<u64>::new(3).unwrap();
-        Latencies { total: new(), added: new(), inside: new() }
+        Latencies { total: new(), added: new(), inside: new(), commits: new() }
     }
 }
 

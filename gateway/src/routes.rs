@@ -111,12 +111,12 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
 }
 
 /// Adds `total;dur=…` (milliseconds from the request's headers to its answer) to `Server-Timing`,
-/// after the handler's `upstream;dur=…` when it called Alipay: the difference is what the
-/// gateway itself added.
+/// after the handler's `intent;dur=…, upstream;dur=…, outcome;dur=…` when it called Alipay: total
+/// minus upstream is what the gateway itself added, the two commits included.
 fn with_total_timing(mut response: Response<Full<Bytes>>, took: std::time::Duration) -> Response<Full<Bytes>> {
     let total = format!("total;dur={:.3}", took.as_secs_f64() * 1000.0);
     let value = match response.headers().get(SERVER_TIMING).and_then(|v| v.to_str().ok()) {
-        Some(upstream) => format!("{upstream}, {total}"),
+        Some(steps) => format!("{steps}, {total}"),
         None => total,
     };
     if let Ok(value) = http::HeaderValue::from_str(&value) {

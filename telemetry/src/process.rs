@@ -9,6 +9,17 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     ticks / clock_ticks_per_second()
 }
 
+/// User plus system CPU seconds used so far by the living processes called `name` (their
+/// command name, as `ps -o comm` shows it), e.g. every backend of a Postgres server.
+pub fn cpu_seconds_of_all(name: &str) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim_end() == name))
+        .map(cpu_seconds)
+        .sum()
+}
+
 /// User plus system CPU seconds this process has used so far.
 pub fn own_cpu_seconds() -> f64 {
     cpu_seconds(std::process::id())

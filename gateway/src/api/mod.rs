@@ -79,10 +79,18 @@ pub async fn read_waiting(state: &AppState, key: &TradeKey, wait: Duration) -> R
 /// How long a `?wait=` waits for an announcement before reading the trade again anyway.
 const REREAD: Duration = Duration::from_secs(1);
 
-/// A trade as a call left it, and how long Alipay took (when this request made the call).
+/// A trade as a call left it, and where the time went (when this request made the call).
 pub struct Called {
     pub trade: Trade,
-    pub upstream: Option<Duration>,
+    pub timing: Option<Timing>,
+}
+
+/// How long a call's three steps took: the intent's commit, Alipay, the outcome's commit.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub intent: Duration,
+    pub upstream: Duration,
+    pub outcome: Duration,
 }
 
 /// Runs `call` for `key` unless an identical call is under way here (then shares its result);
@@ -98,19 +106,26 @@ where
             task.await.map_err(|_| ApiError::Unavailable("the payment task stopped".into()))?
         }
         Role::Follow(follow) => match follow.trade().await {
-            Some(trade) => Ok(Called { trade, upstream: None }),
-            None => Ok(Called { trade: ctx.state.store.get(key).await?.ok_or(ApiError::NotFound)?, upstream: None }),
+            Some(trade) => Ok(Called { trade, timing: None }),
+            None => Ok(Called { trade: ctx.state.store.get(key).await?.ok_or(ApiError::NotFound)?, timing: None }),
         },
     }
 }
 
-/// Adds `Server-Timing: upstream;dur=…` (milliseconds Alipay took) when the call was made here.
+/// Adds `Server-Timing: intent;dur=…, upstream;dur=…, outcome;dur=…` (milliseconds: the intent's
+/// commit, Alipay, the outcome's commit) when the call was made here.
 pub fn with_timing(
     mut response: http::Response<http_body_util::Full<bytes::Bytes>>,
-    upstream: Option<Duration>,
+    timing: Option<Timing>,
 ) -> http::Response<http_body_util::Full<bytes::Bytes>> {
-    if let Some(took) = upstream
-        && let Ok(value) = http::HeaderValue::from_str(&format!("upstream;dur={:.3}", took.as_secs_f64() * 1000.0))
+    let ms = |took: Duration| took.as_secs_f64() * 1000.0;
+    if let Some(Timing { intent, upstream, outcome }) = timing
+        && let Ok(value) = http::HeaderValue::from_str(&format!(
+            "intent;dur={:.3}, upstream;dur={:.3}, outcome;dur={:.3}",
+            ms(intent),
+            ms(upstream),
+            ms(outcome)
+        ))
     {
         response.headers_mut().insert("server-timing", value);
     }

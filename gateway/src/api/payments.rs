@@ -21,7 +21,7 @@ use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
 use super::fields::Fields;
-use super::{Called, Ctx, lead_or_follow, read_waiting, settle_foreign, views, with_timing};
+use super::{Called, Ctx, Timing, lead_or_follow, read_waiting, settle_foreign, views, with_timing};
 use crate::inflight::Lead;
 use crate::problem::{ApiError, json_response};
 use crate::state::AppState;
@@ -131,7 +131,7 @@ pub async fn pay(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiErro
     let fingerprint = request.fingerprint();
     let key = ctx.key(request.out_trade_no.as_str());
     let expected = fingerprint.clone();
-    let Called { trade, upstream } =
+    let Called { trade, timing } =
         lead_or_follow(&ctx, &key, move |state, tenant, lead| run_pay(state, tenant, request, fingerprint, lead))
             .await?;
     if trade.fingerprint != expected {
@@ -143,7 +143,7 @@ pub async fn pay(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiErro
     } else {
         read_waiting(&ctx.state, &key, wait).await?.unwrap_or(trade)
     };
-    Ok(with_timing(json_response(StatusCode::OK, &views::payment(&trade)), upstream))
+    Ok(with_timing(json_response(StatusCode::OK, &views::payment(&trade)), timing))
 }
 
 /// What a payment answer proves, as a ledger settlement.
@@ -196,13 +196,15 @@ async fn run_pay(
     lead: Lead,
 ) -> Result<Called, ApiError> {
     let order = request.order();
+    let begun = std::time::Instant::now();
     let trade = match state.store.begin(&intent(&state, &tenant, &order, TradeKind::Barcode, fingerprint)).await? {
         Begin::Existing(existing) => {
             lead.publish(&existing);
-            return Ok(Called { trade: existing, upstream: None });
+            return Ok(Called { trade: existing, timing: None });
         }
         Begin::Started(trade) => trade,
     };
+    let intent_took = begun.elapsed();
     fail::fail_point!("pay::after_intent");
     metrics::gauge!("gateway_in_flight").increment(1.0);
     let notify_url = state.notify_url(&tenant);
@@ -215,7 +217,9 @@ async fn run_pay(
         Ok(answer) => settlement(&state, &trade, &answer),
         Err(not_sent) => Settlement::Failed { code: "REQUEST_NOT_SENT".into(), message: Some(not_sent.to_string()) },
     };
+    let answered = std::time::Instant::now();
     let recorded = record(&state, &trade, &settlement).await;
+    let outcome_took = answered.elapsed();
     fail::fail_point!("pay::after_outcome");
     metrics::gauge!("gateway_in_flight").decrement(1.0);
     let outcome = match recorded.state {
@@ -231,7 +235,7 @@ async fn run_pay(
     if let (TradeState::Unknown, Some(at)) = (recorded.state, recorded.next_check_at) {
         state.arm(&recorded.key, at).await;
     }
-    Ok(Called { trade: recorded, upstream: Some(upstream) })
+    Ok(Called { trade: recorded, timing: Some(Timing { intent: intent_took, upstream, outcome: outcome_took }) })
 }
 
 pub async fn get(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>>, ApiError> {

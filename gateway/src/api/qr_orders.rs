@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use super::fields::Fields;
 use super::payments::{ID_RULE, REF_RULE, SUBJECT_RULE, currency, intent, ready, record};
-use super::{Called, Ctx, lead_or_follow, settle_foreign, views, with_timing};
+use super::{Called, Ctx, Timing, lead_or_follow, settle_foreign, views, with_timing};
 use crate::inflight::Lead;
 use crate::problem::{ApiError, json_response};
 use crate::state::AppState;
@@ -86,7 +86,7 @@ pub async fn create(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiE
     let request = OrderRequest { out_trade_no, amount, subject, store_id, terminal_id, operator_id, expires_in };
     let fingerprint = request.fingerprint();
     let key = ctx.key(request.out_trade_no.as_str());
-    let Called { trade, upstream } = lead_or_follow(&ctx, &key, {
+    let Called { trade, timing } = lead_or_follow(&ctx, &key, {
         let fingerprint = fingerprint.clone();
         move |state, tenant, lead| run_precreate(state, tenant, request, fingerprint, lead)
     })
@@ -95,7 +95,7 @@ pub async fn create(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiE
         return Err(ApiError::Conflict("out_trade_no was used for another order; use a new one".into()));
     }
     let trade = settle_foreign(&ctx, trade).await?;
-    Ok(with_timing(json_response(StatusCode::OK, &views::payment(&trade)), upstream))
+    Ok(with_timing(json_response(StatusCode::OK, &views::payment(&trade)), timing))
 }
 
 async fn run_precreate(
@@ -106,13 +106,15 @@ async fn run_precreate(
     lead: Lead,
 ) -> Result<Called, ApiError> {
     let order = request.order();
+    let begun = std::time::Instant::now();
     let trade = match state.store.begin(&intent(&state, &tenant, &order, TradeKind::Qr, fingerprint)).await? {
         Begin::Existing(existing) => {
             lead.publish(&existing);
-            return Ok(Called { trade: existing, upstream: None });
+            return Ok(Called { trade: existing, timing: None });
         }
         Begin::Started(trade) => trade,
     };
+    let intent_took = begun.elapsed();
     let notify_url = state.notify_url(&tenant);
     let minutes = u32::try_from(request.expires_in.as_secs().div_ceil(60)).unwrap_or(u32::MAX);
     let call = Request::Precreate { order, timeout_minutes: Some(minutes) };
@@ -141,10 +143,12 @@ async fn run_precreate(
         },
         Err(not_sent) => Settlement::Failed { code: "REQUEST_NOT_SENT".into(), message: Some(not_sent.to_string()) },
     };
+    let answered = std::time::Instant::now();
     let recorded = record(&state, &trade, &settlement).await;
+    let outcome_took = answered.elapsed();
     lead.publish(&recorded);
     if let (TradeState::Waiting | TradeState::Unknown, Some(at)) = (recorded.state, recorded.next_check_at) {
         state.arm(&recorded.key, at).await;
     }
-    Ok(Called { trade: recorded, upstream: Some(upstream) })
+    Ok(Called { trade: recorded, timing: Some(Timing { intent: intent_took, upstream, outcome: outcome_took }) })
 }

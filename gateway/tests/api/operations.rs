@@ -39,6 +39,49 @@ async fn partial_refunds_add_up_to_the_paid_amount_and_no_more() {
 }
 
 #[tokio::test]
+async fn a_payment_answer_says_where_its_time_went() {
+    let stack = Stack::start(Options::default()).await;
+    let pos = stack.openapi_tenant().await;
+    let timing = |no: String| {
+        let pos = pos.clone();
+        async move {
+            let body = pos.charge_body(&no, &code("00"), "10.00").to_string();
+            let response = pos
+                .http
+                .post(format!("{}/v1/payments", pos.base))
+                .header("authorization", pos.authorization("POST", "/v1/payments", body.as_bytes()))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let header = response.headers()["server-timing"].to_str().unwrap().to_owned();
+            // "intent;dur=0.412, upstream;dur=3.187, outcome;dur=0.390, total;dur=4.301"
+            let parts: Vec<(String, f64)> = header
+                .split(", ")
+                .map(|part| {
+                    let (name, dur) = part.split_once(";dur=").unwrap();
+                    (name.to_owned(), dur.parse().unwrap())
+                })
+                .collect();
+            parts
+        }
+    };
+    let no = trade_no("t");
+    let first = timing(no.clone()).await;
+    let names: Vec<&str> = first.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["intent", "upstream", "outcome", "total"], "{first:?}");
+    let steps: f64 = first[..3].iter().map(|(_, ms)| ms).sum();
+    assert!(first.iter().all(|(_, ms)| *ms > 0.0) && first[3].1 >= steps, "{first:?}");
+    let again = timing(no).await;
+    assert_eq!(
+        again.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(),
+        ["total"],
+        "no call was made: {again:?}"
+    );
+}
+
+#[tokio::test]
 async fn cancels_close_or_wait_for_alipay() {
     let stack = Stack::start(Options::default()).await;
     let pos = stack.openapi_tenant().await;

@@ -2,11 +2,12 @@
 //! Postgres together, as one statement and one commit.
 //!
 //! Each kind of write has a [`Lane`]: callers queue their item and wait for its own result; a
-//! dispatcher takes everything queued as soon as one of a few write slots is free. An idle lane
-//! writes a lone item at once (no timer, no added latency); a busy one writes bigger batches,
-//! which is what saves the round trips, the commits and the system calls. Every item still gets
-//! what a single write would have given it: the statements are the single-row ones over arrays,
-//! and a batch that fails is retried item by item, so one bad item never fails its neighbours.
+//! dispatcher takes everything queued as soon as a write slot is free (the store gives each lane
+//! one: a batch in flight, the next one growing). An idle lane writes a lone item at once (no
+//! timer, no added latency); a busy one writes bigger batches, which is what saves the round
+//! trips, the commits and the system calls. Every item still gets what a single write would have
+//! given it: the statements are the single-row ones over arrays, and a batch that fails is
+//! retried item by item, so one bad item never fails its neighbours.
 
 use std::future::Future;
 use std::pin::Pin;

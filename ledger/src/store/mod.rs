@@ -115,8 +115,10 @@ struct Lanes {
     settle: Lane<Settle>,
 }
 
-/// Batches of one lane written at once at most: while they are in flight, the next batch grows.
-const LANE_SLOTS: usize = 4;
+/// Batches of one lane written at once at most: while one is in flight, the next grows. One is
+/// enough (an idle lane still writes at once) and cheapest: with four, batches stayed small and
+/// Postgres spent 118 µs of CPU per MD5 pay instead of 78–86, the gateway 81 µs instead of 72–81.
+const LANE_SLOTS: usize = 1;
 
 /// Connections the batched writes need at most (both lanes' slots).
 pub const WRITE_CONNECTIONS: usize = 2 * LANE_SLOTS;
