@@ -41,3 +41,15 @@ pub async fn paid_trade(store: &Store, tenant: Uuid, no: &str, amount: &str) -> 
     let Settled::Applied(trade) = store.settle(&trade, &paid()).await.unwrap() else { panic!("fresh version") };
     trade
 }
+
+/// A trade whose pay got no answer: UNKNOWN, due for a query now, cancelled in a minute.
+pub async fn unknown_trade(store: &Store, tenant: Uuid, no: &str, amount: &str) -> ledger::Trade {
+    let Begin::Started(trade) = store.begin(&intent(tenant, no, amount)).await.unwrap() else { panic!("new key") };
+    let unknown = Settlement::Unknown {
+        reason: "10003".into(),
+        next_check_at: OffsetDateTime::now_utc(),
+        deadline: OffsetDateTime::now_utc() + Duration::from_secs(60),
+    };
+    let Settled::Applied(trade) = store.settle(&trade, &unknown).await.unwrap() else { panic!("fresh version") };
+    trade
+}

@@ -188,13 +188,7 @@ async fn refunds_never_add_up_to_more_than_was_paid() {
 async fn a_notification_delivered_eight_times_applies_once() {
     let (db, store) = database().await;
     let tenant = Uuid::new_v4();
-    let Begin::Started(trade) = store.begin(&intent(tenant, "N1", "12.50")).await.unwrap() else { panic!() };
-    let unknown = Settlement::Unknown {
-        reason: "10003".into(),
-        next_check_at: OffsetDateTime::now_utc(),
-        deadline: OffsetDateTime::now_utc() + Duration::from_secs(60),
-    };
-    store.settle(&trade, &unknown).await.unwrap();
+    let trade = unknown_trade(&store, tenant, "N1", "12.50").await;
     let paid = NotifiedPayment {
         tenant_id: tenant,
         notify_id: "n-1".into(),
@@ -251,13 +245,7 @@ async fn a_closed_notification_of_a_reversed_payment_records_a_refund() {
     let tenant = Uuid::new_v4();
     let mut closed = Vec::new();
     for (no, refunded) in [("R1", true), ("R2", false)] {
-        let Begin::Started(trade) = store.begin(&intent(tenant, no, "16.80")).await.unwrap() else { panic!() };
-        let unknown = Settlement::Unknown {
-            reason: "10003".into(),
-            next_check_at: OffsetDateTime::now_utc(),
-            deadline: OffsetDateTime::now_utc() + Duration::from_secs(60),
-        };
-        store.settle(&trade, &unknown).await.unwrap();
+        unknown_trade(&store, tenant, no, "16.80").await;
         let note = NotifiedPayment {
             tenant_id: tenant,
             notify_id: format!("n-{no}"),
