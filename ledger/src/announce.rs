@@ -54,7 +54,11 @@ async fn run(pool: Pool, mut receiver: mpsc::Receiver<TradeKey>) {
             payload.push_str(&member);
         }
         let sent = match pool.get().await {
-            Ok(client) => client.execute("SELECT pg_notify('trade_settled', $1)", &[&payload]).await.map(|_| ()),
+            // Prepared once per connection: a bare string would be parsed in a round trip of its own.
+            Ok(client) => match client.prepare_cached("SELECT pg_notify('trade_settled', $1)").await {
+                Ok(statement) => client.execute(&statement, &[&payload]).await.map(|_| ()),
+                Err(error) => Err(error),
+            },
             Err(error) => {
                 tracing::warn!(%error, "settlements not announced: no database connection");
                 continue;

@@ -80,10 +80,12 @@ async fn a_postgres_crash_under_load_loses_no_acknowledged_trade() {
                 *statuses.entry(told.to_owned()).or_default() += 1;
                 assert!(recorded.is_some(), "I2: {out_trade_no} was answered {told} but is not in the ledger");
             }
-            503 => {
+            // Refused while the ledger was away (503), or, as terminals retried at once, over the
+            // tenant's rate (429): neither may have reached Alipay.
+            503 | 429 => {
                 refused += 1;
                 let truth = stack.truth(pos, out_trade_no).await;
-                assert!(truth.is_none(), "{out_trade_no} was refused (503) yet reached Alipay: {truth:?}");
+                assert!(truth.is_none(), "{out_trade_no} was refused ({status}) yet reached Alipay: {truth:?}");
             }
             other => panic!("{out_trade_no}: {other} {answer}"),
         }
@@ -98,7 +100,7 @@ async fn a_postgres_crash_under_load_loses_no_acknowledged_trade() {
     let open = postgres.open_transactions(&stack.db.name).await;
     assert_eq!(open, 0, "transactions left open after the restart");
     eprintln!(
-        "postgres crash under load: {} payments ({statuses:?} answered, {refused} refused with 503), ready again {} ms after the restart, 0 violations",
+        "postgres crash under load: {} payments ({statuses:?} answered, {refused} refused with 503 or 429), ready again {} ms after the restart, 0 violations",
         attempts.len(),
         ready_again.as_millis()
     );
