@@ -2,10 +2,11 @@
 //!
 //! One release `gateway` process (its CPU read from /proc, so nothing else is counted) with 1,000
 //! tenants (800 RSA2 OpenAPI, 200 MD5 Global) against the in-process Alipay sandbox, Postgres and
-//! Redis of this machine. For each sign type: a saturating run (CPU µs per pay, throughput; and
-//! what Postgres and this process spent per pay), then an open-loop run at half that throughput,
-//! where each request's added latency is its total minus the time the gateway spent waiting for
-//! Alipay, and the part of it spent on the two ledger commits (its `Server-Timing` header).
+//! Redis of this machine. For each sign type: three saturating runs (CPU µs per pay, throughput;
+//! and what Postgres and this process spent per pay; the median run stands for them), then an
+//! open-loop run at half its throughput, where each request's added latency is its total minus
+//! the time the gateway spent waiting for Alipay, and the part of it spent on the two ledger
+//! commits (its `Server-Timing` header).
 //! `cargo bench -p gateway --bench pay`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::panic)]
