@@ -22,6 +22,11 @@ use crate::limits::Budgets;
 use crate::state::AppState;
 use upstream::Upstream;
 
+/// Requests whose nonces one generation remembers: two generations take at most 36 MiB (2^21
+/// slots of 9 bytes each), and cover the whole window up to 1,600 requests/s, the last 110 s or
+/// more at 9,000/s. Beyond, a replay meets the idempotency keys (design §3), never a second charge.
+const NONCES_PER_GENERATION: usize = 1_000_000;
+
 /// Secrets the gateway is given (never part of [`Config`]).
 pub struct Secrets {
     pub keyring: Arc<Keyring>,
@@ -95,7 +100,7 @@ impl Gateway {
         let skew = i64::try_from(config.clock_skew_secs).unwrap_or(300);
         let state = Arc::new(AppState {
             upstream: Upstream::new(config.upstream_timeout()),
-            nonces: Nonces::new(2 * skew, 2_000_000),
+            nonces: Nonces::new(2 * skew, NONCES_PER_GENERATION),
             store: Store::with_write_pool(pool.clone(), writes),
             snapshots,
             due_index,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use alipay::{Md5Key, PrivateKey, PublicKey, SignType, Signer, Verifier};
+use aws_lc_rs::hmac;
 use deadpool_postgres::Pool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -222,11 +223,10 @@ fn build(
     let mut keys = Vec::with_capacity(credentials.len());
     for credential in credentials {
         let plain = data_key.open(row.id, Purpose::ApiSecret, &credential.key_id, &credential.sealed)?;
-        let secret = String::from_utf8(plain.to_vec()).map_err(|_| VaultError::DoesNotOpen)?;
         keys.push(ApiKey {
             key_id: credential.key_id,
             tenant_id: row.id,
-            secret: Secret::new(secret),
+            hmac: hmac::Key::new(hmac::HMAC_SHA256, &plain),
             expires_at: credential.expires_at,
         });
     }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use alipay::{Signer, Verifier};
 use arc_swap::ArcSwap;
+use aws_lc_rs::hmac;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -109,7 +110,8 @@ impl Tenant {
 pub struct ApiKey {
     pub key_id: String,
     pub tenant_id: Uuid,
-    pub secret: Secret,
+    /// The secret, as the HMAC-SHA256 key its requests are checked with (set up once, here).
+    pub hmac: hmac::Key,
     /// Set once the credential was rotated out: it stops working then.
     pub expires_at: Option<OffsetDateTime>,
 }

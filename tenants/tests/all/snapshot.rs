@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use aws_lc_rs::hmac;
 use tenants::model::Status;
 use tenants::registry::KeyInput;
 use tenants::snapshot::{Loader, RefreshConfig};
@@ -36,7 +37,8 @@ async fn follows_every_change_and_authenticates_by_key_id() {
         let (tenant, key) = snapshot.authenticate(&created.credential.key_id, now).unwrap();
         assert_eq!(tenant.slug, "noodle-bar");
         assert!(tenant.is_ready() && tenant.is_active());
-        assert_eq!(key.secret.expose(), created.credential.secret.expose());
+        let issued = hmac::Key::new(hmac::HMAC_SHA256, created.credential.secret.expose().as_bytes());
+        assert!(hmac::verify(&key.hmac, b"a request", hmac::sign(&issued, b"a request").as_ref()).is_ok());
         assert_eq!(tenant.webhook_secret.as_ref().unwrap().expose(), created.webhook_secret.expose());
         assert!(snapshot.authenticate("ak_nobody", now).is_none());
     }
