@@ -107,7 +107,11 @@ pub fn encode_form<'a>(
 fn push_form_component(text: &str, charset: Charset, out: &mut String) -> Result<(), CharsetError> {
     let bytes = charset.encode(text)?;
     for chunk in percent_encoding::percent_encode(&bytes, FORM_VALUE) {
-        out.push_str(&chunk.replace(' ', "+"));
+        if chunk.contains(' ') {
+            out.extend(chunk.chars().map(|c| if c == ' ' { '+' } else { c }));
+        } else {
+            out.push_str(chunk);
+        }
     }
     Ok(())
 }

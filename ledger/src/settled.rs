@@ -90,6 +90,12 @@ impl Settlements {
         }
     }
 
+    /// Whether no trade is waited on: an announcement then needs no reading (a waiter that
+    /// registers afterwards reads the row, which the announced commit already changed).
+    fn nobody_waits(&self) -> bool {
+        self.waiters.lock().by_trade.is_empty()
+    }
+
     fn wake_all(&self) {
         for (changes, _) in self.waiters.lock().by_trade.values() {
             changes.send_modify(|n| *n += 1);
@@ -121,6 +127,7 @@ impl Settlements {
                     let pump = tokio::spawn(async move {
                         while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                             match message {
+                                Ok(AsyncMessage::Notification(_)) if settlements.nobody_waits() => {}
                                 Ok(AsyncMessage::Notification(note)) => {
                                     for key in note.payload().lines().filter_map(TradeKey::decode) {
                                         settlements.wake(&key);

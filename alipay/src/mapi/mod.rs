@@ -5,8 +5,10 @@
 //! # Layout
 //! - [`mod@self`]: the [`Service`] trait, request signing and verification, answer reading.
 //! - [`xml`]: the XML envelope.
+//! - `fields`: an answer's fields read into its typed struct.
 //! - [`services`]: spot.pay, overseas.query, acquire.cancel, spot.refund, acquire.precreate.
 
+mod fields;
 pub mod services;
 pub mod xml;
 
@@ -120,9 +122,7 @@ pub fn read_reply<S: Service>(body: &[u8], charset: Charset, verifier: &Verifier
     if !verified {
         return Reply::unknown(UnknownReason::BadSignature);
     }
-    let object: serde_json::Map<String, serde_json::Value> =
-        doc.fields.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
-    match serde_json::from_value::<S::Answer>(serde_json::Value::Object(object)) {
+    match fields::decode::<S::Answer>(doc.fields) {
         Ok(answer) => Reply { outcome: S::classify(&answer), answer: Some(answer) },
         Err(_) => Reply::unknown(UnknownReason::Unreadable),
     }
