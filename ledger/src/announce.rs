@@ -53,19 +53,23 @@ async fn run(pool: Pool, mut receiver: mpsc::Receiver<TradeKey>) {
             payload.push('\n');
             payload.push_str(&member);
         }
-        let sent = match pool.get().await {
-            // Prepared once per connection: a bare string would be parsed in a round trip of its own.
-            Ok(client) => match client.prepare_cached("SELECT pg_notify('trade_settled', $1)").await {
-                Ok(statement) => client.execute(&statement, &[&payload]).await.map(|_| ()),
-                Err(error) => Err(error),
-            },
+        let client = match pool.get().await {
+            Ok(client) => client,
             Err(error) => {
                 tracing::warn!(%error, "settlements not announced: no database connection");
                 continue;
             }
         };
-        if let Err(error) = sent {
+        if let Err(error) = notify(&client, &payload).await {
             tracing::warn!(%error, "settlements not announced");
         }
     }
+}
+
+/// One `NOTIFY trade_settled`, over a statement prepared once per connection (a bare string
+/// would be parsed in a round trip of its own).
+async fn notify(client: &deadpool_postgres::Client, payload: &str) -> Result<(), tokio_postgres::Error> {
+    let statement = client.prepare_cached("SELECT pg_notify('trade_settled', $1)").await?;
+    client.execute(&statement, &[&payload]).await?;
+    Ok(())
 }
