@@ -1,62 +1,69 @@
-//! One call to Alipay per trade at a time, in this process: the first request for a key leads
-//! (it records the intent and makes the call, detached from its connection); identical requests
-//! arriving meanwhile follow and get the same answer.
+//! One call to Alipay per thing at a time, in this process: the first request for a key leads
+//! (it makes the call, detached from its connection); identical requests arriving meanwhile
+//! follow and get the same result. Payments, cancels and refunds each have their own map.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Arc;
 
-use ledger::{Trade, TradeKey};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-type Slot = watch::Receiver<Option<Trade>>;
+type Slot<V> = watch::Receiver<Option<V>>;
+type Calls<K, V> = Arc<Mutex<HashMap<K, Slot<V>>>>;
 
-#[derive(Default)]
-pub struct Inflight {
-    calls: Arc<Mutex<HashMap<TradeKey, Slot>>>,
+/// The calls under way, by key.
+pub struct Inflight<K, V> {
+    calls: Calls<K, V>,
 }
 
-/// What joining found.
-pub enum Role {
-    /// No call under way: make it, then [`Lead::publish`] the trade it left.
-    Lead(Lead),
-    /// A call is under way: wait for its trade.
-    Follow(Follow),
-}
-
-/// The leader's handle; dropping it without publishing releases the followers (they re-read).
-pub struct Lead {
-    calls: Arc<Mutex<HashMap<TradeKey, Slot>>>,
-    key: TradeKey,
-    sender: watch::Sender<Option<Trade>>,
-}
-
-impl Lead {
-    pub fn publish(self, trade: &Trade) {
-        self.sender.send_replace(Some(trade.clone()));
+impl<K, V> Default for Inflight<K, V> {
+    fn default() -> Self {
+        Inflight { calls: Arc::default() }
     }
 }
 
-impl Drop for Lead {
+/// What joining found.
+pub enum Role<K: Hash + Eq, V> {
+    /// No call under way: make it, then [`Lead::publish`] its result.
+    Lead(Lead<K, V>),
+    /// A call is under way: wait for its result.
+    Follow(Follow<V>),
+}
+
+/// The leader's handle; dropping it without publishing releases the followers (with nothing).
+pub struct Lead<K: Hash + Eq, V> {
+    calls: Calls<K, V>,
+    key: K,
+    sender: watch::Sender<Option<V>>,
+}
+
+impl<K: Hash + Eq, V> Lead<K, V> {
+    pub fn publish(self, result: V) {
+        self.sender.send_replace(Some(result));
+    }
+}
+
+impl<K: Hash + Eq, V> Drop for Lead<K, V> {
     fn drop(&mut self) {
         self.calls.lock().remove(&self.key);
     }
 }
 
-pub struct Follow(Slot);
+pub struct Follow<V>(Slot<V>);
 
-impl Follow {
-    /// The leader's trade, or `None` if the leader gave up (read the ledger then).
-    pub async fn trade(mut self) -> Option<Trade> {
+impl<V: Clone> Follow<V> {
+    /// The leader's result, or `None` if the leader stopped without one.
+    pub async fn result(mut self) -> Option<V> {
         match self.0.wait_for(Option::is_some).await {
-            Ok(trade) => trade.clone(),
+            Ok(result) => result.clone(),
             Err(_) => None,
         }
     }
 }
 
-impl Inflight {
-    pub fn join(&self, key: &TradeKey) -> Role {
+impl<K: Hash + Eq + Clone, V> Inflight<K, V> {
+    pub fn join(&self, key: &K) -> Role<K, V> {
         let mut calls = self.calls.lock();
         if let Some(slot) = calls.get(key) {
             return Role::Follow(Follow(slot.clone()));

@@ -3,16 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger::{Announcer, DueIndex, Settlements, Store, TradeKey};
+use ledger::{Announcer, DueIndex, Settlements, Store, Trade, TradeKey};
 use tenants::Snapshots;
 use tenants::snapshot::Tenant;
 use time::{OffsetDateTime, UtcOffset};
 use tokio_util::task::TaskTracker;
 
+use crate::api::Called;
+use crate::api::refunds::Refunded;
 use crate::auth::Nonces;
 use crate::config::Config;
 use crate::inflight::Inflight;
 use crate::limits::Budgets;
+use crate::problem::ApiError;
 use upstream::Upstream;
 
 pub struct AppState {
@@ -25,7 +28,12 @@ pub struct AppState {
     pub upstream: Upstream,
     pub budgets: Budgets,
     pub nonces: Nonces,
-    pub inflight: Inflight,
+    /// Payments and QR orders under way here, by trade.
+    pub payments: Inflight<TradeKey, Result<Called, ApiError>>,
+    /// Cancels under way here, by trade.
+    pub cancels: Inflight<TradeKey, Result<Trade, ApiError>>,
+    /// Refunds under way here, by trade and `out_request_no`.
+    pub refunds: Inflight<(TradeKey, String), Result<Refunded, ApiError>>,
     /// The detached call-then-record tasks; shutdown waits for them.
     pub tasks: TaskTracker,
     /// Base of `notify_url`.
@@ -52,6 +60,17 @@ impl AppState {
     pub fn settled(&self, key: &TradeKey) {
         self.settlements.wake(key);
         self.announcer.announce(key);
+    }
+
+    /// After a call's outcome is recorded: wakes and tells the waiters if the trade is final, and
+    /// arms the due-index if the reconciler still has work on it.
+    pub async fn after_recording(&self, trade: &Trade) {
+        if trade.state.is_final() {
+            self.settled(&trade.key);
+        }
+        if let (true, Some(at)) = (trade.is_open(), trade.next_check_at) {
+            self.arm(&trade.key, at).await;
+        }
     }
 
     /// Arms the due-index for `key` at `at`; Postgres stays the truth, so a failure only counts.

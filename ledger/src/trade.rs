@@ -71,6 +71,8 @@ pub struct Trade {
     pub unknown_reason: Option<String>,
     pub cancel_action: Option<CancelAction>,
     pub cancel_requested: bool,
+    /// When the cancel was first asked for (its retries back off from then).
+    pub cancel_requested_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub paid_at: Option<OffsetDateTime>,
@@ -82,7 +84,7 @@ pub struct Trade {
 pub(crate) const TRADE_COLUMNS: &str = "tenant_id, out_trade_no, kind, state, version, fingerprint, currency, \
     amount_minor, refunded_minor, subject, store_id, terminal_id, operator_id, trade_no, buyer_user_id, qr_code, \
     failure_code, failure_message, unknown_reason, cancel_action, cancel_requested, created_at, updated_at, paid_at, \
-    deadline, next_check_at";
+    deadline, next_check_at, cancel_requested_at";
 
 /// [`TRADE_COLUMNS`] qualified by a table alias (`t.tenant_id, t.out_trade_no, …`).
 pub(crate) fn trade_columns_of(alias: &str) -> String {
@@ -133,11 +135,18 @@ impl Trade {
             paid_at: row.try_get(23)?,
             deadline: row.try_get(24)?,
             next_check_at: row.try_get(25)?,
+            cancel_requested_at: row.try_get(26)?,
         })
     }
 }
 
 impl Trade {
+    /// Whether the reconciler still has work on the trade: its outcome is not known yet, or a
+    /// cancel the POS asked for must still reverse its payment.
+    pub fn is_open(&self) -> bool {
+        !self.state.is_final() || (self.cancel_requested && self.state.is_paid())
+    }
+
     /// Whether an answer's facts are about this trade: its number and amount, where the answer
     /// states them. A payment is recorded only from an answer that matches.
     pub fn matches(&self, facts: &alipay::unified::Facts) -> bool {
@@ -260,4 +269,28 @@ pub enum RefundSettlement {
     Refunded { at: OffsetDateTime },
     Failed { code: String, message: Option<String> },
     Unknown { reason: String, next_check_at: OffsetDateTime },
+}
+
+impl RefundSettlement {
+    /// What Alipay's answer to a refund of `out_trade_no` proves; an answer about another trade
+    /// proves nothing (look again at `next_check_at`).
+    pub fn of_answer(
+        answer: &alipay::unified::Answer,
+        out_trade_no: &str,
+        now: OffsetDateTime,
+        next_check_at: OffsetDateTime,
+    ) -> RefundSettlement {
+        use alipay::Outcome;
+        let unknown = |reason: String| RefundSettlement::Unknown { reason, next_check_at };
+        match &answer.outcome {
+            _ if answer.facts.out_trade_no.as_deref().is_some_and(|no| no != out_trade_no) => {
+                unknown("the answer is about another trade".into())
+            }
+            Outcome::Success => RefundSettlement::Refunded { at: now },
+            Outcome::Failed(failure) => {
+                RefundSettlement::Failed { code: failure.reason_code().to_owned(), message: failure.message.clone() }
+            }
+            Outcome::Unknown(reason) => unknown(reason.to_string()),
+        }
+    }
 }

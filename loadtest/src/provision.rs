@@ -84,7 +84,9 @@ pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> an
     let app_private = app_key.to_pkcs8_pem()?;
     let app_public = app_key.public_key()?.to_pem();
     let md5_count = (options.count as f64 * options.md5_share).round() as usize;
-    let run = time::OffsetDateTime::now_utc().unix_timestamp() % 1_000_000;
+    // Six digits of this run in every Alipay id: runs a second apart, or started in the same second
+    // (two provisionings of one test), must not share an app or partner at the sandbox.
+    let run: u32 = rand::rng().random_range(0..1_000_000);
     let mut tenants = Vec::with_capacity(options.count);
     for n in 0..options.count {
         let md5 = n >= options.count - md5_count;

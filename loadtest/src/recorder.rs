@@ -20,7 +20,7 @@ pub struct SentTrade {
     pub out_trade_no: String,
     /// The pay call's answer (`SUCCESS`, `FAILED`, `UNKNOWN`, or the error).
     pub heard: String,
-    /// A cancel of it was confirmed (200 CANCELLED).
+    /// The POS sent a cancel of it (whatever it heard back).
     pub cancelled: bool,
 }
 

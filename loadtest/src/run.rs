@@ -216,7 +216,9 @@ async fn one_call(shared: &Shared, intended: Instant) {
             heard: status.map_or_else(|| answer.label(), str::to_owned),
             cancelled: false,
         }),
-        Op::Cancel if status == Some("CANCELLED") => {
+        // A cancel the POS sent may reverse the payment whatever it heard (a 202 is carried on by
+        // the reconciler; a lost answer may still have reached the gateway).
+        Op::Cancel => {
             // Most recent first: the trade was paid a moment ago.
             if let Some(trade) =
                 recorder.trades.iter_mut().rev().find(|t| t.tenant == tenant && t.out_trade_no == out_trade_no)

@@ -4,7 +4,7 @@
 //! For each payment: the money Alipay holds (paid, minus refunded) must equal the money the
 //! ledger says the merchant kept; more at Alipay is a buyer charged for a meal the merchant's
 //! records do not show (counted as a double charge), less is a mismatch. What the POS heard must
-//! hold too: SUCCESS ends paid (or cancelled by the POS's own confirmed cancel), FAILED ends
+//! hold too: SUCCESS ends paid (or cancelled by a cancel the POS sent), FAILED ends
 //! with no money taken. A trade the ledger still has open when waiting ends is non-final.
 
 use std::time::{Duration, Instant};

@@ -66,7 +66,7 @@ fn now() -> OffsetDateTime {
 impl Checker {
     /// Checks `trade` (as just read from Postgres), which was due at `due` when known.
     pub async fn check(&self, trade: Trade, due: Option<OffsetDateTime>) -> Next {
-        if trade.state.is_final() {
+        if !trade.is_open() {
             return Next::Final;
         }
         let started = now();
@@ -200,11 +200,13 @@ impl Checker {
     }
 
     /// Alipay refused to cancel (or close): it may have been paid and finished, or closed
-    /// already. Asks, records what is proven, and otherwise keeps retrying.
+    /// already. Asks, records what is proven, and otherwise keeps retrying. A paid trade Alipay
+    /// still holds paid will not be reversed: the cancel asked for is over.
     async fn after_failed_cancel(&self, tenant: &Tenant, out_trade_no: &OutTradeNo, trade: Trade) -> Next {
         let (shown, result) = self.ask(tenant, out_trade_no, &trade).await;
         count(Step::Query, result);
         match shown {
+            Shown::Paid(_) if trade.state.is_paid() => self.reversal_refused(&trade).await,
             Shown::Paid(paid) => self.settle(tenant, &trade, &paid).await,
             Shown::Closed => self.record_cancel(tenant, trade, CancelAction::Close).await,
             Shown::Open => Next::At(self.schedule.next_cancel(&trade, now())),
@@ -252,9 +254,23 @@ impl Checker {
         Next::At(now())
     }
 
+    /// Ends the cancel of a paid trade that Alipay refused to reverse; the trade stays paid.
+    async fn reversal_refused(&self, trade: &Trade) -> Next {
+        metrics::counter!("reconciler_reversals_refused_total").increment(1);
+        tracing::warn!(trade = %trade.key.encode(), "Alipay refused to reverse a paid trade; it stays paid");
+        match self.store.cancel_refused(trade).await {
+            Ok(Settled::Applied(_)) => Next::Final,
+            Ok(Settled::Stale(current)) => {
+                refused_write(trade, &current, "cancel refusal");
+                if current.is_open() { Next::At(now() + self.schedule.cancel_retry) } else { Next::Final }
+            }
+            Err(error) => self.store_failed(trade, &error),
+        }
+    }
+
     /// After a refused write: done if someone else finished the trade, else look again soon.
     fn after_refused(&self, current: &Trade) -> Next {
-        if current.state.is_final() { Next::Final } else { Next::At(now() + self.schedule.cancel_retry) }
+        if current.is_open() { Next::At(now() + self.schedule.cancel_retry) } else { Next::Final }
     }
 
     fn settled(&self, trade: &Trade) {

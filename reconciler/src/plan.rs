@@ -68,9 +68,11 @@ impl Schedule {
     }
 
     /// When to retry a cancel (or close) that did not go through: `cancel_retry` at first, then
-    /// half the time since the deadline, up to `cancel_retry_max`.
+    /// half the time since the deadline (or since the cancel was asked for, if later: a paid
+    /// trade's reversal), up to `cancel_retry_max`.
     pub fn next_cancel(&self, trade: &Trade, now: OffsetDateTime) -> OffsetDateTime {
-        self.backing_off(self.deadline_of(trade), now)
+        let since = self.deadline_of(trade).max(trade.cancel_requested_at.unwrap_or(OffsetDateTime::UNIX_EPOCH));
+        self.backing_off(since, now)
     }
 
     /// When to send again a refund whose outcome is still not known (made at `since`): the same
@@ -124,6 +126,7 @@ mod tests {
             unknown_reason: None,
             cancel_action: None,
             cancel_requested: false,
+            cancel_requested_at: None,
             created_at,
             updated_at: created_at,
             paid_at: None,
@@ -169,6 +172,17 @@ mod tests {
         assert_eq!(s.next_cancel(&unknown, deadline + secs(4)), deadline + secs(6));
         assert_eq!(s.next_cancel(&unknown, deadline + secs(20)), deadline + secs(30));
         assert_eq!(s.next_cancel(&unknown, deadline + secs(7200)), deadline + secs(7500), "capped");
+    }
+
+    #[test]
+    fn a_reversal_asked_for_long_after_the_deadline_backs_off_from_the_request() {
+        let (s, t0) = (schedule(), OffsetDateTime::UNIX_EPOCH);
+        let mut paid = trade(TradeState::Success, t0);
+        paid.cancel_requested = true;
+        paid.cancel_requested_at = Some(t0 + secs(3600));
+        assert_eq!(s.step(&paid, true, t0 + secs(3600)), Step::Cancel);
+        assert_eq!(s.next_cancel(&paid, t0 + secs(3600)), t0 + secs(3602), "not 300 s: the deadline is an hour old");
+        assert_eq!(s.next_cancel(&paid, t0 + secs(3620)), t0 + secs(3630));
     }
 
     #[test]

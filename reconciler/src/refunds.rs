@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use alipay::unified::{Answer, Request};
-use alipay::{OutRequestNo, OutTradeNo, Outcome};
+use alipay::unified::Request;
+use alipay::{OutRequestNo, OutTradeNo};
 use ledger::{Refund, RefundSettlement};
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -60,20 +60,18 @@ async fn retry(shared: &Shared, refund: Refund) {
         reason: refund.reason.as_deref(),
     };
     let now = OffsetDateTime::now_utc();
+    let next_check_at = checker.schedule.next_refund(refund.created_at, now);
     let (settlement, result) = match checker.upstream.call_for(&tenant, None, &request).await {
-        Ok(Answer { outcome: Outcome::Success, .. }) => (RefundSettlement::Refunded { at: now }, "refunded"),
-        Ok(Answer { outcome: Outcome::Failed(failure), .. }) => {
-            let failed = RefundSettlement::Failed { code: failure.reason_code().to_owned(), message: failure.message };
-            (failed, "failed")
+        Ok(answer) => {
+            let settlement = RefundSettlement::of_answer(&answer, out_trade_no.as_str(), now, next_check_at);
+            let result = match settlement {
+                RefundSettlement::Refunded { .. } => "refunded",
+                RefundSettlement::Failed { .. } => "failed",
+                RefundSettlement::Unknown { .. } => "unknown",
+            };
+            (settlement, result)
         }
-        Ok(Answer { outcome: Outcome::Unknown(reason), .. }) => {
-            let next_check_at = checker.schedule.next_refund(refund.created_at, now);
-            (RefundSettlement::Unknown { reason: reason.to_string(), next_check_at }, "unknown")
-        }
-        Err(not_sent) => {
-            let next_check_at = checker.schedule.next_refund(refund.created_at, now);
-            (RefundSettlement::Unknown { reason: not_sent.to_string(), next_check_at }, "not_sent")
-        }
+        Err(not_sent) => (RefundSettlement::Unknown { reason: not_sent.to_string(), next_check_at }, "not_sent"),
     };
     metrics::counter!("reconciler_refunds_total", "result" => result).increment(1);
     if let Err(error) = shared.store.settle_refund(&refund, &settlement).await {

@@ -5,7 +5,7 @@
 //! | `POST /sandbox/merchants` | register (or replace) a merchant |
 //! | `GET /sandbox/alipay-public-key` | the platform public key, PEM |
 //! | `GET /sandbox/trades/{app_id or partner}/{out_trade_no}` | a trade's ground truth |
-//! | `GET`, `POST`, `DELETE /sandbox/faults` | read, set, clear injected faults |
+//! | `GET`, `POST`, `DELETE /sandbox/faults` | read, set, clear injected faults (latency, 502s before or after the work; for some kinds of call, for the next N) |
 //! | `GET /sandbox/stats` | counters |
 //! | `POST /sandbox/oauth/codes` | issue an auth code for a user (`{"app_id", "user_id"?}`) |
 //! | `POST /sandbox/qr/scan` | a buyer scans an order QR code (`{"qr_code", "auth_code"?, "pay"?}`) |

@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::merchants::Merchant;
 use crate::notify::{Event, Notifier};
 use crate::scenario::Scenario;
-use crate::trade::{Buyer, Call, MAX_CALLS, Origin, Refund, Status, Trade};
+use crate::trade::{Buyer, Origin, Refund, Status, Trade};
 
 /// Most refunds one trade takes.
 pub const MAX_REFUNDS_PER_TRADE: usize = 100;
@@ -196,10 +196,8 @@ impl Ledger {
             if trade.settle(self.clock.now()) {
                 events.push(Event::Paid);
             }
-            if let Some(kind) = call
-                && trade.calls.len() < MAX_CALLS
-            {
-                trade.calls.push(Call { kind, at: OffsetDateTime::now_utc() });
+            if let Some(kind) = call {
+                trade.record_call(kind);
             }
             let result = f(trade, &mut events);
             (result, (!events.is_empty()).then(|| trade.clone()))
@@ -225,7 +223,7 @@ impl Ledger {
         &self,
         merchant: &str,
         out_trade_no: &str,
-        existing: impl FnOnce(&Trade) -> R,
+        existing: impl FnOnce(&mut Trade) -> R,
         create: impl FnOnce() -> Option<Trade>,
     ) -> Entry<R> {
         let mut settled = None;
@@ -267,7 +265,8 @@ impl Ledger {
         let merchant_id = req.merchant.id.clone();
         let out_trade_no = req.out_trade_no.clone();
         let (total, subject) = (req.total, req.subject.clone());
-        let repeat = |trade: &Trade| {
+        let repeat = |trade: &mut Trade| {
+            trade.record_call("pay");
             if trade.origin != Origin::Barcode || trade.total != total || trade.subject != subject {
                 PayOutcome::ContextInconsistent
             } else if trade.buyer.as_ref() != Some(&buyer) {
@@ -281,6 +280,7 @@ impl Ledger {
                 return None;
             }
             let mut trade = self.new_trade(req.merchant, req.out_trade_no, Origin::Barcode, req.subject, req.total);
+            trade.record_call("pay");
             trade.buyer = Some(Buyer::of_code(&req.buyer_code));
             trade.scenario = scenario;
             trade.cancel_retries_left = scenario.cancel_retries();
@@ -446,7 +446,8 @@ impl Ledger {
         let merchant_id = req.merchant.id.clone();
         let out_trade_no = req.out_trade_no.clone();
         let (total, subject) = (req.total, req.subject.clone());
-        let repeat = |trade: &Trade| {
+        let repeat = |trade: &mut Trade| {
+            trade.record_call("precreate");
             if !matches!(trade.origin, Origin::Precreate { .. }) || trade.total != total || trade.subject != subject {
                 return PrecreateOutcome::ContextInconsistent;
             }
@@ -459,6 +460,7 @@ impl Ledger {
         let create = || {
             let origin = Origin::Precreate { qr_code: new_qr_code(), scanned: false };
             let mut trade = self.new_trade(req.merchant, req.out_trade_no, origin, req.subject, req.total);
+            trade.record_call("precreate");
             trade.notify_url = req.notify_url;
             trade.charset = req.charset;
             Some(trade)

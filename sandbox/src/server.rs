@@ -1,7 +1,7 @@
 //! HTTP: the accept loop, per-connection limits, and routing to `gateway.do` or the hooks.
 //!
-//! A request's life: read the body (at most [`MAX_BODY_BYTES`]) → draw injected faults →
-//! decode the parameters → run the dialect's handler → hold the answer back if the scenario
+//! A request's life: read the body (at most [`MAX_BODY_BYTES`]) → decode the parameters → draw
+//! injected faults → run the dialect's handler → hold the answer back if the scenario
 //! or the faults say so → write it.
 
 use std::convert::Infallible;
@@ -105,12 +105,12 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
 }
 
 fn gateway(app: &App, query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Answer {
-    let fault = app.faults.draw();
+    let (peek, decoded) = request::read(query, content_type, body);
+    let fault = app.faults.draw(peek.call.as_deref());
     if fault.fail == Some(FaultMode::Before) {
         app.stats.faults_injected.inc();
         return Answer::bad_gateway().delayed(fault.latency);
     }
-    let (peek, decoded) = request::read(query, content_type, body);
     app.stats.call(peek.call.as_deref().unwrap_or(""));
     let answer = match (peek.dialect, decoded) {
         (Dialect::Openapi, Ok(req)) => openapi::handle(app, &req),

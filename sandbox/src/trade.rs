@@ -82,8 +82,8 @@ pub struct Trade {
     pub cancel_action: Option<CancelAction>,
     pub notify_url: Option<String>,
     pub charset: Charset,
-    /// The calls made about this trade after it was created (the first [`MAX_CALLS`]), so tests
-    /// can see how often and when a client queried or cancelled it.
+    /// The calls made about this trade, the one that created it included (the first
+    /// [`MAX_CALLS`]), so tests can see how often and when a client paid, queried or cancelled it.
     pub calls: Vec<Call>,
 }
 
@@ -93,12 +93,19 @@ pub const MAX_CALLS: usize = 100;
 /// One call about a trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Call {
-    /// `query`, `cancel`, `close`, `refund` or `refund_query`.
+    /// `pay`, `precreate`, `query`, `cancel`, `close`, `refund` or `refund_query`.
     pub kind: &'static str,
     pub at: OffsetDateTime,
 }
 
 impl Trade {
+    /// Records a call about the trade (once [`MAX_CALLS`] are kept, no more).
+    pub fn record_call(&mut self, kind: &'static str) {
+        if self.calls.len() < MAX_CALLS {
+            self.calls.push(Call { kind, at: OffsetDateTime::now_utc() });
+        }
+    }
+
     pub fn trade_status(&self) -> TradeStatus {
         match self.status {
             Status::Waiting { .. } => TradeStatus::WaitBuyerPay,

@@ -40,10 +40,10 @@ pub fn agrees_with_alipay(trade: &Trade, truth: Option<&Value>) -> Result<(), St
     if ok { Ok(()) } else { Err(format!("ledger {} {:?}, Alipay {truth:?}", trade.state, trade.cancel_action)) }
 }
 
-/// Invariants I2–I4 for one trade once the faults are over: waits until it is final, then checks
-/// that what its POS last heard (`told`: SUCCESS, FAILED or UNKNOWN, if anything) is what the
-/// ledger holds, that it became final within `deadline` of its creation, and that Alipay agrees.
-/// Answers the final trade.
+/// Invariants I1–I4 for one trade once the faults are over: waits until it is final, then checks
+/// that Alipay was asked to pay it at most once, that what its POS last heard (`told`: SUCCESS,
+/// FAILED or UNKNOWN, if anything) is what the ledger holds, that it became final within
+/// `deadline` of its creation, and that Alipay agrees. Answers the final trade.
 pub async fn invariants_hold(
     stack: &Stack,
     pos: &Pos,
@@ -62,6 +62,10 @@ pub async fn invariants_hold(
     }
     let took = trade.updated_at - trade.created_at;
     let truth = stack.truth(pos, out_trade_no).await;
+    let pay_calls = truth.as_ref().map_or(0, |t| calls_of(t, "pay"));
+    if pay_calls > 1 {
+        return Err(format!("I1: Alipay was asked to pay {out_trade_no} {pay_calls} times"));
+    }
     if took > deadline {
         // Alipay's calls, in ms after the trade's creation, tell where the time went.
         let created_ms = trade.created_at.unix_timestamp_nanos() / 1_000_000;
@@ -81,4 +85,9 @@ pub async fn invariants_hold(
     }
     agrees_with_alipay(&trade, truth.as_ref()).map_err(|e| format!("I4: {out_trade_no}: {e}"))?;
     Ok(trade)
+}
+
+/// How many calls of `kind` (`pay`, `query`, `cancel`, …) Alipay's ground truth lists for a trade.
+pub fn calls_of(truth: &Value, kind: &str) -> usize {
+    truth["calls"].as_array().map_or(0, |calls| calls.iter().filter(|c| c["call"] == kind).count())
 }

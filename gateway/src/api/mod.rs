@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`mod@self`]: the request context, `?wait=` and the lead-or-follow step shared by
-//!   payments and QR orders.
+//!   payments, QR orders, cancels and refunds.
 //! - [`fields`]: field-by-field body reading.
 //! - [`views`]: the JSON answers.
 //! - [`payments`]: pay, read, cancel. [`refunds`], [`qr_orders`], [`oauth`], [`reports`].
@@ -17,6 +17,7 @@ pub mod reports;
 pub mod views;
 
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use ledger::{Trade, TradeKey};
 use tenants::snapshot::Tenant;
 use tokio::time::Instant;
 
-use crate::inflight::{Lead, Role};
+use crate::inflight::{Inflight, Role};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -79,7 +80,9 @@ pub async fn read_waiting(state: &AppState, key: &TradeKey, wait: Duration) -> R
 /// How long a `?wait=` waits for an announcement before reading the trade again anyway.
 const REREAD: Duration = Duration::from_secs(1);
 
-/// A trade as a call left it, and where the time went (when this request made the call).
+/// A trade as a call left it, and where the time went (when a request, this one or the one it
+/// followed, made the call).
+#[derive(Clone)]
 pub struct Called {
     pub trade: Trade,
     pub timing: Option<Timing>,
@@ -93,22 +96,35 @@ pub struct Timing {
     pub outcome: Duration,
 }
 
-/// Runs `call` for `key` unless an identical call is under way here (then shares its result);
-/// `call` runs detached from the POS connection, so a hang-up never stops a trade half-way.
-pub async fn lead_or_follow<F, Fut>(ctx: &Ctx, key: &TradeKey, call: F) -> Result<Called, ApiError>
+/// Runs `call` unless an identical call (same key in `calls`) is under way in this process, whose
+/// result it then shares. `call` runs detached from the POS connection, so a hang-up never stops
+/// a payment, a cancel or a refund half-way; shutdown waits for it.
+pub async fn lead_or_follow<K, T, F, Fut>(
+    ctx: &Ctx,
+    calls: &Inflight<K, Result<T, ApiError>>,
+    key: &K,
+    call: F,
+) -> Result<T, ApiError>
 where
-    F: FnOnce(Arc<AppState>, Arc<Tenant>, Lead) -> Fut,
-    Fut: Future<Output = Result<Called, ApiError>> + Send + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+    F: FnOnce(Arc<AppState>, Arc<Tenant>) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
 {
-    match ctx.state.inflight.join(key) {
+    match calls.join(key) {
         Role::Lead(lead) => {
-            let task = ctx.state.tasks.spawn(call(ctx.state.clone(), ctx.tenant.clone(), lead));
-            task.await.map_err(|_| ApiError::Unavailable("the payment task stopped".into()))?
+            let running = call(ctx.state.clone(), ctx.tenant.clone());
+            let task = ctx.state.tasks.spawn(async move {
+                let result = running.await;
+                lead.publish(result.clone());
+                result
+            });
+            task.await.map_err(|_| ApiError::Unavailable("the call to Alipay stopped".into()))?
         }
-        Role::Follow(follow) => match follow.trade().await {
-            Some(trade) => Ok(Called { trade, timing: None }),
-            None => Ok(Called { trade: ctx.state.store.get(key).await?.ok_or(ApiError::NotFound)?, timing: None }),
-        },
+        Role::Follow(follow) => follow
+            .result()
+            .await
+            .unwrap_or_else(|| Err(ApiError::Unavailable("the identical call this one joined stopped".into()))),
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use alipay::unified::{Order, Request};
+use alipay::unified::{Answer, Order, Request};
 use alipay::{AuthCode, Currency, MerchantRef, OutTradeNo, Outcome, Subject};
 use aws_lc_rs::digest;
 use bytes::Bytes;
@@ -22,7 +22,6 @@ use time::OffsetDateTime;
 
 use super::fields::Fields;
 use super::{Called, Ctx, Timing, lead_or_follow, read_waiting, settle_foreign, views, with_timing};
-use crate::inflight::Lead;
 use crate::problem::{ApiError, json_response};
 use crate::state::AppState;
 
@@ -131,9 +130,10 @@ pub async fn pay(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiErro
     let fingerprint = request.fingerprint();
     let key = ctx.key(request.out_trade_no.as_str());
     let expected = fingerprint.clone();
-    let Called { trade, timing } =
-        lead_or_follow(&ctx, &key, move |state, tenant, lead| run_pay(state, tenant, request, fingerprint, lead))
-            .await?;
+    let Called { trade, timing } = lead_or_follow(&ctx, &ctx.state.payments, &key, move |state, tenant| {
+        run_pay(state, tenant, request, fingerprint)
+    })
+    .await?;
     if trade.fingerprint != expected {
         return Err(ApiError::Conflict("out_trade_no was used for another payment; use a new one".into()));
     }
@@ -193,15 +193,11 @@ async fn run_pay(
     tenant: Arc<Tenant>,
     request: PayRequest,
     fingerprint: Vec<u8>,
-    lead: Lead,
 ) -> Result<Called, ApiError> {
     let order = request.order();
     let begun = std::time::Instant::now();
     let trade = match state.store.begin(&intent(&state, &tenant, &order, TradeKind::Barcode, fingerprint)).await? {
-        Begin::Existing(existing) => {
-            lead.publish(&existing);
-            return Ok(Called { trade: existing, timing: None });
-        }
+        Begin::Existing(existing) => return Ok(Called { trade: existing, timing: None }),
         Begin::Started(trade) => trade,
     };
     let intent_took = begun.elapsed();
@@ -228,13 +224,7 @@ async fn run_pay(
         _ => "unknown",
     };
     metrics::counter!("gateway_payments_total", "outcome" => outcome).increment(1);
-    lead.publish(&recorded);
-    if recorded.state.is_final() {
-        state.settled(&recorded.key);
-    }
-    if let (TradeState::Unknown, Some(at)) = (recorded.state, recorded.next_check_at) {
-        state.arm(&recorded.key, at).await;
-    }
+    state.after_recording(&recorded).await;
     Ok(Called { trade: recorded, timing: Some(Timing { intent: intent_took, upstream, outcome: outcome_took }) })
 }
 
@@ -244,42 +234,60 @@ pub async fn get(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>>, 
     Ok(json_response(StatusCode::OK, &views::payment(&trade)))
 }
 
-/// Cancels: closes an unpaid trade, reverses a paid one. When Alipay cannot confirm at once
-/// (retry_flag=Y, or no answer), the reconciler keeps trying and the POS hears 202.
+/// Cancels: closes an unpaid trade, reverses a paid one. The cancel runs detached from the POS
+/// connection; when Alipay does not confirm it at once (no answer, `retry_flag=Y`), the reconciler
+/// carries it on to the end and the POS hears 202 with `cancel_pending`.
 pub async fn cancel(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>>, ApiError> {
-    let key = ctx.key(out_trade_no);
     let out_trade_no: OutTradeNo = out_trade_no.parse().map_err(|_| ApiError::NotFound)?;
-    let trade = ctx.state.store.request_cancel(&key).await?.ok_or(ApiError::NotFound)?;
-    if matches!(trade.state, TradeState::Failed | TradeState::Cancelled) {
-        return Ok(json_response(StatusCode::OK, &views::payment(&trade)));
-    }
     ready(&ctx.tenant)?;
-    let answer = ctx
-        .state
-        .upstream
-        .call_for(&ctx.tenant, None, &Request::Cancel { out_trade_no: &out_trade_no })
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    match &answer.outcome {
-        Outcome::Success => {
-            let fallback = if trade.state.is_paid() { CancelAction::Refund } else { CancelAction::Close };
-            let action = match answer.facts.action {
+    let key = ctx.key(out_trade_no.as_str());
+    let trade =
+        lead_or_follow(&ctx, &ctx.state.cancels, &key, move |state, tenant| run_cancel(state, tenant, out_trade_no))
+            .await?;
+    let status = if trade.cancel_requested && trade.is_open() { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok(json_response(status, &views::payment(&trade)))
+}
+
+async fn run_cancel(state: Arc<AppState>, tenant: Arc<Tenant>, out_trade_no: OutTradeNo) -> Result<Trade, ApiError> {
+    let key = ledger::TradeKey::new(tenant.id, out_trade_no.as_str());
+    let now = OffsetDateTime::now_utc();
+    let takeover_at = now + state.config.intent_check_after();
+    let trade = state.store.request_cancel(&key, takeover_at).await?.ok_or(ApiError::NotFound)?;
+    if !trade.is_open() {
+        return Ok(trade);
+    }
+    let answer = state.upstream.call_for(&tenant, None, &Request::Cancel { out_trade_no: &out_trade_no }).await;
+    metrics::counter!("gateway_cancels_total", "outcome" => match &answer {
+        Ok(Answer { outcome: Outcome::Success, .. }) => "success",
+        Ok(Answer { outcome: Outcome::Failed(_), .. }) => "refused",
+        _ => "unknown",
+    })
+    .increment(1);
+    match answer {
+        Ok(Answer { outcome: Outcome::Success, facts }) => {
+            let action = match facts.action {
                 Some(alipay::openapi::trade::CancelAction::Refund) => CancelAction::Refund,
                 Some(alipay::openapi::trade::CancelAction::Close) => CancelAction::Close,
-                None => fallback,
+                None if trade.state.is_paid() => CancelAction::Refund,
+                None => CancelAction::Close,
             };
-            let cancelled = cancel_recorded(&ctx.state, trade, action).await?;
-            ctx.state.settled(&cancelled.key);
-            Ok(json_response(StatusCode::OK, &views::payment(&cancelled)))
+            let cancelled = cancel_recorded(&state, trade, action).await?;
+            state.after_recording(&cancelled).await;
+            Ok(cancelled)
         }
-        Outcome::Failed(failure) => Err(ApiError::Refused {
-            code: failure.reason_code().to_owned(),
-            message: failure.message.clone().unwrap_or_else(|| "Alipay refused the cancel".into()),
-        }),
-        Outcome::Unknown(_) => {
-            ctx.state.arm(&key, OffsetDateTime::now_utc()).await;
-            let current = ctx.state.store.get(&key).await?.unwrap_or(trade);
-            Ok(json_response(StatusCode::ACCEPTED, &views::payment(&current)))
+        // Alipay will not reverse the payment (e.g. past its cancel window): the trade stays paid.
+        Ok(Answer { outcome: Outcome::Failed(failure), .. }) if trade.state.is_paid() => {
+            tracing::warn!(trade = %key.out_trade_no, %failure, "Alipay refused to reverse a paid trade");
+            state.store.cancel_refused(&trade).await?;
+            Err(ApiError::Refused {
+                code: failure.reason_code().to_owned(),
+                message: failure.message.clone().unwrap_or_else(|| "Alipay refused the cancel".into()),
+            })
+        }
+        // Not confirmed: the reconciler asks what happened and carries the cancel on, from now.
+        _ => {
+            state.arm(&key, now).await;
+            Ok(state.store.get(&key).await?.unwrap_or(trade))
         }
     }
 }

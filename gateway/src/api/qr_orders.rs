@@ -10,14 +10,13 @@ use aws_lc_rs::digest;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use ledger::{Begin, Settlement, TradeKind, TradeState};
+use ledger::{Begin, Settlement, TradeKind};
 use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
 use super::fields::Fields;
 use super::payments::{ID_RULE, REF_RULE, SUBJECT_RULE, currency, intent, ready, record};
 use super::{Called, Ctx, Timing, lead_or_follow, settle_foreign, views, with_timing};
-use crate::inflight::Lead;
 use crate::problem::{ApiError, json_response};
 use crate::state::AppState;
 
@@ -86,9 +85,9 @@ pub async fn create(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiE
     let request = OrderRequest { out_trade_no, amount, subject, store_id, terminal_id, operator_id, expires_in };
     let fingerprint = request.fingerprint();
     let key = ctx.key(request.out_trade_no.as_str());
-    let Called { trade, timing } = lead_or_follow(&ctx, &key, {
+    let Called { trade, timing } = lead_or_follow(&ctx, &ctx.state.payments, &key, {
         let fingerprint = fingerprint.clone();
-        move |state, tenant, lead| run_precreate(state, tenant, request, fingerprint, lead)
+        move |state, tenant| run_precreate(state, tenant, request, fingerprint)
     })
     .await?;
     if trade.fingerprint != fingerprint {
@@ -103,15 +102,11 @@ async fn run_precreate(
     tenant: Arc<Tenant>,
     request: OrderRequest,
     fingerprint: Vec<u8>,
-    lead: Lead,
 ) -> Result<Called, ApiError> {
     let order = request.order();
     let begun = std::time::Instant::now();
     let trade = match state.store.begin(&intent(&state, &tenant, &order, TradeKind::Qr, fingerprint)).await? {
-        Begin::Existing(existing) => {
-            lead.publish(&existing);
-            return Ok(Called { trade: existing, timing: None });
-        }
+        Begin::Existing(existing) => return Ok(Called { trade: existing, timing: None }),
         Begin::Started(trade) => trade,
     };
     let intent_took = begun.elapsed();
@@ -146,9 +141,6 @@ async fn run_precreate(
     let answered = std::time::Instant::now();
     let recorded = record(&state, &trade, &settlement).await;
     let outcome_took = answered.elapsed();
-    lead.publish(&recorded);
-    if let (TradeState::Waiting | TradeState::Unknown, Some(at)) = (recorded.state, recorded.next_check_at) {
-        state.arm(&recorded.key, at).await;
-    }
+    state.after_recording(&recorded).await;
     Ok(Called { trade: recorded, timing: Some(Timing { intent: intent_took, upstream, outcome: outcome_took }) })
 }

@@ -1,20 +1,31 @@
 //! `POST /v1/payments/{out_trade_no}/refunds`: partial refunds, cumulative never above the paid
 //! amount (reserved under the trade's row lock before Alipay is called), idempotent on
-//! `out_request_no`.
+//! `out_request_no`, made detached from the POS connection (a hang-up does not stop one).
+
+use std::sync::Arc;
 
 use alipay::unified::Request;
-use alipay::{OutRequestNo, OutTradeNo, Outcome};
+use alipay::{OutRequestNo, OutTradeNo};
 use aws_lc_rs::digest;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use ledger::{BeginRefund, NewRefund, RefundSettlement, RefundState};
+use ledger::{BeginRefund, NewRefund, Refund, RefundSettlement, RefundState, Trade};
+use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
 use super::fields::Fields;
 use super::payments::{ID_RULE, ready};
-use super::{Ctx, views};
+use super::{Ctx, lead_or_follow, views};
 use crate::problem::{ApiError, json_response};
+use crate::state::AppState;
+
+/// A refund as its call left it, with its trade.
+#[derive(Debug, Clone)]
+pub struct Refunded {
+    pub refund: Refund,
+    pub trade: Trade,
+}
 
 pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
     ready(&ctx.tenant)?;
@@ -41,17 +52,32 @@ pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Respons
         out_request_no: out_request_no.to_string(),
         fingerprint,
         amount,
-        reason: reason.clone(),
+        reason,
         check_at: OffsetDateTime::now_utc() + ctx.state.config.intent_check_after(),
     };
-    let (refund, trade) = match ctx.state.store.begin_refund(&new).await? {
+    let expected = new.fingerprint.clone();
+    let call_key = (key, new.out_request_no.clone());
+    let Refunded { refund, trade } = lead_or_follow(&ctx, &ctx.state.refunds, &call_key, move |state, tenant| {
+        run_refund(state, tenant, trade_no, out_request_no, new)
+    })
+    .await?;
+    if refund.fingerprint != expected {
+        return Err(ApiError::Conflict("out_request_no was used for another refund; use a new one".into()));
+    }
+    Ok(json_response(StatusCode::OK, &views::refund(&refund, &trade)))
+}
+
+/// Reserves the refund, asks Alipay, records what it proved (detached from the POS connection).
+async fn run_refund(
+    state: Arc<AppState>,
+    tenant: Arc<Tenant>,
+    out_trade_no: OutTradeNo,
+    out_request_no: OutRequestNo,
+    new: NewRefund,
+) -> Result<Refunded, ApiError> {
+    let (refund, trade) = match state.store.begin_refund(&new).await? {
         BeginRefund::NoSuchTrade => return Err(ApiError::NotFound),
-        BeginRefund::Existing { refund, trade } => {
-            if refund.fingerprint != new.fingerprint {
-                return Err(ApiError::Conflict("out_request_no was used for another refund; use a new one".into()));
-            }
-            return Ok(json_response(StatusCode::OK, &views::refund(&refund, &trade)));
-        }
+        BeginRefund::Existing { refund, trade } => return Ok(Refunded { refund, trade }),
         BeginRefund::NotRefundable(trade) => {
             return Err(ApiError::NotRefundable(format!(
                 "the payment is {}, not refundable",
@@ -63,30 +89,26 @@ pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Respons
         }
         BeginRefund::Started { refund, trade } => (refund, trade),
     };
-    let call =
-        Request::Refund { out_trade_no: &trade_no, out_request_no: &out_request_no, amount, reason: reason.as_deref() };
-    let settlement = match ctx.state.upstream.call_for(&ctx.tenant, None, &call).await {
-        Ok(answer) => match &answer.outcome {
-            Outcome::Success => RefundSettlement::Refunded { at: OffsetDateTime::now_utc() },
-            Outcome::Failed(failure) => {
-                RefundSettlement::Failed { code: failure.reason_code().to_owned(), message: failure.message.clone() }
-            }
-            Outcome::Unknown(reason) => RefundSettlement::Unknown {
-                reason: reason.to_string(),
-                next_check_at: OffsetDateTime::now_utc() + ctx.state.first_check(),
-            },
-        },
+    let call = Request::Refund {
+        out_trade_no: &out_trade_no,
+        out_request_no: &out_request_no,
+        amount: new.amount,
+        reason: new.reason.as_deref(),
+    };
+    let now = OffsetDateTime::now_utc();
+    let settlement = match state.upstream.call_for(&tenant, None, &call).await {
+        Ok(answer) => RefundSettlement::of_answer(&answer, out_trade_no.as_str(), now, now + state.first_check()),
         Err(not_sent) => {
             RefundSettlement::Failed { code: "REQUEST_NOT_SENT".into(), message: Some(not_sent.to_string()) }
         }
     };
-    let (refund, trade) = match ctx.state.store.settle_refund(&refund, &settlement).await {
+    let (refund, trade) = match state.store.settle_refund(&refund, &settlement).await {
         Ok(settled) => settled,
         Err(error) => {
             tracing::error!(%error, "refund outcome not recorded; the reconciler will query it");
-            (ledger::Refund { state: RefundState::Unknown, ..refund }, trade)
+            (Refund { state: RefundState::Unknown, ..refund }, trade)
         }
     };
     metrics::counter!("gateway_refunds_total", "outcome" => refund.state.as_str()).increment(1);
-    Ok(json_response(StatusCode::OK, &views::refund(&refund, &trade)))
+    Ok(Refunded { refund, trade })
 }

@@ -76,7 +76,7 @@ pub fn payment(trade: &Trade) -> Payment<'_> {
             .filter(|_| trade.state == TradeState::Failed)
             .map(|code| Failure { code, message: trade.failure_message.as_deref() }),
         cancel_action: trade.cancel_action.map(|a| a.as_str()),
-        cancel_pending: trade.cancel_requested && trade.state != TradeState::Cancelled,
+        cancel_pending: trade.cancel_requested && trade.is_open(),
     }
 }
 

@@ -29,6 +29,7 @@ mod trades;
 use std::sync::Arc;
 
 use deadpool_postgres::{GenericClient, Pool};
+use time::OffsetDateTime;
 
 use batch::Lane;
 use trades::Settle;
@@ -173,19 +174,50 @@ impl Store {
         self.lanes.settle.submit(Settle::new(trade, settlement)?).await
     }
 
-    /// Marks a cancel as asked for (the reconciler retries it until confirmed); answers the row.
-    pub async fn request_cancel(&self, key: &TradeKey) -> Result<Option<Trade>, StoreError> {
+    /// Marks a cancel as asked for, so that the reconciler carries it to its end if its caller
+    /// cannot: an open trade is due at once (it has a time already), a paid one (a reversal) at
+    /// `takeover_at`, past its caller's own call. Answers the row; a trade with nothing left to
+    /// cancel (FAILED, CANCELLED, REFUNDED) is answered as it is.
+    pub async fn request_cancel(
+        &self,
+        key: &TradeKey,
+        takeover_at: OffsetDateTime,
+    ) -> Result<Option<Trade>, StoreError> {
         let client = self.pool.get().await?;
-        let sql = format!(
+        let sql = sql!(
             "UPDATE trades SET cancel_requested = true, updated_at = now(), \
+             cancel_requested_at = COALESCE(cancel_requested_at, now()), \
              next_check_at = CASE WHEN state IN ('PAYING', 'UNKNOWN', 'WAITING') THEN COALESCE(next_check_at, now()) \
-             ELSE next_check_at END \
-             {SELECT_TRADE} AND state NOT IN ('FAILED', 'CANCELLED') RETURNING {TRADE_COLUMNS}"
+             ELSE COALESCE(next_check_at, $3) END ",
+            SELECT_TRADE,
+            " AND state NOT IN ('FAILED', 'CANCELLED', 'REFUNDED') RETURNING ",
+            TRADE_COLUMNS
         );
-        let statement = client.prepare_cached(&sql).await?;
-        match client.query_opt(&statement, &[&key.tenant_id, &key.out_trade_no]).await? {
+        let statement = client.prepare_cached(sql).await?;
+        match client.query_opt(&statement, &[&key.tenant_id, &key.out_trade_no, &takeover_at]).await? {
             Some(row) => Ok(Some(Trade::from_row(&row)?)),
             None => read(&client, key, false).await,
+        }
+    }
+
+    /// Alipay refused to reverse a paid trade: the cancel asked for is over and the trade stays
+    /// paid (a compare-and-set on the version read).
+    pub async fn cancel_refused(&self, trade: &Trade) -> Result<Settled, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = sql!(
+            "UPDATE trades SET cancel_requested = false, next_check_at = NULL, version = version + 1, \
+             updated_at = now() ",
+            SELECT_TRADE,
+            " AND version = $3 AND state IN ('SUCCESS', 'PARTIALLY_REFUNDED') RETURNING ",
+            TRADE_COLUMNS
+        );
+        let statement = client.prepare_cached(sql).await?;
+        match client.query_opt(&statement, &[&trade.key.tenant_id, &trade.key.out_trade_no, &trade.version]).await? {
+            Some(row) => Ok(Settled::Applied(Trade::from_row(&row)?)),
+            None => read(&client, &trade.key, false)
+                .await?
+                .map(Settled::Stale)
+                .ok_or_else(|| StoreError::Corrupt("trade vanished".into())),
         }
     }
 }

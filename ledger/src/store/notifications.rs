@@ -147,6 +147,12 @@ async fn apply_to(
         (NotifiedStatus::Closed { .. }, TradeState::Paying | TradeState::Unknown | TradeState::Waiting) => {
             (TradeState::Cancelled, "payment.cancelled")
         }
+        // The reversal a POS asked for went through (its notification came before the answer).
+        (NotifiedStatus::Closed { refunded: true }, TradeState::Success | TradeState::PartiallyRefunded)
+            if trade.cancel_requested =>
+        {
+            (TradeState::Cancelled, "payment.cancelled")
+        }
         _ => return Ok(NotificationOutcome::AlreadyKnown(Some(trade))),
     };
     let (trade_no, buyer, paid_at) = match &note.status {
@@ -164,7 +170,10 @@ async fn apply_to(
     let sql = format!(
         "UPDATE trades SET state = $4, version = version + 1, updated_at = now(), trade_no = COALESCE($5, trade_no), \
          buyer_user_id = COALESCE($6, buyer_user_id), paid_at = COALESCE($7, paid_at), \
-         cancel_action = COALESCE($8, cancel_action), next_check_at = NULL, unknown_reason = NULL \
+         cancel_action = COALESCE($8, cancel_action), unknown_reason = NULL, \
+         refunded_minor = CASE WHEN $8 = 'refund' THEN amount_minor ELSE refunded_minor END, \
+         next_check_at = CASE WHEN cancel_requested AND $4 = 'SUCCESS' THEN now() END, \
+         cancel_requested = cancel_requested AND $4 = 'SUCCESS' \
          WHERE tenant_id = $1 AND out_trade_no = $2 AND version = $3 RETURNING {TRADE_COLUMNS}"
     );
     let row = tx

@@ -37,7 +37,8 @@ impl Store {
         let client = self.pool.get().await?;
         let sql = sql!(
             "WITH wanted AS (SELECT * FROM unnest($1::uuid[], $2::text[]) AS w (tenant_id, out_trade_no)), \
-             marked AS (UPDATE trades t SET cancel_requested = true, version = t.version + 1, updated_at = now() \
+             marked AS (UPDATE trades t SET cancel_requested = true, version = t.version + 1, updated_at = now(), \
+             cancel_requested_at = COALESCE(t.cancel_requested_at, now()) \
              FROM wanted w WHERE t.tenant_id = w.tenant_id AND t.out_trade_no = w.out_trade_no \
              AND t.state IN ('PAYING', 'UNKNOWN') AND NOT t.cancel_requested \
              AND COALESCE(t.deadline, t.created_at + $4::bigint * interval '1 millisecond') <= $3 RETURNING ",
@@ -80,7 +81,8 @@ impl Store {
     pub async fn mark_cancelling(&self, trade: &Trade) -> Result<Settled, StoreError> {
         let client = self.pool.get().await?;
         let sql = sql!(
-            "UPDATE trades SET cancel_requested = true, version = version + 1, updated_at = now() ",
+            "UPDATE trades SET cancel_requested = true, version = version + 1, updated_at = now(), \
+             cancel_requested_at = COALESCE(cancel_requested_at, now()) ",
             SELECT_TRADE,
             " AND version = $3 AND state = $4 RETURNING ",
             TRADE_COLUMNS

@@ -142,7 +142,9 @@ impl Store {
             let next = if total >= paid { TradeState::Refunded } else { TradeState::PartiallyRefunded };
             if trade.state.can_become(next) {
                 tx.execute(
-                    "UPDATE trades SET refunded_minor = $3, state = $4, version = version + 1, updated_at = now() \
+                    "UPDATE trades SET refunded_minor = $3, state = $4, version = version + 1, updated_at = now(), \
+                     cancel_requested = cancel_requested AND $4 <> 'REFUNDED', \
+                     next_check_at = CASE WHEN $4 = 'REFUNDED' THEN NULL ELSE next_check_at END \
                      WHERE tenant_id = $1 AND out_trade_no = $2",
                     &[&trade.key.tenant_id, &trade.key.out_trade_no, &total.min(paid), &next.as_str()],
                 )

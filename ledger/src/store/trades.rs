@@ -151,7 +151,9 @@ async fn settle_many(client: &impl GenericClient, items: &[Settle]) -> Result<Ve
          trade_no = COALESCE(s_trade_no, trade_no), buyer_user_id = COALESCE(s_buyer, buyer_user_id), \
          paid_at = COALESCE(s_paid_at, paid_at), failure_code = s_code, failure_message = s_message, \
          unknown_reason = s_reason, cancel_action = COALESCE(s_action, cancel_action), \
-         qr_code = COALESCE(s_qr_code, qr_code), deadline = COALESCE(s_deadline, deadline), next_check_at = s_next, \
+         qr_code = COALESCE(s_qr_code, qr_code), deadline = COALESCE(s_deadline, deadline), \
+         next_check_at = CASE WHEN cancel_requested AND s_state = 'SUCCESS' THEN COALESCE(s_next, next_check_at, now()) \
+         ELSE s_next END, \
          refunded_minor = CASE WHEN s_action = 'refund' THEN amount_minor ELSE refunded_minor END, \
          cancel_requested = cancel_requested AND s_state NOT IN ('CANCELLED', 'FAILED') \
          FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], \

@@ -255,12 +255,23 @@ async fn a_closed_notification_of_a_reversed_payment_records_a_refund() {
             subject: None,
         };
         let NotificationOutcome::Applied(trade) = store.apply_notification(&note).await.unwrap() else { panic!() };
-        closed.push((trade.state, trade.cancel_action));
+        closed.push((trade.state, trade.cancel_action, trade.refunded.to_string()));
     }
     assert_eq!(
         closed,
-        [(TradeState::Cancelled, Some(CancelAction::Refund)), (TradeState::Cancelled, Some(CancelAction::Close))]
+        [
+            (TradeState::Cancelled, Some(CancelAction::Refund), "16.80".to_owned()),
+            (TradeState::Cancelled, Some(CancelAction::Close), "0.00".to_owned())
+        ]
     );
+    // The reversed payment is no revenue: counted, and refunded in full (net 0).
+    let now = OffsetDateTime::now_utc();
+    let day = store
+        .sales_report(tenant, now - Duration::from_secs(3600), now + Duration::from_secs(60), time::macros::offset!(+0))
+        .await
+        .unwrap();
+    let sums: Vec<_> = day.iter().map(|r| (r.count, r.gross_minor, r.refunds_minor, r.net_minor)).collect();
+    assert_eq!(sums, [(1, 1680, 1680, 0)]);
 }
 
 #[tokio::test]

@@ -10,5 +10,6 @@ mod exclusive;
 mod helpers;
 mod qr;
 mod refunds;
+mod reversals;
 mod scenarios;
 mod webhooks;

@@ -85,7 +85,7 @@ async fn every_scenario_on_md5_and_rsa2_merchants() {
         let truth = merchant.truth(&no).await;
         assert_eq!(truth["trade_status"], "TRADE_CLOSED");
         let calls: Vec<_> = truth["calls"].as_array().unwrap().iter().map(|c| c["call"].as_str().unwrap()).collect();
-        assert_eq!(calls, ["query", "cancel"], "the ground truth lists the calls made about the trade");
+        assert_eq!(calls, ["pay", "query", "cancel"], "the ground truth lists the calls made about the trade");
 
         // 62: system error, yet paid. 63 and 67: system error, nothing created.
         let no = trade_no("m");
