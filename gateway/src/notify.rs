@@ -37,10 +37,12 @@ fn facts(tenant: &Tenant, note: &Notification) -> Result<NotifiedPayment, &'stat
             field("total_amount"),
             field("trans_currency").map_or(Ok(Currency::CNY), str::parse),
         ),
+        // Alipay's platform key signs every Global merchant's notifications: only one naming
+        // the tenant as its seller is about the tenant.
         Dialect::Mapi => {
             let seller = tenant.seller_id.as_deref().unwrap_or(&tenant.alipay_id);
             (
-                field("seller_id").is_none_or(|s| s == seller || s == tenant.alipay_id),
+                field("seller_id").is_some_and(|s| s == seller || s == tenant.alipay_id),
                 field("total_fee"),
                 field("currency").ok_or(alipay::MoneyError::UnknownCurrency).and_then(str::parse),
             )

@@ -129,3 +129,53 @@ async fn a_static_qr_payment_is_created_from_its_notification() {
     let (status, body) = pos.get(no, 0).await;
     assert_eq!((status, body["kind"].as_str()), (200, Some("static_qr")));
 }
+
+/// A Global (MAPI) notification signed RSA2 is verified with Alipay's platform key, which signs
+/// for every merchant: one that does not name the tenant as its seller proves nothing about the
+/// tenant's trades, even genuinely signed.
+#[tokio::test]
+async fn a_global_notification_must_name_the_tenant_as_its_seller() {
+    let stack = Stack::start(Options::default()).await;
+    let victim = stack.tenant(tenants::model::Dialect::Mapi, SignType::Rsa2, generous()).await;
+    let no = trade_no("gn");
+    assert_eq!(victim.pay_in(&no, &code("61"), "12.50", "HKD").await.1["status"], "UNKNOWN");
+    let alipay = alipay_signer();
+    let mapi = |out_trade_no: &str, notify_id: &str, seller: Option<&str>| {
+        let mut params = Params::new();
+        for (key, value) in [
+            ("notify_time", "2026-11-25 10:15:32"),
+            ("notify_type", "trade_status_sync"),
+            ("notify_id", notify_id),
+            ("notify_action_type", "payByAccountAction"),
+            ("out_trade_no", out_trade_no),
+            ("trade_no", "2026112522001425130509999998"),
+            ("trade_status", "TRADE_SUCCESS"),
+            ("total_fee", "12.50"),
+            ("currency", "HKD"),
+            ("gmt_payment", "2026-11-25 10:15:31"),
+        ] {
+            params.set(key, value);
+        }
+        if let Some(seller) = seller {
+            params.set("seller_id", seller);
+        }
+        sign_notification(&mut params, &alipay, alipay::Charset::Utf8).unwrap();
+        params.to_form(alipay::Charset::Utf8).unwrap()
+    };
+    // Another merchant's genuine notification, without a seller: neither its trade nor a new one.
+    let unnamed = mapi(&no, "m1", None);
+    assert_eq!(post(&stack, &victim, unnamed).await, (400, "fail".into()));
+    let static_qr = trade_no("gq");
+    assert_eq!(post(&stack, &victim, mapi(&static_qr, "m2", None)).await, (400, "fail".into()));
+    let other_seller = mapi(&no, "m3", Some("2088999999999999"));
+    assert_eq!(post(&stack, &victim, other_seller).await, (400, "fail".into()));
+    assert_eq!(stack.ledger(&victim, &no).await.unwrap().state, TradeState::Unknown, "nothing applied");
+    assert!(stack.ledger(&victim, &static_qr).await.is_none(), "no trade created");
+    let outbox: i64 =
+        stack.db.client().await.query_one("SELECT count(*) FROM webhook_outbox", &[]).await.unwrap().get(0);
+    assert_eq!(outbox, 0, "no webhook");
+    // Naming the tenant's partner, it applies.
+    let named = mapi(&no, "m4", Some(&victim.alipay_id));
+    assert_eq!(post(&stack, &victim, named).await, (200, "success".into()));
+    assert_eq!(stack.ledger(&victim, &no).await.unwrap().state, TradeState::Success);
+}
