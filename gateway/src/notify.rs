@@ -28,8 +28,9 @@ fn counted(result: &'static str) {
     metrics::counter!("gateway_notifications_total", "result" => result).increment(1);
 }
 
-/// The facts of a notification for `tenant`, or why it does not belong to it.
-fn facts(tenant: &Tenant, note: &Notification) -> Result<NotifiedPayment, &'static str> {
+/// The facts of a notification for `tenant` (`account_shared`: other tenants share its Alipay
+/// account), or why it does not belong to it.
+fn facts(tenant: &Tenant, account_shared: bool, note: &Notification) -> Result<NotifiedPayment, &'static str> {
     let field = |name: &str| note.get(name).filter(|v| !v.is_empty());
     let (owner_ok, amount_text, currency) = match tenant.dialect {
         Dialect::Openapi => (
@@ -84,6 +85,8 @@ fn facts(tenant: &Tenant, note: &Notification) -> Result<NotifiedPayment, &'stat
         status,
         amount,
         subject: field("subject").map(|s| s.chars().take(256).collect()),
+        alipay_account: tenant.alipay_account(),
+        account_shared,
     })
 }
 
@@ -106,7 +109,7 @@ pub async fn receive(state: &AppState, tenant_id: &str, body: &[u8]) -> Response
             return answer(StatusCode::BAD_REQUEST, "fail");
         }
     };
-    let payment = match facts(&tenant, &note) {
+    let payment = match facts(&tenant, snapshot.shares_account(&tenant), &note) {
         Ok(payment) => payment,
         Err(why) => {
             counted("refused_content");

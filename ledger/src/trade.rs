@@ -170,6 +170,9 @@ pub struct NewTrade {
     /// When the reconciler looks at the intent if its caller never records an answer (the
     /// caller died mid-call): past the caller's own deadline for the call.
     pub check_at: OffsetDateTime,
+    /// The Alipay account the trade is made in (`tenants::registry::alipay_account`): its number
+    /// must be free there too.
+    pub alipay_account: String,
 }
 
 /// What a call to Alipay (or a query, a cancel, a notification) proved about a trade.
@@ -218,6 +221,9 @@ impl Settlement {
 pub struct Refund {
     pub key: TradeKey,
     pub out_request_no: String,
+    /// Its number at Alipay: `out_request_no` where Alipay scopes refund numbers to their trade
+    /// (OpenAPI), one unique per partner where it does not (MAPI).
+    pub wire_request_no: String,
     pub state: RefundState,
     pub version: i32,
     pub fingerprint: Vec<u8>,
@@ -230,7 +236,8 @@ pub struct Refund {
 }
 
 pub(crate) const REFUND_COLUMNS: &str = "r.tenant_id, r.out_trade_no, r.out_request_no, r.state, r.version, \
-    r.fingerprint, r.amount_minor, r.reason, r.failure_code, r.failure_message, r.created_at, r.refunded_at, t.currency";
+    r.fingerprint, r.amount_minor, r.reason, r.failure_code, r.failure_message, r.created_at, r.refunded_at, t.currency, \
+    r.wire_request_no";
 
 impl Refund {
     pub(crate) fn from_row(row: &Row) -> Result<Self, StoreError> {
@@ -238,6 +245,7 @@ impl Refund {
         Ok(Refund {
             key: TradeKey { tenant_id: row.try_get("tenant_id")?, out_trade_no: row.try_get("out_trade_no")? },
             out_request_no: row.try_get("out_request_no")?,
+            wire_request_no: row.try_get("wire_request_no")?,
             state: row.try_get::<_, &str>("state")?.parse().map_err(corrupt)?,
             version: row.try_get("version")?,
             fingerprint: row.try_get("fingerprint")?,
@@ -256,6 +264,8 @@ impl Refund {
 pub struct NewRefund {
     pub key: TradeKey,
     pub out_request_no: String,
+    /// The refund's number as sent to Alipay (see [`Refund::wire_request_no`]).
+    pub wire_request_no: String,
     pub fingerprint: Vec<u8>,
     pub amount: Amount,
     pub reason: Option<String>,

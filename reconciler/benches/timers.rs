@@ -135,6 +135,7 @@ async fn unknown_trade(stack: &Stack, pos: &Pos, no: &str) -> (OffsetDateTime, O
         terminal_id: None,
         operator_id: None,
         check_at: OffsetDateTime::now_utc() + Duration::from_secs(12),
+        alipay_account: pos.alipay_account(),
     };
     let Begin::Started(trade) = store.begin(&new).await.unwrap() else { panic!("new") };
     let (next, deadline) = (
@@ -307,9 +308,9 @@ async fn backlog(stack: &Stack, tenants: &[Pos], floor_us: f64) {
         client
             .execute(
                 "INSERT INTO trades (tenant_id, out_trade_no, kind, state, version, fingerprint, currency, amount_minor, \
-                 subject, created_at, updated_at, deadline, next_check_at, unknown_reason) \
+                 subject, created_at, updated_at, deadline, next_check_at, unknown_reason, alipay_account) \
                  SELECT t, n, 'barcode', 'UNKNOWN', 2, '\\x00'::bytea, $4, 1000, 'Noodles', c, c, \
-                 c + interval '60 seconds', c + interval '5 seconds', 'timeout' \
+                 c + interval '60 seconds', c + interval '5 seconds', 'timeout', 'tenant:' || t \
                  FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS x(t, n, c)",
                 &[&&tenant_ids[range.clone()], &&numbers[range.clone()], &&created[range], &currency],
             )

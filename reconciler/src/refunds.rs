@@ -1,5 +1,6 @@
 //! Refunds whose outcome is not known — the answer was lost (UNKNOWN), or the gateway died before
-//! recording one (PENDING past its check time) — are sent again with the same parameters: Alipay's
+//! recording one (PENDING past its check time) — are sent again with the same parameters (the
+//! refund number as it was sent, `wire_request_no`): Alipay's
 //! refunds are idempotent on `out_request_no`, so the repeat answers what the first did (and makes
 //! it if it never arrived). They are few, so they are claimed straight from Postgres, with a
 //! lease, in small batches; several reconcilers share them.
@@ -48,7 +49,7 @@ async fn retry(shared: &Shared, refund: Refund) {
         return;
     };
     let (Ok(out_trade_no), Ok(out_request_no)) =
-        (refund.key.out_trade_no.parse::<OutTradeNo>(), refund.out_request_no.parse::<OutRequestNo>())
+        (refund.key.out_trade_no.parse::<OutTradeNo>(), refund.wire_request_no.parse::<OutRequestNo>())
     else {
         tracing::error!(trade = %refund.key.encode(), "the refund's numbers cannot be sent to Alipay");
         return;

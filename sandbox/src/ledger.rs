@@ -117,6 +117,9 @@ struct Store {
     trades: HashMap<Key, Trade>,
     by_trade_no: HashMap<String, Key>,
     by_qr: HashMap<String, Key>,
+    /// (merchant, refund number) → the trade refunded: on MAPI, partner + `partner_refund_id`
+    /// names one refund, whichever trade a later request names.
+    by_refund_no: HashMap<Key, Key>,
     order: VecDeque<Key>,
 }
 
@@ -133,6 +136,9 @@ impl Store {
             let Some(old) = self.order.pop_front() else { break };
             if let Some(gone) = self.trades.remove(&old) {
                 self.by_trade_no.remove(&gone.trade_no);
+                for refund in &gone.refunds {
+                    self.by_refund_no.remove(&(gone.merchant.id.clone(), refund.out_request_no.clone()));
+                }
                 if let Origin::Precreate { qr_code, .. } = &gone.origin {
                     self.by_qr.remove(qr_code);
                 }
@@ -394,6 +400,21 @@ impl Ledger {
 
     /// trade.refund / spot.refund: cumulative, idempotent on `out_request_no`.
     pub fn refund(&self, merchant: &str, lookup: &Lookup, out_request_no: Option<&str>, amount: &str) -> RefundOutcome {
+        let outcome = self.refund_trade(merchant, lookup, out_request_no, amount);
+        if let RefundOutcome::Done { trade, refund, fund_change: true } = &outcome {
+            let trade_key = (trade.merchant.id.clone(), trade.out_trade_no.clone());
+            self.store.lock().by_refund_no.insert((merchant.to_owned(), refund.out_request_no.clone()), trade_key);
+        }
+        outcome
+    }
+
+    fn refund_trade(
+        &self,
+        merchant: &str,
+        lookup: &Lookup,
+        out_request_no: Option<&str>,
+        amount: &str,
+    ) -> RefundOutcome {
         self.with_call(Some("refund"), merchant, lookup, |trade, events| {
             if !trade.visible() {
                 return RefundOutcome::NotFound;
@@ -427,6 +448,15 @@ impl Ledger {
             RefundOutcome::Done { trade: trade.clone(), refund, fund_change: true }
         })
         .unwrap_or(RefundOutcome::NotFound)
+    }
+
+    /// The refund a merchant made under `refund_no`, whichever its trade, with that trade.
+    pub fn refund_by_number(&self, merchant: &str, refund_no: &str) -> Option<(Trade, Refund)> {
+        let store = self.store.lock();
+        let key = store.by_refund_no.get(&(merchant.to_owned(), refund_no.to_owned()))?;
+        let trade = store.trades.get(key)?;
+        let refund = trade.refunds.iter().find(|r| r.out_request_no == refund_no)?.clone();
+        Some((trade.clone(), refund))
     }
 
     /// fastpay.refund.query: the trade (if shown) and the refund (if known).

@@ -301,7 +301,21 @@ fn refund(ctx: &Ctx<'_>) -> Result<Answer, Refusal> {
     {
         return Ok(ctx.answer(&failed("CURRENCY_NOT_SAME")));
     }
-    let answer = match ctx.app.ledger.refund(&ctx.merchant.id, &lookup, Some(refund_id.as_str()), amount) {
+    // Partner + partner_refund_id names one refund (G-REFUND): used before, on whichever trade,
+    // the request is a repeat of that refund.
+    let outcome = match ctx.app.ledger.refund_by_number(&ctx.merchant.id, refund_id.as_str()) {
+        Some((trade, refund))
+            if lookup.out_trade_no.as_ref() != Some(&trade.out_trade_no)
+                && lookup.trade_no.as_ref() != Some(&trade.trade_no) =>
+        {
+            match Amount::parse_positive(amount, trade.total.currency()) {
+                Ok(asked) if asked == refund.amount => RefundOutcome::Done { trade, refund, fund_change: false },
+                _ => RefundOutcome::Discordant(trade),
+            }
+        }
+        _ => ctx.app.ledger.refund(&ctx.merchant.id, &lookup, Some(refund_id.as_str()), amount),
+    };
+    let answer = match outcome {
         RefundOutcome::Done { trade, refund, .. } => SpotRefundAnswer {
             result_code: ResultCode::Success,
             error: None,

@@ -16,6 +16,11 @@ pub struct Pos {
 }
 
 impl Pos {
+    /// The Alipay account its trades are made in.
+    pub fn alipay_account(&self) -> String {
+        tenants::registry::alipay_account(self.dialect, &self.alipay_id)
+    }
+
     /// The `Authorization` header for one call, signed now with a fresh nonce.
     pub fn authorization(&self, method: &str, path: &str, body: &[u8]) -> String {
         let nonce = format!("n{}", uuid::Uuid::new_v4().simple());

@@ -38,6 +38,9 @@ pub struct PayRequest {
 }
 
 pub const ID_RULE: &str = "1 to 64 letters, digits, '_' or '-'";
+/// The answer to a trade number used before, by this tenant for another payment or by another
+/// tenant of the same Alipay account (which is not said).
+pub const NUMBER_TAKEN: &str = "out_trade_no was used for another payment; use a new one";
 pub const REF_RULE: &str = "1 to 32 letters, digits, '_' or '-'";
 pub const SUBJECT_RULE: &str = "1 to 256 characters without control characters";
 
@@ -115,6 +118,7 @@ pub fn intent(state: &AppState, tenant: &Tenant, order: &Order<'_>, kind: TradeK
         terminal_id: order.terminal_id.map(|s| s.to_string()),
         operator_id: order.operator_id.map(|s| s.to_string()),
         check_at: OffsetDateTime::now_utc() + state.config.intent_check_after(),
+        alipay_account: tenant.alipay_account(),
     }
 }
 
@@ -135,7 +139,7 @@ pub async fn pay(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiErro
     })
     .await?;
     if trade.fingerprint != expected {
-        return Err(ApiError::Conflict("out_trade_no was used for another payment; use a new one".into()));
+        return Err(ApiError::Conflict(NUMBER_TAKEN.into()));
     }
     let trade = settle_foreign(&ctx, trade).await?;
     let trade = if trade.state.is_final() || wait.is_zero() {
@@ -198,6 +202,7 @@ async fn run_pay(
     let begun = std::time::Instant::now();
     let trade = match state.store.begin(&intent(&state, &tenant, &order, TradeKind::Barcode, fingerprint)).await? {
         Begin::Existing(existing) => return Ok(Called { trade: existing, timing: None }),
+        Begin::Taken => return Err(ApiError::Conflict(NUMBER_TAKEN.into())),
         Begin::Started(trade) => trade,
     };
     let intent_took = begun.elapsed();

@@ -15,7 +15,7 @@ use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
 use super::fields::Fields;
-use super::payments::{ID_RULE, REF_RULE, SUBJECT_RULE, currency, intent, ready, record};
+use super::payments::{ID_RULE, NUMBER_TAKEN, REF_RULE, SUBJECT_RULE, currency, intent, ready, record};
 use super::{Called, Ctx, Timing, lead_or_follow, settle_foreign, views, with_timing};
 use crate::problem::{ApiError, json_response};
 use crate::state::AppState;
@@ -107,6 +107,7 @@ async fn run_precreate(
     let begun = std::time::Instant::now();
     let trade = match state.store.begin(&intent(&state, &tenant, &order, TradeKind::Qr, fingerprint)).await? {
         Begin::Existing(existing) => return Ok(Called { trade: existing, timing: None }),
+        Begin::Taken => return Err(ApiError::Conflict(NUMBER_TAKEN.into())),
         Begin::Started(trade) => trade,
     };
     let intent_took = begun.elapsed();

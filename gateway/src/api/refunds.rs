@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use ledger::{BeginRefund, NewRefund, Refund, RefundSettlement, RefundState, Trade};
+use tenants::model::Dialect;
 use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
@@ -47,9 +48,11 @@ pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Respons
     )
     .as_ref()
     .to_vec();
+    let wire_request_no = wire_refund_number(&ctx.tenant, &trade_no, &out_request_no);
     let new = NewRefund {
         key: key.clone(),
         out_request_no: out_request_no.to_string(),
+        wire_request_no: wire_request_no.to_string(),
         fingerprint,
         amount,
         reason,
@@ -58,13 +61,39 @@ pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Respons
     let expected = new.fingerprint.clone();
     let call_key = (key, new.out_request_no.clone());
     let Refunded { refund, trade } = lead_or_follow(&ctx, &ctx.state.refunds, &call_key, move |state, tenant| {
-        run_refund(state, tenant, trade_no, out_request_no, new)
+        run_refund(state, tenant, trade_no, wire_request_no, new)
     })
     .await?;
     if refund.fingerprint != expected {
         return Err(ApiError::Conflict("out_request_no was used for another refund; use a new one".into()));
     }
     Ok(json_response(StatusCode::OK, &views::refund(&refund, &trade)))
+}
+
+/// The refund's number at Alipay. OpenAPI scopes `out_request_no` to its trade: it goes as the POS
+/// gave it. MAPI names a refund by partner + `partner_refund_id` alone (alipay-protocol.md B5, B8),
+/// so another trade's refund "R1" (the tenant's own, or another tenant's on the same partner)
+/// would be taken for this one: the number sent is the trade number's length in two digits, the
+/// trade number, then the refund's (unique per partner, as trade numbers are, and never the
+/// trade's own number), or, when that would pass Alipay's 64 characters, `H` and 40 hex digits of
+/// their SHA-256.
+pub fn wire_refund_number(tenant: &Tenant, out_trade_no: &OutTradeNo, out_request_no: &OutRequestNo) -> OutRequestNo {
+    match tenant.dialect {
+        Dialect::Openapi => out_request_no.clone(),
+        Dialect::Mapi => partner_refund_number(out_trade_no, out_request_no),
+    }
+}
+
+fn partner_refund_number(out_trade_no: &OutTradeNo, out_request_no: &OutRequestNo) -> OutRequestNo {
+    let (trade, refund) = (out_trade_no.as_str(), out_request_no.as_str());
+    let readable = format!("{:02}{trade}{refund}", trade.len());
+    let wire = if readable.len() <= 64 {
+        readable
+    } else {
+        let digest = digest::digest(&digest::SHA256, format!("{trade}\n{refund}").as_bytes());
+        format!("H{}", &hex::encode(digest.as_ref())[..40])
+    };
+    wire.parse().unwrap_or_else(|_| out_request_no.clone())
 }
 
 /// Reserves the refund, asks Alipay, records what it proved (detached from the POS connection).
@@ -111,4 +140,25 @@ async fn run_refund(
     };
     metrics::counter!("gateway_refunds_total", "outcome" => refund.state.as_str()).increment(1);
     Ok(Refunded { refund, trade })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn mapi_refund_numbers_name_their_trade_and_never_meet() {
+        let number = |trade: &str, refund: &str| {
+            partner_refund_number(&trade.parse().unwrap(), &refund.parse().unwrap()).as_str().to_owned()
+        };
+        assert_eq!(number("T-1", "R1"), "03T-1R1");
+        // Where a plain join of the two numbers would meet, the length keeps them apart.
+        assert_eq!(number("a-R", "1"), "03a-R1");
+        assert_eq!(number("a", "-R1"), "01a-R1");
+        let long = "x".repeat(61);
+        let hashed = number(&long, "R1");
+        assert!(hashed.starts_with('H') && hashed.len() == 41, "{hashed}");
+        assert_ne!(hashed, number(&long, "R2"));
+    }
 }

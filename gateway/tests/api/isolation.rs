@@ -22,3 +22,46 @@ async fn tenants_cannot_reach_each_others_trades() {
     let (_, report) = b.send("GET", "/v1/reports/sales?from=2000-01-01&to=2000-01-01", None).await;
     assert_eq!(report["days"].as_array().unwrap().len(), 0);
 }
+
+/// Alipay knows a trade by (app or partner, out_trade_no), the ledger by (tenant, out_trade_no).
+/// Two tenants on one Alipay app or partner must not reach each other's trades through it: a
+/// number one of them used is refused to the other before anything is sent (without that, the
+/// second pay answered TRADE_HAS_SUCCESS → UNKNOWN, and the reconciler's cancel at 60 s reversed
+/// the first tenant's payment), and a refund number is never taken at Alipay for another trade's.
+#[tokio::test]
+async fn tenants_sharing_an_alipay_account_cannot_reach_each_others_trades() {
+    let stack = Stack::start(Options::default()).await;
+    for (a, sign_type) in
+        [(stack.openapi_tenant().await, alipay::SignType::Rsa2), (stack.mapi_tenant().await, alipay::SignType::Md5)]
+    {
+        let b = stack.tenant_sharing_account(&a, sign_type).await;
+        let currency = if a.dialect == tenants::model::Dialect::Mapi { "HKD" } else { "CNY" };
+        let no = trade_no("acct");
+        assert_eq!(a.pay_in(&no, &code("00"), "30.00", currency).await.1["status"], "SUCCESS");
+        let (status, answer) = b.pay_in(&no, &code("00"), "99.00", currency).await;
+        assert_eq!((status, answer["code"].as_str()), (409, Some("idempotency_conflict")), "{answer}");
+        assert_eq!(b.get(&no, 0).await.0, 404, "nothing recorded for B");
+        let truth = stack.truth(&a, &no).await.unwrap();
+        assert_eq!(calls_of(&truth, "pay"), 1, "B's pay never reached Alipay: {truth}");
+        assert_eq!(
+            (truth["trade_status"].as_str(), truth["total_amount"].as_str()),
+            (Some("TRADE_SUCCESS"), Some("30.00"))
+        );
+
+        // Refund numbers: each tenant refunds its own trade as "R1"; each refund is made at Alipay,
+        // on its own trade (on MAPI, partner + partner_refund_id names one refund).
+        let mine = trade_no("acct");
+        assert_eq!(b.pay_in(&mine, &code("00"), "20.00", currency).await.1["status"], "SUCCESS");
+        let again = trade_no("acct");
+        assert_eq!(a.pay_in(&again, &code("00"), "10.00", currency).await.1["status"], "SUCCESS");
+        for (pos, trade) in [(&a, &no), (&b, &mine), (&a, &again)] {
+            let refund = json!({"out_request_no": "R1", "amount": "5.00"});
+            let (status, answer) = pos.send("POST", &format!("/v1/payments/{trade}/refunds"), Some(refund)).await;
+            assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+        }
+        for (pos, trade) in [(&a, &no), (&b, &mine), (&a, &again)] {
+            let truth = stack.truth(pos, trade).await.unwrap();
+            assert_eq!(truth["refunded_amount"], "5.00", "{trade} refunded at Alipay: {truth}");
+        }
+    }
+}

@@ -179,3 +179,28 @@ async fn a_global_notification_must_name_the_tenant_as_its_seller() {
     assert_eq!(post(&stack, &victim, named).await, (200, "success".into()));
     assert_eq!(stack.ledger(&victim, &no).await.unwrap().state, TradeState::Success);
 }
+
+/// A genuine notification of tenant A's trade, posted to the URL of tenant B on the same Alipay
+/// app, is not B's: it neither changes A's trade through B nor creates a trade for B.
+#[tokio::test]
+async fn a_notification_of_one_tenant_posted_to_another_on_its_app_does_not_apply() {
+    let stack = Stack::start(Options::default()).await;
+    let a = stack.openapi_tenant().await;
+    let b = stack.tenant_sharing_account(&a, SignType::Rsa2).await;
+    let no = trade_no("x");
+    assert_eq!(a.pay(&no, &code("61"), "12.50").await.1["status"], "UNKNOWN");
+    let genuine = notification(&a, &no, "TRADE_SUCCESS", "12.50", "x1", &alipay_signer());
+    let (status, body) = post(&stack, &b, genuine.clone()).await;
+    assert_eq!((status / 100, body.as_str()), (4, "fail"));
+    assert!(stack.ledger(&b, &no).await.is_none(), "B has no such trade");
+    assert_eq!(stack.ledger(&a, &no).await.unwrap().state, TradeState::Unknown, "A's trade untouched through B");
+    // A payment the ledger does not know, on an app two tenants share, cannot be told apart as
+    // either's: it is refused (the bill reconciliation finds it), not given to whoever it reached.
+    let unknown = notification(&a, &trade_no("x"), "TRADE_SUCCESS", "8.00", "x2", &alipay_signer());
+    assert_eq!(post(&stack, &b, unknown.clone()).await.1, "fail");
+    assert_eq!(post(&stack, &a, unknown).await.1, "fail");
+    let outbox: i64 =
+        stack.db.client().await.query_one("SELECT count(*) FROM webhook_outbox", &[]).await.unwrap().get(0);
+    assert_eq!(outbox, 0, "no webhook");
+    assert_eq!(post(&stack, &a, genuine).await, (200, "success".into()), "at A's own URL it applies");
+}

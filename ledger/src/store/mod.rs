@@ -78,6 +78,9 @@ pub enum Begin {
     Started(Trade),
     /// The key was used before: the existing trade (compare its fingerprint).
     Existing(Trade),
+    /// Another tenant of the same Alipay account holds the number: nothing was recorded, and
+    /// nothing may be sent (at Alipay the number names that tenant's trade).
+    Taken,
 }
 
 /// What a compare-and-set found.

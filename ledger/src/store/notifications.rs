@@ -32,6 +32,11 @@ pub struct NotifiedPayment {
     pub status: NotifiedStatus,
     pub amount: Amount,
     pub subject: Option<String>,
+    /// The tenant's Alipay account (`tenants::registry::alipay_account`).
+    pub alipay_account: String,
+    /// Whether other tenants share that account: a payment the ledger does not know cannot then
+    /// be told apart as this tenant's, and is not recorded from its notification.
+    pub account_shared: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,15 +95,23 @@ async fn create_unstarted(
     let NotifiedStatus::Paid { trade_no, buyer_user_id, paid_at } = &note.status else {
         return Ok(NotificationOutcome::AlreadyKnown(None));
     };
+    if note.account_shared {
+        return Ok(NotificationOutcome::Refused(format!(
+            "a payment unknown to the ledger ({}) on an Alipay account several tenants share cannot be told apart as \
+             this tenant's",
+            key.out_trade_no
+        )));
+    }
     let minor = i64::try_from(note.amount.minor()).unwrap_or(i64::MAX);
     let subject = note.subject.clone().unwrap_or_else(|| "Static QR code payment".into());
     let sql = format!(
         "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, subject, \
-         trade_no, buyer_user_id, paid_at) VALUES ($1, $2, $3, 'SUCCESS', '\\x'::bytea, $4, $5, $6, $7, $8, $9) \
+         trade_no, buyer_user_id, paid_at, alipay_account) \
+         VALUES ($1, $2, $3, 'SUCCESS', '\\x'::bytea, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING \
          RETURNING {TRADE_COLUMNS}"
     );
     let row = tx
-        .query_one(
+        .query_opt(
             &sql,
             &[
                 &key.tenant_id,
@@ -110,9 +123,16 @@ async fn create_unstarted(
                 trade_no,
                 buyer_user_id,
                 paid_at,
+                &note.alipay_account,
             ],
         )
         .await?;
+    let Some(row) = row else {
+        return Ok(NotificationOutcome::Refused(format!(
+            "trade number {} is another tenant's at this Alipay account",
+            key.out_trade_no
+        )));
+    };
     let trade = Trade::from_row(&row)?;
     enqueue_webhook(tx, "payment.succeeded", &trade).await?;
     Ok(NotificationOutcome::Created(trade))

@@ -80,7 +80,7 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO refunds (tenant_id, out_trade_no, out_request_no, state, fingerprint, amount_minor, reason, \
-             next_check_at) VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7)",
+             next_check_at, wire_request_no) VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8)",
             &[
                 &new.key.tenant_id,
                 &new.key.out_trade_no,
@@ -89,6 +89,7 @@ impl Store {
                 &wanted,
                 &new.reason,
                 &new.check_at,
+                &new.wire_request_no,
             ],
         )
         .await?;

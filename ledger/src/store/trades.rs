@@ -39,7 +39,8 @@ pub(crate) async fn read_many(client: &impl GenericClient, keys: &[&TradeKey]) -
 }
 
 /// For each item, the row its statement returned, else the row as it is now (read in one
-/// statement): `fresh` and `current` build the answer from each.
+/// statement): `fresh` and `current` build the answer from each, `absent` the answer for an item
+/// that has no row at all.
 async fn returned_or_current<T, O>(
     client: &impl GenericClient,
     items: &[T],
@@ -47,6 +48,7 @@ async fn returned_or_current<T, O>(
     returned: Vec<Trade>,
     fresh: impl Fn(Trade) -> O,
     current: impl Fn(Trade) -> O,
+    absent: impl Fn() -> Result<O, StoreError>,
 ) -> Result<Vec<O>, StoreError> {
     let mut returned: HashMap<TradeKey, Trade> = returned.into_iter().map(|t| (t.key.clone(), t)).collect();
     let mut answers: Vec<Option<O>> = items.iter().map(|item| returned.remove(key(item)).map(&fresh)).collect();
@@ -61,10 +63,7 @@ async fn returned_or_current<T, O>(
             }
         }
     }
-    answers
-        .into_iter()
-        .map(|a| a.ok_or_else(|| StoreError::Corrupt("a trade vanished while being written".into())))
-        .collect()
+    answers.into_iter().map(|a| a.map_or_else(&absent, Ok)).collect()
 }
 
 impl Batched for NewTrade {
@@ -74,13 +73,14 @@ impl Batched for NewTrade {
         Box::pin(async move {
             let sql = sql!(
                 "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, \
-                 subject, store_id, terminal_id, operator_id, next_check_at) \
+                 subject, store_id, terminal_id, operator_id, next_check_at, alipay_account) \
                  SELECT n.tenant_id, n.out_trade_no, n.kind, 'PAYING', n.fingerprint, n.currency, n.amount_minor, \
-                 n.subject, n.store_id, n.terminal_id, n.operator_id, n.next_check_at \
+                 n.subject, n.store_id, n.terminal_id, n.operator_id, n.next_check_at, n.alipay_account \
                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::bigint[], $7::text[], \
-                 $8::text[], $9::text[], $10::text[], $11::timestamptz[]) AS n (tenant_id, out_trade_no, kind, \
-                 fingerprint, currency, amount_minor, subject, store_id, terminal_id, operator_id, next_check_at) \
-                 ON CONFLICT (tenant_id, out_trade_no) DO NOTHING RETURNING ",
+                 $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[]) AS n (tenant_id, out_trade_no, \
+                 kind, fingerprint, currency, amount_minor, subject, store_id, terminal_id, operator_id, next_check_at, \
+                 alipay_account) \
+                 ON CONFLICT DO NOTHING RETURNING ",
                 TRADE_COLUMNS
             );
             let statement = client.prepare_cached(sql).await?;
@@ -100,13 +100,16 @@ impl Batched for NewTrade {
                         &column(|n| n.terminal_id.as_deref()),
                         &column(|n| n.operator_id.as_deref()),
                         &items.iter().map(|n| n.check_at).collect::<Vec<_>>(),
+                        &column(|n| Some(&n.alipay_account)),
                     ],
                 )
                 .await?
                 .iter()
                 .map(Trade::from_row)
                 .collect::<Result<Vec<_>, _>>()?;
-            returned_or_current(client, items, |n| &n.key, inserted, Begin::Started, Begin::Existing).await
+            // Not inserted and not the tenant's: another tenant of the Alipay account holds it.
+            let taken = || Ok(Begin::Taken);
+            returned_or_current(client, items, |n| &n.key, inserted, Begin::Started, Begin::Existing, taken).await
         })
     }
 }
@@ -196,7 +199,8 @@ async fn settle_many(client: &impl GenericClient, items: &[Settle]) -> Result<Ve
         .iter()
         .map(Trade::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    returned_or_current(client, items, |s| &s.key, updated, Settled::Applied, Settled::Stale).await
+    let vanished = || Err(StoreError::Corrupt("a trade vanished while being written".into()));
+    returned_or_current(client, items, |s| &s.key, updated, Settled::Applied, Settled::Stale, vanished).await
 }
 
 fn written(settlement: &Settlement) -> Columns<'_> {

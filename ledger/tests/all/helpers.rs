@@ -29,6 +29,7 @@ pub fn intent(tenant: Uuid, no: &str, amount: &str) -> NewTrade {
         terminal_id: None,
         operator_id: None,
         check_at: OffsetDateTime::now_utc() + Duration::from_secs(15),
+        alipay_account: format!("tenant:{tenant}"),
     }
 }
 

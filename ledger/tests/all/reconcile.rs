@@ -229,6 +229,7 @@ async fn refunds_whose_outcome_is_unknown_are_claimed_by_one_reconciler() {
         let new = NewRefund {
             key: trade.key.clone(),
             out_request_no: no.into(),
+            wire_request_no: no.into(),
             fingerprint: vec![1],
             amount: cny("1.00"),
             reason: None,

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use ledger::store::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
 use ledger::{
-    Begin, BeginRefund, CancelAction, DueIndex, NewRefund, RefundSettlement, Settled, Settlement, Settlements,
-    StoreError, TradeKey, TradeKind, TradeState,
+    Begin, BeginRefund, CancelAction, DueIndex, NewRefund, NewTrade, RefundSettlement, Settled, Settlement,
+    Settlements, StoreError, TradeKey, TradeKind, TradeState,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -57,6 +57,42 @@ async fn one_intent_per_key_and_compare_and_set_transitions() {
     assert!(store.open_trades(since, None, 10).await.unwrap().is_empty(), "a final trade is not open");
 }
 
+/// Two tenants on one Alipay account racing for the same numbers, batched together: each number
+/// is started by exactly one of them; the other is told it is taken, and nothing of it is written.
+#[tokio::test]
+async fn a_number_of_an_alipay_account_belongs_to_one_tenant() {
+    let (_db, store) = database().await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let shared = |tenant: Uuid, no: &str| NewTrade {
+        alipay_account: "openapi:2021000000000001".into(),
+        ..intent(tenant, no, "10.00")
+    };
+    let begins: Vec<_> = (0..100)
+        .map(|i| {
+            let (store, new) = (store.clone(), shared(if i % 2 == 0 { a } else { b }, &format!("S{}", i / 2)));
+            tokio::spawn(async move { store.begin(&new).await.unwrap() })
+        })
+        .collect();
+    let (mut started, mut taken) = (0, 0);
+    for begin in begins {
+        match begin.await.unwrap() {
+            Begin::Started(_) => started += 1,
+            Begin::Taken => taken += 1,
+            Begin::Existing(trade) => panic!("{trade:?}"),
+        }
+    }
+    assert_eq!((started, taken), (50, 50));
+    for i in 0..50 {
+        let held =
+            [store.get(&TradeKey::new(a, format!("S{i}"))).await, store.get(&TradeKey::new(b, format!("S{i}"))).await];
+        assert_eq!(held.iter().filter(|t| t.as_ref().unwrap().is_some()).count(), 1, "S{i}");
+    }
+    // Another account's number space is its own.
+    let elsewhere =
+        NewTrade { alipay_account: "openapi:2021000000000002".into(), ..intent(Uuid::new_v4(), "S0", "10.00") };
+    assert!(matches!(store.begin(&elsewhere).await.unwrap(), Begin::Started(_)));
+}
+
 #[tokio::test]
 async fn concurrent_writes_written_together_each_get_their_own_answer() {
     let (_db, store) = database().await;
@@ -73,6 +109,7 @@ async fn concurrent_writes_written_together_each_get_their_own_answer() {
         match begin.await.unwrap().unwrap() {
             Begin::Started(trade) => *started.entry(trade.key.out_trade_no).or_insert(0) += 1,
             Begin::Existing(trade) => assert_eq!(trade.state, TradeState::Paying),
+            Begin::Taken => panic!("one tenant's numbers are never another's"),
         }
     }
     assert_eq!(started.len(), 100, "every key started");
@@ -131,6 +168,7 @@ async fn refunds_never_add_up_to_more_than_was_paid() {
                 let new = NewRefund {
                     key,
                     out_request_no: format!("r{i}"),
+                    wire_request_no: format!("r{i}"),
                     fingerprint: vec![i],
                     amount: cny("7.00"),
                     reason: None,
@@ -158,13 +196,19 @@ async fn refunds_never_add_up_to_more_than_was_paid() {
     let repeat = NewRefund {
         key: trade.key.clone(),
         out_request_no: "r0".into(),
+        wire_request_no: "r0".into(),
         fingerprint: vec![0],
         amount: cny("7.00"),
         reason: None,
         check_at: OffsetDateTime::now_utc() + Duration::from_secs(15),
     };
     assert!(matches!(store.begin_refund(&repeat).await.unwrap(), BeginRefund::Existing { .. }));
-    let last = NewRefund { out_request_no: "last".into(), amount: cny("2.00"), ..repeat.clone() };
+    let last = NewRefund {
+        out_request_no: "last".into(),
+        wire_request_no: "last".into(),
+        amount: cny("2.00"),
+        ..repeat.clone()
+    };
     let BeginRefund::Started { refund, .. } = store.begin_refund(&last).await.unwrap() else { panic!() };
     let (_, trade) =
         store.settle_refund(&refund, &RefundSettlement::Refunded { at: OffsetDateTime::now_utc() }).await.unwrap();
@@ -174,6 +218,7 @@ async fn refunds_never_add_up_to_more_than_was_paid() {
     let missing = NewRefund {
         key: failed.key.clone(),
         out_request_no: "x".into(),
+        wire_request_no: "x".into(),
         fingerprint: vec![],
         amount: cny("1.00"),
         reason: None,
@@ -200,6 +245,8 @@ async fn a_notification_delivered_eight_times_applies_once() {
         },
         amount: cny("12.50"),
         subject: None,
+        alipay_account: format!("tenant:{tenant}"),
+        account_shared: false,
     };
     let closed =
         NotifiedPayment { notify_id: "n-2".into(), status: NotifiedStatus::Closed { refunded: false }, ..paid.clone() };
@@ -253,6 +300,8 @@ async fn a_closed_notification_of_a_reversed_payment_records_a_refund() {
             status: NotifiedStatus::Closed { refunded },
             amount: cny("16.80"),
             subject: None,
+            alipay_account: format!("tenant:{tenant}"),
+            account_shared: false,
         };
         let NotificationOutcome::Applied(trade) = store.apply_notification(&note).await.unwrap() else { panic!() };
         closed.push((trade.state, trade.cancel_action, trade.refunded.to_string()));
@@ -316,6 +365,7 @@ async fn the_sales_report_adds_up_per_day_and_store() {
     let new = NewRefund {
         key: refunded.key.clone(),
         out_request_no: "r".into(),
+        wire_request_no: "r".into(),
         fingerprint: vec![],
         amount: cny("5.00"),
         reason: None,

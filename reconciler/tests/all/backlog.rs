@@ -28,6 +28,7 @@ async fn an_overdue_backlog_drains_without_errors() {
             terminal_id: None,
             operator_id: None,
             check_at: overdue,
+            alipay_account: pos.alipay_account(),
         };
         let Begin::Started(trade) = store.begin(&new).await.unwrap() else { panic!() };
         // Half were due for a query, half for their cancel, while everything was down.

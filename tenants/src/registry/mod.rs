@@ -108,6 +108,18 @@ impl Settings {
     pub fn gateway_url(&self) -> &str {
         self.environment.gateway_url(self.dialect)
     }
+
+    /// The Alipay account its trade numbers live in (`openapi:<app_id>`, `mapi:<partner>`):
+    /// Alipay knows a trade by this and its `out_trade_no`, so several tenants on one account
+    /// share one space of numbers.
+    pub fn alipay_account(&self) -> String {
+        alipay_account(self.dialect, &self.alipay_id)
+    }
+}
+
+/// [`Settings::alipay_account`] of a dialect and id (as the ledger's migration writes it too).
+pub fn alipay_account(dialect: Dialect, alipay_id: &str) -> String {
+    format!("{}:{alipay_id}", dialect.as_str())
 }
 
 fn sign_type_text<S: serde::Serializer>(sign_type: &SignType, s: S) -> Result<S::Ok, S::Error> {

@@ -135,6 +135,8 @@ pub struct Snapshot {
     by_slug: HashMap<String, Uuid>,
     keys: HashMap<String, Arc<ApiKey>>,
     keys_of: HashMap<Uuid, Vec<String>>,
+    /// How many tenants each Alipay account has ([`crate::registry::Settings::alipay_account`]).
+    accounts: HashMap<String, usize>,
 }
 
 impl Snapshot {
@@ -160,6 +162,11 @@ impl Snapshot {
         Some((self.tenants.get(&key.tenant_id)?, key))
     }
 
+    /// Whether another tenant shares `tenant`'s Alipay account (its trade numbers' space).
+    pub fn shares_account(&self, tenant: &Tenant) -> bool {
+        self.accounts.get(&tenant.alipay_account()).is_some_and(|n| *n > 1)
+    }
+
     pub fn tenants(&self) -> impl Iterator<Item = &Arc<Tenant>> {
         self.tenants.values()
     }
@@ -176,6 +183,7 @@ impl Snapshot {
             by_slug: self.by_slug.clone(),
             keys: self.keys.clone(),
             keys_of: self.keys_of.clone(),
+            accounts: self.accounts.clone(),
         };
         for (id, update) in updates {
             next.remove(&id);
@@ -189,6 +197,13 @@ impl Snapshot {
     fn remove(&mut self, id: &Uuid) {
         if let Some(old) = self.tenants.remove(id) {
             self.by_slug.remove(&old.slug);
+            let account = old.alipay_account();
+            if let Some(n) = self.accounts.get_mut(&account) {
+                *n -= 1;
+                if *n == 0 {
+                    self.accounts.remove(&account);
+                }
+            }
         }
         for key_id in self.keys_of.remove(id).unwrap_or_default() {
             self.keys.remove(&key_id);
@@ -198,6 +213,7 @@ impl Snapshot {
     pub(crate) fn insert(&mut self, tenant: Tenant, keys: Vec<ApiKey>) {
         let id = tenant.id;
         self.by_slug.insert(tenant.slug.clone(), id);
+        *self.accounts.entry(tenant.alipay_account()).or_default() += 1;
         self.tenants.insert(id, Arc::new(tenant));
         let ids = keys.iter().map(|k| k.key_id.clone()).collect();
         for key in keys {

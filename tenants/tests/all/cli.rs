@@ -288,8 +288,8 @@ async fn secret_and_master_key_rotation_and_delete() {
     new_only.assert_refused(&keyless, &["rotate-api-secret"], "no master key configured");
 
     let client = db.client().await;
-    let open = "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, subject) \
-                SELECT id, 'T1', 'barcode', 'PAYING', '\\x00', 'CNY', 100, 'Noodles' FROM tenants";
+    let open = "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, subject, \
+                alipay_account) SELECT id, 'T1', 'barcode', 'PAYING', '\\x00', 'CNY', 100, 'Noodles', 'tenant:' || id FROM tenants";
     client.execute(open, &[]).await.unwrap();
     new_only.refused(&["delete", "noodle-bar"], "open trade").await;
     client.execute("UPDATE trades SET state = 'SUCCESS'", &[]).await.unwrap();

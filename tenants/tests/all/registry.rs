@@ -170,8 +170,8 @@ async fn delete_is_refused_while_trades_are_open_and_destroys_secrets() {
     let registry = registry(&db, &ring);
     let created = registry.create("ops:test", openapi_tenant("closing-down"), rsa_keys()).await.unwrap();
     let client = db.client().await;
-    let trade = "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, subject) \
-                 VALUES ($1, $2, 'barcode', $3, '\\x00', 'CNY', 100, 'Noodles')";
+    let trade = "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, subject, \
+                 alipay_account) VALUES ($1, $2, 'barcode', $3, '\\x00', 'CNY', 100, 'Noodles', 'openapi:2021000000000001')";
     client.execute(trade, &[&created.tenant.id, &"T1", &"UNKNOWN"]).await.unwrap();
     client.execute(trade, &[&created.tenant.id, &"T2", &"SUCCESS"]).await.unwrap();
     let before = counts(&db).await;
