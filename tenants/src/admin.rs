@@ -11,7 +11,8 @@
 //! | `PATCH /admin/tenants/{slug}` | fields to change, optional `keys` | update |
 //! | `POST /admin/tenants/{slug}/suspend`, `/resume` | | status |
 //! | `PUT /admin/tenants/{slug}/keys` | `app_private_key`, `generate_app_key`, `app_public_key`, `alipay_public_key`, `md5_key` | set keys |
-//! | `POST /admin/tenants/{slug}/api-secret/rotate` | `{"overlap": "24h"}` | rotate the API secret |
+//! | `POST /admin/tenants/{slug}/api-secret/rotate` | `{"overlap": "24h"}` | rotate the API secret (older ones end by the overlap) |
+//! | `POST /admin/tenants/{slug}/api-keys/{key_id}/revoke` | `{"allow_last": false}` | end one API key at once |
 //! | `DELETE /admin/tenants/{slug}` | | delete |
 //! | `POST /admin/master-key/rotate` | | re-wrap data keys |
 
@@ -86,7 +87,9 @@ fn problem(status: StatusCode, code: &str, detail: &str) -> Reply {
 fn from_error(error: RegistryError) -> Reply {
     match &error {
         RegistryError::Invalid(e) => problem(StatusCode::BAD_REQUEST, "invalid", &e.0),
-        RegistryError::NotFound(_) => problem(StatusCode::NOT_FOUND, "not_found", &error.to_string()),
+        RegistryError::NotFound(_) | RegistryError::NoApiKey { .. } => {
+            problem(StatusCode::NOT_FOUND, "not_found", &error.to_string())
+        }
         RegistryError::Conflict(detail) => problem(StatusCode::CONFLICT, "conflict", detail),
         _ => {
             tracing::error!(%error, "admin API operation failed");
@@ -180,6 +183,13 @@ struct RotateBody {
     overlap: String,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    #[serde(default)]
+    allow_last: bool,
+}
+
 fn day() -> String {
     "24h".into()
 }
@@ -264,6 +274,10 @@ async fn route(registry: &Registry, method: &Method, path: &[&str], body: &[u8])
         (&Method::POST, ["admin", "tenants", slug, "api-secret", "rotate"]) => {
             let overlap = parse_overlap(&parse::<RotateBody>(body)?.overlap)?;
             json_ok(StatusCode::CREATED, &registry.rotate_api_secret(ACTOR, slug, overlap).await?)
+        }
+        (&Method::POST, ["admin", "tenants", slug, "api-keys", key_id, "revoke"]) => {
+            let allow_last = parse::<RevokeBody>(body)?.allow_last;
+            json_ok(StatusCode::OK, &registry.revoke_api_key(ACTOR, slug, key_id, allow_last).await?)
         }
         (&Method::POST, ["admin", "master-key", "rotate"]) => {
             json_ok(StatusCode::OK, &registry.rotate_master_key(ACTOR).await?)

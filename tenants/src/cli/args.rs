@@ -76,12 +76,23 @@ pub enum Command {
         #[arg(long)]
         file: String,
     },
-    /// Issue a new partner API secret; the old one keeps working for the overlap.
+    /// Issue a new partner API secret; every older one keeps working for the overlap at most.
     RotateApiSecret {
         slug: String,
-        /// How long the old secret keeps working: 30m, 24h, 7d (at most 30 days).
+        /// How long older secrets keep working: 30m, 24h, 7d (at most 30 days; 0s ends them now).
+        /// One still in a longer overlap is shortened to this one.
         #[arg(long, default_value = "24h")]
         overlap: String,
+    },
+    /// End one partner API key at once (a leaked secret); the running gateways refuse it within
+    /// milliseconds. The tenant's last live key is kept unless --allow-last.
+    RevokeApiKey {
+        slug: String,
+        /// The key id (`ak_…`, as `show` lists it).
+        key_id: String,
+        /// Revoke it even if it is the tenant's last live key (every POS is then refused).
+        #[arg(long)]
+        allow_last: bool,
     },
     /// Re-wrap every data key with the current (first) master key.
     RotateMasterKey,

@@ -241,6 +241,10 @@ async fn run(cli: Cli) -> Result<String, CliError> {
             let issued = registry(&cli).await?.rotate_api_secret(&actor, slug, overlap).await?;
             Ok(render::credential(&issued, json))
         }
+        Command::RevokeApiKey { slug, key_id, allow_last } => {
+            let revoked = registry(&cli).await?.revoke_api_key(&actor, slug, key_id, *allow_last).await?;
+            Ok(render::revoked(&revoked, json))
+        }
         Command::RotateMasterKey => {
             let report = registry(&cli).await?.rotate_master_key(&actor).await?;
             Ok(render::rotation(&report, json))

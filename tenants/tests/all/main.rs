@@ -7,4 +7,5 @@ mod cli;
 mod helpers;
 mod no_plaintext;
 mod registry;
+mod revocation;
 mod snapshot;
