@@ -20,7 +20,9 @@ pub struct Cli {
     /// Master keys inline, `id:base64,...` (current first); prefer --master-key-file.
     #[arg(long, env = "ACQ_MASTER_KEYS", hide_env_values = true, global = true)]
     pub master_keys: Option<String>,
-    /// Who is making the change, for the audit trail (default `cli:$USER`).
+    /// Who is making the change, for the audit trail. The trail always names the OS account and
+    /// host running the command (`cli:alice@ops-1`); a name given here is put before it
+    /// (`ops:alice via cli:deploy@ops-1`).
     #[arg(long, env = "ACQ_ACTOR", global = true)]
     pub actor: Option<String>,
     /// Print JSON instead of tables.

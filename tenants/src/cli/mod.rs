@@ -141,8 +141,26 @@ async fn registry(cli: &Cli) -> Result<Registry, CliError> {
     Ok(Registry::new(pool, keyring(cli)?))
 }
 
+/// Who acts, for the audit trail: always the operating-system account running the command and
+/// the host (`cli:alice@ops-1`, from the process's real uid, not from `$USER`, which may be
+/// unset or anything), after the name given with `--actor` / `ACQ_ACTOR` when there is one
+/// (`ops:alice via cli:deploy@ops-1`, for shared accounts).
 fn actor(cli: &Cli) -> String {
-    cli.actor.clone().unwrap_or_else(|| format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())))
+    let uid = nix::unistd::getuid();
+    let user = match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => user.name,
+        _ => format!("uid{uid}"),
+    };
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    let os = format!("cli:{user}@{host}");
+    match &cli.actor {
+        Some(given) => format!("{given} via {os}"),
+        None => os,
+    }
 }
 
 async fn run(cli: Cli) -> Result<String, CliError> {

@@ -1,4 +1,5 @@
-//! The admin HTTP API: token-protected, JSON, every change audited as `admin-api`.
+//! The admin HTTP API: token-protected, JSON, every change audited with who acted and from where;
+//! failed authentications logged (never the token) and counted.
 
 use serde_json::{Value, json};
 use tenants::admin::{AdminToken, serve};
@@ -83,16 +84,85 @@ async fn every_operation_over_http() {
     assert_eq!(status, 201);
     assert!(rotated["key_id"].as_str().unwrap().starts_with("ak_"));
     assert_eq!(api.call(Method::POST, "/admin/master-key/rotate", None).await.1["already_current"], 1);
+    // A caller may name itself; the peer is always recorded.
+    let named = api
+        .http
+        .post(format!("{}/admin/tenants/noodle-bar/suspend", api.base))
+        .bearer_auth(TOKEN)
+        .header("acq-actor", "ops:bob")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.status(), 200);
+    let badly_named = api
+        .http
+        .post(format!("{}/admin/tenants/noodle-bar/resume", api.base))
+        .bearer_auth(TOKEN)
+        .header("acq-actor", "bob\tthe builder")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(badly_named.status(), 400);
     assert_eq!(api.call(Method::DELETE, "/admin/tenants/noodle-bar", None).await.0, 200);
     assert_eq!(api.call(Method::GET, "/admin/tenants/noodle-bar", None).await.0, 404);
     assert_eq!(api.call(Method::PUT, "/admin/tenants", None).await.0, 405);
     assert_eq!(api.call(Method::GET, "/admin/nothing", None).await.0, 404);
 
     let client = db.client().await;
-    let actors: Vec<String> =
-        client.query("SELECT DISTINCT actor FROM tenant_audit", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(actors, ["admin-api"]);
+    let actors: Vec<String> = client
+        .query("SELECT DISTINCT actor FROM tenant_audit ORDER BY actor", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(actors, ["admin-api@127.0.0.1", "ops:bob via admin-api@127.0.0.1"], "who acted, from where");
     let audit: String =
         client.query_one("SELECT string_agg(detail::text, ' ') FROM tenant_audit", &[]).await.unwrap().get(0);
     assert!(!audit.contains("PRIVATE KEY") && !audit.contains(created["credential"]["secret"].as_str().unwrap()));
+}
+
+/// Log lines, as the service's stderr would get them.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// The current-thread runtime runs the server too, so this thread's subscriber hears it.
+#[tokio::test]
+async fn failed_authentications_are_logged_with_peer_and_route_never_the_token() {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _logging =
+        tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish().set_default();
+    let db = TestDb::new().await;
+    let api = start(&db).await;
+    let guess = "a-guessed-token-0123456789abcdefghij";
+    let wrong = api.http.get(format!("{}/admin/tenants/noodle-bar", api.base)).bearer_auth(guess).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let none = api.http.delete(format!("{}/admin/tenants/x", api.base)).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let ok = api.http.get(format!("{}/admin/tenants", api.base)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let failures: Vec<&str> = text.lines().filter(|l| l.contains("admin authentication failed")).collect();
+    assert_eq!(failures.len(), 2, "{text}");
+    assert!(
+        failures[0].contains("peer=127.0.0.1") && failures[0].contains("route=/admin/tenants/noodle-bar"),
+        "{text}"
+    );
+    assert!(failures[0].contains("method=GET") && failures[1].contains("method=DELETE"), "{text}");
+    assert!(failures[0].contains("reason=wrong") && failures[1].contains("reason=missing"), "{text}");
+    assert!(!text.contains(guess) && !text.contains(TOKEN), "a token in the logs: {text}");
 }
