@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::credentials::{IssuedCredential, issue_credential};
 use super::keys::{self, AppKeySource, KeyInput, ValidKeys};
 use super::{Registry, RegistryError, TenantRow, TenantView, find, view};
-use crate::model::{AlipayIdentity, Dialect, Invalid, NewTenant, Status, TenantUpdate, http_url};
+use crate::model::{AlipayIdentity, Dialect, Environment, Invalid, NewTenant, Status, TenantUpdate, http_url};
 use crate::secret::Secret;
+use crate::url_policy::{self, UrlPolicy};
 use crate::vault::{DataKey, Purpose, VaultError};
 
 pub(super) fn reveal<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
@@ -46,6 +47,13 @@ pub(super) fn check_actor(actor: &str) -> Result<(), RegistryError> {
         return Err(Invalid("actor must be 1 to 128 printable characters".into()).into());
     }
     Ok(())
+}
+
+/// A webhook URL is refused for a production tenant unless it is https to public addresses only.
+async fn webhook_allowed(url: &str, environment: &Environment) -> Result<(), Invalid> {
+    url_policy::check_resolving(url, UrlPolicy::for_environment(environment))
+        .await
+        .map_err(|refused| Invalid(format!("webhook URL: {refused}")))
 }
 
 pub(super) async fn audit(
@@ -145,6 +153,9 @@ impl Registry {
     pub async fn create(&self, actor: &str, new: NewTenant, keys: KeyInput) -> Result<Created, RegistryError> {
         check_actor(actor)?;
         let new = new.validate()?;
+        if let Some(url) = &new.webhook_url {
+            webhook_allowed(url, &new.environment).await?;
+        }
         let keys = keys::validate(new.identity.sign_type, keys)?;
         let id = Uuid::new_v4();
         let data_key = DataKey::generate()?;
@@ -262,6 +273,13 @@ impl Registry {
         if let Some(url) = update.webhook_url {
             tenant.webhook_url = url.map(|u| http_url("webhook URL", &u)).transpose()?;
             changed.push("webhook_url");
+        }
+        // Checked against the environment the tenant ends in: a local URL cannot follow it to
+        // production.
+        if let Some(url) = &tenant.webhook_url
+            && (changed.contains(&"environment") || changed.contains(&"webhook_url"))
+        {
+            webhook_allowed(url, &tenant.environment).await?;
         }
         if let Some(secondary) = update.secondary_merchant {
             if secondary.is_some() && tenant.dialect != Dialect::Mapi {

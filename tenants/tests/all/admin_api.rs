@@ -70,6 +70,9 @@ async fn every_operation_over_http() {
         )
         .await;
     assert_eq!((status, patched["limits"]["pay_rate"].as_u64()), (200, Some(120)));
+    let to_production = json!({"environment": "production", "webhook_url": "http://127.0.0.1:8080/hook"});
+    let (status, refused) = api.call(Method::PATCH, "/admin/tenants/noodle-bar", Some(to_production)).await;
+    assert_eq!((status, refused["code"].as_str()), (400, Some("invalid")), "a production webhook must be https");
     let (_, patched) = api.call(Method::PATCH, "/admin/tenants/noodle-bar", Some(json!({"webhook_url": null}))).await;
     assert_eq!(patched["webhook_url"], Value::Null);
     assert_eq!(api.call(Method::PATCH, "/admin/tenants/nobody", Some(json!({"pay_rate": 1}))).await.0, 404);

@@ -9,3 +9,4 @@ mod no_plaintext;
 mod registry;
 mod revocation;
 mod snapshot;
+mod url_policy;
