@@ -10,5 +10,6 @@ mod notifications;
 mod openapi;
 mod operations;
 mod postgres_restart;
+mod postgres_tls;
 mod scenarios;
 mod secrets;

@@ -45,6 +45,8 @@ pub enum RegistryError {
     Vault(#[from] VaultError),
     #[error("database: {0}")]
     Db(#[from] tokio_postgres::Error),
+    #[error("database: {0}")]
+    Connect(#[from] pgtls::Error),
     #[error("database pool: {0}")]
     Pool(String),
 }
@@ -56,7 +58,9 @@ impl RegistryError {
             | RegistryError::NotFound(_)
             | RegistryError::NoApiKey { .. }
             | RegistryError::Conflict(_) => Fault::Caller,
-            RegistryError::Vault(_) | RegistryError::Db(_) | RegistryError::Pool(_) => Fault::Ours,
+            RegistryError::Vault(_) | RegistryError::Db(_) | RegistryError::Connect(_) | RegistryError::Pool(_) => {
+                Fault::Ours
+            }
         }
     }
 }

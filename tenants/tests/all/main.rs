@@ -6,6 +6,7 @@ mod admin_api;
 mod cli;
 mod helpers;
 mod no_plaintext;
+mod postgres_tls;
 mod registry;
 mod revocation;
 mod snapshot;
