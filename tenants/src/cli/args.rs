@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand};
     about = "Onboard and manage the gateway's tenants (restaurants) and their Alipay keys"
 )]
 pub struct Cli {
-    /// Postgres URL.
+    /// Postgres URL. TLS as libpq means it: `?sslmode=require` (encrypted), or
+    /// `?sslmode=verify-full&sslrootcert=FILE` (verified; or PGSSLROOTCERT).
     #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/acquirer", global = true)]
     pub database_url: String,
     /// File of master keys, one `<id> <base64 of 32 bytes>` per line, the current one first.
@@ -79,15 +80,19 @@ pub enum Command {
         file: String,
     },
     /// Issue a new partner API secret; every older one keeps working for the overlap at most.
+    ///
+    /// An older key still in a longer overlap (an earlier rotation's) is shortened to this one.
     RotateApiSecret {
         slug: String,
         /// How long older secrets keep working: 30m, 24h, 7d (at most 30 days; 0s ends them now).
-        /// One still in a longer overlap is shortened to this one.
         #[arg(long, default_value = "24h")]
         overlap: String,
     },
-    /// End one partner API key at once (a leaked secret); the running gateways refuse it within
-    /// milliseconds. The tenant's last live key is kept unless --allow-last.
+    /// End one partner API key at once (a leaked secret).
+    ///
+    /// The running gateways refuse it within milliseconds; the audit trail names it. The tenant's
+    /// last live key is kept unless --allow-last: replace it with `rotate-api-secret SLUG
+    /// --overlap 0s` instead, which ends every older key and prints the new one.
     RevokeApiKey {
         slug: String,
         /// The key id (`ak_…`, as `show` lists it).
@@ -100,7 +105,7 @@ pub enum Command {
     RotateMasterKey,
     /// Delete a tenant with no open trades (its secrets are destroyed).
     Delete { slug: String },
-    /// Serve the admin HTTP API (token in ACQ_ADMIN_TOKEN).
+    /// Serve the admin HTTP API (token in ACQ_ADMIN_TOKEN: 32+ characters, not deploy/'s example).
     AdminServe {
         #[arg(long, default_value = "127.0.0.1:9092")]
         listen: SocketAddr,
