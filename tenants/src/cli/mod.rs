@@ -69,6 +69,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A long-running `admin-serve` logs (failed authentications, failed operations) to stderr,
+/// filtered by `RUST_LOG` (default `info`); one-shot commands print one line and log nothing.
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+}
+
 #[allow(clippy::print_stdout)]
 fn print_out(text: &str) {
     println!("{text}");
@@ -273,6 +281,7 @@ async fn run(cli: Cli) -> Result<String, CliError> {
         }
         Command::AdminServe { listen } => {
             let token = admin::AdminToken::from_env().map_err(CliError::Setup)?;
+            log_to_stderr();
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| CliError::Setup(format!("cannot bind {listen}: {e}")))?;

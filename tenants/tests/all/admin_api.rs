@@ -125,40 +125,36 @@ async fn every_operation_over_http() {
     assert!(!audit.contains("PRIVATE KEY") && !audit.contains(created["credential"]["secret"].as_str().unwrap()));
 }
 
-/// Log lines, as the service's stderr would get them.
-#[derive(Clone, Default)]
-struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-// The current-thread runtime runs the server too, so this thread's subscriber hears it.
 #[tokio::test]
-async fn failed_authentications_are_logged_with_peer_and_route_never_the_token() {
-    use tracing_subscriber::util::SubscriberInitExt;
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let _logging =
-        tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish().set_default();
+async fn admin_serve_logs_failed_authentications_with_peer_and_route_never_the_token() {
+    use std::io::{BufRead, Read};
     let db = TestDb::new().await;
-    let api = start(&db).await;
-    let guess = "a-guessed-token-0123456789abcdefghij";
-    let wrong = api.http.get(format!("{}/admin/tenants/noodle-bar", api.base)).bearer_auth(guess).send().await.unwrap();
-    assert_eq!(wrong.status(), 401);
-    let none = api.http.delete(format!("{}/admin/tenants/x", api.base)).send().await.unwrap();
-    assert_eq!(none.status(), 401);
-    let ok = api.http.get(format!("{}/admin/tenants", api.base)).bearer_auth(TOKEN).send().await.unwrap();
-    assert_eq!(ok.status(), 200);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenants"))
+        .args(["admin-serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url)
+        .env("ACQ_ADMIN_TOKEN", TOKEN)
+        .env("ACQ_MASTER_KEYS", master_key("k1"))
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let base = first.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let http = reqwest::Client::new();
+    let guess = "a-guessed-token-0123456789abcdefghij";
+    let wrong = http.get(format!("{base}/admin/tenants/noodle-bar")).bearer_auth(guess).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(http.delete(format!("{base}/admin/tenants/x")).send().await.unwrap().status(), 401);
+    assert_eq!(http.get(format!("{base}/admin/tenants")).bearer_auth(TOKEN).send().await.unwrap().status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut text = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut text).unwrap();
+
     let failures: Vec<&str> = text.lines().filter(|l| l.contains("admin authentication failed")).collect();
     assert_eq!(failures.len(), 2, "{text}");
     assert!(

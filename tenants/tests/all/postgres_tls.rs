@@ -20,7 +20,7 @@ async fn sslmode_require_works_for_every_connection_and_means_tls() {
     let base = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port);
 
     // The server takes no plain connection: what connects below spoke TLS.
-    let plain = tenants::db::connect(&format!("{base}?sslmode=disable")).await.err().expect("refused");
+    let plain = tenants::db::connect(&format!("{base}?sslmode=disable")).await.expect_err("refused");
     assert!(
         plain.to_string().contains("no pg_hba.conf entry") && plain.to_string().contains("no encryption"),
         "{plain}"
