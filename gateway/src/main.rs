@@ -79,7 +79,10 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let keyring = Arc::new(tenants::Keyring::from_env()?);
     let admin_token = match std::env::var("ACQ_ADMIN_TOKEN") {
-        Ok(token) => Some(tenants::admin::AdminToken::new(&token).map_err(anyhow::Error::msg)?),
+        // Refused here, before anything starts: too short, or the deployment files' example.
+        Ok(token) => {
+            Some(tenants::admin::AdminToken::new(&token).map_err(|e| anyhow::anyhow!("ACQ_ADMIN_TOKEN: {e}"))?)
+        }
         Err(_) => None,
     };
     let gateway = Gateway::start(config, Secrets { keyring, admin_token }).await?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::trade::TradeKey;
 
@@ -121,7 +121,7 @@ impl Settlements {
     pub async fn listen(self, url: String) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match tokio_postgres::connect(&url, NoTls).await {
+            match pgtls::connect(&url).await {
                 Ok((client, mut connection)) => {
                     let settlements = self.clone();
                     let pump = tokio::spawn(async move {

@@ -4,6 +4,12 @@
 //! retried with the configured waits (about 25 hours by default), and every attempt is recorded;
 //! `reconciler webhooks` lists them. Any 2xx answer is a delivery; merchants deduplicate on the
 //! body's `delivery_id`.
+//!
+//! A production tenant's webhook goes only to a public address over https
+//! ([`tenants::url_policy`]): the URL is checked, then the client's resolver refuses a host unless
+//! every address it resolves to is public and connects only to an address it checked (no DNS
+//! rebinding). A refused attempt is recorded (`refused: …`, no connection made) and retried on the
+//! schedule, in case the URL or its DNS is fixed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,9 +19,10 @@ use http::header;
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use ledger::store::{AfterAttempt, Attempt, Delivery};
+use tenants::url_policy::{self, PublicResolver, Refused, UrlPolicy};
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 
@@ -24,21 +31,40 @@ use crate::app::Shared;
 /// Deliveries claimed at once at most.
 const CLAIM: usize = 100;
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// The clients webhooks go out through: `local` (any http(s) URL: sandbox and custom-environment
+/// tenants) and `public` (https to checked public addresses only: production tenants). Separate
+/// pools, so a connection made for one policy never serves the other.
+#[derive(Clone)]
+struct Clients {
+    local: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    public: Client<HttpsConnector<HttpConnector<PublicResolver>>, Full<Bytes>>,
+}
 
-fn client() -> HttpClient {
-    let connector =
-        hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(8)
-        .build(connector)
+fn clients() -> Clients {
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder.pool_timer(TokioTimer::new()).pool_idle_timeout(Duration::from_secs(30)).pool_max_idle_per_host(8);
+    let local = hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
+    let mut checked = HttpConnector::new_with_resolver(PublicResolver);
+    checked.enforce_http(false);
+    let public = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_only()
+        .enable_http1()
+        .wrap_connector(checked);
+    Clients { local: builder.build(local), public: builder.build(public) }
+}
+
+/// Why an attempt got no answer.
+enum NoAnswer {
+    /// The URL may not be sent to (nothing was connected to).
+    Refused(Refused),
+    /// Timeout, connection failure, unwritable request.
+    Failed(String),
 }
 
 /// Runs until `stop`, then waits for the deliveries under way.
 pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let client = client();
+    let clients = clients();
     let concurrency = shared.config.webhook_concurrency;
     let slots = Arc::new(Semaphore::new(concurrency));
     let timeout = Duration::from_millis(shared.config.webhook_timeout_ms);
@@ -56,9 +82,9 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 let idle = deliveries.is_empty();
                 for delivery in deliveries {
                     let Ok(slot) = slots.clone().try_acquire_owned() else { break };
-                    let (shared, client) = (shared.clone(), client.clone());
+                    let (shared, clients) = (shared.clone(), clients.clone());
                     tokio::spawn(async move {
-                        deliver(&shared, &client, timeout, delivery).await;
+                        deliver(&shared, &clients, timeout, delivery).await;
                         drop(slot);
                     });
                 }
@@ -79,10 +105,12 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let _ = slots.acquire_many(u32::try_from(concurrency).unwrap_or(u32::MAX)).await;
 }
 
-async fn deliver(shared: &Shared, client: &HttpClient, timeout: Duration, delivery: Delivery) {
+async fn deliver(shared: &Shared, clients: &Clients, timeout: Duration, delivery: Delivery) {
     let tenant = shared.checker.snapshots.current().by_id(&delivery.tenant_id).cloned();
-    let target = tenant.as_ref().and_then(|t| Some((t.webhook_url.clone()?, t.webhook_secret.as_ref()?)));
-    let Some((url, secret)) = target else {
+    let target = tenant.as_ref().and_then(|t| {
+        Some((t.webhook_url.clone()?, t.webhook_secret.as_ref()?, UrlPolicy::for_environment(&t.environment)))
+    });
+    let Some((url, secret, policy)) = target else {
         let reason = "the tenant has no webhook URL";
         record(shared, &delivery, None, Some(reason), AfterAttempt::Abandon, "abandoned").await;
         return;
@@ -94,19 +122,33 @@ async fn deliver(shared: &Shared, client: &HttpClient, timeout: Duration, delive
     let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
     let at = OffsetDateTime::now_utc();
     let started = Instant::now();
-    let result = post(client, timeout, &url, &delivery, secret.expose(), body).await;
+    let result = match url_policy::check(&url, policy) {
+        Err(refused) => Err(NoAnswer::Refused(refused)),
+        Ok(_) if policy == UrlPolicy::Public => {
+            post(&clients.public, timeout, &url, &delivery, secret.expose(), body).await
+        }
+        Ok(_) => post(&clients.local, timeout, &url, &delivery, secret.expose(), body).await,
+    };
     let took_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+    let refused = matches!(result, Err(NoAnswer::Refused(_)));
     let (http_status, error) = match result {
         Ok(status) if (200..300).contains(&status) => (Some(i32::from(status)), None),
         Ok(status) => (Some(i32::from(status)), Some(format!("HTTP {status}"))),
-        Err(error) => (None, Some(error)),
+        Err(NoAnswer::Refused(refused)) => {
+            tracing::warn!(tenant = %delivery.tenant_id, delivery = delivery.id, %refused, "webhook URL refused");
+            (None, Some(format!("refused: {refused}")))
+        }
+        Err(NoAnswer::Failed(error)) => (None, Some(error)),
     };
     let attempt = Attempt { attempt: delivery.attempts + 1, at, took_ms, http_status, error };
     let waits = &shared.config.webhook_retry_ms;
     let (after, result) = match &attempt.error {
         None => (AfterAttempt::Delivered, "delivered"),
         Some(_) => match waits.get(usize::try_from(delivery.attempts).unwrap_or(usize::MAX)) {
-            Some(wait) => (AfterAttempt::RetryAt(OffsetDateTime::now_utc() + Duration::from_millis(*wait)), "failed"),
+            Some(wait) => {
+                let label = if refused { "refused" } else { "failed" };
+                (AfterAttempt::RetryAt(OffsetDateTime::now_utc() + Duration::from_millis(*wait)), label)
+            }
             None => (AfterAttempt::Abandon, "abandoned"),
         },
     };
@@ -131,15 +173,16 @@ async fn record(
 }
 
 /// Posts one delivery; answers the merchant's HTTP status, or why there was none.
-async fn post(
-    client: &HttpClient,
+async fn post<C: Connect + Clone + Send + Sync + 'static>(
+    client: &Client<C, Full<Bytes>>,
     timeout: Duration,
     url: &str,
     delivery: &Delivery,
     secret: &str,
     body: Bytes,
-) -> Result<u16, String> {
-    let uri: http::Uri = url.parse().map_err(|_| "the webhook URL is not a URL".to_owned())?;
+) -> Result<u16, NoAnswer> {
+    let failed = |text: String| NoAnswer::Failed(text);
+    let uri: http::Uri = url.parse().map_err(|_| failed("the webhook URL is not a URL".to_owned()))?;
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -150,10 +193,13 @@ async fn post(
         .header(header::AUTHORIZATION, authorization)
         .header("acq-event", delivery.event.as_str())
         .body(Full::new(body))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(e.to_string()))?;
     match tokio::time::timeout(timeout, client.request(request)).await {
-        Err(_) => Err("timed out".into()),
-        Ok(Err(error)) => Err(format!("connection: {error}")),
+        Err(_) => Err(failed("timed out".into())),
+        Ok(Err(error)) => match url_policy::refusal_in(&error) {
+            Some(refused) => Err(NoAnswer::Refused(refused.clone())),
+            None => Err(failed(format!("connection: {error}"))),
+        },
         Ok(Ok(response)) => Ok(response.status().as_u16()),
     }
 }

@@ -26,7 +26,10 @@ impl Database {
         let name = unique("stack_");
         let admin = tenants::db::connect(admin_url).await.expect("Postgres is reachable (scripts/test starts it)");
         admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-        let url = admin_url.rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
+        // The same server and parameters (`?sslmode=…`), another database.
+        let (server, query) = admin_url.split_once('?').map_or((admin_url, ""), |(s, q)| (s, q));
+        let url = server.rsplit_once('/').map(|(base, _)| format!("{base}/{name}")).unwrap();
+        let url = if query.is_empty() { url } else { format!("{url}?{query}") };
         tenants::db::migrate(&url).await.unwrap();
         ledger::store::migrate(&url).await.unwrap();
         Database { name, url, admin_url: admin_url.to_owned() }

@@ -13,7 +13,8 @@
 //!   [`ready_within`] to wait for a gateway's readiness, and [`KillOnDrop`] for other processes.
 //! - [`settled`]: waiting for trades to be final, and holding them to Alipay's ground truth.
 //! - [`redis`]: [`PrivateRedis`], a Redis server of a test's own.
-//! - [`postgres`]: [`PrivatePostgres`], a Postgres server of a test's own.
+//! - [`postgres`]: [`PrivatePostgres`], a Postgres server of a test's own (TLS only, if asked).
+//! - [`pki`]: [`TestPki`], a certificate authority and a server certificate for a TLS test.
 //! - [`pos`]: [`Pos`], a tenant's POS terminal.
 //! - [`process`]: a process's CPU time and memory, from /proc.
 
@@ -21,6 +22,7 @@
 
 pub mod db;
 pub mod gateway_process;
+pub mod pki;
 pub mod pos;
 pub mod postgres;
 pub mod redis;
@@ -44,6 +46,7 @@ use zeroize::Zeroizing;
 
 pub use db::Database;
 pub use gateway_process::{GatewayProcess, KillOnDrop, ready_within};
+pub use pki::TestPki;
 pub use pos::Pos;
 pub use postgres::PrivatePostgres;
 pub use redis::PrivateRedis;

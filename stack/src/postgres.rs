@@ -1,7 +1,7 @@
-//! A Postgres server of a test's own (for tests that crash and restart it), on a free port, its
-//! cluster in a fresh directory under the system's temporary directory; stopped and removed when
-//! dropped. When the test runs as root, the server runs as the `postgres` user (Postgres refuses
-//! to run as root).
+//! A Postgres server of a test's own (for tests that crash and restart it, or that need it to
+//! speak TLS only), on a free port, its cluster in a fresh directory under the system's temporary
+//! directory; stopped and removed when dropped. When the test runs as root, the server runs as
+//! the `postgres` user (Postgres refuses to run as root).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -13,22 +13,54 @@ pub struct PrivatePostgres {
     pub port: u16,
     dir: PathBuf,
     bin: PathBuf,
+    /// Server settings beyond the port and the sockets (`-c name=value …`).
+    settings: String,
 }
 
 impl PrivatePostgres {
     /// A new cluster (trust authentication for `postgres`), started.
     pub fn start() -> PrivatePostgres {
+        let postgres = PrivatePostgres::init();
+        postgres.start_server();
+        postgres
+    }
+
+    /// A new cluster that speaks TLS only (`ssl=on` with the certificate and key given, PEM;
+    /// `pg_hba.conf` has `hostssl` lines only, so a plain TCP connection is refused), started.
+    pub fn start_tls_only(certificate_pem: &str, key_pem: &str) -> PrivatePostgres {
+        let mut postgres = PrivatePostgres::init();
+        let (certificate, key) = (postgres.dir.join("server.crt"), postgres.dir.join("server.key"));
+        std::fs::write(&certificate, certificate_pem).unwrap();
+        std::fs::write(&key, key_pem).unwrap();
+        let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n";
+        std::fs::write(std::path::Path::new(&postgres.data()).join("pg_hba.conf"), hba).unwrap();
+        for file in [&certificate, &key] {
+            postgres.own(file);
+            assert!(Command::new("chmod").arg("600").arg(file).status().unwrap().success());
+        }
+        postgres.settings =
+            format!("-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}", certificate.display(), key.display());
+        postgres.start_server();
+        postgres
+    }
+
+    /// A new cluster, not started.
+    fn init() -> PrivatePostgres {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(unique("acq-pg-"));
         std::fs::create_dir(&dir).unwrap();
-        let postgres = PrivatePostgres { port, dir, bin: bindir() };
-        if as_root() {
-            assert!(Command::new("chown").args(["postgres:postgres"]).arg(&postgres.dir).status().unwrap().success());
-        }
+        let postgres = PrivatePostgres { port, dir, bin: bindir(), settings: String::new() };
+        postgres.own(&postgres.dir);
         let data = postgres.data();
         postgres.run("initdb", &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
-        postgres.start_server();
         postgres
+    }
+
+    /// Gives `path` to the server's user (when we are root, the server runs as `postgres`).
+    fn own(&self, path: &Path) {
+        if as_root() {
+            assert!(Command::new("chown").args(["postgres:postgres"]).arg(path).status().unwrap().success());
+        }
     }
 
     /// The server's maintenance database, as `DATABASE_ADMIN_URL` would give it.
@@ -52,9 +84,10 @@ impl PrivatePostgres {
 
     fn start_server(&self) {
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections=200",
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections=200 {}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.settings
         );
         let log = self.dir.join("server.log");
         self.run("pg_ctl", &["start", "-D", &self.data(), "-w", "-l", &log.to_string_lossy(), "-o", &options]);

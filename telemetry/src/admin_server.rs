@@ -55,9 +55,9 @@ async fn serve_bounded(
             },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "admin accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -68,7 +68,9 @@ async fn serve_bounded(
         };
         let _ = stream.set_nodelay(true);
         let endpoints = endpoints.clone();
-        let service = service_fn(move |request| {
+        let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            // The peer, for the admin routes' log and audit trail.
+            request.extensions_mut().insert(peer);
             let endpoints = endpoints.clone();
             async move { Ok::<_, Infallible>(endpoints.answer(request).await) }
         });

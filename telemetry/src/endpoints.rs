@@ -27,7 +27,8 @@ use crate::Metrics;
 pub type Readiness = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// A handler for everything under `/admin/` (the gateway mounts the tenants admin API here). It
-/// gets the whole request, body unread, and is responsible for bounding what it reads.
+/// gets the whole request, body unread, and is responsible for bounding what it reads; the peer's
+/// `SocketAddr` is in the request's extensions.
 pub type AdminRoutes =
     Arc<dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>> + Send + Sync>;
 

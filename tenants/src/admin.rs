@@ -1,7 +1,11 @@
 //! The admin HTTP API: the registry's operations as JSON over HTTP, for automation. Protected by a
-//! bearer token (compared in constant time); every change is audited as `admin-api`. Errors are
-//! `application/problem+json`. [`handle`] can be mounted on any admin listener (the gateway's);
-//! [`serve`] runs it alone (`tenants admin-serve`).
+//! bearer token ([`AdminToken`]: compared in constant time; the deployment files' example refused);
+//! a failed authentication is logged with the peer and the route (never the token) and counted in
+//! `admin_auth_failures_total{reason}`. Every change is audited as `admin-api@<peer ip>`, after
+//! the name the caller gives in an `acq-actor` header (`ops:alice via admin-api@10.0.0.5`).
+//! Errors are `application/problem+json`. [`handle`] can be mounted on any admin listener (the
+//! gateway's: it puts the peer's `SocketAddr` in the request's extensions); [`serve`] runs it
+//! alone (`tenants admin-serve`).
 //!
 //! | call | body | does |
 //! |---|---|---|
@@ -11,12 +15,15 @@
 //! | `PATCH /admin/tenants/{slug}` | fields to change, optional `keys` | update |
 //! | `POST /admin/tenants/{slug}/suspend`, `/resume` | | status |
 //! | `PUT /admin/tenants/{slug}/keys` | `app_private_key`, `generate_app_key`, `app_public_key`, `alipay_public_key`, `md5_key` | set keys |
-//! | `POST /admin/tenants/{slug}/api-secret/rotate` | `{"overlap": "24h"}` | rotate the API secret |
+//! | `POST /admin/tenants/{slug}/api-secret/rotate` | `{"overlap": "24h"}` | rotate the API secret (older ones end by the overlap) |
+//! | `POST /admin/tenants/{slug}/api-keys/{key_id}/revoke` | `{"allow_last": false}` | end one API key at once |
 //! | `DELETE /admin/tenants/{slug}` | | delete |
 //! | `POST /admin/master-key/rotate` | | re-wrap data keys |
 
+mod token;
+
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,45 +34,18 @@ use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
+pub use token::AdminToken;
+
 use crate::model::{
     AlipayIdentity, Invalid, Limits, NewTenant, SecondaryMerchant, Status, TenantUpdate, display_name, http_url,
 };
 use crate::registry::{AppKeySource, KeyInput, Registry, RegistryError, parse_overlap};
 
-const ACTOR: &str = "admin-api";
 const MAX_BODY: usize = 1024 * 1024;
-
-/// The bearer token that opens the admin API.
-#[derive(Clone)]
-pub struct AdminToken(Arc<Zeroizing<String>>);
-
-impl AdminToken {
-    /// At least 32 characters.
-    pub fn new(token: &str) -> Result<Self, String> {
-        if token.len() < 32 {
-            return Err("the admin token must be at least 32 characters".into());
-        }
-        Ok(AdminToken(Arc::new(Zeroizing::new(token.to_owned()))))
-    }
-
-    /// From `ACQ_ADMIN_TOKEN`.
-    pub fn from_env() -> Result<Self, String> {
-        let token =
-            std::env::var("ACQ_ADMIN_TOKEN").map_err(|_| "set ACQ_ADMIN_TOKEN to serve the admin API".to_owned())?;
-        Self::new(&token)
-    }
-
-    fn accepts(&self, header: Option<&str>) -> bool {
-        let given = header.and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
-        aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), self.0.as_bytes()).is_ok()
-    }
-}
-
-impl std::fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminToken(***)")
-    }
-}
+/// The header a caller names itself with, for the audit trail.
+const ACTOR_HEADER: &str = "acq-actor";
+/// Most characters of a route written to the log.
+const MAX_LOGGED_ROUTE: usize = 128;
 
 type Reply = Response<Full<Bytes>>;
 
@@ -86,7 +66,9 @@ fn problem(status: StatusCode, code: &str, detail: &str) -> Reply {
 fn from_error(error: RegistryError) -> Reply {
     match &error {
         RegistryError::Invalid(e) => problem(StatusCode::BAD_REQUEST, "invalid", &e.0),
-        RegistryError::NotFound(_) => problem(StatusCode::NOT_FOUND, "not_found", &error.to_string()),
+        RegistryError::NotFound(_) | RegistryError::NoApiKey { .. } => {
+            problem(StatusCode::NOT_FOUND, "not_found", &error.to_string())
+        }
         RegistryError::Conflict(detail) => problem(StatusCode::CONFLICT, "conflict", detail),
         _ => {
             tracing::error!(%error, "admin API operation failed");
@@ -180,6 +162,13 @@ struct RotateBody {
     overlap: String,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    #[serde(default)]
+    allow_last: bool,
+}
+
 fn day() -> String {
     "24h".into()
 }
@@ -221,52 +210,86 @@ fn update_of(body: UpdateBody) -> Result<(TenantUpdate, KeyInput), Invalid> {
     Ok((update, body.keys.into_input()?))
 }
 
-/// Handles one admin request.
+/// Handles one admin request. The peer's address, when the listener put it in the request's
+/// extensions (a `SocketAddr`), is logged on a failed authentication and named in the audit trail.
 pub async fn handle(registry: &Registry, token: &AdminToken, req: Request<Incoming>) -> Reply {
-    let authorized = token.accepts(req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
-    if !authorized {
+    let peer = req.extensions().get::<SocketAddr>().map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string());
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    if !token.accepts(authorization.and_then(|v| v.to_str().ok())) {
+        let reason = if authorization.is_none() { "missing" } else { "wrong" };
+        metrics::counter!("admin_auth_failures_total", "reason" => reason).increment(1);
+        let route: String = req.uri().path().chars().take(MAX_LOGGED_ROUTE).collect();
+        tracing::warn!(%peer, method = %req.method(), %route, %reason, "admin authentication failed");
         return problem(StatusCode::UNAUTHORIZED, "unauthorized", "a valid admin bearer token is required");
     }
+    let actor = match actor(&req, &peer) {
+        Ok(actor) => actor,
+        Err(error) => return from_error(error.into()),
+    };
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => return problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body over 1 MiB"),
     };
     let path: Vec<&str> = parts.uri.path().trim_matches('/').split('/').collect();
-    route(registry, &parts.method, &path, &body).await.unwrap_or_else(from_error)
+    route(registry, &actor, &parts.method, &path, &body).await.unwrap_or_else(from_error)
 }
 
-async fn route(registry: &Registry, method: &Method, path: &[&str], body: &[u8]) -> Result<Reply, RegistryError> {
+/// Who acts, for the audit trail: `admin-api@<peer ip>`, after the caller's own name if it gives
+/// one in `acq-actor` (1 to 64 of `A-Z a-z 0-9 . _ : @ -`).
+fn actor(req: &Request<Incoming>, peer: &str) -> Result<String, Invalid> {
+    let Some(given) = req.headers().get(ACTOR_HEADER) else { return Ok(format!("admin-api@{peer}")) };
+    let valid = given.to_str().ok().filter(|name| {
+        (1..=64).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'-'))
+    });
+    match valid {
+        Some(name) => Ok(format!("{name} via admin-api@{peer}")),
+        None => Err(Invalid(format!("{ACTOR_HEADER} must be 1 to 64 characters of A-Z a-z 0-9 . _ : @ -"))),
+    }
+}
+
+async fn route(
+    registry: &Registry,
+    actor: &str,
+    method: &Method,
+    path: &[&str],
+    body: &[u8],
+) -> Result<Reply, RegistryError> {
     Ok(match (method, path) {
         (&Method::GET, ["admin", "tenants"]) => json_ok(StatusCode::OK, &registry.list().await?),
         (&Method::POST, ["admin", "tenants"]) => {
             let (tenant, keys) = new_tenant(parse(body)?)?;
-            json_ok(StatusCode::CREATED, &registry.create(ACTOR, tenant, keys).await?)
+            json_ok(StatusCode::CREATED, &registry.create(actor, tenant, keys).await?)
         }
         (&Method::GET, ["admin", "tenants", slug]) => json_ok(StatusCode::OK, &registry.show(slug).await?),
         (&Method::PATCH, ["admin", "tenants", slug]) => {
             let (update, keys) = update_of(parse(body)?)?;
-            json_ok(StatusCode::OK, &registry.update(ACTOR, slug, update, keys).await?)
+            json_ok(StatusCode::OK, &registry.update(actor, slug, update, keys).await?)
         }
         (&Method::DELETE, ["admin", "tenants", slug]) => {
-            registry.delete(ACTOR, slug).await?;
+            registry.delete(actor, slug).await?;
             json_ok(StatusCode::OK, &json!({ "deleted": slug }))
         }
         (&Method::POST, ["admin", "tenants", slug, action @ ("suspend" | "resume")]) => {
             let status = if *action == "suspend" { Status::Suspended } else { Status::Active };
-            json_ok(StatusCode::OK, &registry.set_status(ACTOR, slug, status).await?)
+            json_ok(StatusCode::OK, &registry.set_status(actor, slug, status).await?)
         }
         (&Method::PUT, ["admin", "tenants", slug, "keys"]) => {
             let keys = parse::<KeysBody>(body)?.into_input()?;
-            let (tenant, public) = registry.set_keys(ACTOR, slug, keys).await?;
+            let (tenant, public) = registry.set_keys(actor, slug, keys).await?;
             json_ok(StatusCode::OK, &json!({ "tenant": tenant, "app_public_key": public }))
         }
         (&Method::POST, ["admin", "tenants", slug, "api-secret", "rotate"]) => {
             let overlap = parse_overlap(&parse::<RotateBody>(body)?.overlap)?;
-            json_ok(StatusCode::CREATED, &registry.rotate_api_secret(ACTOR, slug, overlap).await?)
+            json_ok(StatusCode::CREATED, &registry.rotate_api_secret(actor, slug, overlap).await?)
+        }
+        (&Method::POST, ["admin", "tenants", slug, "api-keys", key_id, "revoke"]) => {
+            let allow_last = parse::<RevokeBody>(body)?.allow_last;
+            json_ok(StatusCode::OK, &registry.revoke_api_key(actor, slug, key_id, allow_last).await?)
         }
         (&Method::POST, ["admin", "master-key", "rotate"]) => {
-            json_ok(StatusCode::OK, &registry.rotate_master_key(ACTOR).await?)
+            json_ok(StatusCode::OK, &registry.rotate_master_key(actor).await?)
         }
         (_, ["admin", "tenants", ..] | ["admin", "master-key", "rotate"]) => {
             problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here")
@@ -285,9 +308,9 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "admin accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -297,7 +320,8 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let (registry, token) = (registry.clone(), token.clone());
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(peer);
             let (registry, token) = (registry.clone(), token.clone());
             async move { Ok::<_, Infallible>(handle(&registry, &token, req).await) }
         });

@@ -1,8 +1,10 @@
 //! Postgres: the connection pool and the schema migrations (applied under an advisory lock, so
-//! several services starting at once apply them once).
+//! several services starting at once apply them once). Every connection follows the URL's
+//! `sslmode` as libpq does (`require`: TLS; `verify-ca` / `verify-full` with `sslrootcert` or
+//! `PGSSLROOTCERT`: verified), through [`pgtls`].
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
+use pgtls::Target;
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -14,39 +16,44 @@ const MIGRATION_LOCK: i64 = 0x0074_656e_616e_7473;
 /// Postgres could not be reached or the schema could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("invalid database URL: {0}")]
-    Url(tokio_postgres::Error),
+    #[error(transparent)]
+    Url(pgtls::Error),
     #[error("cannot build the connection pool: {0}")]
     Pool(String),
     #[error("database: {0}")]
     Postgres(#[from] tokio_postgres::Error),
+    #[error("database: {0}")]
+    Connect(pgtls::Error),
     #[error("migration failed: {0}")]
     Migration(String),
 }
 
 /// A pool of at most `max_size` connections to `url`.
 pub fn pool(url: &str, max_size: usize) -> Result<Pool, DbError> {
-    pool_of(url.parse().map_err(DbError::Url)?, max_size)
+    pool_of(Target::parse(url).map_err(DbError::Url)?, max_size)
 }
 
 /// A pool like [`pool`] whose statements are planned afresh at every execution, for the
 /// statements that join a batch of keys to a table: a plan cached while the table was small (a
 /// fresh ledger) would go on scanning it whole once it has grown.
 pub fn pool_planning_each_time(url: &str, max_size: usize) -> Result<Pool, DbError> {
-    let mut config: tokio_postgres::Config = url.parse().map_err(DbError::Url)?;
+    let mut target = Target::parse(url).map_err(DbError::Url)?;
+    let config = target.config_mut();
     let options = [config.get_options().unwrap_or_default(), "-c plan_cache_mode=force_custom_plan"].join(" ");
     config.options(options.trim());
-    pool_of(config, max_size)
+    pool_of(target, max_size)
 }
 
-fn pool_of(config: tokio_postgres::Config, max_size: usize) -> Result<Pool, DbError> {
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+fn pool_of(target: Target, max_size: usize) -> Result<Pool, DbError> {
+    let config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+    let manager = Manager::from_config(target.config().clone(), target.tls(), config);
     Pool::builder(manager).max_size(max_size).build().map_err(|e| DbError::Pool(e.to_string()))
 }
 
 /// Opens one connection outside any pool (for migrations and LISTEN).
 pub async fn connect(url: &str) -> Result<tokio_postgres::Client, DbError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    let target = Target::parse(url).map_err(DbError::Url)?;
+    let (client, connection) = target.connect().await.map_err(DbError::Connect)?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::debug!(%error, "postgres connection closed");

@@ -10,6 +10,8 @@
 //! - [`vault`]: envelope encryption (master key ring, data keys, AES-256-GCM with bound AAD).
 //! - [`secret`]: secrets in memory and API key ids.
 //! - [`signature`]: the partner API's request signature (POS requests, merchant webhooks).
+//! - [`url_policy`]: where we may send on a merchant's behalf (https and public addresses in
+//!   production), checked when a URL is saved and when sending.
 //! - [`db`]: the pool and the migrations (`migrations/`).
 //! - [`registry`]: every ops operation, validated then written with its audit row.
 //! - [`snapshot`]: the in-memory snapshot, its loader and its LISTEN/NOTIFY refresher.
@@ -24,6 +26,7 @@ pub mod registry;
 pub mod secret;
 pub mod signature;
 pub mod snapshot;
+pub mod url_policy;
 pub mod vault;
 
 pub use registry::{Registry, RegistryError};

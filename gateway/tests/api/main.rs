@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod hostile;
 mod idempotency;
 mod isolation;
@@ -9,5 +10,6 @@ mod notifications;
 mod openapi;
 mod operations;
 mod postgres_restart;
+mod postgres_tls;
 mod scenarios;
 mod secrets;

@@ -55,6 +55,8 @@ const MIGRATION_LOCK: i64 = 0x6c65_6467_6572;
 pub enum StoreError {
     #[error("database: {0}")]
     Db(#[from] tokio_postgres::Error),
+    #[error("database: {0}")]
+    Connect(#[from] pgtls::Error),
     #[error("database pool: {0}")]
     Pool(String),
     #[error("stored trade is not readable: {0}")]
@@ -93,7 +95,7 @@ pub enum Settled {
 
 /// Applies the ledger's migrations (under an advisory lock).
 pub async fn migrate(url: &str) -> Result<usize, StoreError> {
-    let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let (mut client, connection) = pgtls::connect(url).await?;
     tokio::spawn(async move {
         let _ = connection.await;
     });

@@ -168,3 +168,53 @@ async fn deliveries_that_keep_failing_are_abandoned_after_the_last_retry() {
     assert!(store.webhook_deliveries(silent.tenant_id, 10).await.unwrap().is_empty(), "no URL, no deliveries");
     reconciler.stop().await;
 }
+
+/// Makes `pos`'s tenant a production one whose webhook URL is `url`, as if the URL had passed
+/// the check when saved and its name now resolved elsewhere (DNS changed), and queues an event.
+async fn production_with_webhook(stack: &Stack, pos: &Pos, url: &str) {
+    let client = stack.db.client().await;
+    let moved = "UPDATE tenants SET environment = 'production', upstream_url = NULL, webhook_url = $2, \
+                 version = version + 1 WHERE id = $1";
+    assert_eq!(client.execute(moved, &[&pos.tenant_id, &url]).await.unwrap(), 1);
+    let event = "INSERT INTO webhook_outbox (tenant_id, out_trade_no, event, payload) \
+                 VALUES ($1, 'T-1', 'payment.succeeded', '{\"event\": \"payment.succeeded\"}')";
+    client.execute(event, &[&pos.tenant_id]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_production_webhook_that_resolves_to_a_private_address_is_refused_without_connecting() {
+    let stack = Stack::start(Options { notifications: false, ..Options::scaled(SCALE) }).await;
+    // Where the webhooks would land: nobody accepts; a connection would wait in the backlog.
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = trap.local_addr().unwrap().port();
+    let by_name = stack.tenant_with_webhook(Dialect::Mapi, SignType::Md5, generous(), None).await.0;
+    let by_address = stack.tenant_with_webhook(Dialect::Mapi, SignType::Md5, generous(), None).await.0;
+    production_with_webhook(&stack, &by_name, &format!("https://localhost:{port}/hooks")).await;
+    production_with_webhook(&stack, &by_address, &format!("https://127.0.0.1:{port}/hooks")).await;
+    let reconciler = stack.start_reconciler(stack.reconciler_config()).await;
+
+    let store = &reconciler.shared().store;
+    for pos in [&by_name, &by_address] {
+        let attempt = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                let reports = store.webhook_deliveries(pos.tenant_id, 10).await.unwrap();
+                if let Some(first) = reports.first().and_then(|r| r.history.first()) {
+                    return first.clone();
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("an attempt is recorded");
+        let error = attempt.error.clone().unwrap_or_default();
+        assert!(error.starts_with("refused:") && error.contains("loopback"), "{attempt:?}");
+        assert_eq!(attempt.http_status, None);
+    }
+    trap.set_nonblocking(true).unwrap();
+    let connected = trap.accept().map(|(_, peer)| peer).map_err(|e| e.kind());
+    assert_eq!(connected, Err(std::io::ErrorKind::WouldBlock), "a connection was made to a refused address");
+    let metrics =
+        reqwest::get(format!("http://{}/metrics", reconciler.admin_addr())).await.unwrap().text().await.unwrap();
+    assert!(counter(&metrics, "reconciler_webhook_attempts_total", "result=\"refused\"") >= 2.0, "{metrics}");
+    reconciler.stop().await;
+}

@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand};
     about = "Onboard and manage the gateway's tenants (restaurants) and their Alipay keys"
 )]
 pub struct Cli {
-    /// Postgres URL.
+    /// Postgres URL. TLS as libpq means it: `?sslmode=require` (encrypted), or
+    /// `?sslmode=verify-full&sslrootcert=FILE` (verified; or PGSSLROOTCERT).
     #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/acquirer", global = true)]
     pub database_url: String,
     /// File of master keys, one `<id> <base64 of 32 bytes>` per line, the current one first.
@@ -20,7 +21,9 @@ pub struct Cli {
     /// Master keys inline, `id:base64,...` (current first); prefer --master-key-file.
     #[arg(long, env = "ACQ_MASTER_KEYS", hide_env_values = true, global = true)]
     pub master_keys: Option<String>,
-    /// Who is making the change, for the audit trail (default `cli:$USER`).
+    /// Who is making the change, for the audit trail. The trail always names the OS account and
+    /// host running the command (`cli:alice@ops-1`); a name given here is put before it
+    /// (`ops:alice via cli:deploy@ops-1`).
     #[arg(long, env = "ACQ_ACTOR", global = true)]
     pub actor: Option<String>,
     /// Print JSON instead of tables.
@@ -76,18 +79,33 @@ pub enum Command {
         #[arg(long)]
         file: String,
     },
-    /// Issue a new partner API secret; the old one keeps working for the overlap.
+    /// Issue a new partner API secret; every older one keeps working for the overlap at most.
+    ///
+    /// An older key still in a longer overlap (an earlier rotation's) is shortened to this one.
     RotateApiSecret {
         slug: String,
-        /// How long the old secret keeps working: 30m, 24h, 7d (at most 30 days).
+        /// How long older secrets keep working: 30m, 24h, 7d (at most 30 days; 0s ends them now).
         #[arg(long, default_value = "24h")]
         overlap: String,
+    },
+    /// End one partner API key at once (a leaked secret).
+    ///
+    /// The running gateways refuse it within milliseconds; the audit trail names it. The tenant's
+    /// last live key is kept unless --allow-last: replace it with `rotate-api-secret SLUG
+    /// --overlap 0s` instead, which ends every older key and prints the new one.
+    RevokeApiKey {
+        slug: String,
+        /// The key id (`ak_…`, as `show` lists it).
+        key_id: String,
+        /// Revoke it even if it is the tenant's last live key (every POS is then refused).
+        #[arg(long)]
+        allow_last: bool,
     },
     /// Re-wrap every data key with the current (first) master key.
     RotateMasterKey,
     /// Delete a tenant with no open trades (its secrets are destroyed).
     Delete { slug: String },
-    /// Serve the admin HTTP API (token in ACQ_ADMIN_TOKEN).
+    /// Serve the admin HTTP API (token in ACQ_ADMIN_TOKEN: 32+ characters, not deploy/'s example).
     AdminServe {
         #[arg(long, default_value = "127.0.0.1:9092")]
         listen: SocketAddr,

@@ -69,6 +69,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A long-running `admin-serve` logs (failed authentications, failed operations) to stderr,
+/// filtered by `RUST_LOG` (default `info`); one-shot commands print one line and log nothing.
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+}
+
 #[allow(clippy::print_stdout)]
 fn print_out(text: &str) {
     println!("{text}");
@@ -141,8 +149,26 @@ async fn registry(cli: &Cli) -> Result<Registry, CliError> {
     Ok(Registry::new(pool, keyring(cli)?))
 }
 
+/// Who acts, for the audit trail: always the operating-system account running the command and
+/// the host (`cli:alice@ops-1`, from the process's real uid, not from `$USER`, which may be
+/// unset or anything), after the name given with `--actor` / `ACQ_ACTOR` when there is one
+/// (`ops:alice via cli:deploy@ops-1`, for shared accounts).
 fn actor(cli: &Cli) -> String {
-    cli.actor.clone().unwrap_or_else(|| format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())))
+    let uid = nix::unistd::getuid();
+    let user = match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => user.name,
+        _ => format!("uid{uid}"),
+    };
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    let os = format!("cli:{user}@{host}");
+    match &cli.actor {
+        Some(given) => format!("{given} via {os}"),
+        None => os,
+    }
 }
 
 async fn run(cli: Cli) -> Result<String, CliError> {
@@ -241,6 +267,10 @@ async fn run(cli: Cli) -> Result<String, CliError> {
             let issued = registry(&cli).await?.rotate_api_secret(&actor, slug, overlap).await?;
             Ok(render::credential(&issued, json))
         }
+        Command::RevokeApiKey { slug, key_id, allow_last } => {
+            let revoked = registry(&cli).await?.revoke_api_key(&actor, slug, key_id, *allow_last).await?;
+            Ok(render::revoked(&revoked, json))
+        }
         Command::RotateMasterKey => {
             let report = registry(&cli).await?.rotate_master_key(&actor).await?;
             Ok(render::rotation(&report, json))
@@ -251,6 +281,7 @@ async fn run(cli: Cli) -> Result<String, CliError> {
         }
         Command::AdminServe { listen } => {
             let token = admin::AdminToken::from_env().map_err(CliError::Setup)?;
+            log_to_stderr();
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| CliError::Setup(format!("cannot bind {listen}: {e}")))?;

@@ -3,7 +3,7 @@
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde_json::json;
 
-use crate::registry::{Created, IssuedCredential, MasterKeyRotation, TenantView};
+use crate::registry::{Created, IssuedCredential, MasterKeyRotation, Revoked, TenantView};
 
 fn to_json(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
@@ -124,9 +124,20 @@ pub fn credential(issued: &IssuedCredential, json: bool) -> String {
         return to_json(issued);
     }
     format!(
-        "New partner API credential (shown once):\n  key id: {}\n  secret: {}\nThe previous one keeps working until its overlap ends.",
+        "New partner API credential (shown once):\n  key id: {}\n  secret: {}\nOlder ones keep working until their overlap ends (at most this rotation's overlap).",
         issued.key_id,
         issued.secret.expose()
+    )
+}
+
+pub fn revoked(revoked: &Revoked, json: bool) -> String {
+    if json {
+        return to_json(revoked);
+    }
+    format!(
+        "API key {} revoked: the gateways refuse it as soon as their snapshots reload (milliseconds).\n\n{}",
+        revoked.revoked,
+        tenant(&revoked.tenant, false)
     )
 }
 

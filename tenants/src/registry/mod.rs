@@ -1,6 +1,7 @@
 //! The tenant registry: every ops operation, shared by the CLI and the admin API. Each one validates
 //! everything first, then writes in one transaction with its audit row (never a secret).
 
+mod credentials;
 mod keys;
 mod write;
 
@@ -13,8 +14,9 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+pub use credentials::{IssuedCredential, MAX_OVERLAP, Revoked, parse_overlap};
 pub use keys::{AppKeySource, KeyInput};
-pub use write::{Created, IssuedCredential, MAX_OVERLAP, MasterKeyRotation, parse_overlap};
+pub use write::{Created, MasterKeyRotation};
 
 use crate::model::{Dialect, Environment, Invalid, Limits, SecondaryMerchant, Status};
 use crate::vault::{Keyring, VaultError};
@@ -37,10 +39,14 @@ pub enum RegistryError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("tenant `{slug}` has no live API key `{key_id}`")]
+    NoApiKey { slug: String, key_id: String },
     #[error("key vault: {0}")]
     Vault(#[from] VaultError),
     #[error("database: {0}")]
     Db(#[from] tokio_postgres::Error),
+    #[error("database: {0}")]
+    Connect(#[from] pgtls::Error),
     #[error("database pool: {0}")]
     Pool(String),
 }
@@ -48,8 +54,13 @@ pub enum RegistryError {
 impl RegistryError {
     pub fn fault(&self) -> Fault {
         match self {
-            RegistryError::Invalid(_) | RegistryError::NotFound(_) | RegistryError::Conflict(_) => Fault::Caller,
-            RegistryError::Vault(_) | RegistryError::Db(_) | RegistryError::Pool(_) => Fault::Ours,
+            RegistryError::Invalid(_)
+            | RegistryError::NotFound(_)
+            | RegistryError::NoApiKey { .. }
+            | RegistryError::Conflict(_) => Fault::Caller,
+            RegistryError::Vault(_) | RegistryError::Db(_) | RegistryError::Connect(_) | RegistryError::Pool(_) => {
+                Fault::Ours
+            }
         }
     }
 }

@@ -1,32 +1,21 @@
 //! The registry's changes. Each validates everything before it writes, then writes the change, the
 //! version bump the snapshots listen for, and the audit row in one transaction.
 
-use std::time::Duration;
-
 use alipay::PublicKey;
 use deadpool_postgres::{GenericClient, Transaction};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::credentials::{IssuedCredential, issue_credential};
 use super::keys::{self, AppKeySource, KeyInput, ValidKeys};
 use super::{Registry, RegistryError, TenantRow, TenantView, find, view};
-use crate::model::{AlipayIdentity, Dialect, Invalid, NewTenant, Status, TenantUpdate, http_url};
-use crate::secret::{Secret, new_key_id};
+use crate::model::{AlipayIdentity, Dialect, Environment, Invalid, NewTenant, Status, TenantUpdate, http_url};
+use crate::secret::Secret;
+use crate::url_policy::{self, UrlPolicy};
 use crate::vault::{DataKey, Purpose, VaultError};
 
-/// The longest overlap a rotated-out API secret may keep working.
-pub const MAX_OVERLAP: Duration = Duration::from_secs(30 * 24 * 3600);
-
-/// A partner API credential as issued: the only time its secret is shown.
-#[derive(Debug, Serialize)]
-pub struct IssuedCredential {
-    pub key_id: String,
-    #[serde(serialize_with = "reveal")]
-    pub secret: Secret,
-}
-
-fn reveal<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn reveal<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(secret.expose())
 }
 
@@ -49,18 +38,25 @@ pub struct MasterKeyRotation {
     pub already_current: usize,
 }
 
-fn random_failure(_: aws_lc_rs::error::Unspecified) -> RegistryError {
+pub(super) fn random_failure(_: aws_lc_rs::error::Unspecified) -> RegistryError {
     RegistryError::Vault(VaultError::Crypto)
 }
 
-fn check_actor(actor: &str) -> Result<(), RegistryError> {
+pub(super) fn check_actor(actor: &str) -> Result<(), RegistryError> {
     if actor.is_empty() || actor.len() > 128 || actor.chars().any(char::is_control) {
         return Err(Invalid("actor must be 1 to 128 printable characters".into()).into());
     }
     Ok(())
 }
 
-async fn audit(
+/// A webhook URL is refused for a production tenant unless it is https to public addresses only.
+async fn webhook_allowed(url: &str, environment: &Environment) -> Result<(), Invalid> {
+    url_policy::check_resolving(url, UrlPolicy::for_environment(environment))
+        .await
+        .map_err(|refused| Invalid(format!("webhook URL: {refused}")))
+}
+
+pub(super) async fn audit(
     tx: &Transaction<'_>,
     actor: &str,
     action: &str,
@@ -75,7 +71,7 @@ async fn audit(
     Ok(())
 }
 
-async fn bump(tx: &Transaction<'_>, tenant: Uuid) -> Result<(), RegistryError> {
+pub(super) async fn bump(tx: &Transaction<'_>, tenant: Uuid) -> Result<(), RegistryError> {
     tx.execute("UPDATE tenants SET version = version + 1, updated_at = now() WHERE id = $1", &[&tenant]).await?;
     Ok(())
 }
@@ -140,22 +136,6 @@ async fn put_keys(
     Ok(set)
 }
 
-async fn issue_credential(
-    tx: &Transaction<'_>,
-    data_key: &DataKey,
-    tenant: Uuid,
-) -> Result<IssuedCredential, RegistryError> {
-    let key_id = new_key_id().map_err(random_failure)?;
-    let secret = Secret::generate().map_err(random_failure)?;
-    let sealed = data_key.seal(tenant, Purpose::ApiSecret, &key_id, secret.expose().as_bytes())?;
-    tx.execute(
-        "INSERT INTO api_credentials (key_id, tenant_id, sealed_secret) VALUES ($1, $2, $3)",
-        &[&key_id, &tenant, &sealed],
-    )
-    .await?;
-    Ok(IssuedCredential { key_id, secret })
-}
-
 fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
     error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
@@ -165,7 +145,7 @@ fn public_pem(keys: &ValidKeys) -> Option<String> {
 }
 
 impl Registry {
-    fn data_key(&self, tenant: &TenantRow) -> Result<DataKey, RegistryError> {
+    pub(super) fn data_key(&self, tenant: &TenantRow) -> Result<DataKey, RegistryError> {
         Ok(self.keyring()?.unwrap(tenant.id, &tenant.master_key_id, &tenant.wrapped_data_key)?)
     }
 
@@ -173,6 +153,9 @@ impl Registry {
     pub async fn create(&self, actor: &str, new: NewTenant, keys: KeyInput) -> Result<Created, RegistryError> {
         check_actor(actor)?;
         let new = new.validate()?;
+        if let Some(url) = &new.webhook_url {
+            webhook_allowed(url, &new.environment).await?;
+        }
         let keys = keys::validate(new.identity.sign_type, keys)?;
         let id = Uuid::new_v4();
         let data_key = DataKey::generate()?;
@@ -291,6 +274,13 @@ impl Registry {
             tenant.webhook_url = url.map(|u| http_url("webhook URL", &u)).transpose()?;
             changed.push("webhook_url");
         }
+        // Checked against the environment the tenant ends in: a local URL cannot follow it to
+        // production.
+        if let Some(url) = &tenant.webhook_url
+            && (changed.contains(&"environment") || changed.contains(&"webhook_url"))
+        {
+            webhook_allowed(url, &tenant.environment).await?;
+        }
         if let Some(secondary) = update.secondary_merchant {
             if secondary.is_some() && tenant.dialect != Dialect::Mapi {
                 return Err(Invalid("secondary merchant fields are for Global (mapi) tenants".into()).into());
@@ -385,41 +375,6 @@ impl Registry {
         Ok((result, public_pem(&keys)))
     }
 
-    /// Issues a new API credential; the current one keeps working for `overlap`.
-    pub async fn rotate_api_secret(
-        &self,
-        actor: &str,
-        slug: &str,
-        overlap: Duration,
-    ) -> Result<IssuedCredential, RegistryError> {
-        check_actor(actor)?;
-        if overlap > MAX_OVERLAP {
-            return Err(Invalid("overlap must be at most 30 days".into()).into());
-        }
-        let overlap_seconds = overlap.as_secs_f64();
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let tenant = find(&tx, slug, true).await?;
-        let data_key = self.data_key(&tenant)?;
-        tx.execute(
-            "DELETE FROM api_credentials WHERE tenant_id = $1 AND expires_at IS NOT NULL AND expires_at <= now()",
-            &[&tenant.id],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE api_credentials SET expires_at = now() + make_interval(secs => $2) \
-             WHERE tenant_id = $1 AND expires_at IS NULL",
-            &[&tenant.id, &overlap_seconds],
-        )
-        .await?;
-        let credential = issue_credential(&tx, &data_key, tenant.id).await?;
-        bump(&tx, tenant.id).await?;
-        let detail = json!({ "api_key_id": credential.key_id, "overlap_seconds": overlap.as_secs() });
-        audit(&tx, actor, "rotate-api-secret", Some((tenant.id, slug)), detail).await?;
-        tx.commit().await?;
-        Ok(credential)
-    }
-
     /// Re-wraps every data key not wrapped by the current master key, one tenant per transaction
     /// (online: services holding both keys keep working throughout).
     pub async fn rotate_master_key(&self, actor: &str) -> Result<MasterKeyRotation, RegistryError> {
@@ -509,20 +464,4 @@ async fn open_trades(client: &impl GenericClient, tenant: Uuid) -> Result<i64, R
         )
         .await?;
     Ok(row.try_get(0)?)
-}
-
-/// Parses an overlap like `24h`, `90m`, `3600s` or `7d`.
-pub fn parse_overlap(text: &str) -> Result<Duration, Invalid> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| Invalid("overlap is a number and a unit: 30m, 24h, 7d".into()))?;
-    let seconds = match unit {
-        "s" | "" => number,
-        "m" => number.saturating_mul(60),
-        "h" => number.saturating_mul(3600),
-        "d" => number.saturating_mul(86_400),
-        _ => return Err(Invalid("overlap unit must be s, m, h or d".into())),
-    };
-    Ok(Duration::from_secs(seconds))
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
 use super::{Loader, Snapshots};
@@ -35,8 +35,8 @@ struct Listener {
     overflowed: Arc<AtomicBool>,
 }
 
-async fn listen(url: &str) -> Result<Listener, tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+async fn listen(url: &str) -> Result<Listener, pgtls::Error> {
+    let (client, mut connection) = pgtls::connect(url).await?;
     let (tx, ids) = mpsc::channel(NOTIFY_BUFFER);
     let overflowed = Arc::new(AtomicBool::new(false));
     let flag = overflowed.clone();

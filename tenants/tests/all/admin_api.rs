@@ -1,4 +1,5 @@
-//! The admin HTTP API: token-protected, JSON, every change audited as `admin-api`.
+//! The admin HTTP API: token-protected, JSON, every change audited with who acted and from where;
+//! failed authentications logged (never the token) and counted.
 
 use serde_json::{Value, json};
 use tenants::admin::{AdminToken, serve};
@@ -69,6 +70,9 @@ async fn every_operation_over_http() {
         )
         .await;
     assert_eq!((status, patched["limits"]["pay_rate"].as_u64()), (200, Some(120)));
+    let to_production = json!({"environment": "production", "webhook_url": "http://127.0.0.1:8080/hook"});
+    let (status, refused) = api.call(Method::PATCH, "/admin/tenants/noodle-bar", Some(to_production)).await;
+    assert_eq!((status, refused["code"].as_str()), (400, Some("invalid")), "a production webhook must be https");
     let (_, patched) = api.call(Method::PATCH, "/admin/tenants/noodle-bar", Some(json!({"webhook_url": null}))).await;
     assert_eq!(patched["webhook_url"], Value::Null);
     assert_eq!(api.call(Method::PATCH, "/admin/tenants/nobody", Some(json!({"pay_rate": 1}))).await.0, 404);
@@ -83,16 +87,81 @@ async fn every_operation_over_http() {
     assert_eq!(status, 201);
     assert!(rotated["key_id"].as_str().unwrap().starts_with("ak_"));
     assert_eq!(api.call(Method::POST, "/admin/master-key/rotate", None).await.1["already_current"], 1);
+    // A caller may name itself; the peer is always recorded.
+    let named = api
+        .http
+        .post(format!("{}/admin/tenants/noodle-bar/suspend", api.base))
+        .bearer_auth(TOKEN)
+        .header("acq-actor", "ops:bob")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.status(), 200);
+    let badly_named = api
+        .http
+        .post(format!("{}/admin/tenants/noodle-bar/resume", api.base))
+        .bearer_auth(TOKEN)
+        .header("acq-actor", "bob\tthe builder")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(badly_named.status(), 400);
     assert_eq!(api.call(Method::DELETE, "/admin/tenants/noodle-bar", None).await.0, 200);
     assert_eq!(api.call(Method::GET, "/admin/tenants/noodle-bar", None).await.0, 404);
     assert_eq!(api.call(Method::PUT, "/admin/tenants", None).await.0, 405);
     assert_eq!(api.call(Method::GET, "/admin/nothing", None).await.0, 404);
 
     let client = db.client().await;
-    let actors: Vec<String> =
-        client.query("SELECT DISTINCT actor FROM tenant_audit", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
-    assert_eq!(actors, ["admin-api"]);
+    let actors: Vec<String> = client
+        .query("SELECT DISTINCT actor FROM tenant_audit ORDER BY actor", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(actors, ["admin-api@127.0.0.1", "ops:bob via admin-api@127.0.0.1"], "who acted, from where");
     let audit: String =
         client.query_one("SELECT string_agg(detail::text, ' ') FROM tenant_audit", &[]).await.unwrap().get(0);
     assert!(!audit.contains("PRIVATE KEY") && !audit.contains(created["credential"]["secret"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn admin_serve_logs_failed_authentications_with_peer_and_route_never_the_token() {
+    use std::io::{BufRead, Read};
+    let db = TestDb::new().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenants"))
+        .args(["admin-serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url)
+        .env("ACQ_ADMIN_TOKEN", TOKEN)
+        .env("ACQ_MASTER_KEYS", master_key("k1"))
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let base = first.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+
+    let http = reqwest::Client::new();
+    let guess = "a-guessed-token-0123456789abcdefghij";
+    let wrong = http.get(format!("{base}/admin/tenants/noodle-bar")).bearer_auth(guess).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(http.delete(format!("{base}/admin/tenants/x")).send().await.unwrap().status(), 401);
+    assert_eq!(http.get(format!("{base}/admin/tenants")).bearer_auth(TOKEN).send().await.unwrap().status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut text = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut text).unwrap();
+
+    let failures: Vec<&str> = text.lines().filter(|l| l.contains("admin authentication failed")).collect();
+    assert_eq!(failures.len(), 2, "{text}");
+    assert!(
+        failures[0].contains("peer=127.0.0.1") && failures[0].contains("route=/admin/tenants/noodle-bar"),
+        "{text}"
+    );
+    assert!(failures[0].contains("method=GET") && failures[1].contains("method=DELETE"), "{text}");
+    assert!(failures[0].contains("reason=wrong") && failures[1].contains("reason=missing"), "{text}");
+    assert!(!text.contains(guess) && !text.contains(TOKEN), "a token in the logs: {text}");
 }

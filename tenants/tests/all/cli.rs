@@ -326,3 +326,67 @@ async fn migrate_new_master_key_and_admin_serve() {
     assert!(!no_token.status.success());
     assert!(String::from_utf8_lossy(&no_token.stderr).contains("ACQ_ADMIN_TOKEN"));
 }
+
+/// The OS account and host running these tests, as `id -un` and `hostname` say.
+fn os_identity() -> String {
+    let run = |program: &str, args: &[&str]| {
+        let out = Command::new(program).args(args).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    format!("{}@{}", run("id", &["-un"]), run("hostname", &[]))
+}
+
+#[tokio::test]
+async fn the_audit_trail_names_the_os_account_and_host_behind_every_command() {
+    let (db, k1) = ops().await;
+    let ops = Ops { db: &db, master_keys: k1 };
+    // No $USER (a container, a cron job) and no --actor: still a real name.
+    let out =
+        ops.command(&create_openapi("noodle-bar", &[])).env_remove("ACQ_ACTOR").env_remove("USER").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // $USER says someone else: the trail names the account that ran it.
+    let out =
+        ops.command(&["suspend", "noodle-bar"]).env_remove("ACQ_ACTOR").env("USER", "somebody-else").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A name given with ACQ_ACTOR comes first.
+    ops.ok(&["resume", "noodle-bar"]);
+
+    let client = db.client().await;
+    let actors: Vec<String> = client
+        .query("SELECT actor FROM tenant_audit ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let os = os_identity();
+    assert_eq!(actors, [format!("cli:{os}"), format!("cli:{os}"), format!("ops:alice via cli:{os}")]);
+}
+
+#[tokio::test]
+async fn admin_serve_refuses_the_example_token_of_the_deployment_files() {
+    use std::io::BufRead;
+    let db = TestDb::new().await;
+    let mut child = Command::new(EXE)
+        .args(["admin-serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url)
+        .env("ACQ_ADMIN_TOKEN", "CHANGE-ME-at-least-32-characters-long")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It either says where it listens (it took the token) or ends.
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    if !first.is_empty() {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        panic!("admin-serve accepted the example token: {first}");
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains("example"), "{stderr}");
+    assert!(!stderr.contains("CHANGE-ME-at-least"), "the token is not repeated: {stderr}");
+}

@@ -6,5 +6,8 @@ mod admin_api;
 mod cli;
 mod helpers;
 mod no_plaintext;
+mod postgres_tls;
 mod registry;
+mod revocation;
 mod snapshot;
+mod url_policy;
