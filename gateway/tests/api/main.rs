@@ -11,3 +11,4 @@ mod operations;
 mod postgres_restart;
 mod scenarios;
 mod secrets;
+mod slow_clients;
