@@ -340,6 +340,7 @@ async fn idle_and_slow_sockets_are_closed_by_their_deadlines_while_a_pos_pays() 
         Wave { target: admin, source: attacker(31), kind: Kind::Idle, count: 100 },
     ];
     let give_up = BODY + SLACK + Duration::from_secs(2);
+    let (cpu_before, attack_started) = (stack::process::cpu_seconds(process.pid()), Instant::now());
     let partner_attack = attack(waves, give_up);
     let admin_attack = attack(admin_waves, give_up);
     // The POS pays, and a prober asks the admin listener, until both attacks are over.
@@ -348,6 +349,8 @@ async fn idle_and_slow_sockets_are_closed_by_their_deadlines_while_a_pos_pays() 
     }
     let partner_fates = partner_attack.join().unwrap();
     let admin_fates = admin_attack.join().unwrap();
+    let cpu = stack::process::cpu_seconds(process.pid()) - cpu_before;
+    let attack_seconds = attack_started.elapsed().as_secs_f64();
     let (pays, p50, p99, max, probe_p99) = terminal.figures();
     let (partner_figures, mut problems) = judge("partner API", &partner_fates, PER_PEER);
     let (admin_figures, admin_problems) = judge("admin listener", &admin_fates, ADMIN_PER_PEER);
@@ -356,7 +359,8 @@ async fn idle_and_slow_sockets_are_closed_by_their_deadlines_while_a_pos_pays() 
     eprintln!("{admin_figures}");
     eprintln!(
         "POS: {pays} pays during the attack, p50 {p50:.1?}, p99 {p99:.1?}, max {max:.1?} \
-         (before it: {calm_pays} pays, p99 {calm_p99:.1?}, max {calm_max:.1?}); admin /live p99 {probe_p99:.1?}"
+         (before it: {calm_pays} pays, p99 {calm_p99:.1?}, max {calm_max:.1?}); admin /live p99 {probe_p99:.1?}; \
+         the gateway (a debug build) used {cpu:.2} s of CPU in the {attack_seconds:.1} s of the attack"
     );
 
     // The gateway counted each close by its reason.
