@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledger::{Announcer, DueIndex, Settlements, Store};
+use telemetry::server::BodyReader;
 use tenants::admin::AdminToken;
 use tenants::snapshot::{Loader, RefreshConfig};
 use tenants::{Keyring, Registry};
@@ -62,11 +63,12 @@ pub struct Gateway {
     background: Vec<JoinHandle<()>>,
 }
 
-/// How long stopping waits for detached payment tasks (beyond the partner listener's drain).
+/// How long stopping waits for detached payment tasks (beyond the partner listener's drain,
+/// [`crate::config::DRAIN_GRACE`]).
 const TASK_GRACE: Duration = Duration::from_secs(30);
 
-async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
-    let listener = TcpListener::bind(addr).await.map_err(|e| StartError::Bind(addr, e))?;
+fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = telemetry::server::bind(addr).map_err(|e| StartError::Bind(addr, e))?;
     let local = listener.local_addr().map_err(|e| StartError::Bind(addr, e))?;
     Ok((listener, local))
 }
@@ -93,12 +95,15 @@ impl Gateway {
         let settlement_task = tokio::spawn(settlements.clone().listen(config.database_url.clone()));
         let (announcer, announcer_task) = Announcer::start(pool.clone());
         let metrics = telemetry::metrics()?;
-        let (listener, addr) = bind(config.listen).await?;
-        let (admin_listener, admin_addr) = bind(config.admin_listen).await?;
+        let (listener, addr) = bind(config.listen)?;
+        let (admin_listener, admin_addr) = bind(config.admin_listen)?;
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let report_offset = config.report_offset()?;
         let skew = i64::try_from(config.clock_skew_secs).unwrap_or(300);
+        let bodies = telemetry::server::BodyReader::new("partner", config.max_body_bytes, config.body_timeout())
+            .with_budget(config.unauthenticated_body_budget_bytes);
         let state = Arc::new(AppState {
+            bodies,
             upstream: Upstream::new(config.upstream_timeout()),
             nonces: Nonces::new(2 * skew, NONCES_PER_GENERATION),
             store: Store::with_write_pool(pool.clone(), writes),
@@ -119,12 +124,19 @@ impl Gateway {
         let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
-        let partner = tokio::spawn(crate::server::serve(listener, state.clone(), until_stopped(stopped.clone())));
+        let partner = {
+            let limits = state.config.partner_limits();
+            let state = state.clone();
+            let handler = move |request| crate::routes::handle(state.clone(), request);
+            tokio::spawn(telemetry::server::serve(listener, "partner", limits, handler, until_stopped(stopped.clone())))
+        };
+        let admin_bodies = tenants::admin::body_reader("admin", state.config.body_timeout());
         let admin_routes = secrets
             .admin_token
-            .map(|token| admin_routes(Registry::new(pool.clone(), Some(secrets.keyring.clone())), token));
+            .map(|token| admin_routes(Registry::new(pool.clone(), Some(secrets.keyring.clone())), token, admin_bodies));
         let admin = tokio::spawn(telemetry::serve_admin(
             admin_listener,
+            state.config.admin_limits(),
             metrics,
             readiness(state.clone()),
             admin_routes,
@@ -169,10 +181,10 @@ impl Gateway {
     }
 }
 
-fn admin_routes(registry: Registry, token: AdminToken) -> telemetry::AdminRoutes {
+fn admin_routes(registry: Registry, token: AdminToken, bodies: BodyReader) -> telemetry::AdminRoutes {
     Arc::new(move |request| {
-        let (registry, token) = (registry.clone(), token.clone());
-        Box::pin(async move { tenants::admin::handle(&registry, &token, request).await })
+        let (registry, token, bodies) = (registry.clone(), token.clone(), bodies.clone());
+        Box::pin(async move { tenants::admin::handle(&registry, &token, &bodies, request).await })
     })
 }
 

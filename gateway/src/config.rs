@@ -7,7 +7,24 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use telemetry::server::ConnectionLimits;
 use time::UtcOffset;
+
+/// How long open partner API connections get to finish their requests when the gateway stops.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(15);
+
+/// A listener limit's name as the configuration spells it.
+fn listener_error(error: &str) -> String {
+    let keys = [
+        ("first_byte_timeout", "first_byte_timeout_ms"),
+        ("header_timeout", "header_read_timeout_ms"),
+        ("idle_timeout", "idle_timeout_ms"),
+        ("keep_alive_interval", "http2_keep_alive_interval_ms"),
+        ("keep_alive_timeout", "http2_keep_alive_timeout_ms"),
+    ];
+    let named = keys.iter().fold(error.to_owned(), |text, (limit, key)| text.replace(limit, key));
+    named.replace("more than 0 and at most an hour", "1 to 3600000")
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,9 +47,33 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// Deadline of one call to Alipay; past it the answer is UNKNOWN.
     pub upstream_timeout_ms: u64,
+    /// The largest request body (413 past it).
     pub max_body_bytes: usize,
+    /// Bytes of request bodies held before their requests are authenticated, all connections
+    /// together (a body is counted as its bytes arrive); past it a body is refused with 503 and
+    /// `Retry-After`. With the per-connection buffers (16 KiB of head) this bounds the memory
+    /// strangers can make the gateway hold: `max_connections` × 16 KiB + this.
+    pub unauthenticated_body_budget_bytes: usize,
+    /// The partner listener's connections at once; past it, clients wait in the listen backlog.
     pub max_connections: usize,
+    /// Connections one client address (an IPv6 /64) may hold on the partner listener; more are
+    /// closed as soon as accepted. Behind a proxy that hides client addresses, set it to
+    /// `max_connections`.
+    pub max_connections_per_peer: usize,
+    /// From accept to a connection's first byte (every listener).
+    pub first_byte_timeout_ms: u64,
+    /// From a request's first byte to the end of its headers (protocol detection included).
     pub header_read_timeout_ms: u64,
+    /// From the headers to the last byte of the body; past it, 408.
+    pub body_timeout_ms: u64,
+    /// How long a connection with no request in flight stays open (HTTP/1 keep-alive, HTTP/2).
+    /// Longer than the clients' own pool timeouts, so they close first (no request meets a
+    /// closing connection).
+    pub idle_timeout_ms: u64,
+    /// HTTP/2: a PING after this long without a frame from the client…
+    pub http2_keep_alive_interval_ms: u64,
+    /// …and the connection closed if the answer takes longer than this.
+    pub http2_keep_alive_timeout_ms: u64,
     /// How far a request's timestamp may be from the gateway's clock.
     pub clock_skew_secs: u64,
     /// The longest `?wait=` a POS may ask for.
@@ -67,8 +108,15 @@ impl Default for Config {
             migrate_on_start: false,
             upstream_timeout_ms: 10_000,
             max_body_bytes: 64 * 1024,
+            unauthenticated_body_budget_bytes: 64 * 1024 * 1024,
             max_connections: 10_000,
+            max_connections_per_peer: 1_000,
+            first_byte_timeout_ms: 10_000,
             header_read_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            http2_keep_alive_interval_ms: 20_000,
+            http2_keep_alive_timeout_ms: 10_000,
             clock_skew_secs: 300,
             max_wait_secs: 60,
             first_check_ms: 5_000,
@@ -116,11 +164,16 @@ impl Config {
         if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
             return fail("max_body_bytes must be 1 KiB to 16 MiB");
         }
-        if self.max_connections == 0 {
-            return fail("max_connections must be positive");
+        if !(self.max_body_bytes..=4 << 30).contains(&self.unauthenticated_body_budget_bytes) {
+            return fail("unauthenticated_body_budget_bytes must be at least max_body_bytes and at most 4 GiB");
         }
-        if self.header_read_timeout_ms == 0 || self.clock_skew_secs == 0 || self.clock_skew_secs > 3600 {
-            return fail("header_read_timeout_ms must be positive; clock_skew_secs 1 to 3600");
+        self.partner_limits().validate().map_err(|e| ConfigError(listener_error(&e)))?;
+        self.admin_limits().validate().map_err(|e| ConfigError(listener_error(&e)))?;
+        if !(1..=3_600_000).contains(&self.body_timeout_ms) {
+            return fail("body_timeout_ms must be 1 to 3600000");
+        }
+        if self.clock_skew_secs == 0 || self.clock_skew_secs > 3600 {
+            return fail("clock_skew_secs must be 1 to 3600");
         }
         if self.max_wait_secs > 300 {
             return fail("max_wait_secs must be at most 300");
@@ -147,6 +200,33 @@ impl Config {
             .map_err(|_| ConfigError("report_utc_offset must look like +08:00".into()))
     }
 
+    /// The partner listener's caps and deadlines.
+    pub fn partner_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
+            http2: true,
+            drain_grace: DRAIN_GRACE,
+            keep_alive_interval: Duration::from_millis(self.http2_keep_alive_interval_ms),
+            keep_alive_timeout: Duration::from_millis(self.http2_keep_alive_timeout_ms),
+            ..self.admin_limits()
+        }
+    }
+
+    /// The admin listener's: its own caps ([`ConnectionLimits::admin`]), this configuration's deadlines.
+    pub fn admin_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            first_byte_timeout: Duration::from_millis(self.first_byte_timeout_ms),
+            header_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            ..ConnectionLimits::admin()
+        }
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_millis(self.upstream_timeout_ms)
     }
@@ -169,5 +249,11 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("deadline_ms"));
         let bad = Config { report_utc_offset: "Asia/Shanghai".into(), ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("report_utc_offset"));
+        let bad = Config { idle_timeout_ms: 0, ..Config::default() };
+        assert_eq!(bad.validate().unwrap_err().to_string(), "configuration: idle_timeout_ms must be 1 to 3600000");
+        let bad = Config { max_connections_per_peer: 0, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("max_connections_per_peer"));
+        let bad = Config { unauthenticated_body_budget_bytes: 1024, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("unauthenticated_body_budget_bytes"));
     }
 }

@@ -12,10 +12,10 @@
 //! Everything after the intent runs detached from the POS connection.
 //!
 //! # Layout
-//! - [`config`]: configuration, validated at start.
-//! - [`app`]: starting and stopping ([`Gateway`]).
+//! - [`config`]: configuration, validated at start (the listeners' caps and deadlines among it).
+//! - [`app`]: starting and stopping ([`Gateway`]); the partner API (HTTP/1.1 and h2c) and admin
+//!   listeners run `telemetry::server`, with their caps and deadlines.
 //! - [`state`]: what every request may use.
-//! - [`server`]: the HTTP/1.1 + HTTP/2 listener with its limits.
 //! - [`routes`]: routing and the steps before every handler.
 //! - [`auth`]: the ACQ1-HMAC-SHA256 scheme and the nonce cache.
 //! - [`limits`]: per-tenant GCRA budgets.
@@ -33,7 +33,6 @@ pub mod limits;
 pub mod notify;
 pub mod problem;
 pub mod routes;
-pub mod server;
 pub mod state;
 
 pub use app::{Gateway, Secrets, StartError};

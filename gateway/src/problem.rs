@@ -6,6 +6,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 use serde::Serialize;
 use serde_json::json;
+use telemetry::server::BodyError;
 
 /// Who is at fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,6 +60,11 @@ pub enum ApiError {
     Refused { code: String, message: String },
     #[error("body larger than the limit")]
     TooLarge,
+    #[error("the body did not arrive in time")]
+    BodyTimeout,
+    /// Too many request bodies are being read at once (the gateway's byte budget).
+    #[error("the gateway is reading too many requests at once; retry in a moment")]
+    Overloaded,
     #[error("rate limit exceeded")]
     RateLimited { retry_after_secs: u64 },
     #[error("the tenant is not ready: its Alipay keys are not set")]
@@ -82,6 +88,8 @@ impl ApiError {
             ApiError::Conflict(_) | ApiError::NotRefundable(_) => StatusCode::CONFLICT,
             ApiError::RefundExceeds { .. } | ApiError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TenantNotReady | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
@@ -103,6 +111,8 @@ impl ApiError {
             ApiError::RefundExceeds { .. } => "refund_exceeds_paid",
             ApiError::Refused { .. } => "alipay_refused",
             ApiError::TooLarge => "payload_too_large",
+            ApiError::BodyTimeout => "body_timeout",
+            ApiError::Overloaded => "overloaded",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::TenantNotReady => "tenant_not_ready",
             ApiError::NotSupported(_) => "not_supported",
@@ -114,7 +124,7 @@ impl ApiError {
     pub fn fault(&self) -> Fault {
         match self {
             ApiError::Refused { .. } | ApiError::Upstream(_) => Fault::Alipay,
-            ApiError::TenantNotReady | ApiError::Unavailable(_) => Fault::Us,
+            ApiError::TenantNotReady | ApiError::Unavailable(_) | ApiError::Overloaded => Fault::Us,
             _ => Fault::Pos,
         }
     }
@@ -123,8 +133,20 @@ impl ApiError {
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            ApiError::RateLimited { .. } | ApiError::Unavailable(_) | ApiError::Upstream(_) | ApiError::TenantNotReady
+            ApiError::RateLimited { .. }
+                | ApiError::Unavailable(_)
+                | ApiError::Upstream(_)
+                | ApiError::TenantNotReady
+                | ApiError::BodyTimeout
+                | ApiError::Overloaded
         )
+    }
+
+    /// Whether the answer ends the connection: the body was not read to its end, so what
+    /// follows on the connection is not a next request (the server discards it, bounded, so the
+    /// client can still read this answer).
+    pub fn closes_connection(&self) -> bool {
+        matches!(self, ApiError::TooLarge | ApiError::BodyTimeout | ApiError::Overloaded)
     }
 
     pub fn into_response(self) -> Response<Full<Bytes>> {
@@ -147,12 +169,31 @@ impl ApiError {
         let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
         *response.status_mut() = status;
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let ApiError::RateLimited { retry_after_secs } = self
-            && let Ok(value) = HeaderValue::from_str(&retry_after_secs.max(1).to_string())
+        if self.closes_connection() {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        let retry_after = match self {
+            ApiError::RateLimited { retry_after_secs } => Some(retry_after_secs.max(1)),
+            ApiError::Overloaded => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge => ApiError::TooLarge,
+            BodyError::TimedOut => ApiError::BodyTimeout,
+            BodyError::OverBudget => ApiError::Overloaded,
+            BodyError::Unreadable => ApiError::BadJson("the body could not be read".into()),
+        }
     }
 }
 

@@ -1,9 +1,12 @@
 //! Routing, and the steps every partner API request takes before its handler:
 //!
 //! ```text
-//! read body (≤ max_body_bytes) → authenticate (HMAC, skew, nonce) → tenant suspended? → rate budget → handler
+//! read body (≤ max_body_bytes, within body_timeout, from the unauthenticated byte budget)
+//!   → authenticate (HMAC, skew, nonce; the body's bytes leave the budget) → tenant suspended?
+//!   → rate budget → handler
 //! ```
-//! `POST /notify/{tenant}` skips authentication: Alipay's signature is its proof.
+//! `POST /notify/{tenant}` skips authentication: Alipay's signature is its proof (the body holds
+//! its budget until the notification is handled).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -11,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use time::OffsetDateTime;
 
@@ -20,6 +23,7 @@ use crate::auth::{SignedRequest, authenticate};
 use crate::limits::Budget;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use telemetry::server::ReadBody;
 
 /// Where a request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +163,7 @@ fn status_label(status: http::StatusCode) -> &'static str {
         403 => "403",
         404 => "404",
         405 => "405",
+        408 => "408",
         409 => "409",
         413 => "413",
         422 => "422",
@@ -167,14 +172,6 @@ fn status_label(status: http::StatusCode) -> &'static str {
         503 => "503",
         code if code < 500 => "4xx",
         _ => "5xx",
-    }
-}
-
-async fn read_body(state: &AppState, body: Incoming) -> Result<Bytes, ApiError> {
-    match Limited::new(body, state.config.max_body_bytes).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::TooLarge),
-        Err(_) => Err(ApiError::BadJson("the body could not be read".into())),
     }
 }
 
@@ -192,7 +189,7 @@ async fn answer(
     if route == Route::OpenApi {
         return Ok(openapi());
     }
-    let body = read_body(state, body).await?;
+    let ReadBody { bytes: body, hold: unauthenticated } = state.bodies.read(parts, body).await?;
     if let Route::Notify(tenant) = route {
         return Ok(crate::notify::receive(state, tenant, &body).await);
     }
@@ -202,6 +199,7 @@ async fn answer(
     let signed = SignedRequest { authorization, method: parts.method.as_str(), path_and_query, body: &body };
     let skew = i64::try_from(state.config.clock_skew_secs).unwrap_or(300);
     let tenant = authenticate(&snapshot, &state.nonces, skew, signed, OffsetDateTime::now_utc())?;
+    drop(unauthenticated);
     if !tenant.is_active() {
         return Err(ApiError::Suspended);
     }

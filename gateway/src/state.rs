@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledger::{Announcer, DueIndex, Settlements, Store, Trade, TradeKey};
+use telemetry::server::BodyReader;
 use tenants::Snapshots;
 use tenants::snapshot::Tenant;
 use time::{OffsetDateTime, UtcOffset};
@@ -20,6 +21,8 @@ use upstream::Upstream;
 
 pub struct AppState {
     pub config: Config,
+    /// Reads request bodies before authentication: size, deadline and the byte budget.
+    pub bodies: BodyReader,
     pub snapshots: Arc<Snapshots>,
     pub store: Store,
     pub due_index: DueIndex,

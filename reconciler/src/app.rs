@@ -122,7 +122,14 @@ impl Reconciler {
             tokio::spawn(crate::claimer::run(shared.clone(), writer, stopped.clone())),
             tokio::spawn(crate::webhooks::run(shared.clone(), stopped.clone())),
             tokio::spawn(crate::refunds::run(shared.clone(), stopped.clone())),
-            tokio::spawn(telemetry::serve_admin(listener, metrics, readiness(shared.clone()), None, until_stopped)),
+            tokio::spawn(telemetry::serve_admin(
+                listener,
+                telemetry::server::ConnectionLimits::admin(),
+                metrics,
+                readiness(shared.clone()),
+                None,
+                until_stopped,
+            )),
         ];
         let background = vec![
             snapshot_task,

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use alipay::PrivateKey;
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -108,7 +107,7 @@ impl Sandbox {
                 app.merchants.register(reg).map_err(|e| StartError::Merchant(i, e))?;
             }
         }
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| StartError::Bind(config.listen, e))?;
+        let listener = telemetry::server::bind(config.listen).map_err(|e| StartError::Bind(config.listen, e))?;
         let addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen, e))?;
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(crate::server::serve(listener, app.clone(), config.max_connections, async {

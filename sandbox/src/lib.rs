@@ -9,7 +9,7 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`] and [`Sandbox`], which binds, serves and stops.
-//! - [`server`]: the HTTP accept loop, limits and routing.
+//! - [`server`]: the listener (the shared `telemetry::server`, its caps and deadlines) and routing.
 //! - [`request`]: decoding `gateway.do` parameters from the query and the body, in their charset.
 //! - [`openapi`], [`mapi`]: each dialect's gateway checks, methods and answers.
 //! - [`ledger`]: the trades and their state machine, shared by both dialects.

@@ -66,30 +66,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             println!("alipay-sandbox listening on {}", sandbox.url());
         }
         tracing::info!(addr = %sandbox.addr(), time_scale = args.time_scale, "started");
-        shutdown_signal().await;
+        telemetry::shutdown_signal().await;
         tracing::info!("stopping");
         sandbox.stop().await;
         Ok(())
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

@@ -1,22 +1,19 @@
-//! HTTP: the accept loop, per-connection limits, and routing to `gateway.do` or the hooks.
+//! HTTP: the listener (the shared server, `telemetry::server`, with its caps and deadlines) and
+//! routing to `gateway.do` or the hooks.
 //!
-//! A request's life: read the body (at most [`MAX_BODY_BYTES`]) → decode the parameters → draw
-//! injected faults → run the dialect's handler → hold the answer back if the scenario
-//! or the faults say so → write it.
+//! A request's life: read the body (at most [`MAX_BODY_BYTES`], within [`BODY_TIMEOUT`]) → decode
+//! the parameters → draw injected faults → run the dialect's handler → hold the answer back if the
+//! scenario or the faults say so → write it.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use telemetry::server::{BodyError, BodyReader, ConnectionLimits};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::app::{Answer, App};
 use crate::faults::FaultMode;
@@ -26,10 +23,22 @@ use crate::{hooks, mapi, openapi};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long open connections get to finish when the sandbox stops.
-const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// How long a client may take to send a request body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The listener's limits for `max_connections`: an idle connection lives 90 s, longer than the
+/// pools of its clients (the gateway's and the reconciler's upstream client keep one 60 s), so
+/// they close first and no call meets a connection the sandbox is closing.
+pub fn limits(max_connections: usize) -> ConnectionLimits {
+    ConnectionLimits {
+        max_connections,
+        max_connections_per_peer: max_connections,
+        first_byte_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(90),
+        ..ConnectionLimits::admin()
+    }
+}
 
 /// Serves until `shutdown` resolves, then drains open connections.
 pub async fn serve(
@@ -38,55 +47,29 @@ pub async fn serve(
     max_connections: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(max_connections));
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(route(&app, req).await) }
-        });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _ = connection.await;
-        });
-    }
-    let _ = tokio::time::timeout(DRAIN_GRACE, graceful.shutdown()).await;
+    let bodies = BodyReader::new("sandbox", MAX_BODY_BYTES, BODY_TIMEOUT);
+    let handler = move |request| {
+        let (app, bodies) = (app.clone(), bodies.clone());
+        async move { route(&app, &bodies, request).await }
+    };
+    telemetry::server::serve(listener, "sandbox", limits(max_connections), handler, shutdown).await;
 }
 
-async fn route(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(app: &App, bodies: &BodyReader, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            return respond(Answer::text(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "request body too large")).await;
+    let body = match bodies.read(&parts, body).await {
+        Ok(read) => read.bytes,
+        Err(error) => {
+            let status = match error {
+                BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
+                BodyError::OverBudget => StatusCode::SERVICE_UNAVAILABLE,
+                BodyError::Unreadable => StatusCode::BAD_REQUEST,
+            };
+            let mut response = respond(Answer::text(status, "text/plain", error.to_string())).await;
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            return response;
         }
-        Err(_) => return respond(Answer::text(StatusCode::BAD_REQUEST, "text/plain", "unreadable request body")).await,
     };
     let path = parts.uri.path();
     let answer = if path == "/gateway.do" {

@@ -1,15 +1,18 @@
-//! What every service in the gateway shares for being watched and stopped: logs (`tracing` to
-//! stderr), metrics (one process-wide Prometheus recorder), the admin listener that answers
-//! probes, scrapes and the admin API, and the shutdown signal.
+//! What every service in the gateway shares for being served, watched and stopped: the one HTTP
+//! server every listener runs (connection caps, deadlines, bounded body reading, graceful drain),
+//! logs (`tracing` to stderr), metrics (one process-wide Prometheus recorder), the admin listener
+//! that answers probes, scrapes and the admin API, and the shutdown signal.
 //!
-//! A service's `main` calls [`init_tracing`], then [`metrics`], binds its admin listener and runs
-//! [`serve_admin`] with [`shutdown_signal`] next to its own server.
+//! A service's `main` calls [`init_tracing`], then [`metrics`], binds its listeners and runs
+//! [`server::serve`] (its own API) and [`serve_admin`] until [`shutdown_signal`].
 //!
 //! # Layout
+//! - [`server`]: [`server::serve`], the accept loop every listener runs, its [`server::ConnectionLimits`]
+//!   and [`server::BodyReader`].
 //! - `logs`: [`init_tracing`], the stderr subscriber filtered by `RUST_LOG`.
 //! - `prometheus`: [`metrics`] and [`Metrics`], the recorder, its histogram buckets and upkeep.
 //! - `endpoints`: what the admin listener answers (`/live`, `/ready`, `/metrics`, `/admin/`).
-//! - `admin_server`: [`serve_admin`], the bounded accept loop and graceful drain.
+//! - `admin_server`: [`serve_admin`], the admin endpoints on [`server::serve`].
 //! - `shutdown`: [`shutdown_signal`], Ctrl-C or SIGTERM.
 //! - `service`: [`load_config`] and [`runtime`], as every service's `main` does them.
 //! - `error`: [`TelemetryError`].
@@ -21,6 +24,7 @@ mod error;
 mod logs;
 pub mod process;
 mod prometheus;
+pub mod server;
 mod service;
 mod shutdown;
 

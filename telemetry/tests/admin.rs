@@ -23,7 +23,8 @@ impl Admin {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve_admin(listener, metrics().unwrap(), readiness, admin, async {
+        let limits = telemetry::server::ConnectionLimits::admin();
+        let server = tokio::spawn(serve_admin(listener, limits, metrics().unwrap(), readiness, admin, async {
             let _ = stopped.await;
         }));
         Admin { base, stop, server }

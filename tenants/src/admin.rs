@@ -4,8 +4,9 @@
 //! `admin_auth_failures_total{reason}`. Every change is audited as `admin-api@<peer ip>`, after
 //! the name the caller gives in an `acq-actor` header (`ops:alice via admin-api@10.0.0.5`).
 //! Errors are `application/problem+json`. [`handle`] can be mounted on any admin listener (the
-//! gateway's: it puts the peer's `SocketAddr` in the request's extensions); [`serve`] runs it
-//! alone (`tenants admin-serve`).
+//! gateway's; the shared server, `telemetry::server`, puts the peer's `SocketAddr` in the
+//! request's extensions); [`serve`] runs it alone (`tenants admin-serve`). A body is read only
+//! once the token is accepted, at most 1 MiB, within the body deadline.
 //!
 //! | call | body | does |
 //! |---|---|---|
@@ -22,16 +23,16 @@
 
 mod token;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
+use telemetry::server::{BodyError, BodyReader, ConnectionLimits};
 use zeroize::Zeroizing;
 
 pub use token::AdminToken;
@@ -46,6 +47,13 @@ const MAX_BODY: usize = 1024 * 1024;
 const ACTOR_HEADER: &str = "acq-actor";
 /// Most characters of a route written to the log.
 const MAX_LOGGED_ROUTE: usize = 128;
+/// How long `tenants admin-serve` gives a client to send a body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the admin API reads bodies: at most 1 MiB within `timeout`; `listener` labels the metrics.
+pub fn body_reader(listener: &'static str, timeout: Duration) -> BodyReader {
+    BodyReader::new(listener, MAX_BODY, timeout)
+}
 
 type Reply = Response<Full<Bytes>>;
 
@@ -210,9 +218,22 @@ fn update_of(body: UpdateBody) -> Result<(TenantUpdate, KeyInput), Invalid> {
     Ok((update, body.keys.into_input()?))
 }
 
-/// Handles one admin request. The peer's address, when the listener put it in the request's
-/// extensions (a `SocketAddr`), is logged on a failed authentication and named in the audit trail.
-pub async fn handle(registry: &Registry, token: &AdminToken, req: Request<Incoming>) -> Reply {
+/// A body that could not be read; the answer closes the connection (the rest is discarded).
+fn body_refused(error: BodyError) -> Reply {
+    let mut reply = match error {
+        BodyError::TooLarge => problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body over 1 MiB"),
+        BodyError::TimedOut => problem(StatusCode::REQUEST_TIMEOUT, "body_timeout", &error.to_string()),
+        BodyError::OverBudget => problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &error.to_string()),
+        BodyError::Unreadable => problem(StatusCode::BAD_REQUEST, "invalid", &error.to_string()),
+    };
+    reply.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    reply
+}
+
+/// Handles one admin request, reading its body (once the token is accepted) with `bodies`
+/// ([`body_reader`]). The peer's address, when the listener put it in the request's extensions (a
+/// `SocketAddr`), is logged on a failed authentication and named in the audit trail.
+pub async fn handle(registry: &Registry, token: &AdminToken, bodies: &BodyReader, req: Request<Incoming>) -> Reply {
     let peer = req.extensions().get::<SocketAddr>().map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string());
     let authorization = req.headers().get(header::AUTHORIZATION);
     if !token.accepts(authorization.and_then(|v| v.to_str().ok())) {
@@ -227,9 +248,9 @@ pub async fn handle(registry: &Registry, token: &AdminToken, req: Request<Incomi
         Err(error) => return from_error(error.into()),
     };
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body over 1 MiB"),
+    let body = match bodies.read(&parts, body).await {
+        Ok(read) => read.bytes,
+        Err(error) => return body_refused(error),
     };
     let path: Vec<&str> = parts.uri.path().trim_matches('/').split('/').collect();
     route(registry, &actor, &parts.method, &path, &body).await.unwrap_or_else(from_error)
@@ -298,41 +319,18 @@ async fn route(
     })
 }
 
-/// Serves the admin API on `listener` until `shutdown`.
+/// Serves the admin API on `listener` until `shutdown`, with an admin listener's caps and
+/// deadlines ([`ConnectionLimits::admin`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     registry: Registry,
     token: AdminToken,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "admin accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let (registry, token) = (registry.clone(), token.clone());
-        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(peer);
-            let (registry, token) = (registry.clone(), token.clone());
-            async move { Ok::<_, Infallible>(handle(&registry, &token, req).await) }
-        });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    let bodies = body_reader("tenants_admin", BODY_TIMEOUT);
+    let handler = move |request| {
+        let (registry, token, bodies) = (registry.clone(), token.clone(), bodies.clone());
+        async move { handle(&registry, &token, &bodies, request).await }
+    };
+    telemetry::server::serve(listener, "tenants_admin", ConnectionLimits::admin(), handler, shutdown).await;
 }

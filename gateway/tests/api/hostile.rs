@@ -140,3 +140,59 @@ async fn hostile_bodies_to_the_notify_receiver_and_the_admin_api_are_refused_and
     let (status, body) = pos.pay_in(&trade_no("after"), &code("00"), "1.00", "HKD").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("SUCCESS")), "the gateway still serves");
 }
+
+/// A POS sending 3 MB, 48 times what the gateway takes: the whole body written (by a raw socket
+/// that writes everything before it reads, with a `Content-Length` and chunked, and by reqwest),
+/// then the answer read. The raw socket's send buffer is 64 KiB, as a POS's on a real network
+/// holds far less than 3 MB in flight (on loopback the kernel would otherwise swallow it all). Each hears a 413 problem+json, not a reset: the gateway answers early,
+/// then reads and discards the rest before it closes (with unread data, closing would reset the
+/// connection and throw away the answer the client had not read yet).
+#[tokio::test]
+async fn a_body_over_the_limit_gets_a_413_the_client_can_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let stack = Stack::start(Options::default()).await;
+    let pos = stack.openapi_tenant().await;
+    let body = vec![b' '; 3 * 1024 * 1024];
+    let authorization = pos.authorization("POST", "/v1/payments", &body);
+    for framing in ["content-length", "chunked"] {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_send_buffer_size(64 * 1024).unwrap();
+        let mut stream = socket.connect(stack.gateway.addr()).await.unwrap();
+        let length = match framing {
+            "chunked" => "transfer-encoding: chunked".to_owned(),
+            _ => format!("content-length: {}", body.len()),
+        };
+        let head = format!(
+            "POST /v1/payments HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
+             authorization: {authorization}\r\n{length}\r\n\r\n"
+        );
+        let mut wire = head.into_bytes();
+        match framing {
+            "chunked" => {
+                for chunk in body.chunks(64 * 1024) {
+                    wire.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    wire.extend_from_slice(chunk);
+                    wire.extend_from_slice(b"\r\n");
+                }
+                wire.extend_from_slice(b"0\r\n\r\n");
+            }
+            _ => wire.extend_from_slice(&body),
+        }
+        let written = stream.write_all(&wire).await;
+        assert!(written.is_ok(), "{framing}: the POS could not send its 3 MB: {written:?}");
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer).await;
+        assert!(read.is_ok(), "{framing}: the POS could not read the answer: {read:?}");
+        let answer = String::from_utf8_lossy(&answer).to_lowercase();
+        assert!(answer.starts_with("http/1.1 413"), "{framing}: {answer}");
+        assert!(answer.contains("content-type: application/problem+json"), "{framing}: {answer}");
+        assert!(answer.contains("connection: close"), "{framing}: {answer}");
+        assert!(answer.contains(r#""code":"payload_too_large""#), "{framing}: {answer}");
+    }
+    let sent = pos.try_send_raw("POST", "/v1/payments", body).await;
+    let (status, answer) = sent.expect("reqwest hears the answer");
+    assert_eq!(status, 413, "{answer}");
+    let problem: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!((problem["code"].as_str(), problem["fault"].as_str()), (Some("payload_too_large"), Some("pos")));
+}

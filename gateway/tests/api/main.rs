@@ -13,3 +13,4 @@ mod postgres_restart;
 mod postgres_tls;
 mod scenarios;
 mod secrets;
+mod slow_clients;

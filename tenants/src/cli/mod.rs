@@ -282,15 +282,11 @@ async fn run(cli: Cli) -> Result<String, CliError> {
         Command::AdminServe { listen } => {
             let token = admin::AdminToken::from_env().map_err(CliError::Setup)?;
             log_to_stderr();
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .map_err(|e| CliError::Setup(format!("cannot bind {listen}: {e}")))?;
+            let listener =
+                telemetry::server::bind(*listen).map_err(|e| CliError::Setup(format!("cannot bind {listen}: {e}")))?;
             let addr = listener.local_addr().map_err(|e| CliError::Setup(e.to_string()))?;
             print_out(&format!("tenants admin API listening on http://{addr}"));
-            admin::serve(listener, registry(&cli).await?, token, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await;
+            admin::serve(listener, registry(&cli).await?, token, telemetry::shutdown_signal()).await;
             Ok(String::new())
         }
     }
