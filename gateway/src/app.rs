@@ -1,6 +1,11 @@
-//! Starting and stopping the gateway: migrations (if asked), the pool, the tenant snapshot, the
+//! Starting and stopping the gateway: migrations (if asked), the pools, the tenant snapshot, the
 //! due-index, the settlement listener, the partner API and admin listeners. Stopping drains
 //! open requests and lets every detached call-then-record task finish.
+//!
+//! Three pools, each with a wait limit: the main one (reads, cancels, refunds, notifications,
+//! the snapshot), the batched writes' (intents and outcomes), and the sales reports' own small
+//! one (each report one backend, on one core), so a tenant's reports can take neither the
+//! connections payments need nor more of Postgres than that pool's size in cores.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,10 +83,11 @@ impl Gateway {
             tenants::db::migrate(&config.database_url).await.map_err(|e| StartError::Migrate(e.to_string()))?;
             ledger::store::migrate(&config.database_url).await.map_err(|e| StartError::Migrate(e.to_string()))?;
         }
-        let pool = tenants::db::pool(&config.database_url, config.database_pool_size)
-            .map_err(|e| StartError::Database(e.to_string()))?;
-        let writes = tenants::db::pool_planning_each_time(&config.database_url, ledger::store::WRITE_CONNECTIONS)
-            .map_err(|e| StartError::Database(e.to_string()))?;
+        let database = |e: tenants::db::DbError| StartError::Database(e.to_string());
+        let pool = tenants::db::bounded_pool(&config.database_url, config.pool_limits()).map_err(database)?;
+        let write_limits = config.write_pool_limits(ledger::store::WRITE_CONNECTIONS);
+        let writes = tenants::db::pool_planning_each_time(&config.database_url, write_limits).map_err(database)?;
+        let reports = tenants::db::bounded_pool(&config.database_url, config.report_pool_limits()).map_err(database)?;
         let refresh = RefreshConfig {
             database_url: config.database_url.clone(),
             full_reload_every: Duration::from_secs(config.snapshot_reload_secs),
@@ -101,12 +107,12 @@ impl Gateway {
         let state = Arc::new(AppState {
             upstream: Upstream::new(config.upstream_timeout()),
             nonces: Nonces::new(2 * skew, NONCES_PER_GENERATION),
-            store: Store::with_write_pool(pool.clone(), writes),
+            store: Store::with_write_pool(pool.clone(), writes).with_report_pool(reports),
             snapshots,
             due_index,
             settlements,
             announcer,
-            budgets: Budgets::default(),
+            budgets: Budgets::new(config.report_rate_per_minute, config.report_burst),
             inflight: Inflight::default(),
             tasks: TaskTracker::new(),
             public_url,

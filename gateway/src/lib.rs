@@ -18,7 +18,7 @@
 //! - [`server`]: the HTTP/1.1 + HTTP/2 listener with its limits.
 //! - [`routes`]: routing and the steps before every handler.
 //! - [`auth`]: the ACQ1-HMAC-SHA256 scheme and the nonce cache.
-//! - [`limits`]: per-tenant GCRA budgets.
+//! - [`limits`]: per-tenant GCRA budgets (pay, other, reports).
 //! - [`api`]: the partner API's handlers and views.
 //! - [`inflight`]: one call to Alipay per trade at a time.
 //! - [`notify`]: Alipay's notifications.

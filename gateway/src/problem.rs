@@ -67,6 +67,10 @@ pub enum ApiError {
     NotSupported(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Our capacity for this work is taken for now (a pool wait or a statement timeout ran out):
+    /// nothing was done, and the answer says when to come back.
+    #[error("{what}; retry after {retry_after_secs} s")]
+    Busy { what: &'static str, retry_after_secs: u64 },
     #[error("Alipay did not give a usable answer: {0}")]
     Upstream(String),
 }
@@ -83,7 +87,9 @@ impl ApiError {
             ApiError::RefundExceeds { .. } | ApiError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::TenantNotReady | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TenantNotReady | ApiError::Unavailable(_) | ApiError::Busy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
         }
     }
@@ -107,6 +113,7 @@ impl ApiError {
             ApiError::TenantNotReady => "tenant_not_ready",
             ApiError::NotSupported(_) => "not_supported",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Busy { .. } => "busy",
             ApiError::Upstream(_) => "upstream_error",
         }
     }
@@ -114,7 +121,7 @@ impl ApiError {
     pub fn fault(&self) -> Fault {
         match self {
             ApiError::Refused { .. } | ApiError::Upstream(_) => Fault::Alipay,
-            ApiError::TenantNotReady | ApiError::Unavailable(_) => Fault::Us,
+            ApiError::TenantNotReady | ApiError::Unavailable(_) | ApiError::Busy { .. } => Fault::Us,
             _ => Fault::Pos,
         }
     }
@@ -123,7 +130,11 @@ impl ApiError {
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            ApiError::RateLimited { .. } | ApiError::Unavailable(_) | ApiError::Upstream(_) | ApiError::TenantNotReady
+            ApiError::RateLimited { .. }
+                | ApiError::Busy { .. }
+                | ApiError::Unavailable(_)
+                | ApiError::Upstream(_)
+                | ApiError::TenantNotReady
         )
     }
 
@@ -147,7 +158,7 @@ impl ApiError {
         let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
         *response.status_mut() = status;
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let ApiError::RateLimited { retry_after_secs } = self
+        if let ApiError::RateLimited { retry_after_secs } | ApiError::Busy { retry_after_secs, .. } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after_secs.max(1).to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -156,10 +167,26 @@ impl ApiError {
     }
 }
 
+/// When a POS should try again after the ledger was busy.
+const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
 impl From<ledger::StoreError> for ApiError {
     fn from(error: ledger::StoreError) -> Self {
-        tracing::error!(%error, "ledger error");
-        ApiError::Unavailable("the ledger could not be reached".into())
+        let busy = |cause: &'static str, what: &'static str| {
+            metrics::counter!("gateway_ledger_busy_total", "cause" => cause).increment(1);
+            ApiError::Busy { what, retry_after_secs: BUSY_RETRY_AFTER_SECS }
+        };
+        match error {
+            ledger::StoreError::Busy => busy("pool_wait", "the ledger is busy"),
+            timed_out if timed_out.timed_out() => {
+                tracing::warn!("a ledger statement was cut at its statement timeout");
+                busy("statement_timeout", "the ledger took too long to answer")
+            }
+            error => {
+                tracing::error!(%error, "ledger error");
+                ApiError::Unavailable("the ledger could not be reached".into())
+            }
+        }
     }
 }
 

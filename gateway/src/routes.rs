@@ -83,6 +83,7 @@ impl<'a> Route<'a> {
     fn budget(&self) -> Budget {
         match self {
             Route::Pay | Route::QrOrder => Budget::Pay,
+            Route::SalesReport => Budget::Report,
             _ => Budget::Other,
         }
     }

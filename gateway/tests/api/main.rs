@@ -5,9 +5,11 @@
 mod hostile;
 mod idempotency;
 mod isolation;
+mod ledger_busy;
 mod notifications;
 mod openapi;
 mod operations;
 mod postgres_restart;
+mod report_flood;
 mod scenarios;
 mod secrets;

@@ -6,5 +6,6 @@ mod admin_api;
 mod cli;
 mod helpers;
 mod no_plaintext;
+mod pools;
 mod registry;
 mod snapshot;
