@@ -20,16 +20,17 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::Nonces;
 use crate::config::Config;
 use crate::inflight::Inflight;
 use crate::limits::Budgets;
+use crate::replay::{Nonces, Replays, SeenSet};
 use crate::state::AppState;
 use upstream::Upstream;
 
-/// Requests whose nonces one generation remembers: two generations take at most 36 MiB (2^21
-/// slots of 9 bytes each), and cover the whole window up to 1,600 requests/s, the last 110 s or
-/// more at 9,000/s. Beyond, a replay meets the idempotency keys (design §3), never a second charge.
+/// Requests whose nonces one generation of this process's memory remembers: two generations take
+/// at most 36 MiB (2^21 slots of 9 bytes each), and cover the whole window up to 1,600
+/// requests/s, the last 110 s or more at 9,000/s. It is only the first filter: Redis holds every
+/// nonce of the window for all replicas ([`crate::replay`]).
 const NONCES_PER_GENERATION: usize = 1_000_000;
 
 /// Secrets the gateway is given (never part of [`Config`]).
@@ -78,6 +79,7 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError>
 
 impl Gateway {
     pub async fn start(config: Config, secrets: Secrets) -> Result<Gateway, StartError> {
+        let started_secs = time::OffsetDateTime::now_utc().unix_timestamp();
         let config = config.validate()?;
         if config.migrate_on_start {
             tenants::db::migrate(&config.database_url).await.map_err(|e| StartError::Migrate(e.to_string()))?;
@@ -104,9 +106,12 @@ impl Gateway {
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let report_offset = config.report_offset()?;
         let skew = i64::try_from(config.clock_skew_secs).unwrap_or(300);
+        let window = Duration::from_secs(2 * config.clock_skew_secs);
+        let seen = SeenSet::new(due_index.connection(), &config.redis_prefix, window);
+        let here = Nonces::new(2 * skew, NONCES_PER_GENERATION);
         let state = Arc::new(AppState {
             upstream: Upstream::new(config.upstream_timeout()),
-            nonces: Nonces::new(2 * skew, NONCES_PER_GENERATION),
+            replays: Replays::new(here, seen, config.nonce_redis_timeout(), started_secs),
             store: Store::with_write_pool(pool.clone(), writes).with_report_pool(reports),
             snapshots,
             due_index,

@@ -36,8 +36,12 @@ pub struct Config {
     pub report_rate_per_minute: u32,
     pub report_burst: u32,
     pub redis_url: String,
-    /// Key prefix of the Redis due-index (several deployments may share one Redis).
+    /// Key prefix in Redis of the due-index and the replay seen-set (several deployments may
+    /// share one Redis; every gateway of one deployment must use the same).
     pub redis_prefix: String,
+    /// How long a request waits for Redis to record its nonce; past it (or on an error) the
+    /// gateway falls back to refusing requests stamped before it started.
+    pub nonce_redis_timeout_ms: u64,
     /// This gateway as Alipay reaches it, for `notify_url` (`{public_url}/notify/{tenant}`). When
     /// unset, the partner listener's own address is used.
     pub public_url: Option<String>,
@@ -85,6 +89,7 @@ impl Default for Config {
             report_burst: 3,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "acq".into(),
+            nonce_redis_timeout_ms: 200,
             public_url: None,
             notifications: true,
             migrate_on_start: false,
@@ -135,6 +140,9 @@ impl Config {
         }
         if !(1..=60_000).contains(&self.report_rate_per_minute) || !(1..=10_000).contains(&self.report_burst) {
             return fail("report_rate_per_minute must be 1 to 60000 and report_burst 1 to 10000");
+        }
+        if !(1..=5_000).contains(&self.nonce_redis_timeout_ms) {
+            return fail("nonce_redis_timeout_ms must be 1 to 5000");
         }
         if self.redis_prefix.is_empty()
             || self.redis_prefix.len() > 64
@@ -208,6 +216,10 @@ impl Config {
             .one_core_each()
     }
 
+    pub fn nonce_redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.nonce_redis_timeout_ms)
+    }
+
     /// When the reconciler looks at an intent whose answer this gateway never recorded (it died
     /// mid-call): past any call's deadline, with room for the write after it.
     pub fn intent_check_after(&self) -> Duration {
@@ -234,6 +246,8 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("report_pool_size"));
         let bad = Config { report_burst: 0, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("report_burst"));
+        let bad = Config { nonce_redis_timeout_ms: 0, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("nonce_redis_timeout_ms"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Routing, and the steps every partner API request takes before its handler:
 //!
 //! ```text
-//! read body (≤ max_body_bytes) → authenticate (HMAC, skew, nonce) → tenant suspended? → rate budget → handler
+//! read body (≤ max_body_bytes) → authenticate (HMAC, skew) → nonce unused? (memory, then Redis)
+//!     → tenant suspended? → rate budget → handler
 //! ```
 //! `POST /notify/{tenant}` skips authentication: Alipay's signature is its proof.
 
@@ -16,9 +17,10 @@ use hyper::body::Incoming;
 use time::OffsetDateTime;
 
 use crate::api::{self, Ctx, Timing};
-use crate::auth::{SignedRequest, authenticate};
+use crate::auth::{Authenticated, SignedRequest, authenticate};
 use crate::limits::Budget;
 use crate::problem::ApiError;
+use crate::replay::Verdict;
 use crate::state::AppState;
 
 /// Where a request goes.
@@ -202,7 +204,18 @@ async fn answer(
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let signed = SignedRequest { authorization, method: parts.method.as_str(), path_and_query, body: &body };
     let skew = i64::try_from(state.config.clock_skew_secs).unwrap_or(300);
-    let tenant = authenticate(&snapshot, &state.nonces, skew, signed, OffsetDateTime::now_utc())?;
+    let now = OffsetDateTime::now_utc();
+    let Authenticated { tenant, key_id, nonce, timestamp } = authenticate(&snapshot, skew, signed, now)?;
+    match state.replays.check(key_id, nonce, timestamp, now.unix_timestamp()).await {
+        Verdict::First => {}
+        Verdict::Replayed => return Err(ApiError::Unauthorized),
+        Verdict::Undecided => {
+            return Err(ApiError::Busy {
+                what: "the request's nonce cannot be checked yet; sign it again",
+                retry_after_secs: 1,
+            });
+        }
+    }
     if !tenant.is_active() {
         return Err(ApiError::Suspended);
     }

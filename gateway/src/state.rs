@@ -9,10 +9,10 @@ use tenants::snapshot::Tenant;
 use time::{OffsetDateTime, UtcOffset};
 use tokio_util::task::TaskTracker;
 
-use crate::auth::Nonces;
 use crate::config::Config;
 use crate::inflight::Inflight;
 use crate::limits::Budgets;
+use crate::replay::Replays;
 use upstream::Upstream;
 
 pub struct AppState {
@@ -24,7 +24,8 @@ pub struct AppState {
     pub announcer: Announcer,
     pub upstream: Upstream,
     pub budgets: Budgets,
-    pub nonces: Nonces,
+    /// Whether a request's nonce was used before, here or on any replica.
+    pub replays: Replays,
     pub inflight: Inflight,
     /// The detached call-then-record tasks; shutdown waits for them.
     pub tasks: TaskTracker,

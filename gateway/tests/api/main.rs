@@ -10,6 +10,7 @@ mod notifications;
 mod openapi;
 mod operations;
 mod postgres_restart;
+mod replay;
 mod report_flood;
 mod scenarios;
 mod secrets;
