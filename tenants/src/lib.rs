@@ -10,7 +10,7 @@
 //! - [`vault`]: envelope encryption (master key ring, data keys, AES-256-GCM with bound AAD).
 //! - [`secret`]: secrets in memory and API key ids.
 //! - [`signature`]: the partner API's request signature (POS requests, merchant webhooks).
-//! - [`db`]: the pool and the migrations (`migrations/`).
+//! - [`db`]: the bounded pools (wait limits, statement timeouts) and the migrations (`migrations/`).
 //! - [`registry`]: every ops operation, validated then written with its audit row.
 //! - [`snapshot`]: the in-memory snapshot, its loader and its LISTEN/NOTIFY refresher.
 //! - [`admin`]: the token-protected admin HTTP API.
