@@ -1,6 +1,11 @@
-//! Starting and stopping the gateway: migrations (if asked), the pool, the tenant snapshot, the
+//! Starting and stopping the gateway: migrations (if asked), the pools, the tenant snapshot, the
 //! due-index, the settlement listener, the partner API and admin listeners. Stopping drains
 //! open requests and lets every detached call-then-record task finish.
+//!
+//! Three pools, each with a wait limit: the main one (reads, cancels, refunds, notifications,
+//! the snapshot), the batched writes' (intents and outcomes), and the sales reports' own small
+//! one (each report one backend, on one core), so a tenant's reports can take neither the
+//! connections payments need nor more of Postgres than that pool's size in cores.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,16 +21,17 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::Nonces;
 use crate::config::Config;
 use crate::inflight::Inflight;
 use crate::limits::Budgets;
+use crate::replay::{Nonces, Replays, SeenSet};
 use crate::state::AppState;
 use upstream::Upstream;
 
-/// Requests whose nonces one generation remembers: two generations take at most 36 MiB (2^21
-/// slots of 9 bytes each), and cover the whole window up to 1,600 requests/s, the last 110 s or
-/// more at 9,000/s. Beyond, a replay meets the idempotency keys (design §3), never a second charge.
+/// Requests whose nonces one generation of this process's memory remembers: two generations take
+/// at most 36 MiB (2^21 slots of 9 bytes each), and cover the whole window up to 1,600
+/// requests/s, the last 110 s or more at 9,000/s. It is only the first filter: Redis holds every
+/// nonce of the window for all replicas ([`crate::replay`]).
 const NONCES_PER_GENERATION: usize = 1_000_000;
 
 /// Secrets the gateway is given (never part of [`Config`]).
@@ -75,15 +81,17 @@ fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
 
 impl Gateway {
     pub async fn start(config: Config, secrets: Secrets) -> Result<Gateway, StartError> {
+        let started_secs = time::OffsetDateTime::now_utc().unix_timestamp();
         let config = config.validate()?;
         if config.migrate_on_start {
             tenants::db::migrate(&config.database_url).await.map_err(|e| StartError::Migrate(e.to_string()))?;
             ledger::store::migrate(&config.database_url).await.map_err(|e| StartError::Migrate(e.to_string()))?;
         }
-        let pool = tenants::db::pool(&config.database_url, config.database_pool_size)
-            .map_err(|e| StartError::Database(e.to_string()))?;
-        let writes = tenants::db::pool_planning_each_time(&config.database_url, ledger::store::WRITE_CONNECTIONS)
-            .map_err(|e| StartError::Database(e.to_string()))?;
+        let database = |e: tenants::db::DbError| StartError::Database(e.to_string());
+        let pool = tenants::db::bounded_pool(&config.database_url, config.pool_limits()).map_err(database)?;
+        let write_limits = config.write_pool_limits(ledger::store::WRITE_CONNECTIONS);
+        let writes = tenants::db::pool_planning_each_time(&config.database_url, write_limits).map_err(database)?;
+        let reports = tenants::db::bounded_pool(&config.database_url, config.report_pool_limits()).map_err(database)?;
         let refresh = RefreshConfig {
             database_url: config.database_url.clone(),
             full_reload_every: Duration::from_secs(config.snapshot_reload_secs),
@@ -102,16 +110,19 @@ impl Gateway {
         let skew = i64::try_from(config.clock_skew_secs).unwrap_or(300);
         let bodies = telemetry::server::BodyReader::new("partner", config.max_body_bytes, config.body_timeout())
             .with_budget(config.unauthenticated_body_budget_bytes);
+        let window = Duration::from_secs(2 * config.clock_skew_secs);
+        let seen = SeenSet::new(due_index.connection(), &config.redis_prefix, window);
+        let here = Nonces::new(2 * skew, NONCES_PER_GENERATION);
         let state = Arc::new(AppState {
             bodies,
             upstream: Upstream::new(config.upstream_timeout()),
-            nonces: Nonces::new(2 * skew, NONCES_PER_GENERATION),
-            store: Store::with_write_pool(pool.clone(), writes),
+            replays: Replays::new(here, seen, config.nonce_redis_timeout(), started_secs),
+            store: Store::with_write_pool(pool.clone(), writes).with_report_pool(reports),
             snapshots,
             due_index,
             settlements,
             announcer,
-            budgets: Budgets::default(),
+            budgets: Budgets::new(config.report_rate_per_minute, config.report_burst),
             payments: Inflight::default(),
             cancels: Inflight::default(),
             refunds: Inflight::default(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use telemetry::server::ConnectionLimits;
+use tenants::db::PoolLimits;
 use time::UtcOffset;
 
 /// How long open partner API connections get to finish their requests when the gateway stops.
@@ -34,10 +35,30 @@ pub struct Config {
     /// `/live`, `/ready`, `/metrics` and the tenants admin API.
     pub admin_listen: SocketAddr,
     pub database_url: String,
+    /// Connections of the main pool (queries, cancels, refunds, notifications, the snapshot).
     pub database_pool_size: usize,
+    /// How long a request waits for a free connection of any pool; past it the POS hears 503
+    /// with `Retry-After` (Alipay's notification hears `fail` and retries), never a hang.
+    pub database_pool_wait_ms: u64,
+    /// Postgres `statement_timeout` on the request path's connections (the main pool and the
+    /// batched writes). Migrations and LISTEN connections have none.
+    pub database_statement_timeout_ms: u64,
+    /// Connections the sales reports have, in a pool of their own: at most this many reports
+    /// run at once, each on one core (no parallel workers), whatever the tenants ask.
+    pub report_pool_size: usize,
+    /// Postgres `statement_timeout` of a report: longer ones are cut (503, `Retry-After`).
+    pub report_statement_timeout_ms: u64,
+    /// Each tenant's report budget (GCRA): this many a minute, in bursts of `report_burst`. A
+    /// budget of its own, so reports never spend what queries, cancels and refunds need.
+    pub report_rate_per_minute: u32,
+    pub report_burst: u32,
     pub redis_url: String,
-    /// Key prefix of the Redis due-index (several deployments may share one Redis).
+    /// Key prefix in Redis of the due-index and the replay seen-set (several deployments may
+    /// share one Redis; every gateway of one deployment must use the same).
     pub redis_prefix: String,
+    /// How long a request waits for Redis to record its nonce; past it (or on an error) the
+    /// gateway falls back to refusing requests stamped before it started.
+    pub nonce_redis_timeout_ms: u64,
     /// This gateway as Alipay reaches it, for `notify_url` (`{public_url}/notify/{tenant}`). When
     /// unset, the partner listener's own address is used.
     pub public_url: Option<String>,
@@ -101,8 +122,15 @@ impl Default for Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
             database_url: "postgres://postgres@127.0.0.1:5432/acquirer".into(),
             database_pool_size: 32,
+            database_pool_wait_ms: 1_000,
+            database_statement_timeout_ms: 10_000,
+            report_pool_size: 1,
+            report_statement_timeout_ms: 5_000,
+            report_rate_per_minute: 6,
+            report_burst: 3,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "acq".into(),
+            nonce_redis_timeout_ms: 200,
             public_url: None,
             notifications: true,
             migrate_on_start: false,
@@ -146,6 +174,23 @@ impl Config {
         let fail = |message: &str| Err(ConfigError(message.to_owned()));
         if self.database_pool_size == 0 || self.database_pool_size > 1000 {
             return fail("database_pool_size must be 1 to 1000");
+        }
+        if !(1..=60_000).contains(&self.database_pool_wait_ms) {
+            return fail("database_pool_wait_ms must be 1 to 60000");
+        }
+        if !(100..=600_000).contains(&self.database_statement_timeout_ms)
+            || !(100..=600_000).contains(&self.report_statement_timeout_ms)
+        {
+            return fail("database_statement_timeout_ms and report_statement_timeout_ms must be 100 to 600000");
+        }
+        if !(1..=100).contains(&self.report_pool_size) {
+            return fail("report_pool_size must be 1 to 100");
+        }
+        if !(1..=60_000).contains(&self.report_rate_per_minute) || !(1..=10_000).contains(&self.report_burst) {
+            return fail("report_rate_per_minute must be 1 to 60000 and report_burst 1 to 10000");
+        }
+        if !(1..=5_000).contains(&self.nonce_redis_timeout_ms) {
+            return fail("nonce_redis_timeout_ms must be 1 to 5000");
         }
         if self.redis_prefix.is_empty()
             || self.redis_prefix.len() > 64
@@ -231,6 +276,30 @@ impl Config {
         Duration::from_millis(self.upstream_timeout_ms)
     }
 
+    /// The main pool's limits.
+    pub fn pool_limits(&self) -> PoolLimits {
+        PoolLimits::new(self.database_pool_size)
+            .waiting(Duration::from_millis(self.database_pool_wait_ms))
+            .statement_timeout(Duration::from_millis(self.database_statement_timeout_ms))
+    }
+
+    /// The batched writes' pool: `connections` of them, bounded as the main pool.
+    pub fn write_pool_limits(&self, connections: usize) -> PoolLimits {
+        PoolLimits { size: connections, ..self.pool_limits() }
+    }
+
+    /// The reports' pool: small, one core per report, a tight statement timeout.
+    pub fn report_pool_limits(&self) -> PoolLimits {
+        PoolLimits::new(self.report_pool_size)
+            .waiting(Duration::from_millis(self.database_pool_wait_ms))
+            .statement_timeout(Duration::from_millis(self.report_statement_timeout_ms))
+            .one_core_each()
+    }
+
+    pub fn nonce_redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.nonce_redis_timeout_ms)
+    }
+
     /// When the reconciler looks at an intent whose answer this gateway never recorded (it died
     /// mid-call): past any call's deadline, with room for the write after it.
     pub fn intent_check_after(&self) -> Duration {
@@ -255,5 +324,27 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("max_connections_per_peer"));
         let bad = Config { unauthenticated_body_budget_bytes: 1024, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("unauthenticated_body_budget_bytes"));
+        let bad = Config { database_pool_wait_ms: 0, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("database_pool_wait_ms"));
+        let bad = Config { report_statement_timeout_ms: 10, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("report_statement_timeout_ms"));
+        let bad = Config { report_pool_size: 0, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("report_pool_size"));
+        let bad = Config { report_burst: 0, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("report_burst"));
+        let bad = Config { nonce_redis_timeout_ms: 0, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("nonce_redis_timeout_ms"));
+    }
+
+    #[test]
+    fn every_pool_is_bounded() {
+        let config = Config::default();
+        let reports = config.report_pool_limits();
+        assert_eq!((reports.size, reports.one_core_each), (1, true));
+        assert_eq!(reports.statement_timeout, Some(Duration::from_secs(5)));
+        for limits in [config.pool_limits(), config.write_pool_limits(2), reports] {
+            assert_eq!(limits.wait, Duration::from_secs(1));
+            assert!(limits.statement_timeout.is_some());
+        }
     }
 }

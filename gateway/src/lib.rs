@@ -5,7 +5,7 @@
 //!
 //! A payment's life:
 //! ```text
-//! POS ─▶ read body ─▶ authenticate ─▶ tenant active? ─▶ budget ─▶ validate
+//! POS ─▶ read body ─▶ authenticate ─▶ nonce unused? ─▶ tenant active? ─▶ budget ─▶ validate
 //!     ─▶ lead (or follow an identical call) ─▶ intent row (PAYING, committed)
 //!     ─▶ sign ─▶ Alipay ─▶ verify + classify ─▶ CAS outcome ─▶ arm due-index if UNKNOWN ─▶ answer
 //! ```
@@ -17,8 +17,10 @@
 //!   listeners run `telemetry::server`, with their caps and deadlines.
 //! - [`state`]: what every request may use.
 //! - [`routes`]: routing and the steps before every handler.
-//! - [`auth`]: the ACQ1-HMAC-SHA256 scheme and the nonce cache.
-//! - [`limits`]: per-tenant GCRA budgets.
+//! - [`auth`]: the ACQ1-HMAC-SHA256 scheme (signature and clock skew).
+//! - [`replay`]: each nonce used once across every replica (memory, then Redis; the process
+//!   start when Redis is away).
+//! - [`limits`]: per-tenant GCRA budgets (pay, other, reports).
 //! - [`api`]: the partner API's handlers and views.
 //! - [`inflight`]: one call to Alipay per trade at a time.
 //! - [`notify`]: Alipay's notifications.
@@ -32,6 +34,7 @@ pub mod inflight;
 pub mod limits;
 pub mod notify;
 pub mod problem;
+pub mod replay;
 pub mod routes;
 pub mod state;
 

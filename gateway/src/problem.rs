@@ -73,6 +73,10 @@ pub enum ApiError {
     NotSupported(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Our capacity for this work is taken for now (a pool wait or a statement timeout ran out):
+    /// nothing was done, and the answer says when to come back.
+    #[error("{what}; retry after {retry_after_secs} s")]
+    Busy { what: &'static str, retry_after_secs: u64 },
     #[error("Alipay did not give a usable answer: {0}")]
     Upstream(String),
 }
@@ -91,7 +95,9 @@ impl ApiError {
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::TenantNotReady | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TenantNotReady | ApiError::Unavailable(_) | ApiError::Busy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
         }
     }
@@ -117,6 +123,7 @@ impl ApiError {
             ApiError::TenantNotReady => "tenant_not_ready",
             ApiError::NotSupported(_) => "not_supported",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Busy { .. } => "busy",
             ApiError::Upstream(_) => "upstream_error",
         }
     }
@@ -124,7 +131,9 @@ impl ApiError {
     pub fn fault(&self) -> Fault {
         match self {
             ApiError::Refused { .. } | ApiError::Upstream(_) => Fault::Alipay,
-            ApiError::TenantNotReady | ApiError::Unavailable(_) | ApiError::Overloaded => Fault::Us,
+            ApiError::TenantNotReady | ApiError::Unavailable(_) | ApiError::Overloaded | ApiError::Busy { .. } => {
+                Fault::Us
+            }
             _ => Fault::Pos,
         }
     }
@@ -134,6 +143,7 @@ impl ApiError {
         matches!(
             self,
             ApiError::RateLimited { .. }
+                | ApiError::Busy { .. }
                 | ApiError::Unavailable(_)
                 | ApiError::Upstream(_)
                 | ApiError::TenantNotReady
@@ -173,7 +183,9 @@ impl ApiError {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         let retry_after = match self {
-            ApiError::RateLimited { retry_after_secs } => Some(retry_after_secs.max(1)),
+            ApiError::RateLimited { retry_after_secs } | ApiError::Busy { retry_after_secs, .. } => {
+                Some(retry_after_secs.max(1))
+            }
             ApiError::Overloaded => Some(1),
             _ => None,
         };
@@ -196,11 +208,26 @@ impl From<BodyError> for ApiError {
         }
     }
 }
+/// When a POS should try again after the ledger was busy.
+const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 impl From<ledger::StoreError> for ApiError {
     fn from(error: ledger::StoreError) -> Self {
-        tracing::error!(%error, "ledger error");
-        ApiError::Unavailable("the ledger could not be reached".into())
+        let busy = |cause: &'static str, what: &'static str| {
+            metrics::counter!("gateway_ledger_busy_total", "cause" => cause).increment(1);
+            ApiError::Busy { what, retry_after_secs: BUSY_RETRY_AFTER_SECS }
+        };
+        match error {
+            ledger::StoreError::Busy => busy("pool_wait", "the ledger is busy"),
+            timed_out if timed_out.timed_out() => {
+                tracing::warn!("a ledger statement was cut at its statement timeout");
+                busy("statement_timeout", "the ledger took too long to answer")
+            }
+            error => {
+                tracing::error!(%error, "ledger error");
+                ApiError::Unavailable("the ledger could not be reached".into())
+            }
+        }
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! read body (≤ max_body_bytes, within body_timeout, from the unauthenticated byte budget)
-//!   → authenticate (HMAC, skew, nonce; the body's bytes leave the budget) → tenant suspended?
-//!   → rate budget → handler
+//!   → authenticate (HMAC, skew; the body's bytes leave the budget) → nonce unused? (memory, then
+//!   Redis) → tenant suspended? → rate budget → handler
 //! ```
 //! `POST /notify/{tenant}` skips authentication: Alipay's signature is its proof (the body holds
 //! its budget until the notification is handled).
@@ -19,9 +19,10 @@ use hyper::body::Incoming;
 use time::OffsetDateTime;
 
 use crate::api::{self, Ctx, Timing};
-use crate::auth::{SignedRequest, authenticate};
+use crate::auth::{Authenticated, SignedRequest, authenticate};
 use crate::limits::Budget;
 use crate::problem::ApiError;
+use crate::replay::Verdict;
 use crate::state::AppState;
 use telemetry::server::ReadBody;
 
@@ -87,6 +88,7 @@ impl<'a> Route<'a> {
     fn budget(&self) -> Budget {
         match self {
             Route::Pay | Route::QrOrder => Budget::Pay,
+            Route::SalesReport => Budget::Report,
             _ => Budget::Other,
         }
     }
@@ -198,8 +200,19 @@ async fn answer(
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let signed = SignedRequest { authorization, method: parts.method.as_str(), path_and_query, body: &body };
     let skew = i64::try_from(state.config.clock_skew_secs).unwrap_or(300);
-    let tenant = authenticate(&snapshot, &state.nonces, skew, signed, OffsetDateTime::now_utc())?;
+    let now = OffsetDateTime::now_utc();
+    let Authenticated { tenant, key_id, nonce, timestamp } = authenticate(&snapshot, skew, signed, now)?;
     drop(unauthenticated);
+    match state.replays.check(key_id, nonce, timestamp, now.unix_timestamp()).await {
+        Verdict::First => {}
+        Verdict::Replayed => return Err(ApiError::Unauthorized),
+        Verdict::Undecided => {
+            return Err(ApiError::Busy {
+                what: "the request's nonce cannot be checked yet; sign it again",
+                retry_after_secs: 1,
+            });
+        }
+    }
     if !tenant.is_active() {
         return Err(ApiError::Suspended);
     }

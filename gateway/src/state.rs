@@ -12,11 +12,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::Called;
 use crate::api::refunds::Refunded;
-use crate::auth::Nonces;
 use crate::config::Config;
 use crate::inflight::Inflight;
 use crate::limits::Budgets;
 use crate::problem::ApiError;
+use crate::replay::Replays;
 use upstream::Upstream;
 
 pub struct AppState {
@@ -30,7 +30,8 @@ pub struct AppState {
     pub announcer: Announcer,
     pub upstream: Upstream,
     pub budgets: Budgets,
-    pub nonces: Nonces,
+    /// Whether a request's nonce was used before, here or on any replica.
+    pub replays: Replays,
     /// Payments and QR orders under way here, by trade.
     pub payments: Inflight<TradeKey, Result<Called, ApiError>>,
     /// Cancels under way here, by trade.

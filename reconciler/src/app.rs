@@ -1,6 +1,7 @@
-//! Starting and stopping a reconciler: migrations (if asked), the pool, the tenant snapshot, the
-//! due-index, and the loops (claimer, sweeper, webhook worker), with the admin listener
-//! (`/live`, `/ready`, `/metrics`). Stopping lets every check and delivery under way finish.
+//! Starting and stopping a reconciler: migrations (if asked), the pools (each with a wait limit
+//! and a statement timeout), the tenant snapshot, the due-index, and the loops (claimer, sweeper,
+//! webhook worker), with the admin listener (`/live`, `/ready`, `/metrics`). Stopping lets every
+//! check and delivery under way finish.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,10 +74,11 @@ impl Reconciler {
             tenants::db::migrate(&config.database_url).await.map_err(|e| StartError::Migrate(e.to_string()))?;
             ledger::store::migrate(&config.database_url).await.map_err(|e| StartError::Migrate(e.to_string()))?;
         }
-        let pool = tenants::db::pool(&config.database_url, config.database_pool_size)
-            .map_err(|e| StartError::Database(e.to_string()))?;
-        let writes = tenants::db::pool_planning_each_time(&config.database_url, ledger::store::WRITE_CONNECTIONS)
-            .map_err(|e| StartError::Database(e.to_string()))?;
+        let database = |e: tenants::db::DbError| StartError::Database(e.to_string());
+        let pool = tenants::db::bounded_pool(&config.database_url, config.pool_limits(config.database_pool_size))
+            .map_err(database)?;
+        let write_limits = config.pool_limits(ledger::store::WRITE_CONNECTIONS);
+        let writes = tenants::db::pool_planning_each_time(&config.database_url, write_limits).map_err(database)?;
         let refresh = RefreshConfig {
             database_url: config.database_url.clone(),
             full_reload_every: Duration::from_secs(config.snapshot_reload_secs),

@@ -39,7 +39,7 @@ pub enum Command {
 
 /// Prints a tenant's deliveries; the text to print, or a one-line error.
 pub async fn webhooks(config: &Config, tenant: &str, limit: i64, json: bool) -> anyhow::Result<String> {
-    let pool = tenants::db::pool(&config.database_url, 2)?;
+    let pool = tenants::db::bounded_pool(&config.database_url, config.pool_limits(2))?;
     let tenant_id = match tenant.parse::<uuid::Uuid>() {
         Ok(id) => id,
         Err(_) => tenants::Registry::new(pool.clone(), None).show(tenant).await?.id,

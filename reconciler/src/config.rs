@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tenants::db::PoolLimits;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -15,6 +16,11 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     pub database_url: String,
     pub database_pool_size: usize,
+    /// How long a loop waits for a free connection before that round fails (and is retried).
+    pub database_pool_wait_ms: u64,
+    /// Postgres `statement_timeout` on the pooled connections (claims, sweeps, settlements,
+    /// webhooks). Migrations have none.
+    pub database_statement_timeout_ms: u64,
     pub redis_url: String,
     /// Key prefix of the due-index (the gateway's `redis_prefix`).
     pub redis_prefix: String,
@@ -75,6 +81,8 @@ impl Default for Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9091)),
             database_url: "postgres://postgres@127.0.0.1:5432/acquirer".into(),
             database_pool_size: 16,
+            database_pool_wait_ms: 5_000,
+            database_statement_timeout_ms: 30_000,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "acq".into(),
             migrate_on_start: false,
@@ -136,6 +144,12 @@ impl Config {
         if self.database_pool_size == 0 || self.database_pool_size > 1000 {
             return fail("database_pool_size must be 1 to 1000");
         }
+        if !(1..=60_000).contains(&self.database_pool_wait_ms) {
+            return fail("database_pool_wait_ms must be 1 to 60000");
+        }
+        if !(100..=3_600_000).contains(&self.database_statement_timeout_ms) {
+            return fail("database_statement_timeout_ms must be 100 to 3600000");
+        }
         if self.redis_prefix.is_empty()
             || self.redis_prefix.len() > 64
             || self.redis_prefix.contains(char::is_whitespace)
@@ -196,6 +210,13 @@ impl Config {
         Duration::from_millis(self.upstream_timeout_ms)
     }
 
+    /// The limits of a pool of `size` connections.
+    pub fn pool_limits(&self, size: usize) -> PoolLimits {
+        PoolLimits::new(size)
+            .waiting(Duration::from_millis(self.database_pool_wait_ms))
+            .statement_timeout(Duration::from_millis(self.database_statement_timeout_ms))
+    }
+
     pub fn lease(&self) -> Duration {
         Duration::from_millis(self.lease_ms)
     }
@@ -212,5 +233,12 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("lease_ms"));
         let bad = Config { query_interval_ms: 0, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("interval"));
+        let bad = Config { database_pool_wait_ms: 0, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("database_pool_wait_ms"));
+        let bad = Config { database_statement_timeout_ms: 5, ..Config::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("database_statement_timeout_ms"));
+        let limits = Config::default().pool_limits(4);
+        assert_eq!((limits.size, limits.wait), (4, Duration::from_secs(5)));
+        assert_eq!(limits.statement_timeout, Some(Duration::from_secs(30)));
     }
 }

@@ -347,6 +347,16 @@ impl Stack {
         self.gateway.state().store.get(&ledger::TradeKey::new(pos.tenant_id, out_trade_no)).await.unwrap()
     }
 
+    /// Waits until the wall clock has left the second the stack's gateway started in. Until then,
+    /// with Redis away, the gateway cannot tell a request signed now from one captured before it
+    /// started, and answers it 503 (`gateway::replay`); a gateway that has run a while never
+    /// meets this.
+    pub async fn past_the_gateways_first_second(&self) {
+        let next = i128::from(self.gateway.state().replays.started_secs() + 1) * 1_000_000_000;
+        let left = next - time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        tokio::time::sleep(Duration::from_nanos(u64::try_from(left).unwrap_or(0))).await;
+    }
+
     /// The due-index this stack's gateway arms.
     pub fn due_index(&self) -> ledger::DueIndex {
         ledger::DueIndex::new(&self.options.redis_url, &self.redis_prefix).unwrap()

@@ -1,9 +1,16 @@
-//! Postgres: the connection pool and the schema migrations (applied under an advisory lock, so
+//! Postgres: the connection pools and the schema migrations (applied under an advisory lock, so
 //! several services starting at once apply them once). Every connection follows the URL's
 //! `sslmode` as libpq does (`require`: TLS; `verify-ca` / `verify-full` with `sslrootcert` or
 //! `PGSSLROOTCERT`: verified), through [`pgtls`].
+//!
+//! Every pool is bounded ([`PoolLimits`]): its size, how long a caller waits for a connection
+//! (then `PoolError::Timeout(Wait)`, never a hang), how long connecting may take, and, where
+//! asked, Postgres's `statement_timeout` on each of its connections. Migrations and LISTEN use
+//! connections of their own ([`connect`]), never cut short.
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use pgtls::Target;
 
 mod embedded {
@@ -28,26 +35,93 @@ pub enum DbError {
     Migration(String),
 }
 
-/// A pool of at most `max_size` connections to `url`.
-pub fn pool(url: &str, max_size: usize) -> Result<Pool, DbError> {
-    pool_of(Target::parse(url).map_err(DbError::Url)?, max_size)
+/// How long a caller of a pool built by [`pool`] waits for a free connection.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
+
+/// How long opening a pooled connection may take (a Postgres that does not answer is an error,
+/// not a wait).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a pool allows its callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Connections at most.
+    pub size: usize,
+    /// How long `get` waits for a free connection before it fails (`PoolError::Timeout(Wait)`).
+    pub wait: Duration,
+    /// Postgres's `statement_timeout` on every connection (`None`: the server's setting).
+    pub statement_timeout: Option<Duration>,
+    /// Statements run without parallel workers, so each connection is one backend on one core:
+    /// the pool's size then bounds the CPU its statements take (heavy reads, such as reports).
+    pub one_core_each: bool,
 }
 
-/// A pool like [`pool`] whose statements are planned afresh at every execution, for the
+impl PoolLimits {
+    /// `size` connections, [`DEFAULT_WAIT`], no statement timeout of its own.
+    pub const fn new(size: usize) -> Self {
+        PoolLimits { size, wait: DEFAULT_WAIT, statement_timeout: None, one_core_each: false }
+    }
+
+    pub const fn waiting(self, wait: Duration) -> Self {
+        PoolLimits { wait, ..self }
+    }
+
+    pub const fn statement_timeout(self, timeout: Duration) -> Self {
+        PoolLimits { statement_timeout: Some(timeout), ..self }
+    }
+
+    pub const fn one_core_each(self) -> Self {
+        PoolLimits { one_core_each: true, ..self }
+    }
+}
+
+/// A pool of at most `max_size` connections to `url` (callers wait at most [`DEFAULT_WAIT`]).
+pub fn pool(url: &str, max_size: usize) -> Result<Pool, DbError> {
+    bounded_pool(url, PoolLimits::new(max_size))
+}
+
+/// A pool of `url` within `limits`.
+pub fn bounded_pool(url: &str, limits: PoolLimits) -> Result<Pool, DbError> {
+    pool_of(url, limits, false)
+}
+
+/// A pool like [`bounded_pool`] whose statements are planned afresh at every execution, for the
 /// statements that join a batch of keys to a table: a plan cached while the table was small (a
 /// fresh ledger) would go on scanning it whole once it has grown.
-pub fn pool_planning_each_time(url: &str, max_size: usize) -> Result<Pool, DbError> {
-    let mut target = Target::parse(url).map_err(DbError::Url)?;
-    let config = target.config_mut();
-    let options = [config.get_options().unwrap_or_default(), "-c plan_cache_mode=force_custom_plan"].join(" ");
-    config.options(options.trim());
-    pool_of(target, max_size)
+pub fn pool_planning_each_time(url: &str, limits: PoolLimits) -> Result<Pool, DbError> {
+    pool_of(url, limits, true)
 }
 
-fn pool_of(target: Target, max_size: usize) -> Result<Pool, DbError> {
-    let config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-    let manager = Manager::from_config(target.config().clone(), target.tls(), config);
-    Pool::builder(manager).max_size(max_size).build().map_err(|e| DbError::Pool(e.to_string()))
+fn pool_of(url: &str, limits: PoolLimits, plan_each_time: bool) -> Result<Pool, DbError> {
+    let mut target = Target::parse(url).map_err(DbError::Url)?;
+    let config = target.config_mut();
+    let mut options = config.get_options().unwrap_or_default().to_owned();
+    if plan_each_time {
+        options.push_str(" -c plan_cache_mode=force_custom_plan");
+    }
+    if let Some(timeout) = limits.statement_timeout {
+        options.push_str(&format!(" -c statement_timeout={}", timeout.as_millis().max(1)));
+    }
+    if limits.one_core_each {
+        options.push_str(" -c max_parallel_workers_per_gather=0");
+    }
+    config.options(options.trim());
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let manager = Manager::from_config(
+        target.config().clone(),
+        target.tls(),
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
+    Pool::builder(manager)
+        .max_size(limits.size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(limits.wait))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
+        .build()
+        .map_err(|e| DbError::Pool(e.to_string()))
 }
 
 /// Opens one connection outside any pool (for migrations and LISTEN).

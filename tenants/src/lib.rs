@@ -12,7 +12,7 @@
 //! - [`signature`]: the partner API's request signature (POS requests, merchant webhooks).
 //! - [`url_policy`]: where we may send on a merchant's behalf (https and public addresses in
 //!   production), checked when a URL is saved and when sending.
-//! - [`db`]: the pool and the migrations (`migrations/`).
+//! - [`db`]: the bounded pools (wait limits, statement timeouts) and the migrations (`migrations/`).
 //! - [`registry`]: every ops operation, validated then written with its audit row.
 //! - [`snapshot`]: the in-memory snapshot, its loader and its LISTEN/NOTIFY refresher.
 //! - [`admin`]: the token-protected admin HTTP API.

@@ -85,8 +85,8 @@ async fn write<I: Batched>(pool: &Pool, items: &[I]) -> Vec<Result<I::Out, Store
     let client = match pool.get().await {
         Ok(client) => client,
         Err(error) => {
-            let error = error.to_string();
-            return items.iter().map(|_| Err(StoreError::Pool(error.clone()))).collect();
+            let error = StoreError::from(error);
+            return items.iter().map(|_| Err(error.duplicate())).collect();
         }
     };
     match I::write(&client, items).await {

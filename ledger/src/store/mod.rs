@@ -8,7 +8,10 @@
 //! - `mod.rs`: the store, migrations, reads; intents and settlements go through `batch` lanes
 //!   to the statements of `trades`, so concurrent ones share a statement and a commit.
 //! - `notifications`, `refunds`, `outbox` (merchant webhooks), `reconcile` (the reconciler's
-//!   claims and sweeps), `reports`.
+//!   claims and sweeps), `reports` (on a pool of their own when the service gives one).
+//!
+//! Pools are bounded (`tenants::db::PoolLimits`): a wait for a connection that runs out is
+//! [`StoreError::Busy`], a statement Postgres cut short is [`StoreError::timed_out`].
 
 /// A statement's text, built once.
 macro_rules! sql {
@@ -59,6 +62,10 @@ pub enum StoreError {
     Connect(#[from] pgtls::Error),
     #[error("database pool: {0}")]
     Pool(String),
+    /// No connection of the pool became free within its wait limit: the database is busy with
+    /// others' work. Nothing was done; a retry later is safe.
+    #[error("no database connection became free in time")]
+    Busy,
     #[error("stored trade is not readable: {0}")]
     Corrupt(String),
     #[error("migration failed: {0}")]
@@ -69,7 +76,26 @@ pub enum StoreError {
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(error: deadpool_postgres::PoolError) -> Self {
-        StoreError::Pool(error.to_string())
+        match error {
+            deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => StoreError::Busy,
+            other => StoreError::Pool(other.to_string()),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether Postgres cut the statement short (its `statement_timeout`): it took longer than
+    /// its connection allows, and nothing of it was applied.
+    pub fn timed_out(&self) -> bool {
+        matches!(self, StoreError::Db(error) if error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED))
+    }
+
+    /// The same error for another of the callers that shared a batch.
+    fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Busy => StoreError::Busy,
+            other => StoreError::Pool(other.to_string()),
+        }
     }
 }
 
@@ -112,6 +138,9 @@ pub async fn migrate(url: &str) -> Result<usize, StoreError> {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// The sales reports' own pool (the main one unless [`Store::with_report_pool`]), so heavy
+    /// reports never take the connections payments and notifications need.
+    reports: Pool,
     lanes: Arc<Lanes>,
 }
 
@@ -154,7 +183,14 @@ impl Store {
     /// batch's join to the trades table must be planned for the table as it is), the rest `pool`.
     pub fn with_write_pool(pool: Pool, writes: Pool) -> Self {
         let lanes = Lanes { begin: Lane::new(writes.clone(), LANE_SLOTS), settle: Lane::new(writes, LANE_SLOTS) };
-        Store { pool, lanes: Arc::new(lanes) }
+        Store { reports: pool.clone(), pool, lanes: Arc::new(lanes) }
+    }
+
+    /// This store with the sales reports on `reports` (a small pool of their own, with a tight
+    /// statement timeout: `tenants::db::PoolLimits`).
+    #[must_use]
+    pub fn with_report_pool(self, reports: Pool) -> Self {
+        Store { reports, ..self }
     }
 
     pub fn pool(&self) -> &Pool {

@@ -21,6 +21,7 @@ pub struct SalesRow {
 
 impl Store {
     /// Paid trades created in `[from, to)`, grouped by day at UTC offset `offset` and by store.
+    /// Runs on the reports' own pool ([`Store::with_report_pool`]).
     pub async fn sales_report(
         &self,
         tenant_id: Uuid,
@@ -28,7 +29,7 @@ impl Store {
         to: OffsetDateTime,
         offset: UtcOffset,
     ) -> Result<Vec<SalesRow>, StoreError> {
-        let client = self.pool.get().await?;
+        let client = self.reports.get().await?;
         let statement = client
             .prepare_cached(
                 "SELECT (created_at AT TIME ZONE make_interval(secs => $4))::date AS day, store_id, currency, count(*) AS count, \

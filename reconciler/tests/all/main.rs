@@ -8,6 +8,7 @@ mod backlog;
 mod crash;
 mod exclusive;
 mod helpers;
+mod pools;
 mod qr;
 mod refunds;
 mod reversals;

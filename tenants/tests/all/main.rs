@@ -6,6 +6,7 @@ mod admin_api;
 mod cli;
 mod helpers;
 mod no_plaintext;
+mod pools;
 mod postgres_tls;
 mod registry;
 mod revocation;
