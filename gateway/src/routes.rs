@@ -196,7 +196,12 @@ async fn answer(
         return Ok(crate::notify::receive(state, tenant, &body).await);
     }
     let snapshot = state.snapshots.current();
-    let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    // Exactly one `Authorization` (it is not a list): with two, which one was checked is ambiguous.
+    let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let authorization = match (authorizations.next(), authorizations.next()) {
+        (Some(only), None) => only.to_str().ok(),
+        _ => None,
+    };
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let signed = SignedRequest { authorization, method: parts.method.as_str(), path_and_query, body: &body };
     let skew = i64::try_from(state.config.clock_skew_secs).unwrap_or(300);

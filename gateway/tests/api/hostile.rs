@@ -196,3 +196,83 @@ async fn a_body_over_the_limit_gets_a_413_the_client_can_read() {
     let problem: serde_json::Value = serde_json::from_str(&answer).unwrap();
     assert_eq!((problem["code"].as_str(), problem["fault"].as_str()), (Some("payload_too_large"), Some("pos")));
 }
+
+/// Malformed `Authorization` headers, each made from a correctly signed one, sent through the
+/// partner API with a valid payment body: every one is the same 401 (no hint which part was
+/// wrong), nothing is written, and the request's nonce is not spent — the unchanged header, sent
+/// last, is accepted.
+#[tokio::test]
+async fn malformed_authorization_headers_are_refused_through_the_api() {
+    let stack = Stack::start(Options::default()).await;
+    let pos = stack.openapi_tenant().await;
+    let no = trade_no("auth");
+    let body =
+        serde_json::json!({"out_trade_no": no, "auth_code": code("00"), "amount": "1.00", "subject": "x"}).to_string();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let nonce = format!("n{}", uuid::Uuid::new_v4().simple());
+    let valid = tenants::signature::authorization(
+        &pos.key_id,
+        &pos.secret,
+        "POST",
+        "/v1/payments",
+        now,
+        &nonce,
+        body.as_bytes(),
+    );
+    let (credential, timestamp, signature) = (
+        format!("Credential={}", pos.key_id),
+        format!("Timestamp={now}"),
+        valid.rsplit_once(", ").unwrap().1.to_owned(),
+    );
+    let fields = |parts: &[&str]| format!("ACQ1-HMAC-SHA256 {}", parts.join(", "));
+    let nonce_field = format!("Nonce={nonce}");
+    let (c, t, n, s) = (credential.as_str(), timestamp.as_str(), nonce_field.as_str(), signature.as_str());
+    let flipped = format!("{}{}", &s[..s.len() - 1], if s.ends_with('0') { '1' } else { '0' });
+    let headers: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        ("no header", vec![]),
+        ("empty", vec![Vec::new()]),
+        ("scheme only", vec![b"ACQ1-HMAC-SHA256".to_vec()]),
+        ("scheme lower case", vec![valid.replacen("ACQ1-HMAC-SHA256", "acq1-hmac-sha256", 1).into_bytes()]),
+        ("another scheme", vec![valid.replacen("ACQ1-HMAC-SHA256", "Bearer", 1).into_bytes()]),
+        ("no space after the scheme", vec![valid.replacen("ACQ1-HMAC-SHA256 ", "ACQ1-HMAC-SHA256", 1).into_bytes()]),
+        ("semicolons", vec![valid.replace(", ", "; ").into_bytes()]),
+        ("credential missing", vec![fields(&[t, n, s]).into_bytes()]),
+        ("signature missing", vec![fields(&[c, t, n]).into_bytes()]),
+        ("a field twice", vec![fields(&["Credential=ak_other", c, t, n, s]).into_bytes()]),
+        ("an unknown field", vec![fields(&[c, t, n, s, "Region=cn"]).into_bytes()]),
+        ("a field without a value", vec![fields(&[c, t, n, s, "Extra"]).into_bytes()]),
+        ("timestamp signed", vec![fields(&[c, &format!("Timestamp=+{now}"), n, s]).into_bytes()]),
+        ("timestamp negative", vec![fields(&[c, "Timestamp=-1", n, s]).into_bytes()]),
+        ("timestamp 13 digits", vec![fields(&[c, &format!("Timestamp=0{now}00"), n, s]).into_bytes()]),
+        ("nonce 7 characters", vec![fields(&[c, t, "Nonce=abcdefg", s]).into_bytes()]),
+        ("nonce 65 characters", vec![fields(&[c, t, &format!("Nonce={}", "a".repeat(65)), s]).into_bytes()]),
+        ("nonce with a slash", vec![fields(&[c, t, "Nonce=abcd/efgh", s]).into_bytes()]),
+        ("signature short", vec![fields(&[c, t, n, &s[..s.len() - 2]]).into_bytes()]),
+        ("signature long", vec![fields(&[c, t, n, &format!("{s}00")]).into_bytes()]),
+        ("signature not hex", vec![fields(&[c, t, n, &format!("{}zz", &s[..s.len() - 2])]).into_bytes()]),
+        ("signature one digit off", vec![fields(&[c, t, n, &flipped]).into_bytes()]),
+        ("credential 65 characters", vec![fields(&[&format!("Credential={}", "k".repeat(65)), t, n, s]).into_bytes()]),
+        ("bytes that are not UTF-8", vec![[valid.as_bytes(), b"\xff\xfe"].concat()]),
+        ("8 KB", vec![fields(&[c, t, n, s, &"x".repeat(8_000)]).into_bytes()]),
+        ("twice, both valid", vec![valid.clone().into_bytes(), valid.clone().into_bytes()]),
+        ("a valid one after a bad one", vec![b"Bearer x".to_vec(), valid.clone().into_bytes()]),
+    ];
+    let url = format!("{}/v1/payments", stack.base());
+    let mut answers = std::collections::BTreeSet::new();
+    for (what, values) in &headers {
+        let mut request = stack.http.post(&url).header("content-type", "application/json").body(body.clone());
+        for value in values {
+            request = request.header("authorization", reqwest::header::HeaderValue::from_bytes(value).unwrap());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 401, "{what}: {text}");
+        answers.insert(text);
+    }
+    assert_eq!(answers.len(), 1, "every refusal reads the same: {answers:?}");
+    assert!(stack.ledger(&pos, &no).await.is_none(), "nothing was written");
+    let accepted = stack.http.post(&url).header("authorization", &valid).body(body.clone()).send().await.unwrap();
+    assert_eq!(accepted.status().as_u16(), 200, "the nonce was not spent by the refusals");
+    eprintln!("malformed Authorization headers: {} refused with one 401, the valid one accepted after", headers.len());
+}

@@ -19,8 +19,21 @@ async fn tenants_cannot_reach_each_others_trades() {
     let (status, body) = b.pay(&no, &code("00"), "99.00").await;
     assert_eq!((status, body["amount"].as_str()), (200, Some("99.00")));
     assert_eq!(a.get(&no, 0).await.1["amount"], "30.00");
-    let (_, report) = b.send("GET", "/v1/reports/sales?from=2000-01-01&to=2000-01-01", None).await;
-    assert_eq!(report["days"].as_array().unwrap().len(), 0);
+    // B's sales report over the days both paid on holds B's payment, never A's (a report of a day
+    // with no trades could not tell).
+    let today = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)).date();
+    let (from, to) = (today.previous_day().unwrap(), today.next_day().unwrap());
+    for (pos, gross) in [(&b, "99.00"), (&a, "30.00")] {
+        let (status, report) = pos.send("GET", &format!("/v1/reports/sales?from={from}&to={to}"), None).await;
+        assert_eq!(status, 200, "{report}");
+        let days: Vec<_> = report["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["count"].as_i64().unwrap(), d["gross"].as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(days, [(1, gross.to_owned())], "{report}");
+    }
 }
 
 /// Alipay knows a trade by (app or partner, out_trade_no), the ledger by (tenant, out_trade_no).

@@ -134,3 +134,31 @@ async fn the_pay_call_can_wait_for_the_final_answer() {
     let (status, answer) = pos.send("POST", "/v1/payments?wait=10", Some(body)).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
 }
+
+/// I1 (one charge per trade) is held per trade, from the calls Alipay's ground truth lists: a
+/// second pay of one trade reaching Alipay — as a gateway that sent a payment twice would make it —
+/// breaks it for that trade, whatever the totals.
+#[tokio::test]
+async fn a_trade_paid_twice_at_alipay_breaks_i1() {
+    let stack = Stack::start(Options::default()).await;
+    let pos = stack.openapi_tenant().await;
+    let no = trade_no("i1");
+    let (_, paid) = pos.pay(&no, &code("00"), "8.00").await;
+    let deadline = std::time::Duration::from_secs(60);
+    invariants_hold(&stack, &pos, &no, paid["status"].as_str(), deadline).await.unwrap();
+
+    let tenant = stack.gateway.state().snapshots.current().by_id(&pos.tenant_id).unwrap().clone();
+    let (number, auth_code, subject) = (no.parse().unwrap(), code("00").parse().unwrap(), "Noodles".parse().unwrap());
+    let order = alipay::unified::Order {
+        out_trade_no: &number,
+        subject: &subject,
+        amount: alipay::Amount::parse("8.00", alipay::Currency::CNY).unwrap(),
+        store_id: None,
+        terminal_id: None,
+        operator_id: None,
+    };
+    let again = alipay::unified::Request::Pay { order, auth_code: &auth_code };
+    upstream::Upstream::new(std::time::Duration::from_secs(5)).call_for(&tenant, None, &again).await.unwrap();
+    let broken = invariants_hold(&stack, &pos, &no, paid["status"].as_str(), deadline).await.unwrap_err();
+    assert!(broken.starts_with("I1:"), "{broken}");
+}
