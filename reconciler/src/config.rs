@@ -12,7 +12,7 @@ use tenants::db::PoolLimits;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// `/live`, `/ready`, `/metrics`, `/admin/webhooks`.
+    /// `/live`, `/ready`, `/metrics` (`reconciler webhooks` lists the deliveries).
     pub admin_listen: SocketAddr,
     pub database_url: String,
     pub database_pool_size: usize,
