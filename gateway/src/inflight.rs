@@ -36,17 +36,28 @@ pub struct Lead<K: Hash + Eq, V> {
     calls: Calls<K, V>,
     key: K,
     sender: watch::Sender<Option<V>>,
+    /// Out of the map already (published): the key may now be another call's.
+    left: bool,
 }
 
-impl<K: Hash + Eq, V> Lead<K, V> {
-    pub fn publish(self, result: V) {
-        self.sender.send_replace(Some(result));
+impl<K: Hash + Eq, V: Clone> Lead<K, V> {
+    /// Hands `result` to the requests that followed this call. No new one can follow once the
+    /// call is out of the map, so the result is copied only when someone waits for it (most
+    /// calls have no follower).
+    pub fn publish(mut self, result: &V) {
+        self.calls.lock().remove(&self.key);
+        self.left = true;
+        if self.sender.receiver_count() > 0 {
+            self.sender.send_replace(Some(result.clone()));
+        }
     }
 }
 
 impl<K: Hash + Eq, V> Drop for Lead<K, V> {
     fn drop(&mut self) {
-        self.calls.lock().remove(&self.key);
+        if !self.left {
+            self.calls.lock().remove(&self.key);
+        }
     }
 }
 
@@ -70,7 +81,7 @@ impl<K: Hash + Eq + Clone, V> Inflight<K, V> {
         }
         let (sender, receiver) = watch::channel(None);
         calls.insert(key.clone(), receiver);
-        Role::Lead(Lead { calls: self.calls.clone(), key: key.clone(), sender })
+        Role::Lead(Lead { calls: self.calls.clone(), key: key.clone(), sender, left: false })
     }
 
     pub fn len(&self) -> usize {
@@ -79,5 +90,23 @@ impl<K: Hash + Eq + Clone, V> Inflight<K, V> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn followers_get_the_leaders_result_and_a_later_call_leads_anew() {
+        let calls: Inflight<&str, u32> = Inflight::default();
+        let Role::Lead(lead) = calls.join(&"k") else { panic!("the first leads") };
+        let Role::Follow(follow) = calls.join(&"k") else { panic!("the second follows") };
+        lead.publish(&7);
+        assert_eq!(follow.result().await, Some(7));
+        assert!(calls.is_empty(), "published calls leave the map");
+        let Role::Lead(again) = calls.join(&"k") else { panic!("a call after the result leads anew") };
+        drop(again);
+        assert!(calls.is_empty());
     }
 }

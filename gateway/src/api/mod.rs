@@ -116,7 +116,7 @@ where
             let running = call(ctx.state.clone(), ctx.tenant.clone());
             let task = ctx.state.tasks.spawn(async move {
                 let result = running.await;
-                lead.publish(result.clone());
+                lead.publish(&result);
                 result
             });
             task.await.map_err(|_| ApiError::Unavailable("the call to Alipay stopped".into()))?
