@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger::{Announcer, DueIndex, Settlements, Store};
+use ledger::{Announcer, DueIndex, Finals, Store};
 use telemetry::server::BodyReader;
 use tenants::admin::AdminToken;
 use tenants::snapshot::{Loader, RefreshConfig};
@@ -99,7 +99,7 @@ impl Gateway {
         let (snapshots, snapshot_task) =
             tenants::snapshot::start(Loader::new(pool.clone(), secrets.keyring.clone()), refresh).await?;
         let due_index = DueIndex::new(&config.redis_url, &config.redis_prefix)?;
-        let settlements = Settlements::default();
+        let settlements = Finals::default();
         let settlement_task = tokio::spawn(settlements.clone().listen(config.database_url.clone()));
         let (announcer, announcer_task) = Announcer::start(pool.clone());
         let metrics = telemetry::metrics()?;

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::state::AppState;
 
-fn answer(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -94,11 +94,11 @@ pub async fn receive(state: &AppState, tenant_id: &str, body: &[u8]) -> Response
     let snapshot = state.snapshots.current();
     let Some(tenant) = tenant_id.parse::<Uuid>().ok().and_then(|id| snapshot.by_id(&id).cloned()) else {
         counted("unknown_tenant");
-        return answer(StatusCode::NOT_FOUND, "fail");
+        return reply(StatusCode::NOT_FOUND, "fail");
     };
     let Some(verifier) = &tenant.alipay_verifier else {
         counted("tenant_not_ready");
-        return answer(StatusCode::SERVICE_UNAVAILABLE, "fail");
+        return reply(StatusCode::SERVICE_UNAVAILABLE, "fail");
     };
     let charset_field = if tenant.dialect == Dialect::Mapi { "_input_charset" } else { "charset" };
     let note = match verify_notification(body, charset_field, verifier) {
@@ -106,7 +106,7 @@ pub async fn receive(state: &AppState, tenant_id: &str, body: &[u8]) -> Response
         Err(error) => {
             counted("refused_signature");
             tracing::warn!(tenant = %tenant.slug, %error, "notification refused");
-            return answer(StatusCode::BAD_REQUEST, "fail");
+            return reply(StatusCode::BAD_REQUEST, "fail");
         }
     };
     let payment = match facts(&tenant, snapshot.shares_account(&tenant), &note) {
@@ -114,19 +114,19 @@ pub async fn receive(state: &AppState, tenant_id: &str, body: &[u8]) -> Response
         Err(why) => {
             counted("refused_content");
             tracing::warn!(tenant = %tenant.slug, why, "notification refused");
-            return answer(StatusCode::BAD_REQUEST, "fail");
+            return reply(StatusCode::BAD_REQUEST, "fail");
         }
     };
     match state.store.apply_notification(&payment).await {
         Ok(NotificationOutcome::Refused(why)) => {
             counted("refused_ledger");
             tracing::error!(tenant = %tenant.slug, trade = %payment.out_trade_no, %why, "notification contradicts the ledger");
-            answer(StatusCode::CONFLICT, "fail")
+            reply(StatusCode::CONFLICT, "fail")
         }
         Ok(outcome) => {
             let key = TradeKey::new(tenant.id, payment.out_trade_no.clone());
             if let NotificationOutcome::Applied(trade) | NotificationOutcome::Created(trade) = &outcome {
-                state.settled(&trade.key);
+                state.announce_final(&trade.key);
                 if trade.state.is_final()
                     && let Err(error) = state.due_index.disarm(&key).await
                 {
@@ -138,12 +138,12 @@ pub async fn receive(state: &AppState, tenant_id: &str, body: &[u8]) -> Response
                 NotificationOutcome::Created(_) => "created",
                 _ => "already_known",
             });
-            answer(StatusCode::OK, "success")
+            reply(StatusCode::OK, "success")
         }
         Err(error) => {
             counted("error");
             tracing::error!(%error, "notification not recorded; Alipay will retry");
-            answer(StatusCode::SERVICE_UNAVAILABLE, "fail")
+            reply(StatusCode::SERVICE_UNAVAILABLE, "fail")
         }
     }
 }

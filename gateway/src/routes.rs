@@ -99,7 +99,7 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let route = Route::of(&parts.method, parts.uri.path());
-    let response = match answer(&state, route, &parts, body).await {
+    let response = match respond(&state, route, &parts, body).await {
         Ok(response) => response,
         Err(error) => {
             if let ApiError::RateLimited { .. } = error {
@@ -177,7 +177,7 @@ fn status_label(status: http::StatusCode) -> &'static str {
     }
 }
 
-async fn answer(
+async fn respond(
     state: &Arc<AppState>,
     route: Route<'_>,
     parts: &http::request::Parts,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger::{Announcer, DueIndex, Settlements, Store, Trade, TradeKey};
+use ledger::{Announcer, DueIndex, Finals, Store, Trade, TradeKey};
 use telemetry::server::BodyReader;
 use tenants::Snapshots;
 use tenants::snapshot::Tenant;
@@ -26,7 +26,7 @@ pub struct AppState {
     pub snapshots: Arc<Snapshots>,
     pub store: Store,
     pub due_index: DueIndex,
-    pub settlements: Settlements,
+    pub settlements: Finals,
     pub announcer: Announcer,
     pub upstream: Upstream,
     pub budgets: Budgets,
@@ -61,7 +61,7 @@ impl AppState {
 
     /// `key` became final here: wakes this gateway's waiters at once, and announces it to every
     /// other process's.
-    pub fn settled(&self, key: &TradeKey) {
+    pub fn announce_final(&self, key: &TradeKey) {
         self.settlements.wake(key);
         self.announcer.announce(key);
     }
@@ -70,7 +70,7 @@ impl AppState {
     /// arms the due-index if the reconciler still has work on it.
     pub async fn after_recording(&self, trade: &Trade) {
         if trade.state.is_final() {
-            self.settled(&trade.key);
+            self.announce_final(&trade.key);
         }
         if let (true, Some(at)) = (trade.is_open(), trade.next_check_at) {
             self.arm(&trade.key, at).await;

@@ -10,18 +10,18 @@
 //! - [`store`]: the Postgres store (migrations, payments, refunds, notifications, reports).
 //! - [`due_index`]: the Redis sorted set of due trades.
 //! - [`announce`]: telling every process that trades became final (batched NOTIFY).
-//! - [`settled`]: waiting for a trade to become final (LISTEN `trade_settled`).
+//! - [`finals`]: waiting for a trade to become final (LISTEN `trade_settled`).
 
 pub mod announce;
 pub mod due_index;
-pub mod settled;
+pub mod finals;
 pub mod state;
 pub mod store;
 pub mod trade;
 
 pub use announce::Announcer;
 pub use due_index::DueIndex;
-pub use settled::Settlements;
+pub use finals::Finals;
 pub use state::{RefundState, TradeKind, TradeState};
-pub use store::{Begin, BeginRefund, Settled, Store, StoreError};
+pub use store::{Begin, BeginRefund, Recorded, Store, StoreError};
 pub use trade::{CancelAction, NewRefund, NewTrade, Refund, RefundSettlement, Settlement, Trade, TradeKey};

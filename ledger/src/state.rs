@@ -44,7 +44,7 @@ impl TradeState {
         }
     }
 
-    /// Whether the outcome is settled (nothing left for the reconciler).
+    /// Whether the outcome is known for good (final: no more queries or cancels for it).
     pub const fn is_final(self) -> bool {
         !matches!(self, TradeState::Paying | TradeState::Unknown | TradeState::Waiting)
     }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use alipay::{Amount, Currency, PrivateKey, PublicKey, SignType, Signer, Verifier};
 use hdrhistogram::Histogram;
-use ledger::{Begin, NewTrade, Settled, Settlement, TradeKey, TradeKind};
+use ledger::{Begin, NewTrade, Recorded, Settlement, TradeKey, TradeKind};
 use sandbox::ledger::{NewPay, PayOutcome};
 use stack::process::{cpu_seconds, rss_mib};
 use stack::{Options, Pos, Stack, generous};
@@ -143,7 +143,7 @@ async fn unknown_trade(stack: &Stack, pos: &Pos, no: &str) -> (OffsetDateTime, O
         trade.created_at + Duration::from_millis(DEADLINE_MS as u64),
     );
     let unknown = Settlement::Unknown { reason: "buyer paying".into(), next_check_at: next, deadline };
-    let Settled::Applied(_) = store.settle(&trade, &unknown).await.unwrap() else { panic!("fresh") };
+    let Recorded::Applied(_) = store.record(&trade, &unknown).await.unwrap() else { panic!("fresh") };
     stack.gateway.state().arm(&trade.key, next).await;
     (trade.created_at, deadline)
 }

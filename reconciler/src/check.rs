@@ -18,7 +18,7 @@ use alipay::OutTradeNo;
 use alipay::openapi::trade::{CancelAction as AlipayCancelAction, TradeStatus};
 use alipay::unified::{Answer, Dialect, Request};
 use alipay::{Outcome, UnknownReason};
-use ledger::{Announcer, CancelAction, Settled, Settlement, Store, StoreError, Trade, TradeState};
+use ledger::{Announcer, CancelAction, Recorded, Settlement, Store, StoreError, Trade, TradeState};
 use tenants::Snapshots;
 use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
@@ -134,7 +134,7 @@ impl Checker {
         let (shown, result) = self.ask(tenant, out_trade_no, &trade).await;
         count(Step::Query, result);
         match shown {
-            Shown::Paid(paid) => self.settle(tenant, &trade, &paid).await,
+            Shown::Paid(paid) => self.record(tenant, &trade, &paid).await,
             // Closed unpaid, or paid and fully refunded: for an order code that expired, closed;
             // otherwise a cancel (idempotent) says which.
             Shown::Closed if trade.state == TradeState::Waiting => {
@@ -152,8 +152,8 @@ impl Checker {
             trade
         } else {
             match self.store.mark_cancelling(&trade).await {
-                Ok(Settled::Applied(marked)) => marked,
-                Ok(Settled::Stale(current)) => {
+                Ok(Recorded::Applied(marked)) => marked,
+                Ok(Recorded::Stale(current)) => {
                     refused_write(&trade, &current, "cancel mark");
                     return self.after_refused(&current);
                 }
@@ -207,20 +207,20 @@ impl Checker {
         count(Step::Query, result);
         match shown {
             Shown::Paid(_) if trade.state.is_paid() => self.reversal_refused(&trade).await,
-            Shown::Paid(paid) => self.settle(tenant, &trade, &paid).await,
+            Shown::Paid(paid) => self.record(tenant, &trade, &paid).await,
             Shown::Closed => self.record_cancel(tenant, trade, CancelAction::Close).await,
             Shown::Open => Next::At(self.schedule.next_cancel(&trade, now())),
         }
     }
 
     /// Writes what a query proved onto the version it was read at (a late write is refused).
-    async fn settle(&self, tenant: &Tenant, trade: &Trade, settlement: &Settlement) -> Next {
-        match self.store.settle_told(trade, settlement, tenant.webhook_url.is_some()).await {
-            Ok(Settled::Applied(done)) => {
-                self.settled(&done);
+    async fn record(&self, tenant: &Tenant, trade: &Trade, settlement: &Settlement) -> Next {
+        match self.write(tenant, trade, settlement).await {
+            Ok(Recorded::Applied(done)) => {
+                self.finished(&done);
                 Next::Final
             }
-            Ok(Settled::Stale(current)) => {
+            Ok(Recorded::Stale(current)) => {
                 refused_write(trade, &current, "settlement");
                 self.after_refused(&current)
             }
@@ -242,12 +242,12 @@ impl Checker {
                     "Alipay confirmed a cancel of a trade the ledger holds final; look into it");
                 return Next::Final;
             }
-            match self.store.settle_told(&current, &settlement, tenant.webhook_url.is_some()).await {
-                Ok(Settled::Applied(done)) => {
-                    self.settled(&done);
+            match self.write(tenant, &current, &settlement).await {
+                Ok(Recorded::Applied(done)) => {
+                    self.finished(&done);
                     return Next::Final;
                 }
-                Ok(Settled::Stale(now_current)) => current = now_current,
+                Ok(Recorded::Stale(now_current)) => current = now_current,
                 Err(error) => return self.store_failed(&current, &error),
             }
         }
@@ -259,12 +259,22 @@ impl Checker {
         metrics::counter!("reconciler_reversals_refused_total").increment(1);
         tracing::warn!(trade = %trade.key.encode(), "Alipay refused to reverse a paid trade; it stays paid");
         match self.store.cancel_refused(trade).await {
-            Ok(Settled::Applied(_)) => Next::Final,
-            Ok(Settled::Stale(current)) => {
+            Ok(Recorded::Applied(_)) => Next::Final,
+            Ok(Recorded::Stale(current)) => {
                 refused_write(trade, &current, "cancel refusal");
                 if current.is_open() { Next::At(now() + self.schedule.cancel_retry) } else { Next::Final }
             }
             Err(error) => self.store_failed(trade, &error),
+        }
+    }
+
+    /// Records `settlement` onto `trade` as read, with the merchant's webhook event when the tenant
+    /// takes webhooks.
+    async fn write(&self, tenant: &Tenant, trade: &Trade, settlement: &Settlement) -> Result<Recorded, StoreError> {
+        if tenant.webhook_url.is_some() {
+            self.store.record_and_tell(trade, settlement).await
+        } else {
+            self.store.record(trade, settlement).await
         }
     }
 
@@ -273,7 +283,7 @@ impl Checker {
         if current.is_open() { Next::At(now() + self.schedule.cancel_retry) } else { Next::Final }
     }
 
-    fn settled(&self, trade: &Trade) {
+    fn finished(&self, trade: &Trade) {
         self.announcer.announce(&trade.key);
         metrics::counter!("reconciler_settled_total", "state" => trade.state.as_str()).increment(1);
         if let Some(action) = trade.cancel_action.filter(|_| trade.state == TradeState::Cancelled) {

@@ -37,21 +37,18 @@ pub enum Command {
     },
 }
 
-/// Prints a tenant's deliveries; the text to print, or a one-line error.
-pub async fn webhooks(config: &Config, tenant: &str, limit: i64, json: bool) -> anyhow::Result<String> {
+/// A tenant's latest `limit` deliveries (the tenant by slug or id), or a one-line error.
+pub async fn webhooks(config: &Config, tenant: &str, limit: i64) -> anyhow::Result<Vec<DeliveryReport>> {
     let pool = tenants::db::bounded_pool(&config.database_url, config.pool_limits(2))?;
     let tenant_id = match tenant.parse::<uuid::Uuid>() {
         Ok(id) => id,
         Err(_) => tenants::Registry::new(pool.clone(), None).show(tenant).await?.id,
     };
-    let reports = Store::new(pool).webhook_deliveries(tenant_id, limit).await?;
-    if json {
-        return Ok(serde_json::to_string_pretty(&reports)?);
-    }
-    Ok(table(&reports))
+    Ok(Store::new(pool).webhook_deliveries(tenant_id, limit).await?)
 }
 
-fn table(reports: &[DeliveryReport]) -> String {
+/// Deliveries as a table, for people (`--json` prints them as they are).
+pub fn table(reports: &[DeliveryReport]) -> String {
     let mut table = Table::new();
     table.load_style(comfy_table::presets::UTF8_BORDERS_ONLY);
     table.set_header(["id", "event", "trade", "status", "attempts", "last"]);

@@ -31,7 +31,9 @@ fn main() -> ExitCode {
         match args.command.unwrap_or(Command::Run) {
             Command::Run => run(config).await,
             Command::Webhooks { tenant, limit, json } => {
-                let text = reconciler::cli::webhooks(&config, &tenant, limit, json).await?;
+                let reports = reconciler::cli::webhooks(&config, &tenant, limit).await?;
+                let text =
+                    if json { serde_json::to_string_pretty(&reports)? } else { reconciler::cli::table(&reports) };
                 #[allow(clippy::print_stdout)]
                 {
                     println!("{text}");

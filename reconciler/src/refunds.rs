@@ -75,7 +75,7 @@ async fn retry(shared: &Shared, refund: Refund) {
         Err(not_sent) => (RefundSettlement::Unknown { reason: not_sent.to_string(), next_check_at }, "not_sent"),
     };
     metrics::counter!("reconciler_refunds_total", "result" => result).increment(1);
-    if let Err(error) = shared.store.settle_refund(&refund, &settlement).await {
+    if let Err(error) = shared.store.record_refund(&refund, &settlement).await {
         tracing::warn!(%error, trade = %refund.key.encode(), "refund outcome not recorded; its lease brings it back");
     }
 }

@@ -73,7 +73,7 @@ pub async fn read_waiting(state: &AppState, key: &TradeKey, wait: Duration) -> R
         }
         // Woken by the settlement's announcement, or after a while anyway (an announcement is
         // a hint and may be lost), then read again.
-        let _ = tokio::time::timeout_at(deadline.min(Instant::now() + REREAD), waiting.settled()).await;
+        let _ = tokio::time::timeout_at(deadline.min(Instant::now() + REREAD), waiting.finished()).await;
     }
 }
 
@@ -142,7 +142,7 @@ pub fn with_timing(
 
 /// A trade another gateway (or a crashed one) holds in PAYING: wait for it to move on, a bit
 /// longer than our own call to Alipay could take.
-pub async fn settle_foreign(ctx: &Ctx, trade: Trade) -> Result<Trade, ApiError> {
+pub async fn wait_out_paying(ctx: &Ctx, trade: Trade) -> Result<Trade, ApiError> {
     if trade.state != ledger::TradeState::Paying {
         return Ok(trade);
     }
@@ -155,7 +155,7 @@ pub async fn settle_foreign(ctx: &Ctx, trade: Trade) -> Result<Trade, ApiError> 
                 Err(_) => return,
                 // PAYING → UNKNOWN is not a settlement, so look again now and then.
                 _ => {
-                    let _ = tokio::time::timeout(Duration::from_millis(250), waiting.settled()).await;
+                    let _ = tokio::time::timeout(Duration::from_millis(250), waiting.finished()).await;
                 }
             }
         }

@@ -15,13 +15,13 @@ use aws_lc_rs::digest;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use ledger::{Begin, CancelAction, NewTrade, Settled, Settlement, Trade, TradeKind, TradeState};
+use ledger::{Begin, CancelAction, NewTrade, Recorded, Settlement, Trade, TradeKind, TradeState};
 use tenants::model::Dialect;
 use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
 use super::fields::Fields;
-use super::{Called, Ctx, Timing, lead_or_follow, read_waiting, settle_foreign, views, with_timing};
+use super::{Called, Ctx, Timing, lead_or_follow, read_waiting, views, wait_out_paying, with_timing};
 use crate::problem::{ApiError, json_response};
 use crate::state::AppState;
 
@@ -141,7 +141,7 @@ pub async fn pay(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiErro
     if trade.fingerprint != expected {
         return Err(ApiError::Conflict(NUMBER_TAKEN.into()));
     }
-    let trade = settle_foreign(&ctx, trade).await?;
+    let trade = wait_out_paying(&ctx, trade).await?;
     let trade = if trade.state.is_final() || wait.is_zero() {
         trade
     } else {
@@ -177,10 +177,10 @@ pub fn settlement(state: &AppState, trade: &Trade, answer: &alipay::unified::Ans
 
 /// Records what `settlement` proved; if the write fails the trade stays as it was in the
 /// ledger (PAYING) for the reconciler, and the POS hears UNKNOWN.
-pub async fn record(state: &AppState, trade: &Trade, settlement: &Settlement) -> Trade {
-    match state.store.settle(trade, settlement).await {
-        Ok(Settled::Applied(updated)) => updated,
-        Ok(Settled::Stale(current)) => {
+pub async fn record_outcome(state: &AppState, trade: &Trade, settlement: &Settlement) -> Trade {
+    match state.store.record(trade, settlement).await {
+        Ok(Recorded::Applied(updated)) => updated,
+        Ok(Recorded::Stale(current)) => {
             metrics::counter!("gateway_stale_writes_total").increment(1);
             tracing::info!(trade = %trade.key.out_trade_no, state = %current.state, "outcome arrived after another writer moved the trade");
             current
@@ -219,7 +219,7 @@ async fn run_pay(
         Err(not_sent) => Settlement::Failed { code: "REQUEST_NOT_SENT".into(), message: Some(not_sent.to_string()) },
     };
     let answered = std::time::Instant::now();
-    let recorded = record(&state, &trade, &settlement).await;
+    let recorded = record_outcome(&state, &trade, &settlement).await;
     let outcome_took = answered.elapsed();
     fail::fail_point!("pay::after_outcome");
     metrics::gauge!("gateway_in_flight").decrement(1.0);
@@ -305,9 +305,9 @@ async fn cancel_recorded(state: &AppState, trade: Trade, action: CancelAction) -
         if current.state == TradeState::Cancelled || !current.state.can_become(TradeState::Cancelled) {
             return Ok(current);
         }
-        match state.store.settle(&current, &settlement).await? {
-            Settled::Applied(done) => return Ok(done),
-            Settled::Stale(now) => current = now,
+        match state.store.record(&current, &settlement).await? {
+            Recorded::Applied(done) => return Ok(done),
+            Recorded::Stale(now) => current = now,
         }
     }
     Ok(current)

@@ -15,8 +15,8 @@ use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
 use super::fields::Fields;
-use super::payments::{ID_RULE, NUMBER_TAKEN, REF_RULE, SUBJECT_RULE, currency, intent, ready, record};
-use super::{Called, Ctx, Timing, lead_or_follow, settle_foreign, views, with_timing};
+use super::payments::{ID_RULE, NUMBER_TAKEN, REF_RULE, SUBJECT_RULE, currency, intent, ready, record_outcome};
+use super::{Called, Ctx, Timing, lead_or_follow, views, wait_out_paying, with_timing};
 use crate::problem::{ApiError, json_response};
 use crate::state::AppState;
 
@@ -93,7 +93,7 @@ pub async fn create(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiE
     if trade.fingerprint != fingerprint {
         return Err(ApiError::Conflict("out_trade_no was used for another order; use a new one".into()));
     }
-    let trade = settle_foreign(&ctx, trade).await?;
+    let trade = wait_out_paying(&ctx, trade).await?;
     Ok(with_timing(json_response(StatusCode::OK, &views::payment(&trade)), timing))
 }
 
@@ -140,7 +140,7 @@ async fn run_precreate(
         Err(not_sent) => Settlement::Failed { code: "REQUEST_NOT_SENT".into(), message: Some(not_sent.to_string()) },
     };
     let answered = std::time::Instant::now();
-    let recorded = record(&state, &trade, &settlement).await;
+    let recorded = record_outcome(&state, &trade, &settlement).await;
     let outcome_took = answered.elapsed();
     state.after_recording(&recorded).await;
     Ok(Called { trade: recorded, timing: Some(Timing { intent: intent_took, upstream, outcome: outcome_took }) })

@@ -131,7 +131,7 @@ async fn run_refund(
             RefundSettlement::Failed { code: "REQUEST_NOT_SENT".into(), message: Some(not_sent.to_string()) }
         }
     };
-    let (refund, trade) = match state.store.settle_refund(&refund, &settlement).await {
+    let (refund, trade) = match state.store.record_refund(&refund, &settlement).await {
         Ok(settled) => settled,
         Err(error) => {
             tracing::error!(%error, "refund outcome not recorded; the reconciler will query it");

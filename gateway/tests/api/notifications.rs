@@ -117,7 +117,7 @@ async fn a_static_qr_payment_is_created_from_its_notification() {
             if let Some(trade) = state.store.get(&key).await.unwrap() {
                 return trade;
             }
-            waiting.settled().await;
+            waiting.finished().await;
         }
     })
     .await

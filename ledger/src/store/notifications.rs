@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::outbox::enqueue_webhook;
-use super::{Store, StoreError, read};
+use super::{Store, StoreError, read_locked};
 use crate::state::{TradeKind, TradeState};
 use crate::trade::{CancelAction, TRADE_COLUMNS, Trade, TradeKey};
 
@@ -66,7 +66,7 @@ impl Store {
             &[&note.tenant_id, &note.notify_id, &note.out_trade_no, &status_text(&note.status)],
         )
         .await?;
-        let outcome = match read(&tx, &key, true).await? {
+        let outcome = match read_locked(&tx, &key).await? {
             None => create_unstarted(&tx, &key, note).await?,
             Some(trade) => apply_to(&tx, trade, note).await?,
         };

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::outbox::{enqueue_webhook, event_of};
-use super::{SELECT_TRADE, Settled, Store, StoreError, read, read_many, settle_on};
+use super::{Recorded, SELECT_TRADE, Store, StoreError, read, read_many, record_on};
 use crate::trade::{Settlement, TRADE_COLUMNS, Trade, TradeKey, trade_columns_of};
 
 /// An open trade, as the sweeper pages through them.
@@ -56,29 +56,26 @@ impl Store {
         client.query(&statement, &[&tenants, &numbers, &now, &default_ms]).await?.iter().map(Trade::from_row).collect()
     }
 
-    /// [`Store::settle`], and when the trade becomes final and `tell` (the tenant takes
-    /// webhooks), the merchant's webhook event in the same transaction (the POS was told UNKNOWN;
-    /// this is how the merchant learns the end).
-    pub async fn settle_told(&self, trade: &Trade, settlement: &Settlement, tell: bool) -> Result<Settled, StoreError> {
-        if !tell {
-            return self.settle(trade, settlement).await;
-        }
+    /// [`Store::record`], and when the trade becomes final, the merchant's webhook event in the
+    /// same transaction (the POS was told UNKNOWN; this is how the merchant learns the end). For
+    /// tenants that take webhooks.
+    pub async fn record_and_tell(&self, trade: &Trade, settlement: &Settlement) -> Result<Recorded, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let settled = settle_on(&tx, trade, settlement).await?;
-        if let Settled::Applied(updated) = &settled
+        let recorded = record_on(&tx, trade, settlement).await?;
+        if let Recorded::Applied(updated) = &recorded
             && let Some(event) = event_of(updated.state)
         {
             enqueue_webhook(&tx, event, updated).await?;
         }
         tx.commit().await?;
-        Ok(settled)
+        Ok(recorded)
     }
 
     /// Marks the trade as being cancelled (a compare-and-set, so of several reconcilers exactly
     /// one passes from this version); from then on every reconciler cancels it, none settles it
     /// from a query.
-    pub async fn mark_cancelling(&self, trade: &Trade) -> Result<Settled, StoreError> {
+    pub async fn mark_cancelling(&self, trade: &Trade) -> Result<Recorded, StoreError> {
         let client = self.pool.get().await?;
         let sql = sql!(
             "UPDATE trades SET cancel_requested = true, version = version + 1, updated_at = now(), \
@@ -91,10 +88,10 @@ impl Store {
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
             [&trade.key.tenant_id, &trade.key.out_trade_no, &trade.version, &trade.state.as_str()];
         match client.query_opt(&statement, &params).await? {
-            Some(row) => Ok(Settled::Applied(Trade::from_row(&row)?)),
-            None => read(&client, &trade.key, false)
+            Some(row) => Ok(Recorded::Applied(Trade::from_row(&row)?)),
+            None => read(&client, &trade.key)
                 .await?
-                .map(Settled::Stale)
+                .map(Recorded::Stale)
                 .ok_or_else(|| StoreError::Corrupt("trade vanished".into())),
         }
     }

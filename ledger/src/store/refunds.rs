@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, read};
+use super::{Store, StoreError, read, read_locked};
 use crate::state::{RefundState, TradeState};
 use crate::trade::{NewRefund, REFUND_COLUMNS, Refund, RefundSettlement, Trade, TradeKey};
 
@@ -53,7 +53,7 @@ impl Store {
     pub async fn begin_refund(&self, new: &NewRefund) -> Result<BeginRefund, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let Some(trade) = read(&tx, &new.key, true).await? else {
+        let Some(trade) = read_locked(&tx, &new.key).await? else {
             return Ok(BeginRefund::NoSuchTrade);
         };
         if let Some(refund) = read_refund(&tx, &new.key, &new.out_request_no).await? {
@@ -101,14 +101,14 @@ impl Store {
     }
 
     /// Records what the refund call proved; a success adds to the trade's refunded total.
-    pub async fn settle_refund(
+    pub async fn record_refund(
         &self,
         refund: &Refund,
         settlement: &RefundSettlement,
     ) -> Result<(Refund, Trade), StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let trade = read(&tx, &refund.key, true).await?.ok_or_else(|| StoreError::Corrupt("trade vanished".into()))?;
+        let trade = read_locked(&tx, &refund.key).await?.ok_or_else(|| StoreError::Corrupt("trade vanished".into()))?;
         let (state, refunded_at, code, message, next_check_at): (RefundState, Option<OffsetDateTime>, _, _, _) =
             match settlement {
                 RefundSettlement::Refunded { at } => (RefundState::Success, Some(*at), None, None, None),
@@ -155,7 +155,7 @@ impl Store {
         let refund = read_refund(&tx, &refund.key, &refund.out_request_no)
             .await?
             .ok_or_else(|| StoreError::Corrupt("refund vanished".into()))?;
-        let trade = read(&tx, &refund.key, false).await?.ok_or_else(|| StoreError::Corrupt("trade vanished".into()))?;
+        let trade = read(&tx, &refund.key).await?.ok_or_else(|| StoreError::Corrupt("trade vanished".into()))?;
         tx.commit().await?;
         Ok((refund, trade))
     }

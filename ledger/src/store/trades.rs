@@ -11,18 +11,18 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::batch::{Batched, Written};
-use super::{Begin, Settled, StoreError, minor};
+use super::{Begin, Recorded, StoreError, minor};
 use crate::state::TradeState;
 use crate::trade::{NewTrade, Settlement, TRADE_COLUMNS, Trade, TradeKey};
 
-/// [`Store::settle`] on `client` (a transaction, for writes that go with it).
-pub(crate) async fn settle_on(
+/// [`Store::record`] on `client` (a transaction, for writes that go with it).
+pub(crate) async fn record_on(
     client: &impl GenericClient,
     trade: &Trade,
     settlement: &Settlement,
-) -> Result<Settled, StoreError> {
-    let mut settled = settle_many(client, &[Settle::new(trade, settlement)?]).await?;
-    settled.pop().ok_or_else(|| StoreError::Corrupt("a settlement answered nothing".into()))
+) -> Result<Recorded, StoreError> {
+    let mut recorded = record_many(client, &[Record::new(trade, settlement)?]).await?;
+    recorded.pop().ok_or_else(|| StoreError::Corrupt("a settlement answered nothing".into()))
 }
 
 /// The trades of `keys` that exist, in no particular order (one statement).
@@ -115,21 +115,21 @@ impl Batched for NewTrade {
 }
 
 /// A compare-and-set of one trade: from `(state, version)` to what `settlement` proved.
-pub(crate) struct Settle {
+pub(crate) struct Record {
     key: TradeKey,
     version: i32,
     from: TradeState,
     settlement: Settlement,
 }
 
-impl Settle {
+impl Record {
     /// Refused at once if design §4 does not allow the step.
     pub(crate) fn new(trade: &Trade, settlement: &Settlement) -> Result<Self, StoreError> {
         let next = settlement.state();
         if !trade.state.can_become(next) {
             return Err(StoreError::Transition { from: trade.state, to: next });
         }
-        Ok(Settle { key: trade.key.clone(), version: trade.version, from: trade.state, settlement: settlement.clone() })
+        Ok(Record { key: trade.key.clone(), version: trade.version, from: trade.state, settlement: settlement.clone() })
     }
 }
 
@@ -148,7 +148,7 @@ struct Columns<'a> {
     next_check_at: Option<OffsetDateTime>,
 }
 
-async fn settle_many(client: &impl GenericClient, items: &[Settle]) -> Result<Vec<Settled>, StoreError> {
+async fn record_many(client: &impl GenericClient, items: &[Record]) -> Result<Vec<Recorded>, StoreError> {
     let sql = sql!(
         "UPDATE trades SET state = s_state, version = version + 1, updated_at = now(), \
          trade_no = COALESCE(s_trade_no, trade_no), buyer_user_id = COALESCE(s_buyer, buyer_user_id), \
@@ -200,7 +200,7 @@ async fn settle_many(client: &impl GenericClient, items: &[Settle]) -> Result<Ve
         .map(Trade::from_row)
         .collect::<Result<Vec<_>, _>>()?;
     let vanished = || Err(StoreError::Corrupt("a trade vanished while being written".into()));
-    returned_or_current(client, items, |s| &s.key, updated, Settled::Applied, Settled::Stale, vanished).await
+    returned_or_current(client, items, |s| &s.key, updated, Recorded::Applied, Recorded::Stale, vanished).await
 }
 
 fn written(settlement: &Settlement) -> Columns<'_> {
@@ -230,10 +230,10 @@ fn written(settlement: &Settlement) -> Columns<'_> {
     }
 }
 
-impl Batched for Settle {
-    type Out = Settled;
+impl Batched for Record {
+    type Out = Recorded;
 
-    fn write<'a>(client: &'a Client, items: &'a [Self]) -> Written<'a, Settled> {
-        Box::pin(settle_many(client, items))
+    fn write<'a>(client: &'a Client, items: &'a [Self]) -> Written<'a, Recorded> {
+        Box::pin(record_many(client, items))
     }
 }

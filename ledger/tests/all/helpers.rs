@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use alipay::{Amount, Currency};
-use ledger::{Begin, NewTrade, Settled, Settlement, Store, TradeKey, TradeKind};
+use ledger::{Begin, NewTrade, Recorded, Settlement, Store, TradeKey, TradeKind};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -39,7 +39,7 @@ pub fn paid() -> Settlement {
 
 pub async fn paid_trade(store: &Store, tenant: Uuid, no: &str, amount: &str) -> ledger::Trade {
     let Begin::Started(trade) = store.begin(&intent(tenant, no, amount)).await.unwrap() else { panic!("new key") };
-    let Settled::Applied(trade) = store.settle(&trade, &paid()).await.unwrap() else { panic!("fresh version") };
+    let Recorded::Applied(trade) = store.record(&trade, &paid()).await.unwrap() else { panic!("fresh version") };
     trade
 }
 
@@ -51,6 +51,6 @@ pub async fn unknown_trade(store: &Store, tenant: Uuid, no: &str, amount: &str) 
         next_check_at: OffsetDateTime::now_utc(),
         deadline: OffsetDateTime::now_utc() + Duration::from_secs(60),
     };
-    let Settled::Applied(trade) = store.settle(&trade, &unknown).await.unwrap() else { panic!("fresh version") };
+    let Recorded::Applied(trade) = store.record(&trade, &unknown).await.unwrap() else { panic!("fresh version") };
     trade
 }

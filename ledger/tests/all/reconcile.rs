@@ -7,7 +7,7 @@ use std::time::Duration;
 use ledger::due_index::{Rearm, due_score, score};
 use ledger::store::{AfterAttempt, Attempt};
 use ledger::{
-    Begin, BeginRefund, DueIndex, NewRefund, RefundSettlement, RefundState, Settled, Settlement, TradeKey, TradeState,
+    Begin, BeginRefund, DueIndex, NewRefund, Recorded, RefundSettlement, RefundState, Settlement, TradeKey, TradeState,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -80,10 +80,10 @@ async fn arming_what_is_missing_keeps_the_times_already_armed() {
 async fn a_settlement_and_its_webhook_event_are_written_together() {
     let (db, store) = database().await;
     let Begin::Started(trade) = store.begin(&intent(Uuid::new_v4(), "S1", "8.00")).await.unwrap() else { panic!() };
-    let Settled::Applied(waiting) = store.settle(&trade, &unknown()).await.unwrap() else { panic!() };
-    let Settled::Applied(paid_trade) = store.settle_told(&waiting, &paid(), true).await.unwrap() else { panic!() };
+    let Recorded::Applied(waiting) = store.record(&trade, &unknown()).await.unwrap() else { panic!() };
+    let Recorded::Applied(paid_trade) = store.record_and_tell(&waiting, &paid()).await.unwrap() else { panic!() };
     assert_eq!((paid_trade.state, paid_trade.next_check_at), (TradeState::Success, None));
-    let Settled::Stale(_) = store.settle_told(&waiting, &paid(), true).await.unwrap() else {
+    let Recorded::Stale(_) = store.record_and_tell(&waiting, &paid()).await.unwrap() else {
         panic!("stale write applied")
     };
     let client = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
@@ -99,9 +99,9 @@ async fn a_settlement_and_its_webhook_event_are_written_together() {
 async fn of_two_cancel_marks_at_one_version_exactly_one_passes() {
     let (_db, store) = database().await;
     let Begin::Started(trade) = store.begin(&intent(Uuid::new_v4(), "C1", "8.00")).await.unwrap() else { panic!() };
-    let Settled::Applied(waiting) = store.settle(&trade, &unknown()).await.unwrap() else { panic!() };
+    let Recorded::Applied(waiting) = store.record(&trade, &unknown()).await.unwrap() else { panic!() };
     let (first, second) = tokio::join!(store.mark_cancelling(&waiting), store.mark_cancelling(&waiting));
-    let passed = [first.unwrap(), second.unwrap()].into_iter().filter(|s| matches!(s, Settled::Applied(_))).count();
+    let passed = [first.unwrap(), second.unwrap()].into_iter().filter(|s| matches!(s, Recorded::Applied(_))).count();
     assert_eq!(passed, 1);
     let marked = store.get(&waiting.key).await.unwrap().unwrap();
     assert!(marked.cancel_requested && marked.version == waiting.version + 1 && marked.state == TradeState::Unknown);
@@ -116,7 +116,7 @@ async fn a_claimed_batch_is_read_and_its_expired_trades_marked_in_one_statement(
     for (no, deadline) in [("expired", now - Duration::from_secs(1)), ("running", now + Duration::from_secs(30))] {
         let Begin::Started(trade) = store.begin(&intent(tenant, no, "1.00")).await.unwrap() else { panic!() };
         let unknown = Settlement::Unknown { reason: "timeout".into(), next_check_at: now, deadline };
-        store.settle(&trade, &unknown).await.unwrap();
+        store.record(&trade, &unknown).await.unwrap();
         keys.push(trade.key);
     }
     // An intent whose gateway died: no deadline of its own, created longer ago than the default.
@@ -188,8 +188,8 @@ async fn a_webhook_is_delivered_by_one_claimer_and_every_attempt_is_listed() {
     let (_db, store) = database().await;
     let tenant = Uuid::new_v4();
     let Begin::Started(trade) = store.begin(&intent(tenant, "H1", "3.00")).await.unwrap() else { panic!() };
-    let Settled::Applied(waiting) = store.settle(&trade, &unknown()).await.unwrap() else { panic!() };
-    store.settle_told(&waiting, &paid(), true).await.unwrap();
+    let Recorded::Applied(waiting) = store.record(&trade, &unknown()).await.unwrap() else { panic!() };
+    store.record_and_tell(&waiting, &paid()).await.unwrap();
 
     let now = OffsetDateTime::now_utc();
     let lease = now + Duration::from_secs(30);
@@ -243,7 +243,7 @@ async fn refunds_whose_outcome_is_unknown_are_claimed_by_one_reconciler() {
     let claimed: Vec<_> = claimed.iter().map(|r| r.out_request_no.as_str()).collect();
     assert_eq!(claimed, ["lost"], "a PENDING refund past its check time; not one still being made");
     assert!(store.claim_refunds(now, until, 10).await.unwrap().is_empty(), "leased");
-    let (refund, trade) = store.settle_refund(&started[0], &RefundSettlement::Refunded { at: now }).await.unwrap();
+    let (refund, trade) = store.record_refund(&started[0], &RefundSettlement::Refunded { at: now }).await.unwrap();
     assert_eq!((refund.state, trade.refunded), (RefundState::Success, cny("1.00")));
     assert!(store.claim_refunds(until, until, 10).await.unwrap().is_empty(), "settled refunds are done");
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ledger::{Begin, CancelAction, Settled, Settlement, Store, StoreError, Trade, TradeKey, TradeState};
+use ledger::{Begin, CancelAction, Recorded, Settlement, Store, StoreError, Trade, TradeKey, TradeState};
 use proptest::prelude::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -117,16 +117,16 @@ async fn run_history(store: &Store, steps: &[Step]) -> Result<(), TestCaseError>
                 let held = if stale { entry.first.clone() } else { entry.latest.clone() };
                 let settlement = outcome.settlement();
                 let to = settlement.state();
-                let result = store.settle(&held, &settlement).await;
+                let result = store.record(&held, &settlement).await;
                 if !design_allows(held.state, to) {
                     prop_assert!(matches!(result, Err(StoreError::Transition { .. })), "{step:?}: {result:?}");
                 } else if held.version != entry.version {
-                    let Ok(Settled::Stale(current)) = result else {
+                    let Ok(Recorded::Stale(current)) = result else {
                         return Err(TestCaseError::fail(format!("{step:?}: a stale write was applied: {result:?}")));
                     };
                     prop_assert_eq!((current.state, current.version), (entry.state, entry.version));
                 } else {
-                    let Ok(Settled::Applied(updated)) = result else {
+                    let Ok(Recorded::Applied(updated)) = result else {
                         return Err(TestCaseError::fail(format!("{step:?}: an allowed write was refused: {result:?}")));
                     };
                     prop_assert_eq!((updated.state, updated.version), (to, entry.version + 1));

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use ledger::store::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
 use ledger::{
-    Begin, BeginRefund, CancelAction, DueIndex, NewRefund, NewTrade, RefundSettlement, Settled, Settlement,
-    Settlements, StoreError, TradeKey, TradeKind, TradeState,
+    Begin, BeginRefund, CancelAction, DueIndex, Finals, NewRefund, NewTrade, Recorded, RefundSettlement, Settlement,
+    StoreError, TradeKey, TradeKind, TradeState,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -37,13 +37,13 @@ async fn one_intent_per_key_and_compare_and_set_transitions() {
         next_check_at: OffsetDateTime::now_utc() + Duration::from_secs(5),
         deadline: OffsetDateTime::now_utc() + Duration::from_secs(60),
     };
-    let Settled::Applied(unknown_trade) = store.settle(&trade, &unknown).await.unwrap() else { panic!() };
+    let Recorded::Applied(unknown_trade) = store.record(&trade, &unknown).await.unwrap() else { panic!() };
     assert!(unknown_trade.next_check_at.is_some());
     // A stale writer (still holding version 1) is refused and shown the current row.
-    let Settled::Stale(current) = store.settle(&trade, &paid()).await.unwrap() else { panic!("stale write applied") };
+    let Recorded::Stale(current) = store.record(&trade, &paid()).await.unwrap() else { panic!("stale write applied") };
     assert_eq!(current.state, TradeState::Unknown);
-    let Settled::Applied(done) =
-        store.settle(&unknown_trade, &Settlement::Cancelled { action: CancelAction::Refund }).await.unwrap()
+    let Recorded::Applied(done) =
+        store.record(&unknown_trade, &Settlement::Cancelled { action: CancelAction::Refund }).await.unwrap()
     else {
         panic!()
     };
@@ -52,7 +52,7 @@ async fn one_intent_per_key_and_compare_and_set_transitions() {
         (TradeState::Cancelled, Some(CancelAction::Refund), None)
     );
     assert_eq!(done.refunded, done.amount, "a cancel that refunds returns everything");
-    assert!(matches!(store.settle(&done, &paid()).await, Err(StoreError::Transition { .. })), "terminal states stay");
+    assert!(matches!(store.record(&done, &paid()).await, Err(StoreError::Transition { .. })), "terminal states stay");
     let since = OffsetDateTime::now_utc() - Duration::from_secs(60);
     assert!(store.open_trades(since, None, 10).await.unwrap().is_empty(), "a final trade is not open");
 }
@@ -121,17 +121,17 @@ async fn concurrent_writes_written_together_each_get_their_own_answer() {
         let trade = store.get(&TradeKey::new(tenant, format!("B{i}"))).await.unwrap().unwrap();
         for settlement in [paid(), Settlement::Failed { code: "ACQ.TRADE_HAS_CLOSE".into(), message: None }] {
             let (store, trade) = (store.clone(), trade.clone());
-            races.push(tokio::spawn(async move { store.settle(&trade, &settlement).await.unwrap() }));
+            races.push(tokio::spawn(async move { store.record(&trade, &settlement).await.unwrap() }));
         }
     }
     let mut applied = std::collections::HashMap::new();
     for race in races {
         match race.await.unwrap() {
-            Settled::Applied(trade) => {
+            Recorded::Applied(trade) => {
                 assert_eq!(trade.version, 2);
                 assert!(applied.insert(trade.key.out_trade_no.clone(), trade.state).is_none(), "applied twice");
             }
-            Settled::Stale(current) => assert!(current.state.is_final()),
+            Recorded::Stale(current) => assert!(current.state.is_final()),
         }
     }
     assert_eq!(applied.len(), 100);
@@ -188,7 +188,7 @@ async fn refunds_never_add_up_to_more_than_was_paid() {
     }
     assert_eq!(reserved.len(), 14, "14 × 7.00 fit in 100.00, the 15th would not");
     for refund in &reserved {
-        store.settle_refund(refund, &RefundSettlement::Refunded { at: OffsetDateTime::now_utc() }).await.unwrap();
+        store.record_refund(refund, &RefundSettlement::Refunded { at: OffsetDateTime::now_utc() }).await.unwrap();
     }
     let trade = store.get(&trade.key).await.unwrap().unwrap();
     assert_eq!((trade.state, trade.refunded.to_string()), (TradeState::PartiallyRefunded, "98.00".to_owned()));
@@ -211,7 +211,7 @@ async fn refunds_never_add_up_to_more_than_was_paid() {
     };
     let BeginRefund::Started { refund, .. } = store.begin_refund(&last).await.unwrap() else { panic!() };
     let (_, trade) =
-        store.settle_refund(&refund, &RefundSettlement::Refunded { at: OffsetDateTime::now_utc() }).await.unwrap();
+        store.record_refund(&refund, &RefundSettlement::Refunded { at: OffsetDateTime::now_utc() }).await.unwrap();
     assert_eq!(trade.state, TradeState::Refunded);
     let failed = store.begin(&intent(tenant, "F1", "5.00")).await.unwrap();
     let Begin::Started(failed) = failed else { panic!() };
@@ -326,18 +326,18 @@ async fn a_closed_notification_of_a_reversed_payment_records_a_refund() {
 #[tokio::test]
 async fn waiters_wake_when_a_trade_settles() {
     let (db, store) = database().await;
-    let settlements = Settlements::default();
+    let settlements = Finals::default();
     let listener = tokio::spawn(settlements.clone().listen(db.url.clone()));
     let Begin::Started(trade) = store.begin(&intent(Uuid::new_v4(), "W1", "1.00")).await.unwrap() else { panic!() };
     let mut listening = settlements.listening();
     tokio::time::timeout(Duration::from_secs(10), listening.wait_for(|up| *up)).await.unwrap().unwrap();
     let mut waiting = settlements.wait_for(&trade.key);
-    store.settle(&trade, &paid()).await.unwrap();
+    store.record(&trade, &paid()).await.unwrap();
     // Another process settled it and announced it.
     let (announcer, _task) = ledger::Announcer::start(store.pool().clone());
     announcer.announce(&TradeKey::new(Uuid::new_v4(), "other"));
     announcer.announce(&trade.key);
-    tokio::time::timeout(Duration::from_secs(10), waiting.settled()).await.expect("woken by trade_settled");
+    tokio::time::timeout(Duration::from_secs(10), waiting.finished()).await.expect("woken by trade_settled");
     drop(waiting);
     assert!(settlements.is_empty());
     listener.abort();
@@ -372,7 +372,7 @@ async fn the_sales_report_adds_up_per_day_and_store() {
         check_at: OffsetDateTime::now_utc(),
     };
     let BeginRefund::Started { refund, .. } = store.begin_refund(&new).await.unwrap() else { panic!() };
-    store.settle_refund(&refund, &RefundSettlement::Refunded { at: OffsetDateTime::now_utc() }).await.unwrap();
+    store.record_refund(&refund, &RefundSettlement::Refunded { at: OffsetDateTime::now_utc() }).await.unwrap();
     store.begin(&intent(tenant, "S3", "99.00")).await.unwrap();
     let now = OffsetDateTime::now_utc();
     let rows = store

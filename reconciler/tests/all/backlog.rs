@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ledger::{Begin, NewTrade, Settled, Settlement, TradeKey, TradeKind};
+use ledger::{Begin, NewTrade, Recorded, Settlement, TradeKey, TradeKind};
 use stack::*;
 use time::OffsetDateTime;
 
@@ -34,7 +34,7 @@ async fn an_overdue_backlog_drains_without_errors() {
         // Half were due for a query, half for their cancel, while everything was down.
         let deadline = if n % 2 == 0 { overdue } else { OffsetDateTime::now_utc() + Duration::from_secs(3) };
         let unknown = Settlement::Unknown { reason: "timeout".into(), next_check_at: overdue, deadline };
-        assert!(matches!(store.settle(&trade, &unknown).await.unwrap(), Settled::Applied(_)));
+        assert!(matches!(store.record(&trade, &unknown).await.unwrap(), Recorded::Applied(_)));
     }
     let config = reconciler::Config {
         cancel_rate_per_tenant: 100_000,

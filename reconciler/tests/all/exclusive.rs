@@ -73,9 +73,8 @@ async fn a_paused_reconcilers_late_writes_are_refused() {
     assert_eq!(done.state, TradeState::Success);
     assert_eq!(checker.check(stale.clone(), None).await, Next::Final);
     assert_eq!(stack.ledger(&pos, &pays_later).await.unwrap(), done, "the late settlement is refused");
-    let refused =
-        checker.store.settle_told(&stale, &Settlement::Failed { code: "X".into(), message: None }, true).await;
-    assert!(matches!(refused, Ok(ledger::Settled::Stale(_))), "{refused:?}");
+    let refused = checker.store.record_and_tell(&stale, &Settlement::Failed { code: "X".into(), message: None }).await;
+    assert!(matches!(refused, Ok(ledger::Recorded::Stale(_))), "{refused:?}");
     let client = stack.db.client().await;
     let told: i64 = client
         .query_one("SELECT count(*) FROM webhook_outbox WHERE out_trade_no = $1", &[&pays_later])

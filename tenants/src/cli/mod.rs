@@ -172,12 +172,12 @@ fn actor(cli: &Cli) -> String {
 }
 
 async fn run(cli: Cli) -> Result<String, CliError> {
-    let json = cli.json;
+    let output = if cli.json { render::Output::Json } else { render::Output::Table };
     let actor = actor(&cli);
     match &cli.command {
         Command::Migrate => {
             let applied = db::migrate(&cli.database_url).await.map_err(|e| CliError::Setup(e.to_string()))?;
-            Ok(render::migrated(applied, json))
+            Ok(render::migrated(applied, output))
         }
         Command::NewMasterKey { id } => {
             let line = Keyring::generate_line(id).map_err(|e| CliError::Invalid(Invalid(e.to_string())))?;
@@ -211,10 +211,10 @@ async fn run(cli: Cli) -> Result<String, CliError> {
             .validate()?;
             let keys = key_input(&create.keys)?;
             let created = registry(&cli).await?.create(&actor, new, keys).await?;
-            Ok(render::created(&created, json))
+            Ok(render::created(&created, output))
         }
-        Command::List => Ok(render::list(&registry(&cli).await?.list().await?, json)),
-        Command::Show { slug } => Ok(render::tenant(&registry(&cli).await?.show(slug).await?, json)),
+        Command::List => Ok(render::list(&registry(&cli).await?.list().await?, output)),
+        Command::Show { slug } => Ok(render::tenant(&registry(&cli).await?.show(slug).await?, output)),
         Command::Update(update) => {
             let change = TenantUpdate {
                 name: update.name.clone(),
@@ -228,13 +228,13 @@ async fn run(cli: Cli) -> Result<String, CliError> {
                 secondary_merchant: secondary(&update.secondary)?.map(Some),
             };
             let keys = key_input(&update.keys)?;
-            Ok(render::tenant(&registry(&cli).await?.update(&actor, &update.slug, change, keys).await?, json))
+            Ok(render::tenant(&registry(&cli).await?.update(&actor, &update.slug, change, keys).await?, output))
         }
         Command::Suspend { slug } => {
-            Ok(render::tenant(&registry(&cli).await?.set_status(&actor, slug, Status::Suspended).await?, json))
+            Ok(render::tenant(&registry(&cli).await?.set_status(&actor, slug, Status::Suspended).await?, output))
         }
         Command::Resume { slug } => {
-            Ok(render::tenant(&registry(&cli).await?.set_status(&actor, slug, Status::Active).await?, json))
+            Ok(render::tenant(&registry(&cli).await?.set_status(&actor, slug, Status::Active).await?, output))
         }
         Command::SetAlipayKey { slug, file, generate, public_key_file } => {
             let keys = key_input(&args::KeyFiles {
@@ -247,7 +247,7 @@ async fn run(cli: Cli) -> Result<String, CliError> {
                 return Err(Invalid("give --file FILE or --generate".into()).into());
             }
             let (view, public) = registry(&cli).await?.set_keys(&actor, slug, keys).await?;
-            Ok(render::keys_set(&view, public.as_deref(), json))
+            Ok(render::keys_set(&view, public.as_deref(), output))
         }
         Command::SetAlipayPublicKey { slug, file } => {
             let keys = KeyInput {
@@ -255,29 +255,29 @@ async fn run(cli: Cli) -> Result<String, CliError> {
                 ..KeyInput::default()
             };
             let (view, _) = registry(&cli).await?.set_keys(&actor, slug, keys).await?;
-            Ok(render::keys_set(&view, None, json))
+            Ok(render::keys_set(&view, None, output))
         }
         Command::SetMd5Key { slug, file } => {
             let keys = KeyInput { md5_key: Some(read_input(file, "the MD5 key")?), ..KeyInput::default() };
             let (view, _) = registry(&cli).await?.set_keys(&actor, slug, keys).await?;
-            Ok(render::keys_set(&view, None, json))
+            Ok(render::keys_set(&view, None, output))
         }
         Command::RotateApiSecret { slug, overlap } => {
             let overlap = parse_overlap(overlap)?;
             let issued = registry(&cli).await?.rotate_api_secret(&actor, slug, overlap).await?;
-            Ok(render::credential(&issued, json))
+            Ok(render::credential(&issued, output))
         }
         Command::RevokeApiKey { slug, key_id, allow_last } => {
             let revoked = registry(&cli).await?.revoke_api_key(&actor, slug, key_id, *allow_last).await?;
-            Ok(render::revoked(&revoked, json))
+            Ok(render::revoked(&revoked, output))
         }
         Command::RotateMasterKey => {
             let report = registry(&cli).await?.rotate_master_key(&actor).await?;
-            Ok(render::rotation(&report, json))
+            Ok(render::rotation(&report, output))
         }
         Command::Delete { slug } => {
             registry(&cli).await?.delete(&actor, slug).await?;
-            Ok(render::deleted(slug, json))
+            Ok(render::deleted(slug, output))
         }
         Command::AdminServe { listen } => {
             let token = admin::AdminToken::from_env().map_err(CliError::Setup)?;

@@ -5,6 +5,15 @@ use serde_json::json;
 
 use crate::registry::{Created, IssuedCredential, MasterKeyRotation, Revoked, TenantView};
 
+/// How the CLI prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Tables and sentences, for people.
+    Table,
+    /// JSON, for scripts (`--json`).
+    Json,
+}
+
 fn to_json(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
@@ -19,12 +28,16 @@ fn short(fingerprint: &Option<String>) -> String {
     fingerprint.as_deref().map_or_else(|| "-".into(), |f| format!("sha256:{}", &f[..f.len().min(16)]))
 }
 
-pub fn migrated(applied: usize, json: bool) -> String {
-    if json { to_json(&json!({ "applied": applied })) } else { format!("{applied} migration(s) applied") }
+pub fn migrated(applied: usize, output: Output) -> String {
+    if output == Output::Json {
+        to_json(&json!({ "applied": applied }))
+    } else {
+        format!("{applied} migration(s) applied")
+    }
 }
 
-pub fn list(tenants: &[TenantView], json: bool) -> String {
-    if json {
+pub fn list(tenants: &[TenantView], output: Output) -> String {
+    if output == Output::Json {
         return to_json(&tenants);
     }
     let mut out = table(&["slug", "name", "status", "dialect", "alipay id", "sign", "environment", "ready"]);
@@ -43,8 +56,8 @@ pub fn list(tenants: &[TenantView], json: bool) -> String {
     format!("{out}\n{} tenant(s)", tenants.len())
 }
 
-pub fn tenant(t: &TenantView, json: bool) -> String {
-    if json {
+pub fn tenant(t: &TenantView, output: Output) -> String {
+    if output == Output::Json {
         return to_json(t);
     }
     let mut out = table(&["field", "value"]);
@@ -90,11 +103,11 @@ pub fn tenant(t: &TenantView, json: bool) -> String {
     out.to_string()
 }
 
-pub fn created(created: &Created, json: bool) -> String {
-    if json {
+pub fn created(created: &Created, output: Output) -> String {
+    if output == Output::Json {
         return to_json(created);
     }
-    let mut out = tenant(&created.tenant, false);
+    let mut out = tenant(&created.tenant, Output::Table);
     out.push_str("\n\nPartner API credential (shown once; give it to the POS integrator):\n");
     out.push_str(&format!(
         "  key id: {}\n  secret: {}\n",
@@ -108,19 +121,19 @@ pub fn created(created: &Created, json: bool) -> String {
     out
 }
 
-pub fn keys_set(view: &TenantView, public: Option<&str>, json: bool) -> String {
-    if json {
+pub fn keys_set(view: &TenantView, public: Option<&str>, output: Output) -> String {
+    if output == Output::Json {
         return to_json(&json!({ "tenant": view, "app_public_key": public }));
     }
-    let mut out = tenant(view, false);
+    let mut out = tenant(view, Output::Table);
     if let Some(public) = public {
         out.push_str(&format!("\n\nApp public key to upload to Alipay:\n{public}"));
     }
     out
 }
 
-pub fn credential(issued: &IssuedCredential, json: bool) -> String {
-    if json {
+pub fn credential(issued: &IssuedCredential, output: Output) -> String {
+    if output == Output::Json {
         return to_json(issued);
     }
     format!(
@@ -130,19 +143,19 @@ pub fn credential(issued: &IssuedCredential, json: bool) -> String {
     )
 }
 
-pub fn revoked(revoked: &Revoked, json: bool) -> String {
-    if json {
+pub fn revoked(revoked: &Revoked, output: Output) -> String {
+    if output == Output::Json {
         return to_json(revoked);
     }
     format!(
         "API key {} revoked: the gateways refuse it as soon as their snapshots reload (milliseconds).\n\n{}",
         revoked.revoked,
-        tenant(&revoked.tenant, false)
+        tenant(&revoked.tenant, Output::Table)
     )
 }
 
-pub fn rotation(report: &MasterKeyRotation, json: bool) -> String {
-    if json {
+pub fn rotation(report: &MasterKeyRotation, output: Output) -> String {
+    if output == Output::Json {
         return to_json(report);
     }
     format!(
@@ -151,8 +164,8 @@ pub fn rotation(report: &MasterKeyRotation, json: bool) -> String {
     )
 }
 
-pub fn deleted(slug: &str, json: bool) -> String {
-    if json {
+pub fn deleted(slug: &str, output: Output) -> String {
+    if output == Output::Json {
         to_json(&json!({ "deleted": slug }))
     } else {
         format!("tenant `{slug}` deleted; its secrets are destroyed")

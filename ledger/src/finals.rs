@@ -23,30 +23,30 @@ struct Waiters {
 
 /// Who waits on which trade.
 #[derive(Clone)]
-pub struct Settlements {
+pub struct Finals {
     waiters: Arc<Mutex<Waiters>>,
     /// Whether the LISTEN connection is up.
     listening: Arc<watch::Sender<bool>>,
 }
 
-impl Default for Settlements {
+impl Default for Finals {
     fn default() -> Self {
-        Settlements { waiters: Arc::default(), listening: Arc::new(watch::Sender::new(false)) }
+        Finals { waiters: Arc::default(), listening: Arc::new(watch::Sender::new(false)) }
     }
 }
 
 /// One registration; dropping it unregisters.
 pub struct Waiting {
-    settlements: Settlements,
+    settlements: Finals,
     key: TradeKey,
-    /// Subscribed at registration, so a settlement after it is seen even before `settled` runs.
+    /// Subscribed at registration, so a trade becoming final after it is seen even before `finished` runs.
     changes: Option<watch::Receiver<u64>>,
 }
 
 impl Waiting {
-    /// Resolves when the trade settles (after registration), or at once if too many trades are
+    /// Resolves when the trade becomes final (after registration), or at once if too many trades are
     /// waited on.
-    pub async fn settled(&mut self) {
+    pub async fn finished(&mut self) {
         if let Some(changes) = &mut self.changes {
             let _ = changes.changed().await;
         }
@@ -68,7 +68,7 @@ impl Drop for Waiting {
     }
 }
 
-impl Settlements {
+impl Finals {
     /// Registers interest in `key`. Read the trade after this; if it is not final, await
     /// [`Waiting::settled`] (with a timeout), then read it again.
     pub fn wait_for(&self, key: &TradeKey) -> Waiting {
