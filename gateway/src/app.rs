@@ -99,8 +99,8 @@ impl Gateway {
         let (snapshots, snapshot_task) =
             tenants::snapshot::start(Loader::new(pool.clone(), secrets.keyring.clone()), refresh).await?;
         let due_index = DueIndex::new(&config.redis_url, &config.redis_prefix)?;
-        let settlements = Finals::default();
-        let settlement_task = tokio::spawn(settlements.clone().listen(config.database_url.clone()));
+        let finals = Finals::default();
+        let finals_task = tokio::spawn(finals.clone().listen(config.database_url.clone()));
         let (announcer, announcer_task) = Announcer::start(pool.clone());
         let metrics = telemetry::metrics()?;
         let (listener, addr) = bind(config.listen)?;
@@ -120,7 +120,7 @@ impl Gateway {
             store: Store::with_write_pool(pool.clone(), writes).with_report_pool(reports),
             snapshots,
             due_index,
-            settlements,
+            finals,
             announcer,
             budgets: Budgets::new(config.report_rate_per_minute, config.report_burst),
             payments: Inflight::default(),
@@ -160,7 +160,7 @@ impl Gateway {
             state,
             stop,
             servers: vec![partner, admin],
-            background: vec![snapshot_task, settlement_task, announcer_task],
+            background: vec![snapshot_task, finals_task, announcer_task],
         })
     }
 
@@ -207,7 +207,7 @@ fn readiness(state: Arc<AppState>) -> telemetry::Readiness {
             let client = state.store.pool().get().await.map_err(|e| format!("postgres: {e}"))?;
             client.simple_query("SELECT 1").await.map_err(|e| format!("postgres: {e}"))?;
             state.due_index.ping().await.map_err(|e| format!("redis: {e}"))?;
-            if !*state.settlements.listening().borrow() {
+            if !*state.finals.listening().borrow() {
                 return Err("not yet listening for trade settlements".into());
             }
             Ok(())

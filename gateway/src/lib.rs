@@ -9,7 +9,8 @@
 //!     ─▶ lead (or follow an identical call) ─▶ intent row (PAYING, committed)
 //!     ─▶ sign ─▶ Alipay ─▶ verify + classify ─▶ CAS outcome ─▶ arm due-index if UNKNOWN ─▶ answer
 //! ```
-//! Everything after the intent runs detached from the POS connection.
+//! Everything from the intent on is an `upstream::call::Call` ([`api::calls`]), run detached from
+//! the POS connection: the same path QR orders, cancels, refunds and the reconciler's calls take.
 //!
 //! # Layout
 //! - [`config`]: configuration, validated at start (the listeners' caps and deadlines among it).
@@ -21,7 +22,7 @@
 //! - [`replay`]: each nonce used once across every replica (memory, then Redis; the process
 //!   start when Redis is away).
 //! - [`limits`]: per-tenant GCRA budgets (pay, other, reports).
-//! - [`api`]: the partner API's handlers and views.
+//! - [`api`]: the partner API's handlers, the calls they make, and views.
 //! - [`inflight`]: one call to Alipay per trade at a time.
 //! - [`notify`]: Alipay's notifications.
 //! - [`problem`]: errors as `application/problem+json` (the one place).

@@ -3,15 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger::{Announcer, DueIndex, Finals, Store, Trade, TradeKey};
+use ledger::{Announcer, DueIndex, Finals, Recheck, Store, Trade, TradeKey};
 use telemetry::server::BodyReader;
 use tenants::Snapshots;
 use tenants::snapshot::Tenant;
 use time::{OffsetDateTime, UtcOffset};
 use tokio_util::task::TaskTracker;
 
-use crate::api::Called;
-use crate::api::refunds::Refunded;
+use crate::api::Made;
+use crate::api::calls::Refunded;
 use crate::config::Config;
 use crate::inflight::Inflight;
 use crate::limits::Budgets;
@@ -26,18 +26,18 @@ pub struct AppState {
     pub snapshots: Arc<Snapshots>,
     pub store: Store,
     pub due_index: DueIndex,
-    pub settlements: Finals,
+    pub finals: Finals,
     pub announcer: Announcer,
     pub upstream: Upstream,
     pub budgets: Budgets,
     /// Whether a request's nonce was used before, here or on any replica.
     pub replays: Replays,
     /// Payments and QR orders under way here, by trade.
-    pub payments: Inflight<TradeKey, Result<Called, ApiError>>,
+    pub payments: Inflight<TradeKey, Result<Made<Trade>, ApiError>>,
     /// Cancels under way here, by trade.
-    pub cancels: Inflight<TradeKey, Result<Trade, ApiError>>,
+    pub cancels: Inflight<TradeKey, Result<Made<Trade>, ApiError>>,
     /// Refunds under way here, by trade and `out_request_no`.
-    pub refunds: Inflight<(TradeKey, String), Result<Refunded, ApiError>>,
+    pub refunds: Inflight<(TradeKey, String), Result<Made<Refunded>, ApiError>>,
     /// The detached call-then-record tasks; shutdown waits for them.
     pub tasks: TaskTracker,
     /// Base of `notify_url`.
@@ -59,10 +59,15 @@ impl AppState {
         Duration::from_millis(self.config.deadline_ms)
     }
 
+    /// When the reconciler looks at `trade` if its outcome is not proven, and when it cancels it.
+    pub fn recheck(&self, trade: &Trade) -> Recheck {
+        Recheck { next_check_at: trade.created_at + self.first_check(), deadline: trade.created_at + self.deadline() }
+    }
+
     /// `key` became final here: wakes this gateway's waiters at once, and announces it to every
     /// other process's.
     pub fn announce_final(&self, key: &TradeKey) {
-        self.settlements.wake(key);
+        self.finals.wake(key);
         self.announcer.announce(key);
     }
 

@@ -280,27 +280,3 @@ pub enum RefundSettlement {
     Failed { code: String, message: Option<String> },
     Unknown { reason: String, next_check_at: OffsetDateTime },
 }
-
-impl RefundSettlement {
-    /// What Alipay's answer to a refund of `out_trade_no` proves; an answer about another trade
-    /// proves nothing (look again at `next_check_at`).
-    pub fn of_answer(
-        answer: &alipay::unified::Answer,
-        out_trade_no: &str,
-        now: OffsetDateTime,
-        next_check_at: OffsetDateTime,
-    ) -> RefundSettlement {
-        use alipay::Outcome;
-        let unknown = |reason: String| RefundSettlement::Unknown { reason, next_check_at };
-        match &answer.outcome {
-            _ if answer.facts.out_trade_no.as_deref().is_some_and(|no| no != out_trade_no) => {
-                unknown("the answer is about another trade".into())
-            }
-            Outcome::Success => RefundSettlement::Refunded { at: now },
-            Outcome::Failed(failure) => {
-                RefundSettlement::Failed { code: failure.reason_code().to_owned(), message: failure.message.clone() }
-            }
-            Outcome::Unknown(reason) => unknown(reason.to_string()),
-        }
-    }
-}

@@ -15,14 +15,17 @@
 use std::sync::Arc;
 
 use alipay::OutTradeNo;
-use alipay::openapi::trade::{CancelAction as AlipayCancelAction, TradeStatus};
+use alipay::openapi::trade::TradeStatus;
 use alipay::unified::{Answer, Dialect, Request};
 use alipay::{Outcome, UnknownReason};
-use ledger::{Announcer, CancelAction, Recorded, Settlement, Store, StoreError, Trade, TradeState};
+use ledger::{
+    Announcer, CancelAction, CancelRecorded, Recorded, Settlement, Store, StoreError, Trade, TradeState, record_cancel,
+};
 use tenants::Snapshots;
 use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
-use upstream::Upstream;
+use upstream::call::Call;
+use upstream::{NotSent, Upstream};
 
 use crate::budget::Budgets;
 use crate::plan::{Schedule, Step};
@@ -96,32 +99,7 @@ impl Checker {
     }
 
     async fn ask(&self, tenant: &Tenant, out_trade_no: &OutTradeNo, trade: &Trade) -> (Shown, &'static str) {
-        let answer = match self.upstream.call_for(tenant, None, &Request::Query { out_trade_no }).await {
-            Ok(answer) => answer,
-            Err(not_sent) => {
-                tracing::warn!(%not_sent, trade = %trade.key.encode(), "query not sent");
-                return (Shown::Open, "not_sent");
-            }
-        };
-        match (&answer.outcome, answer.facts.trade_status) {
-            (Outcome::Success, Some(TradeStatus::TradeSuccess | TradeStatus::TradeFinished)) => {
-                if !trade.matches(&answer.facts) {
-                    tracing::error!(trade = %trade.key.encode(), "Alipay's answer names another trade or amount");
-                    return (Shown::Open, "mismatch");
-                }
-                let paid = Settlement::Paid {
-                    trade_no: answer.facts.trade_no.clone(),
-                    buyer_user_id: answer.facts.buyer_user_id.clone(),
-                    paid_at: now(),
-                };
-                (Shown::Paid(paid), "paid")
-            }
-            (Outcome::Success, Some(TradeStatus::TradeClosed)) => (Shown::Closed, "closed"),
-            (Outcome::Success, _) => (Shown::Open, "waiting"),
-            (Outcome::Failed(failure), _) if failure.is("TRADE_NOT_EXIST") => (Shown::Open, "not_exist"),
-            (Outcome::Failed(_), _) => (Shown::Open, "refused"),
-            (Outcome::Unknown(_), _) => (Shown::Open, "unknown"),
-        }
+        self.upstream.make(tenant, &QueryCall { out_trade_no, trade }).await.done
     }
 
     async fn query(
@@ -148,55 +126,10 @@ impl Checker {
     /// Cancels the trade (or, for an expired order code, closes it: `step`) and records what
     /// Alipay did.
     async fn end(&self, tenant: &Tenant, out_trade_no: &OutTradeNo, trade: Trade, step: Step) -> Next {
-        let trade = if step == Step::Close || trade.cancel_requested {
-            trade
-        } else {
-            match self.store.mark_cancelling(&trade).await {
-                Ok(Recorded::Applied(marked)) => marked,
-                Ok(Recorded::Stale(current)) => {
-                    refused_write(&trade, &current, "cancel mark");
-                    return self.after_refused(&current);
-                }
-                Err(error) => return self.store_failed(&trade, &error),
-            }
-        };
-        let request =
-            if step == Step::Close { Request::Close { out_trade_no } } else { Request::Cancel { out_trade_no } };
-        match self.upstream.call_for(tenant, None, &request).await {
-            Ok(Answer { outcome: Outcome::Success, facts }) => {
-                count(step, "done");
-                let action = match (step, facts.action) {
-                    (Step::Close, _) | (_, Some(AlipayCancelAction::Close)) => CancelAction::Close,
-                    (_, Some(AlipayCancelAction::Refund)) => CancelAction::Refund,
-                    // Alipay knew no such trade: nothing was paid, and now nothing can be.
-                    (_, None) if trade.state.is_paid() => CancelAction::Refund,
-                    (_, None) => CancelAction::Close,
-                };
-                self.record_cancel(tenant, trade, action).await
-            }
-            // An order code never scanned is no trade at Alipay; expired, it can no longer be paid.
-            Ok(Answer { outcome: Outcome::Failed(failure), .. })
-                if step == Step::Close && failure.is("TRADE_NOT_EXIST") =>
-            {
-                count(step, "never_scanned");
-                self.record_cancel(tenant, trade, CancelAction::Close).await
-            }
-            Ok(Answer { outcome: Outcome::Failed(failure), facts }) => {
-                count(step, "refused");
-                tracing::warn!(%failure, trade = %trade.key.encode(), retry = ?facts.retry_flag, step = step.as_str(),
-                    "Alipay refused; asking what happened");
-                self.after_failed_cancel(tenant, out_trade_no, trade).await
-            }
-            Ok(Answer { outcome: Outcome::Unknown(reason), .. }) => {
-                count(step, unknown_result(&reason));
-                Next::At(self.schedule.next_cancel(&trade, now()))
-            }
-            Err(not_sent) => {
-                count(step, "not_sent");
-                tracing::warn!(%not_sent, trade = %trade.key.encode(), step = step.as_str(), "not sent");
-                Next::At(self.schedule.next_cancel(&trade, now()))
-            }
-        }
+        let call = EndCall { checker: self, tenant, out_trade_no, trade, step };
+        let (next, result) = self.upstream.make(tenant, &call).await.done;
+        count(step, result);
+        next
     }
 
     /// Alipay refused to cancel (or close): it may have been paid and finished, or closed
@@ -230,28 +163,25 @@ impl Checker {
 
     /// Writes a confirmed cancel onto the current version (money moved: the ledger must say so).
     async fn record_cancel(&self, tenant: &Tenant, trade: Trade, action: CancelAction) -> Next {
-        let settlement = Settlement::Cancelled { action };
-        let mut current = trade;
-        for _ in 0..3 {
-            if current.state == TradeState::Cancelled {
-                return Next::Final;
+        let written = record_cancel(trade.clone(), action, |current, settlement| async move {
+            self.write(tenant, &current, &settlement).await
+        })
+        .await;
+        match written {
+            Ok(CancelRecorded::Cancelled(done)) => {
+                self.finished(&done);
+                Next::Final
             }
-            if !current.state.can_become(TradeState::Cancelled) {
+            Ok(CancelRecorded::WasCancelled(_)) => Next::Final,
+            Ok(CancelRecorded::Contradicted(current)) => {
                 metrics::counter!("reconciler_contradictions_total").increment(1);
                 tracing::error!(trade = %current.key.encode(), state = %current.state, action = action.as_str(),
                     "Alipay confirmed a cancel of a trade the ledger holds final; look into it");
-                return Next::Final;
+                Next::Final
             }
-            match self.write(tenant, &current, &settlement).await {
-                Ok(Recorded::Applied(done)) => {
-                    self.finished(&done);
-                    return Next::Final;
-                }
-                Ok(Recorded::Stale(now_current)) => current = now_current,
-                Err(error) => return self.store_failed(&current, &error),
-            }
+            Ok(CancelRecorded::Moving(_)) => Next::At(now()),
+            Err(error) => self.store_failed(&trade, &error),
         }
-        Next::At(now())
     }
 
     /// Ends the cancel of a paid trade that Alipay refused to reverse; the trade stays paid.
@@ -314,4 +244,135 @@ fn refused_write(stale: &Trade, current: &Trade, what: &'static str) {
         state = %current.state,
         "{what} refused: the trade moved since it was read"
     );
+}
+
+/// A query of a trade: what Alipay shows of it.
+struct QueryCall<'a> {
+    out_trade_no: &'a OutTradeNo,
+    trade: &'a Trade,
+}
+
+impl Call for QueryCall<'_> {
+    type Intent = ();
+    type Done = (Shown, &'static str);
+
+    fn name(&self) -> &'static str {
+        "query"
+    }
+
+    async fn intent(&self) -> Result<(), Self::Done> {
+        Ok(())
+    }
+
+    fn request<'a>(&'a self, (): &'a ()) -> Request<'a> {
+        Request::Query { out_trade_no: self.out_trade_no }
+    }
+
+    async fn record(&self, (): (), answer: Result<Answer, NotSent>) -> Self::Done {
+        let trade = self.trade;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(not_sent) => {
+                tracing::warn!(%not_sent, trade = %trade.key.encode(), "query not sent");
+                return (Shown::Open, "not_sent");
+            }
+        };
+        match (&answer.outcome, answer.facts.trade_status) {
+            (Outcome::Success, Some(TradeStatus::TradeSuccess | TradeStatus::TradeFinished)) => {
+                match Settlement::paid(trade, &answer.facts, now()) {
+                    Some(paid) => (Shown::Paid(paid), "paid"),
+                    None => {
+                        tracing::error!(trade = %trade.key.encode(), "Alipay's answer names another trade or amount");
+                        (Shown::Open, "mismatch")
+                    }
+                }
+            }
+            (Outcome::Success, Some(TradeStatus::TradeClosed)) => (Shown::Closed, "closed"),
+            (Outcome::Success, _) => (Shown::Open, "waiting"),
+            (Outcome::Failed(failure), _) if failure.is("TRADE_NOT_EXIST") => (Shown::Open, "not_exist"),
+            (Outcome::Failed(_), _) => (Shown::Open, "refused"),
+            (Outcome::Unknown(_), _) => (Shown::Open, "unknown"),
+        }
+    }
+
+    fn outcome(&self, (_, result): &Self::Done) -> &'static str {
+        result
+    }
+}
+
+/// A cancel (or, for an expired order code, a close) the reconciler sends: the trade is marked
+/// as being cancelled first, so no other reconciler settles it from a query meanwhile.
+struct EndCall<'a> {
+    checker: &'a Checker,
+    tenant: &'a Tenant,
+    out_trade_no: &'a OutTradeNo,
+    trade: Trade,
+    step: Step,
+}
+
+impl Call for EndCall<'_> {
+    type Intent = Trade;
+    type Done = (Next, &'static str);
+
+    fn name(&self) -> &'static str {
+        match self.step {
+            Step::Close => "close",
+            _ => "cancel",
+        }
+    }
+
+    async fn intent(&self) -> Result<Trade, Self::Done> {
+        let (checker, trade) = (self.checker, &self.trade);
+        if self.step == Step::Close || trade.cancel_requested {
+            return Ok(trade.clone());
+        }
+        match checker.store.mark_cancelling(trade).await {
+            Ok(Recorded::Applied(marked)) => Ok(marked),
+            Ok(Recorded::Stale(current)) => {
+                refused_write(trade, &current, "cancel mark");
+                Err((checker.after_refused(&current), "stale"))
+            }
+            Err(error) => Err((checker.store_failed(trade, &error), "store_error")),
+        }
+    }
+
+    fn request<'a>(&'a self, _trade: &'a Trade) -> Request<'a> {
+        let out_trade_no = self.out_trade_no;
+        if self.step == Step::Close { Request::Close { out_trade_no } } else { Request::Cancel { out_trade_no } }
+    }
+
+    async fn record(&self, trade: Trade, answer: Result<Answer, NotSent>) -> Self::Done {
+        let (checker, tenant, step) = (self.checker, self.tenant, self.step);
+        match answer {
+            Ok(Answer { outcome: Outcome::Success, facts }) => {
+                let action = match step {
+                    Step::Close => CancelAction::Close,
+                    _ => CancelAction::of_confirmed(facts.action, &trade),
+                };
+                (checker.record_cancel(tenant, trade, action).await, "done")
+            }
+            // An order code never scanned is no trade at Alipay; expired, it can no longer be paid.
+            Ok(Answer { outcome: Outcome::Failed(failure), .. })
+                if step == Step::Close && failure.is("TRADE_NOT_EXIST") =>
+            {
+                (checker.record_cancel(tenant, trade, CancelAction::Close).await, "never_scanned")
+            }
+            Ok(Answer { outcome: Outcome::Failed(failure), facts }) => {
+                tracing::warn!(%failure, trade = %trade.key.encode(), retry = ?facts.retry_flag, step = step.as_str(),
+                    "Alipay refused; asking what happened");
+                (checker.after_failed_cancel(tenant, self.out_trade_no, trade).await, "refused")
+            }
+            Ok(Answer { outcome: Outcome::Unknown(reason), .. }) => {
+                (Next::At(checker.schedule.next_cancel(&trade, now())), unknown_result(&reason))
+            }
+            Err(not_sent) => {
+                tracing::warn!(%not_sent, trade = %trade.key.encode(), step = step.as_str(), "not sent");
+                (Next::At(checker.schedule.next_cancel(&trade, now())), "not_sent")
+            }
+        }
+    }
+
+    fn outcome(&self, (_, result): &Self::Done) -> &'static str {
+        result
+    }
 }

@@ -12,12 +12,14 @@
 //! - [`config`]: [`Config`], every interval in milliseconds.
 //! - [`app`]: [`Reconciler`]: start, the loops, stop.
 //! - [`plan`]: what to do with an open trade now, and when next (pure).
-//! - [`check`]: one check: query, cancel or close; record what Alipay proved.
+//! - [`check`]: one check: query, cancel or close, each an `upstream::call::Call` (the path
+//!   every call on a trade's behalf takes); record what Alipay proved (`ledger::proven`).
 //! - [`claimer`]: the claim loop (Redis lease, or Postgres while Redis is away).
 //! - [`writer`]: the batched due-index writes that follow checks.
 //! - [`sweeper`]: re-arms, from Postgres, every open trade missing from Redis.
 //! - [`budget`]: per-tenant query and cancel budgets.
-//! - [`refunds`]: refunds whose outcome is not known, sent again (idempotent) until it is.
+//! - [`refunds`]: refunds whose outcome is not known, sent again (idempotent, as a `Call`) until
+//!   it is.
 //! - [`webhooks`]: signed merchant webhooks, retried for about a day, every attempt recorded.
 //! - [`cli`]: the `reconciler` command line (`run`, `webhooks`).
 

@@ -8,11 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use alipay::unified::Request;
+use alipay::unified::{Answer, Request};
 use alipay::{OutRequestNo, OutTradeNo};
 use ledger::{Refund, RefundSettlement};
 use time::OffsetDateTime;
 use tokio::sync::watch;
+use upstream::NotSent;
+use upstream::call::Call;
 
 use crate::app::Shared;
 
@@ -54,28 +56,64 @@ async fn retry(shared: &Shared, refund: Refund) {
         tracing::error!(trade = %refund.key.encode(), "the refund's numbers cannot be sent to Alipay");
         return;
     };
-    let request = Request::Refund {
-        out_trade_no: &out_trade_no,
-        out_request_no: &out_request_no,
-        amount: refund.amount,
-        reason: refund.reason.as_deref(),
-    };
-    let now = OffsetDateTime::now_utc();
-    let next_check_at = checker.schedule.next_refund(refund.created_at, now);
-    let (settlement, result) = match checker.upstream.call_for(&tenant, None, &request).await {
-        Ok(answer) => {
-            let settlement = RefundSettlement::of_answer(&answer, out_trade_no.as_str(), now, next_check_at);
-            let result = match settlement {
-                RefundSettlement::Refunded { .. } => "refunded",
-                RefundSettlement::Failed { .. } => "failed",
-                RefundSettlement::Unknown { .. } => "unknown",
-            };
-            (settlement, result)
+    let call = RetryRefund { shared, refund: &refund, out_trade_no, out_request_no };
+    shared.checker.upstream.make(&tenant, &call).await;
+}
+
+/// A refund sent again with the parameters it was first sent with.
+struct RetryRefund<'a> {
+    shared: &'a Shared,
+    refund: &'a Refund,
+    out_trade_no: OutTradeNo,
+    out_request_no: OutRequestNo,
+}
+
+impl Call for RetryRefund<'_> {
+    type Intent = ();
+    /// The metric label of what was recorded.
+    type Done = &'static str;
+
+    fn name(&self) -> &'static str {
+        "refund"
+    }
+
+    async fn intent(&self) -> Result<(), Self::Done> {
+        Ok(())
+    }
+
+    fn request<'a>(&'a self, (): &'a ()) -> Request<'a> {
+        Request::Refund {
+            out_trade_no: &self.out_trade_no,
+            out_request_no: &self.out_request_no,
+            amount: self.refund.amount,
+            reason: self.refund.reason.as_deref(),
         }
-        Err(not_sent) => (RefundSettlement::Unknown { reason: not_sent.to_string(), next_check_at }, "not_sent"),
-    };
-    metrics::counter!("reconciler_refunds_total", "result" => result).increment(1);
-    if let Err(error) = shared.store.record_refund(&refund, &settlement).await {
-        tracing::warn!(%error, trade = %refund.key.encode(), "refund outcome not recorded; its lease brings it back");
+    }
+
+    async fn record(&self, (): (), answer: Result<Answer, NotSent>) -> Self::Done {
+        let (shared, refund) = (self.shared, self.refund);
+        let now = OffsetDateTime::now_utc();
+        let next_check_at = shared.checker.schedule.next_refund(refund.created_at, now);
+        let (settlement, result) = match answer {
+            Ok(answer) => {
+                let settlement = RefundSettlement::of_answer(&answer, self.out_trade_no.as_str(), now, next_check_at);
+                let result = match settlement {
+                    RefundSettlement::Refunded { .. } => "refunded",
+                    RefundSettlement::Failed { .. } => "failed",
+                    RefundSettlement::Unknown { .. } => "unknown",
+                };
+                (settlement, result)
+            }
+            // It may have been sent before: not sending it now proves nothing.
+            Err(not_sent) => (RefundSettlement::Unknown { reason: not_sent.to_string(), next_check_at }, "not_sent"),
+        };
+        if let Err(error) = shared.store.record_refund(refund, &settlement).await {
+            tracing::warn!(%error, trade = %refund.key.encode(), "refund outcome not recorded; its lease brings it back");
+        }
+        result
+    }
+
+    fn outcome(&self, result: &Self::Done) -> &'static str {
+        result
     }
 }

@@ -7,6 +7,10 @@
 //! # Layout
 //! - [`mod@self`]: [`Upstream`], [`Target`] and [`NotSent`]; [`Upstream::call_for`] calls as a
 //!   tenant of the snapshot.
+//! - [`call`]: the one path of a call made on a trade's behalf (intent → Alipay → record →
+//!   after-effects), with its timing, metrics and crash windows; [`Upstream::make`] runs one.
+
+pub mod call;
 
 use std::time::{Duration, Instant};
 

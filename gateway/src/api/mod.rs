@@ -2,12 +2,15 @@
 //! works through the ledger and Alipay, and answers a view; errors go to [`crate::problem`].
 //!
 //! # Layout
-//! - [`mod@self`]: the request context, `?wait=` and the lead-or-follow step shared by
-//!   payments, QR orders, cancels and refunds.
+//! - [`mod@self`]: the request context, `?wait=`, the one wait for a trade, the request
+//!   fingerprint, and the lead-or-follow step shared by payments, QR orders, cancels and refunds.
+//! - [`calls`]: what each of them sends to Alipay and records, as [`upstream::call::Call`]s
+//!   (the order calls pay and precreate, cancel, refund).
 //! - [`fields`]: field-by-field body reading.
 //! - [`views`]: the JSON answers.
 //! - [`payments`]: pay, read, cancel. [`refunds`], [`qr_orders`], [`oauth`], [`reports`].
 
+pub mod calls;
 pub mod fields;
 pub mod oauth;
 pub mod payments;
@@ -16,7 +19,6 @@ pub mod refunds;
 pub mod reports;
 pub mod views;
 
-use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +30,8 @@ use tokio::time::Instant;
 use crate::inflight::{Inflight, Role};
 use crate::problem::ApiError;
 use crate::state::AppState;
+use upstream::call::Call;
+pub use upstream::call::{Made, Timing};
 
 /// One authenticated request.
 pub struct Ctx {
@@ -62,60 +66,92 @@ pub fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?.split('&').find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v))
 }
 
-/// Reads a trade; if it is not final, waits up to `wait` for it to become final.
-pub async fn read_waiting(state: &AppState, key: &TradeKey, wait: Duration) -> Result<Option<Trade>, ApiError> {
-    let deadline = Instant::now() + wait;
-    loop {
-        let mut waiting = state.settlements.wait_for(key);
-        let Some(trade) = state.store.get(key).await? else { return Ok(None) };
-        if trade.state.is_final() || Instant::now() >= deadline {
-            return Ok(Some(trade));
+/// What a wait for a trade waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// The trade is final (`?wait=`). Its finish is announced, so reads are few.
+    Final,
+    /// The trade has left PAYING (held by another gateway, or a crashed one). PAYING → UNKNOWN is
+    /// not announced, so the trade is read more often.
+    PastPaying,
+}
+
+impl Until {
+    fn reached(self, trade: &Trade) -> bool {
+        match self {
+            Until::Final => trade.state.is_final(),
+            Until::PastPaying => trade.state != ledger::TradeState::Paying,
         }
-        // Woken by the settlement's announcement, or after a while anyway (an announcement is
-        // a hint and may be lost), then read again.
-        let _ = tokio::time::timeout_at(deadline.min(Instant::now() + REREAD), waiting.finished()).await;
+    }
+
+    /// How long to wait for an announcement (a hint, which may be lost) before reading again.
+    fn reread(self) -> Duration {
+        match self {
+            Until::Final => Duration::from_secs(1),
+            Until::PastPaying => Duration::from_millis(250),
+        }
     }
 }
 
-/// How long a `?wait=` waits for an announcement before reading the trade again anyway.
-const REREAD: Duration = Duration::from_secs(1);
-
-/// A trade as a call left it, and where the time went (when a request, this one or the one it
-/// followed, made the call).
-#[derive(Clone)]
-pub struct Called {
-    pub trade: Trade,
-    pub timing: Option<Timing>,
+/// The one wait for a trade: reads it, and until it reaches `until` or `wait` is over, waits for
+/// its announcement (or a while) and reads it again. `None` when there is no such trade.
+pub async fn wait_for_trade(
+    state: &AppState,
+    key: &TradeKey,
+    until: Until,
+    wait: Duration,
+) -> Result<Option<Trade>, ApiError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let mut waiting = state.finals.wait_for(key);
+        let Some(trade) = state.store.get(key).await? else { return Ok(None) };
+        if until.reached(&trade) || Instant::now() >= deadline {
+            return Ok(Some(trade));
+        }
+        let _ = tokio::time::timeout_at(deadline.min(Instant::now() + until.reread()), waiting.finished()).await;
+    }
 }
 
-/// How long a call's three steps took: the intent's commit, Alipay, the outcome's commit.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    pub intent: Duration,
-    pub upstream: Duration,
-    pub outcome: Duration,
+/// A trade another gateway (or a crashed one) holds in PAYING: waits for it to move on, a bit
+/// longer than our own call to Alipay could take.
+pub async fn wait_out_paying(ctx: &Ctx, trade: Trade) -> Result<Trade, ApiError> {
+    if Until::PastPaying.reached(&trade) {
+        return Ok(trade);
+    }
+    let wait = ctx.state.config.upstream_timeout() + Duration::from_secs(2);
+    Ok(wait_for_trade(&ctx.state, &trade.key, Until::PastPaying, wait).await?.unwrap_or(trade))
 }
 
-/// Runs `call` unless an identical call (same key in `calls`) is under way in this process, whose
-/// result it then shares. `call` runs detached from the POS connection, so a hang-up never stops
-/// a payment, a cancel or a refund half-way; shutdown waits for it.
-pub async fn lead_or_follow<K, T, F, Fut>(
+/// The digest that makes two requests "the same": the request's kind and every field, in a fixed
+/// order, one per line.
+pub fn fingerprint(kind: &str, fields: &[&str]) -> Vec<u8> {
+    let mut text = String::from(kind);
+    for field in fields {
+        text.push('\n');
+        text.push_str(field);
+    }
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()).as_ref().to_vec()
+}
+
+/// Makes `call` unless an identical call (same key in `calls`) is under way in this process,
+/// whose result it then shares. The call runs detached from the POS connection, so a hang-up
+/// never stops a payment, a cancel or a refund half-way; shutdown waits for it.
+pub async fn lead_or_follow<K, T, C>(
     ctx: &Ctx,
-    calls: &Inflight<K, Result<T, ApiError>>,
+    calls: &Inflight<K, Result<Made<T>, ApiError>>,
     key: &K,
-    call: F,
-) -> Result<T, ApiError>
+    call: C,
+) -> Result<Made<T>, ApiError>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     T: Clone + Send + Sync + 'static,
-    F: FnOnce(Arc<AppState>, Arc<Tenant>) -> Fut,
-    Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
+    C: Call<Done = Result<T, ApiError>> + Send + 'static,
 {
     match calls.join(key) {
         Role::Lead(lead) => {
-            let running = call(ctx.state.clone(), ctx.tenant.clone());
+            let (state, tenant) = (ctx.state.clone(), ctx.tenant.clone());
             let task = ctx.state.tasks.spawn(async move {
-                let result = running.await;
+                let result = state.upstream.make(&tenant, &call).await.transpose();
                 lead.publish(&result);
                 result
             });
@@ -138,28 +174,4 @@ pub fn with_timing(
         response.extensions_mut().insert(timing);
     }
     response
-}
-
-/// A trade another gateway (or a crashed one) holds in PAYING: wait for it to move on, a bit
-/// longer than our own call to Alipay could take.
-pub async fn wait_out_paying(ctx: &Ctx, trade: Trade) -> Result<Trade, ApiError> {
-    if trade.state != ledger::TradeState::Paying {
-        return Ok(trade);
-    }
-    let wait = ctx.state.config.upstream_timeout() + Duration::from_secs(2);
-    let mut waiting = ctx.state.settlements.wait_for(&trade.key);
-    let _ = tokio::time::timeout(wait, async {
-        loop {
-            match ctx.state.store.get(&trade.key).await {
-                Ok(Some(current)) if current.state != ledger::TradeState::Paying => return,
-                Err(_) => return,
-                // PAYING → UNKNOWN is not a settlement, so look again now and then.
-                _ => {
-                    let _ = tokio::time::timeout(Duration::from_millis(250), waiting.finished()).await;
-                }
-            }
-        }
-    })
-    .await;
-    Ok(ctx.state.store.get(&trade.key).await?.unwrap_or(trade))
 }

@@ -2,31 +2,21 @@
 //! amount (reserved under the trade's row lock before Alipay is called), idempotent on
 //! `out_request_no`, made detached from the POS connection (a hang-up does not stop one).
 
-use std::sync::Arc;
-
-use alipay::unified::Request;
 use alipay::{OutRequestNo, OutTradeNo};
 use aws_lc_rs::digest;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use ledger::{BeginRefund, NewRefund, Refund, RefundSettlement, RefundState, Trade};
+use ledger::NewRefund;
 use tenants::model::Dialect;
 use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
+use super::calls::{RefundCall, Refunded};
 use super::fields::Fields;
 use super::payments::{ID_RULE, ready};
-use super::{Ctx, lead_or_follow, views};
+use super::{Ctx, Made, fingerprint, lead_or_follow, views, with_timing};
 use crate::problem::{ApiError, json_response};
-use crate::state::AppState;
-
-/// A refund as its call left it, with its trade.
-#[derive(Debug, Clone)]
-pub struct Refunded {
-    pub refund: Refund,
-    pub trade: Trade,
-}
 
 pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
     ready(&ctx.tenant)?;
@@ -41,13 +31,15 @@ pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Respons
     let (Some(out_request_no), Some(amount)) = (out_request_no, amount) else {
         return Err(ApiError::Invalid(Vec::new()));
     };
-    let fingerprint = digest::digest(
-        &digest::SHA256,
-        format!("refund\n{out_request_no}\n{amount}\n{}\n{}", amount.currency(), reason.as_deref().unwrap_or(""))
-            .as_bytes(),
-    )
-    .as_ref()
-    .to_vec();
+    let fingerprint = fingerprint(
+        "refund",
+        &[
+            out_request_no.as_str(),
+            &amount.to_string(),
+            &amount.currency().to_string(),
+            reason.as_deref().unwrap_or(""),
+        ],
+    );
     let wire_request_no = wire_refund_number(&ctx.tenant, &trade_no, &out_request_no);
     let new = NewRefund {
         key: key.clone(),
@@ -60,14 +52,13 @@ pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Respons
     };
     let expected = new.fingerprint.clone();
     let call_key = (key, new.out_request_no.clone());
-    let Refunded { refund, trade } = lead_or_follow(&ctx, &ctx.state.refunds, &call_key, move |state, tenant| {
-        run_refund(state, tenant, trade_no, wire_request_no, new)
-    })
-    .await?;
+    let call = RefundCall { state: ctx.state.clone(), out_trade_no: trade_no, wire_request_no, new };
+    let Made { done: Refunded { refund, trade }, timing } =
+        lead_or_follow(&ctx, &ctx.state.refunds, &call_key, call).await?;
     if refund.fingerprint != expected {
         return Err(ApiError::Conflict("out_request_no was used for another refund; use a new one".into()));
     }
-    Ok(json_response(StatusCode::OK, &views::refund(&refund, &trade)))
+    Ok(with_timing(json_response(StatusCode::OK, &views::refund(&refund, &trade)), timing))
 }
 
 /// The refund's number at Alipay. OpenAPI scopes `out_request_no` to its trade: it goes as the POS
@@ -94,52 +85,6 @@ fn partner_refund_number(out_trade_no: &OutTradeNo, out_request_no: &OutRequestN
         format!("H{}", &hex::encode(digest.as_ref())[..40])
     };
     wire.parse().unwrap_or_else(|_| out_request_no.clone())
-}
-
-/// Reserves the refund, asks Alipay, records what it proved (detached from the POS connection).
-async fn run_refund(
-    state: Arc<AppState>,
-    tenant: Arc<Tenant>,
-    out_trade_no: OutTradeNo,
-    out_request_no: OutRequestNo,
-    new: NewRefund,
-) -> Result<Refunded, ApiError> {
-    let (refund, trade) = match state.store.begin_refund(&new).await? {
-        BeginRefund::NoSuchTrade => return Err(ApiError::NotFound),
-        BeginRefund::Existing { refund, trade } => return Ok(Refunded { refund, trade }),
-        BeginRefund::NotRefundable(trade) => {
-            return Err(ApiError::NotRefundable(format!(
-                "the payment is {}, not refundable",
-                views::status(trade.state)
-            )));
-        }
-        BeginRefund::Exceeds { available, .. } => {
-            return Err(ApiError::RefundExceeds { available: available.to_string() });
-        }
-        BeginRefund::Started { refund, trade } => (refund, trade),
-    };
-    let call = Request::Refund {
-        out_trade_no: &out_trade_no,
-        out_request_no: &out_request_no,
-        amount: new.amount,
-        reason: new.reason.as_deref(),
-    };
-    let now = OffsetDateTime::now_utc();
-    let settlement = match state.upstream.call_for(&tenant, None, &call).await {
-        Ok(answer) => RefundSettlement::of_answer(&answer, out_trade_no.as_str(), now, now + state.first_check()),
-        Err(not_sent) => {
-            RefundSettlement::Failed { code: "REQUEST_NOT_SENT".into(), message: Some(not_sent.to_string()) }
-        }
-    };
-    let (refund, trade) = match state.store.record_refund(&refund, &settlement).await {
-        Ok(settled) => settled,
-        Err(error) => {
-            tracing::error!(%error, "refund outcome not recorded; the reconciler will query it");
-            (Refund { state: RefundState::Unknown, ..refund }, trade)
-        }
-    };
-    metrics::counter!("gateway_refunds_total", "outcome" => refund.state.as_str()).increment(1);
-    Ok(Refunded { refund, trade })
 }
 
 #[cfg(test)]

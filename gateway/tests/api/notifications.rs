@@ -113,7 +113,7 @@ async fn a_static_qr_payment_is_created_from_its_notification() {
     let state = stack.gateway.state();
     let found = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            let mut waiting = state.settlements.wait_for(&key);
+            let mut waiting = state.finals.wait_for(&key);
             if let Some(trade) = state.store.get(&key).await.unwrap() {
                 return trade;
             }
