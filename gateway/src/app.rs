@@ -92,10 +92,8 @@ impl Gateway {
         let write_limits = config.write_pool_limits(ledger::store::WRITE_CONNECTIONS);
         let writes = tenants::db::pool_planning_each_time(&config.database_url, write_limits).map_err(database)?;
         let reports = tenants::db::bounded_pool(&config.database_url, config.report_pool_limits()).map_err(database)?;
-        let refresh = RefreshConfig {
-            database_url: config.database_url.clone(),
-            full_reload_every: Duration::from_secs(config.snapshot_reload_secs),
-        };
+        let refresh =
+            RefreshConfig { database_url: config.database_url.clone(), full_reload_every: config.snapshot_reload };
         let (snapshots, snapshot_task) =
             tenants::snapshot::start(Loader::new(pool.clone(), secrets.keyring.clone()), refresh).await?;
         let due_index = DueIndex::new(&config.redis_url, &config.redis_prefix)?;
@@ -107,16 +105,15 @@ impl Gateway {
         let (admin_listener, admin_addr) = bind(config.admin_listen)?;
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let report_offset = config.report_offset()?;
-        let skew = i64::try_from(config.clock_skew_secs).unwrap_or(300);
-        let bodies = telemetry::server::BodyReader::new("partner", config.max_body_bytes, config.body_timeout())
+        let bodies = telemetry::server::BodyReader::new("partner", config.max_body_bytes, config.body_timeout)
             .with_budget(config.unauthenticated_body_budget_bytes);
-        let window = Duration::from_secs(2 * config.clock_skew_secs);
+        let window = 2 * config.clock_skew;
         let seen = SeenSet::new(due_index.connection(), &config.redis_prefix, window);
-        let here = Nonces::new(2 * skew, NONCES_PER_GENERATION);
+        let here = Nonces::new(i64::try_from(window.as_secs()).unwrap_or(i64::MAX), NONCES_PER_GENERATION);
         let state = Arc::new(AppState {
             bodies,
-            upstream: Upstream::new(config.upstream_timeout()),
-            replays: Replays::new(here, seen, config.nonce_redis_timeout(), started_secs),
+            upstream: Upstream::new(config.upstream_timeout),
+            replays: Replays::new(here, seen, config.nonce_redis_timeout, started_secs),
             store: Store::with_write_pool(pool.clone(), writes).with_report_pool(reports),
             snapshots,
             due_index,
@@ -141,7 +138,7 @@ impl Gateway {
             let handler = move |request| crate::routes::handle(state.clone(), request);
             tokio::spawn(telemetry::server::serve(listener, "partner", limits, handler, until_stopped(stopped.clone())))
         };
-        let admin_bodies = tenants::admin::body_reader("admin", state.config.body_timeout());
+        let admin_bodies = tenants::admin::body_reader("admin", state.config.body_timeout);
         let admin_routes = secrets
             .admin_token
             .map(|token| admin_routes(Registry::new(pool.clone(), Some(secrets.keyring.clone())), token, admin_bodies));

@@ -34,14 +34,14 @@ pub struct Authenticated<'a> {
 /// Authenticates a request against the snapshot (signature and skew; not yet the nonce).
 pub fn authenticate<'a>(
     snapshot: &Snapshot,
-    skew_secs: i64,
+    skew: std::time::Duration,
     request: SignedRequest<'a>,
     now: OffsetDateTime,
 ) -> Result<Authenticated<'a>, ApiError> {
     let SignedRequest { authorization, method, path_and_query, body } = request;
     let credentials = authorization.and_then(parse).ok_or(ApiError::Unauthorized)?;
     let (tenant, key) = snapshot.authenticate(credentials.key_id, now).ok_or(ApiError::Unauthorized)?;
-    if (now.unix_timestamp() - credentials.timestamp).abs() > skew_secs {
+    if now.unix_timestamp().abs_diff(credentials.timestamp) > skew.as_secs() {
         return Err(ApiError::Unauthorized);
     }
     let message = string_to_sign(method, path_and_query, credentials.timestamp, credentials.nonce, body);

@@ -39,15 +39,18 @@ pub struct Config {
     pub database_pool_size: usize,
     /// How long a request waits for a free connection of any pool; past it the POS hears 503
     /// with `Retry-After` (Alipay's notification hears `fail` and retries), never a hang.
-    pub database_pool_wait_ms: u64,
+    #[serde(rename = "database_pool_wait_ms", with = "service::millis")]
+    pub database_pool_wait: Duration,
     /// Postgres `statement_timeout` on the request path's connections (the main pool and the
     /// batched writes). Migrations and LISTEN connections have none.
-    pub database_statement_timeout_ms: u64,
+    #[serde(rename = "database_statement_timeout_ms", with = "service::millis")]
+    pub database_statement_timeout: Duration,
     /// Connections the sales reports have, in a pool of their own: at most this many reports
     /// run at once, each on one core (no parallel workers), whatever the tenants ask.
     pub report_pool_size: usize,
     /// Postgres `statement_timeout` of a report: longer ones are cut (503, `Retry-After`).
-    pub report_statement_timeout_ms: u64,
+    #[serde(rename = "report_statement_timeout_ms", with = "service::millis")]
+    pub report_statement_timeout: Duration,
     /// Each tenant's report budget (GCRA): this many a minute, in bursts of `report_burst`. A
     /// budget of its own, so reports never spend what queries, cancels and refunds need.
     pub report_rate_per_minute: u32,
@@ -58,7 +61,8 @@ pub struct Config {
     pub redis_prefix: String,
     /// How long a request waits for Redis to record its nonce; past it (or on an error) the
     /// gateway falls back to refusing requests stamped before it started.
-    pub nonce_redis_timeout_ms: u64,
+    #[serde(rename = "nonce_redis_timeout_ms", with = "service::millis")]
+    pub nonce_redis_timeout: Duration,
     /// This gateway as Alipay reaches it, for `notify_url` (`{public_url}/notify/{tenant}`). When
     /// unset, the partner listener's own address is used.
     pub public_url: Option<String>,
@@ -67,7 +71,8 @@ pub struct Config {
     /// Apply the database migrations at start.
     pub migrate_on_start: bool,
     /// Deadline of one call to Alipay; past it the answer is UNKNOWN.
-    pub upstream_timeout_ms: u64,
+    #[serde(rename = "upstream_timeout_ms", with = "service::millis")]
+    pub upstream_timeout: Duration,
     /// The largest request body (413 past it).
     pub max_body_bytes: usize,
     /// Bytes of request bodies held before their requests are authenticated, all connections
@@ -82,35 +87,48 @@ pub struct Config {
     /// `max_connections`.
     pub max_connections_per_peer: usize,
     /// From accept to a connection's first byte (every listener).
-    pub first_byte_timeout_ms: u64,
+    #[serde(rename = "first_byte_timeout_ms", with = "service::millis")]
+    pub first_byte_timeout: Duration,
     /// From a request's first byte to the end of its headers (protocol detection included).
-    pub header_read_timeout_ms: u64,
+    #[serde(rename = "header_read_timeout_ms", with = "service::millis")]
+    pub header_read_timeout: Duration,
     /// From the headers to the last byte of the body; past it, 408.
-    pub body_timeout_ms: u64,
+    #[serde(rename = "body_timeout_ms", with = "service::millis")]
+    pub body_timeout: Duration,
     /// How long a connection with no request in flight stays open (HTTP/1 keep-alive, HTTP/2).
     /// Longer than the clients' own pool timeouts, so they close first (no request meets a
     /// closing connection).
-    pub idle_timeout_ms: u64,
+    #[serde(rename = "idle_timeout_ms", with = "service::millis")]
+    pub idle_timeout: Duration,
     /// HTTP/2: a PING after this long without a frame from the client…
-    pub http2_keep_alive_interval_ms: u64,
+    #[serde(rename = "http2_keep_alive_interval_ms", with = "service::millis")]
+    pub http2_keep_alive_interval: Duration,
     /// …and the connection closed if the answer takes longer than this.
-    pub http2_keep_alive_timeout_ms: u64,
+    #[serde(rename = "http2_keep_alive_timeout_ms", with = "service::millis")]
+    pub http2_keep_alive_timeout: Duration,
     /// How far a request's timestamp may be from the gateway's clock.
-    pub clock_skew_secs: u64,
+    #[serde(rename = "clock_skew_secs", with = "service::seconds")]
+    pub clock_skew: Duration,
     /// The longest `?wait=` a POS may ask for.
-    pub max_wait_secs: u64,
+    #[serde(rename = "max_wait_secs", with = "service::seconds")]
+    pub max_wait: Duration,
     /// An UNKNOWN trade's first query, after its creation (design §4: 5 s).
-    pub first_check_ms: u64,
+    #[serde(rename = "first_check_ms", with = "service::millis")]
+    pub first_check: Duration,
     /// An UNKNOWN trade's cancel deadline, after its creation (design §4: 60 s).
-    pub deadline_ms: u64,
+    #[serde(rename = "deadline_ms", with = "service::millis")]
+    pub deadline: Duration,
     /// How long an order QR code stays payable.
-    pub qr_expiry_secs: u64,
+    #[serde(rename = "qr_expiry_secs", with = "service::seconds")]
+    pub qr_expiry: Duration,
     /// A waiting QR order's first query, after the code was made.
-    pub qr_check_ms: u64,
+    #[serde(rename = "qr_check_ms", with = "service::millis")]
+    pub qr_check: Duration,
     /// The day boundary of the sales report, e.g. `+08:00`.
     pub report_utc_offset: String,
     /// The tenant snapshot's safety-net reload period.
-    pub snapshot_reload_secs: u64,
+    #[serde(rename = "snapshot_reload_secs", with = "service::seconds")]
+    pub snapshot_reload: Duration,
     /// Runtime worker threads (default: one per CPU).
     pub worker_threads: Option<usize>,
 }
@@ -122,37 +140,37 @@ impl Default for Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
             database_url: "postgres://postgres@127.0.0.1:5432/acquirer".into(),
             database_pool_size: 32,
-            database_pool_wait_ms: 1_000,
-            database_statement_timeout_ms: 10_000,
+            database_pool_wait: Duration::from_millis(1_000),
+            database_statement_timeout: Duration::from_millis(10_000),
             report_pool_size: 1,
-            report_statement_timeout_ms: 5_000,
+            report_statement_timeout: Duration::from_millis(5_000),
             report_rate_per_minute: 6,
             report_burst: 3,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "acq".into(),
-            nonce_redis_timeout_ms: 200,
+            nonce_redis_timeout: Duration::from_millis(200),
             public_url: None,
             notifications: true,
             migrate_on_start: false,
-            upstream_timeout_ms: 10_000,
+            upstream_timeout: Duration::from_millis(10_000),
             max_body_bytes: 64 * 1024,
             unauthenticated_body_budget_bytes: 64 * 1024 * 1024,
             max_connections: 10_000,
             max_connections_per_peer: 1_000,
-            first_byte_timeout_ms: 10_000,
-            header_read_timeout_ms: 10_000,
-            body_timeout_ms: 10_000,
-            idle_timeout_ms: 60_000,
-            http2_keep_alive_interval_ms: 20_000,
-            http2_keep_alive_timeout_ms: 10_000,
-            clock_skew_secs: 300,
-            max_wait_secs: 60,
-            first_check_ms: 5_000,
-            deadline_ms: 60_000,
-            qr_expiry_secs: 7200,
-            qr_check_ms: 15_000,
+            first_byte_timeout: Duration::from_millis(10_000),
+            header_read_timeout: Duration::from_millis(10_000),
+            body_timeout: Duration::from_millis(10_000),
+            idle_timeout: Duration::from_millis(60_000),
+            http2_keep_alive_interval: Duration::from_millis(20_000),
+            http2_keep_alive_timeout: Duration::from_millis(10_000),
+            clock_skew: Duration::from_secs(300),
+            max_wait: Duration::from_secs(60),
+            first_check: Duration::from_millis(5_000),
+            deadline: Duration::from_millis(60_000),
+            qr_expiry: Duration::from_secs(7200),
+            qr_check: Duration::from_millis(15_000),
             report_utc_offset: "+08:00".into(),
-            snapshot_reload_secs: 60,
+            snapshot_reload: Duration::from_secs(60),
             worker_threads: None,
         }
     }
@@ -166,20 +184,21 @@ pub struct ConfigError(pub String);
 impl Config {
     /// Defaults, then `file` (if any), then `GATEWAY_*` variables (`GATEWAY_LISTEN=0.0.0.0:8080`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        telemetry::load_config::<Config>(file, "GATEWAY_").map_err(ConfigError)?.validate()
+        service::load_config::<Config>(file, "GATEWAY_").map_err(ConfigError)?.validate()
     }
 
     /// Checks every value; answers the configuration unchanged when it holds.
     pub fn validate(self) -> Result<Config, ConfigError> {
+        let (ms, secs) = (Duration::from_millis, Duration::from_secs);
         let fail = |message: &str| Err(ConfigError(message.to_owned()));
         if self.database_pool_size == 0 || self.database_pool_size > 1000 {
             return fail("database_pool_size must be 1 to 1000");
         }
-        if !(1..=60_000).contains(&self.database_pool_wait_ms) {
+        if !(ms(1)..=ms(60_000)).contains(&self.database_pool_wait) {
             return fail("database_pool_wait_ms must be 1 to 60000");
         }
-        if !(100..=600_000).contains(&self.database_statement_timeout_ms)
-            || !(100..=600_000).contains(&self.report_statement_timeout_ms)
+        if !(ms(100)..=ms(600_000)).contains(&self.database_statement_timeout)
+            || !(ms(100)..=ms(600_000)).contains(&self.report_statement_timeout)
         {
             return fail("database_statement_timeout_ms and report_statement_timeout_ms must be 100 to 600000");
         }
@@ -189,7 +208,7 @@ impl Config {
         if !(1..=60_000).contains(&self.report_rate_per_minute) || !(1..=10_000).contains(&self.report_burst) {
             return fail("report_rate_per_minute must be 1 to 60000 and report_burst 1 to 10000");
         }
-        if !(1..=5_000).contains(&self.nonce_redis_timeout_ms) {
+        if !(ms(1)..=ms(5_000)).contains(&self.nonce_redis_timeout) {
             return fail("nonce_redis_timeout_ms must be 1 to 5000");
         }
         if self.redis_prefix.is_empty()
@@ -203,7 +222,7 @@ impl Config {
         {
             return fail("public_url must be an http:// or https:// URL");
         }
-        if !(100..=120_000).contains(&self.upstream_timeout_ms) {
+        if !(ms(100)..=ms(120_000)).contains(&self.upstream_timeout) {
             return fail("upstream_timeout_ms must be 100 to 120000");
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
@@ -214,25 +233,25 @@ impl Config {
         }
         self.partner_limits().validate().map_err(|e| ConfigError(listener_error(&e)))?;
         self.admin_limits().validate().map_err(|e| ConfigError(listener_error(&e)))?;
-        if !(1..=3_600_000).contains(&self.body_timeout_ms) {
+        if !(ms(1)..=ms(3_600_000)).contains(&self.body_timeout) {
             return fail("body_timeout_ms must be 1 to 3600000");
         }
-        if self.clock_skew_secs == 0 || self.clock_skew_secs > 3600 {
+        if self.clock_skew.is_zero() || self.clock_skew > secs(3600) {
             return fail("clock_skew_secs must be 1 to 3600");
         }
-        if self.max_wait_secs > 300 {
+        if self.max_wait > secs(300) {
             return fail("max_wait_secs must be at most 300");
         }
-        if self.first_check_ms == 0 || self.deadline_ms <= self.first_check_ms || self.deadline_ms > 86_400_000 {
+        if self.first_check.is_zero() || self.deadline <= self.first_check || self.deadline > secs(86_400) {
             return fail("first_check_ms must be positive and below deadline_ms (at most a day)");
         }
-        if self.qr_expiry_secs < 60 || self.qr_check_ms == 0 {
+        if self.qr_expiry < secs(60) || self.qr_check.is_zero() {
             return fail("qr_expiry_secs must be at least 60 and qr_check_ms positive");
         }
         if self.worker_threads.is_some_and(|n| n == 0 || n > 1024) {
             return fail("worker_threads must be 1 to 1024");
         }
-        if self.snapshot_reload_secs == 0 {
+        if self.snapshot_reload.is_zero() {
             return fail("snapshot_reload_secs must be positive");
         }
         self.report_offset()?;
@@ -252,8 +271,8 @@ impl Config {
             max_connections_per_peer: self.max_connections_per_peer,
             http2: true,
             drain_grace: DRAIN_GRACE,
-            keep_alive_interval: Duration::from_millis(self.http2_keep_alive_interval_ms),
-            keep_alive_timeout: Duration::from_millis(self.http2_keep_alive_timeout_ms),
+            keep_alive_interval: self.http2_keep_alive_interval,
+            keep_alive_timeout: self.http2_keep_alive_timeout,
             ..self.admin_limits()
         }
     }
@@ -261,26 +280,18 @@ impl Config {
     /// The admin listener's: its own caps ([`ConnectionLimits::admin`]), this configuration's deadlines.
     pub fn admin_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
-            first_byte_timeout: Duration::from_millis(self.first_byte_timeout_ms),
-            header_timeout: Duration::from_millis(self.header_read_timeout_ms),
-            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            first_byte_timeout: self.first_byte_timeout,
+            header_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
             ..ConnectionLimits::admin()
         }
-    }
-
-    pub fn body_timeout(&self) -> Duration {
-        Duration::from_millis(self.body_timeout_ms)
-    }
-
-    pub fn upstream_timeout(&self) -> Duration {
-        Duration::from_millis(self.upstream_timeout_ms)
     }
 
     /// The main pool's limits.
     pub fn pool_limits(&self) -> PoolLimits {
         PoolLimits::new(self.database_pool_size)
-            .waiting(Duration::from_millis(self.database_pool_wait_ms))
-            .statement_timeout(Duration::from_millis(self.database_statement_timeout_ms))
+            .waiting(self.database_pool_wait)
+            .statement_timeout(self.database_statement_timeout)
     }
 
     /// The batched writes' pool: `connections` of them, bounded as the main pool.
@@ -291,19 +302,15 @@ impl Config {
     /// The reports' pool: small, one core per report, a tight statement timeout.
     pub fn report_pool_limits(&self) -> PoolLimits {
         PoolLimits::new(self.report_pool_size)
-            .waiting(Duration::from_millis(self.database_pool_wait_ms))
-            .statement_timeout(Duration::from_millis(self.report_statement_timeout_ms))
+            .waiting(self.database_pool_wait)
+            .statement_timeout(self.report_statement_timeout)
             .one_core_each()
-    }
-
-    pub fn nonce_redis_timeout(&self) -> Duration {
-        Duration::from_millis(self.nonce_redis_timeout_ms)
     }
 
     /// When the reconciler looks at an intent whose answer this gateway never recorded (it died
     /// mid-call): past any call's deadline, with room for the write after it.
     pub fn intent_check_after(&self) -> Duration {
-        self.upstream_timeout() + Duration::from_secs(2)
+        self.upstream_timeout + Duration::from_secs(2)
     }
 }
 
@@ -314,25 +321,25 @@ mod tests {
     #[test]
     fn defaults_hold_and_bad_values_are_named() {
         assert!(Config::default().validate().is_ok());
-        let bad = Config { deadline_ms: 5_000, ..Config::default() };
+        let bad = Config { deadline: Duration::from_millis(5_000), ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("deadline_ms"));
         let bad = Config { report_utc_offset: "Asia/Shanghai".into(), ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("report_utc_offset"));
-        let bad = Config { idle_timeout_ms: 0, ..Config::default() };
+        let bad = Config { idle_timeout: Duration::ZERO, ..Config::default() };
         assert_eq!(bad.validate().unwrap_err().to_string(), "configuration: idle_timeout_ms must be 1 to 3600000");
         let bad = Config { max_connections_per_peer: 0, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("max_connections_per_peer"));
         let bad = Config { unauthenticated_body_budget_bytes: 1024, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("unauthenticated_body_budget_bytes"));
-        let bad = Config { database_pool_wait_ms: 0, ..Config::default() };
+        let bad = Config { database_pool_wait: Duration::ZERO, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("database_pool_wait_ms"));
-        let bad = Config { report_statement_timeout_ms: 10, ..Config::default() };
+        let bad = Config { report_statement_timeout: Duration::from_millis(10), ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("report_statement_timeout_ms"));
         let bad = Config { report_pool_size: 0, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("report_pool_size"));
         let bad = Config { report_burst: 0, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("report_burst"));
-        let bad = Config { nonce_redis_timeout_ms: 0, ..Config::default() };
+        let bad = Config { nonce_redis_timeout: Duration::ZERO, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("nonce_redis_timeout_ms"));
     }
 

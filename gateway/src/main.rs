@@ -49,7 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match telemetry::runtime(config.worker_threads) {
+    let runtime = match service::runtime(config.worker_threads) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
@@ -90,7 +90,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     {
         println!("gateway listening on http://{} (admin http://{})", gateway.addr(), gateway.admin_addr());
     }
-    telemetry::shutdown_signal().await;
+    service::shutdown_signal().await;
     tracing::info!("stopping: draining requests and payment tasks");
     gateway.stop().await;
     Ok(())

@@ -204,9 +204,9 @@ async fn respond(
     };
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let signed = SignedRequest { authorization, method: parts.method.as_str(), path_and_query, body: &body };
-    let skew = i64::try_from(state.config.clock_skew_secs).unwrap_or(300);
     let now = OffsetDateTime::now_utc();
-    let Authenticated { tenant, key_id, nonce, timestamp } = authenticate(&snapshot, skew, signed, now)?;
+    let Authenticated { tenant, key_id, nonce, timestamp } =
+        authenticate(&snapshot, state.config.clock_skew, signed, now)?;
     drop(unauthenticated);
     match state.replays.check(key_id, nonce, timestamp, now.unix_timestamp()).await {
         Verdict::First => {}

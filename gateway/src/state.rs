@@ -1,7 +1,6 @@
 //! What every request may use, built once at start.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ledger::{Announcer, DueIndex, Finals, Recheck, Store, Trade, TradeKey};
 use telemetry::server::BodyReader;
@@ -51,17 +50,10 @@ impl AppState {
         self.config.notifications.then(|| format!("{}/notify/{}", self.public_url, tenant.id))
     }
 
-    pub fn first_check(&self) -> Duration {
-        Duration::from_millis(self.config.first_check_ms)
-    }
-
-    pub fn deadline(&self) -> Duration {
-        Duration::from_millis(self.config.deadline_ms)
-    }
-
     /// When the reconciler looks at `trade` if its outcome is not proven, and when it cancels it.
     pub fn recheck(&self, trade: &Trade) -> Recheck {
-        Recheck { next_check_at: trade.created_at + self.first_check(), deadline: trade.created_at + self.deadline() }
+        let config = &self.config;
+        Recheck { next_check_at: trade.created_at + config.first_check, deadline: trade.created_at + config.deadline }
     }
 
     /// `key` became final here: wakes this gateway's waiters at once, and announces it to every

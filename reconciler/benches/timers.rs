@@ -82,13 +82,15 @@ fn rsa2_floor_us() -> f64 {
 /// A reconciler process on the real schedule; answers it and its admin URL.
 fn start_reconciler(stack: &Stack) -> (Child, String) {
     let config = reconciler::Config {
-        query_interval_ms: QUERY_EVERY_MS as u64,
-        deadline_ms: DEADLINE_MS as u64,
-        cancel_retry_ms: 2_000,
+        query_interval: Duration::from_millis(QUERY_EVERY_MS as u64),
+        deadline: Duration::from_millis(DEADLINE_MS as u64),
+        cancel_retry: Duration::from_millis(2_000),
         query_rate_per_tenant: 1_000,
         cancel_rate_per_tenant: 1_000,
         // BENCH_SWEEP_MS=N: how often the sweeper passes (default 5 s).
-        sweep_interval_ms: std::env::var("BENCH_SWEEP_MS").ok().and_then(|n| n.parse().ok()).unwrap_or(5_000),
+        sweep_interval: Duration::from_millis(
+            std::env::var("BENCH_SWEEP_MS").ok().and_then(|n| n.parse().ok()).unwrap_or(5_000),
+        ),
         // BENCH_THREADS=N: the reconciler's runtime threads (default: one per CPU).
         worker_threads: std::env::var("BENCH_THREADS").ok().and_then(|n| n.parse().ok()),
         ..stack.reconciler_config()

@@ -79,10 +79,8 @@ impl Reconciler {
             .map_err(database)?;
         let write_limits = config.pool_limits(ledger::store::WRITE_CONNECTIONS);
         let writes = tenants::db::pool_planning_each_time(&config.database_url, write_limits).map_err(database)?;
-        let refresh = RefreshConfig {
-            database_url: config.database_url.clone(),
-            full_reload_every: Duration::from_secs(config.snapshot_reload_secs),
-        };
+        let refresh =
+            RefreshConfig { database_url: config.database_url.clone(), full_reload_every: config.snapshot_reload };
         let (snapshots, snapshot_task) = tenants::snapshot::start(Loader::new(pool.clone(), keyring), refresh).await?;
         let due_index = DueIndex::new(&config.redis_url, &config.redis_prefix)?;
         let metrics = telemetry::metrics()?;
@@ -90,18 +88,18 @@ impl Reconciler {
             TcpListener::bind(config.admin_listen).await.map_err(|e| StartError::Bind(config.admin_listen, e))?;
         let admin_addr = listener.local_addr().map_err(|e| StartError::Bind(config.admin_listen, e))?;
         let schedule = Schedule {
-            query_interval: Duration::from_millis(config.query_interval_ms),
-            qr_interval: Duration::from_millis(config.qr_query_interval_ms),
-            deadline: Duration::from_millis(config.deadline_ms),
-            cancel_retry: Duration::from_millis(config.cancel_retry_ms),
-            cancel_retry_max: Duration::from_millis(config.cancel_retry_max_ms),
+            query_interval: config.query_interval,
+            qr_interval: config.qr_query_interval,
+            deadline: config.deadline,
+            cancel_retry: config.cancel_retry,
+            cancel_retry_max: config.cancel_retry_max,
         };
         let (announcer, announcer_task) = Announcer::start(pool.clone());
         let checker = Checker {
             announcer,
             store: Store::with_write_pool(pool, writes),
             snapshots,
-            upstream: Upstream::new(config.upstream_timeout()),
+            upstream: Upstream::new(config.upstream_timeout),
             budgets: Budgets::new(config.query_rate_per_tenant, config.cancel_rate_per_tenant),
             schedule,
         };

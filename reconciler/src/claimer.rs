@@ -39,7 +39,7 @@ pub async fn run(shared: Arc<Shared>, writer: Writer, mut stop: watch::Receiver<
             continue;
         }
         let now = OffsetDateTime::now_utc();
-        let lease = now + config.lease();
+        let lease = now + config.lease;
         let wait = match shared.due_index.claim(score(now), score(lease), free).await {
             Ok(claim) => {
                 if !redis_up {
@@ -83,8 +83,8 @@ async fn claimed_from_redis(
     }
     if claim.due.is_empty() {
         let until_next = claim.next_due.map_or(i64::MAX, |next| next - score(now));
-        let poll = shared.config.poll_ms;
-        return Some(Duration::from_millis(u64::try_from(until_next).unwrap_or(0).clamp(1, poll)));
+        let until_next = Duration::from_millis(u64::try_from(until_next).unwrap_or(0));
+        return Some(until_next.clamp(Duration::from_millis(1), shared.config.poll));
     }
     let now_score = score(now);
     for (_, due) in &claim.due {
@@ -100,7 +100,7 @@ async fn claimed_from_redis(
             for key in keys {
                 writer.send(Followup::Rearm(Rearm { key, lease: claim.lease, next: retry })).await;
             }
-            return Some(Duration::from_millis(shared.config.poll_ms));
+            return Some(shared.config.poll);
         }
     };
     let mut by_key: HashMap<TradeKey, Trade> = trades.into_iter().map(|t| (t.key.clone(), t)).collect();

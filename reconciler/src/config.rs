@@ -17,41 +17,53 @@ pub struct Config {
     pub database_url: String,
     pub database_pool_size: usize,
     /// How long a loop waits for a free connection before that round fails (and is retried).
-    pub database_pool_wait_ms: u64,
+    #[serde(rename = "database_pool_wait_ms", with = "service::millis")]
+    pub database_pool_wait: Duration,
     /// Postgres `statement_timeout` on the pooled connections (claims, sweeps, settlements,
     /// webhooks). Migrations have none.
-    pub database_statement_timeout_ms: u64,
+    #[serde(rename = "database_statement_timeout_ms", with = "service::millis")]
+    pub database_statement_timeout: Duration,
     pub redis_url: String,
     /// Key prefix of the due-index (the gateway's `redis_prefix`).
     pub redis_prefix: String,
     /// Apply the database migrations at start.
     pub migrate_on_start: bool,
     /// Deadline of one call to Alipay; past it the answer is UNKNOWN.
-    pub upstream_timeout_ms: u64,
+    #[serde(rename = "upstream_timeout_ms", with = "service::millis")]
+    pub upstream_timeout: Duration,
     /// Between two queries of an UNKNOWN trade (design §4: 5 s).
-    pub query_interval_ms: u64,
+    #[serde(rename = "query_interval_ms", with = "service::millis")]
+    pub query_interval: Duration,
     /// A trade's cancel deadline after its creation, for trades that carry none (a PAYING
     /// intent whose gateway died); the gateway writes it into every UNKNOWN trade.
-    pub deadline_ms: u64,
+    #[serde(rename = "deadline_ms", with = "service::millis")]
+    pub deadline: Duration,
     /// The first wait before retrying a cancel (design §4: 2 s); it grows with the time since the
     /// deadline, up to `cancel_retry_max_ms`.
-    pub cancel_retry_ms: u64,
-    pub cancel_retry_max_ms: u64,
+    #[serde(rename = "cancel_retry_ms", with = "service::millis")]
+    pub cancel_retry: Duration,
+    #[serde(rename = "cancel_retry_max_ms", with = "service::millis")]
+    pub cancel_retry_max: Duration,
     /// Between two queries of a waiting QR order.
-    pub qr_query_interval_ms: u64,
+    #[serde(rename = "qr_query_interval_ms", with = "service::millis")]
+    pub qr_query_interval: Duration,
     /// How long a claimed trade is its claimer's; past it another reconciler takes it over.
     /// Longer than a call to Alipay plus the writes after it.
-    pub lease_ms: u64,
+    #[serde(rename = "lease_ms", with = "service::millis")]
+    pub lease: Duration,
     /// The longest the claimer sleeps when nothing is due (it wakes earlier for the next due).
-    pub poll_ms: u64,
+    #[serde(rename = "poll_ms", with = "service::millis")]
+    pub poll: Duration,
     /// Trades claimed at once.
     pub claim_batch: usize,
     /// Trades being worked on at once.
     pub max_in_flight: usize,
     /// How often the sweeper re-arms, from Postgres, every open trade missing from Redis.
-    pub sweep_interval_ms: u64,
+    #[serde(rename = "sweep_interval_ms", with = "service::millis")]
+    pub sweep_interval: Duration,
     /// How far back the sweeper looks (Alipay's cancel window: a day).
-    pub sweep_window_secs: u64,
+    #[serde(rename = "sweep_window_secs", with = "service::seconds")]
+    pub sweep_window: Duration,
     /// Queries per second per tenant (a burst of as many).
     pub query_rate_per_tenant: u32,
     /// Cancels and closes per second per tenant (a budget of their own, so queries never
@@ -59,16 +71,20 @@ pub struct Config {
     pub cancel_rate_per_tenant: u32,
     /// Webhook deliveries at once.
     pub webhook_concurrency: usize,
-    pub webhook_timeout_ms: u64,
+    #[serde(rename = "webhook_timeout_ms", with = "service::millis")]
+    pub webhook_timeout: Duration,
     /// Waits before each retry of a webhook; when they run out the delivery is abandoned.
     /// The default spreads 15 attempts over about 25 hours, as Alipay does for its own.
     pub webhook_retry_ms: Vec<u64>,
     /// How often the webhook worker looks for due deliveries when it found none.
-    pub webhook_poll_ms: u64,
+    #[serde(rename = "webhook_poll_ms", with = "service::millis")]
+    pub webhook_poll: Duration,
     /// How often refunds whose outcome is not known are looked for.
-    pub refund_poll_ms: u64,
+    #[serde(rename = "refund_poll_ms", with = "service::millis")]
+    pub refund_poll: Duration,
     /// The tenant snapshot's safety-net reload period.
-    pub snapshot_reload_secs: u64,
+    #[serde(rename = "snapshot_reload_secs", with = "service::seconds")]
+    pub snapshot_reload: Duration,
     /// Runtime worker threads (default: one per CPU; 1 runs the current-thread scheduler).
     pub worker_threads: Option<usize>,
 }
@@ -81,27 +97,27 @@ impl Default for Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9091)),
             database_url: "postgres://postgres@127.0.0.1:5432/acquirer".into(),
             database_pool_size: 16,
-            database_pool_wait_ms: 5_000,
-            database_statement_timeout_ms: 30_000,
+            database_pool_wait: Duration::from_millis(5_000),
+            database_statement_timeout: Duration::from_millis(30_000),
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "acq".into(),
             migrate_on_start: false,
-            upstream_timeout_ms: 10_000,
-            query_interval_ms: 5_000,
-            deadline_ms: 60_000,
-            cancel_retry_ms: 2_000,
-            cancel_retry_max_ms: 5 * MINUTE,
-            qr_query_interval_ms: 15_000,
-            lease_ms: 15_000,
-            poll_ms: 10,
+            upstream_timeout: Duration::from_millis(10_000),
+            query_interval: Duration::from_millis(5_000),
+            deadline: Duration::from_millis(60_000),
+            cancel_retry: Duration::from_millis(2_000),
+            cancel_retry_max: Duration::from_millis(5 * MINUTE),
+            qr_query_interval: Duration::from_millis(15_000),
+            lease: Duration::from_millis(15_000),
+            poll: Duration::from_millis(10),
             claim_batch: 256,
             max_in_flight: 1024,
-            sweep_interval_ms: 5_000,
-            sweep_window_secs: 86_400,
+            sweep_interval: Duration::from_millis(5_000),
+            sweep_window: Duration::from_secs(86_400),
             query_rate_per_tenant: 200,
             cancel_rate_per_tenant: 200,
             webhook_concurrency: 64,
-            webhook_timeout_ms: 10_000,
+            webhook_timeout: Duration::from_millis(10_000),
             webhook_retry_ms: vec![
                 15_000,
                 15_000,
@@ -119,9 +135,9 @@ impl Default for Config {
                 6 * 60 * MINUTE,
                 6 * 60 * MINUTE,
             ],
-            webhook_poll_ms: 500,
-            refund_poll_ms: 1_000,
-            snapshot_reload_secs: 60,
+            webhook_poll: Duration::from_millis(500),
+            refund_poll: Duration::from_millis(1_000),
+            snapshot_reload: Duration::from_secs(60),
             worker_threads: None,
         }
     }
@@ -135,19 +151,20 @@ pub struct ConfigError(pub String);
 impl Config {
     /// Defaults, then `file` (if any), then `RECONCILER_*` variables (`RECONCILER_LEASE_MS=20000`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        telemetry::load_config::<Config>(file, "RECONCILER_").map_err(ConfigError)?.validate()
+        service::load_config::<Config>(file, "RECONCILER_").map_err(ConfigError)?.validate()
     }
 
     /// Checks every value; answers the configuration unchanged when it holds.
     pub fn validate(self) -> Result<Config, ConfigError> {
+        let ms = Duration::from_millis;
         let fail = |message: &str| Err(ConfigError(message.to_owned()));
         if self.database_pool_size == 0 || self.database_pool_size > 1000 {
             return fail("database_pool_size must be 1 to 1000");
         }
-        if !(1..=60_000).contains(&self.database_pool_wait_ms) {
+        if !(ms(1)..=ms(60_000)).contains(&self.database_pool_wait) {
             return fail("database_pool_wait_ms must be 1 to 60000");
         }
-        if !(100..=3_600_000).contains(&self.database_statement_timeout_ms) {
+        if !(ms(100)..=ms(3_600_000)).contains(&self.database_statement_timeout) {
             return fail("database_statement_timeout_ms must be 100 to 3600000");
         }
         if self.redis_prefix.is_empty()
@@ -156,36 +173,36 @@ impl Config {
         {
             return fail("redis_prefix must be 1 to 64 characters without spaces");
         }
-        if !(100..=120_000).contains(&self.upstream_timeout_ms) {
+        if !(ms(100)..=ms(120_000)).contains(&self.upstream_timeout) {
             return fail("upstream_timeout_ms must be 100 to 120000");
         }
-        if self.lease_ms < self.upstream_timeout_ms + 1_000 {
+        if self.lease < self.upstream_timeout + ms(1_000) {
             return fail("lease_ms must exceed upstream_timeout_ms by at least 1000");
         }
         let intervals = [
-            self.query_interval_ms,
-            self.deadline_ms,
-            self.cancel_retry_ms,
-            self.qr_query_interval_ms,
-            self.poll_ms,
-            self.sweep_interval_ms,
-            self.webhook_timeout_ms,
-            self.webhook_poll_ms,
-            self.refund_poll_ms,
+            self.query_interval,
+            self.deadline,
+            self.cancel_retry,
+            self.qr_query_interval,
+            self.poll,
+            self.sweep_interval,
+            self.webhook_timeout,
+            self.webhook_poll,
+            self.refund_poll,
         ];
-        if intervals.contains(&0) {
+        if intervals.iter().any(Duration::is_zero) {
             return fail("every interval must be positive");
         }
-        if self.cancel_retry_max_ms < self.cancel_retry_ms {
+        if self.cancel_retry_max < self.cancel_retry {
             return fail("cancel_retry_max_ms must be at least cancel_retry_ms");
         }
-        if self.poll_ms > 1_000 {
+        if self.poll > ms(1_000) {
             return fail("poll_ms must be at most 1000");
         }
         if !(1..=10_000).contains(&self.claim_batch) || !(1..=100_000).contains(&self.max_in_flight) {
             return fail("claim_batch must be 1 to 10000 and max_in_flight 1 to 100000");
         }
-        if self.sweep_window_secs < 60 {
+        if self.sweep_window < Duration::from_secs(60) {
             return fail("sweep_window_secs must be at least 60");
         }
         if self.query_rate_per_tenant == 0 || self.cancel_rate_per_tenant == 0 {
@@ -200,25 +217,15 @@ impl Config {
         if self.worker_threads.is_some_and(|n| n == 0 || n > 1024) {
             return fail("worker_threads must be 1 to 1024");
         }
-        if self.snapshot_reload_secs == 0 {
+        if self.snapshot_reload.is_zero() {
             return fail("snapshot_reload_secs must be positive");
         }
         Ok(self)
     }
 
-    pub fn upstream_timeout(&self) -> Duration {
-        Duration::from_millis(self.upstream_timeout_ms)
-    }
-
     /// The limits of a pool of `size` connections.
     pub fn pool_limits(&self, size: usize) -> PoolLimits {
-        PoolLimits::new(size)
-            .waiting(Duration::from_millis(self.database_pool_wait_ms))
-            .statement_timeout(Duration::from_millis(self.database_statement_timeout_ms))
-    }
-
-    pub fn lease(&self) -> Duration {
-        Duration::from_millis(self.lease_ms)
+        PoolLimits::new(size).waiting(self.database_pool_wait).statement_timeout(self.database_statement_timeout)
     }
 }
 
@@ -229,13 +236,13 @@ mod tests {
     #[test]
     fn defaults_hold_and_bad_values_are_named() {
         assert!(Config::default().validate().is_ok());
-        let bad = Config { lease_ms: 5_000, ..Config::default() };
+        let bad = Config { lease: Duration::from_secs(5), ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("lease_ms"));
-        let bad = Config { query_interval_ms: 0, ..Config::default() };
+        let bad = Config { query_interval: Duration::ZERO, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("interval"));
-        let bad = Config { database_pool_wait_ms: 0, ..Config::default() };
+        let bad = Config { database_pool_wait: Duration::ZERO, ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("database_pool_wait_ms"));
-        let bad = Config { database_statement_timeout_ms: 5, ..Config::default() };
+        let bad = Config { database_statement_timeout: Duration::from_millis(5), ..Config::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("database_statement_timeout_ms"));
         let limits = Config::default().pool_limits(4);
         assert_eq!((limits.size, limits.wait), (4, Duration::from_secs(5)));

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match telemetry::runtime(config.worker_threads) {
+    let runtime = match service::runtime(config.worker_threads) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
@@ -58,7 +58,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     {
         println!("reconciler running (admin http://{})", reconciler.admin_addr());
     }
-    telemetry::shutdown_signal().await;
+    service::shutdown_signal().await;
     tracing::info!("stopping: finishing the checks under way");
     reconciler.stop().await;
     Ok(())

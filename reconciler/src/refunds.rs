@@ -6,7 +6,6 @@
 //! lease, in small batches; several reconcilers share them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use alipay::unified::{Answer, Request};
 use alipay::{OutRequestNo, OutTradeNo};
@@ -23,10 +22,10 @@ const CLAIM: i64 = 32;
 
 /// Runs until `stop`.
 pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let poll = Duration::from_millis(shared.config.refund_poll_ms);
+    let poll = shared.config.refund_poll;
     while !*stop.borrow() {
         let now = OffsetDateTime::now_utc();
-        match shared.store.claim_refunds(now, now + shared.config.lease(), CLAIM).await {
+        match shared.store.claim_refunds(now, now + shared.config.lease, CLAIM).await {
             Ok(refunds) => {
                 let mut retries = tokio::task::JoinSet::new();
                 for refund in refunds {

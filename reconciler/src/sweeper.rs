@@ -5,7 +5,6 @@
 //! data). An armed trade keeps its time. It also keeps the due-index gauges current.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ledger::TradeKey;
 use ledger::due_index::score;
@@ -35,7 +34,7 @@ pub struct Swept {
 }
 
 pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let interval = Duration::from_millis(shared.config.sweep_interval_ms);
+    let interval = shared.config.sweep_interval;
     while !*stop.borrow() {
         match sweep(&shared).await {
             Ok(swept) if swept.armed > 0 => {
@@ -59,7 +58,7 @@ pub async fn sweep(shared: &Shared) -> Result<Swept, SweepError> {
         metrics::gauge!("reconciler_due_index_depth").set(depth as f64);
         metrics::gauge!("reconciler_due_now").set(due as f64);
     }
-    let since = now - Duration::from_secs(shared.config.sweep_window_secs);
+    let since = now - shared.config.sweep_window;
     let mut swept = Swept::default();
     let mut after: Option<TradeKey> = None;
     loop {

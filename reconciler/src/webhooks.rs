@@ -67,8 +67,8 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let clients = clients();
     let concurrency = shared.config.webhook_concurrency;
     let slots = Arc::new(Semaphore::new(concurrency));
-    let timeout = Duration::from_millis(shared.config.webhook_timeout_ms);
-    let poll = Duration::from_millis(shared.config.webhook_poll_ms);
+    let timeout = shared.config.webhook_timeout;
+    let poll = shared.config.webhook_poll;
     while !*stop.borrow() {
         let free = slots.available_permits().min(CLAIM);
         let now = OffsetDateTime::now_utc();

@@ -66,7 +66,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             println!("alipay-sandbox listening on {}", sandbox.url());
         }
         tracing::info!(addr = %sandbox.addr(), time_scale = args.time_scale, "started");
-        telemetry::shutdown_signal().await;
+        service::shutdown_signal().await;
         tracing::info!("stopping");
         sandbox.stop().await;
         Ok(())

@@ -191,16 +191,16 @@ impl Stack {
             database_pool_size: 8,
             redis_url: self.options.redis_url.clone(),
             redis_prefix: self.redis_prefix.clone(),
-            upstream_timeout_ms,
-            query_interval_ms: self.options.first_check_ms,
-            deadline_ms: self.options.deadline_ms,
-            cancel_retry_ms: scale(2_000.0),
-            cancel_retry_max_ms: scale(60_000.0),
-            qr_query_interval_ms: self.options.qr_check_ms,
-            lease_ms: upstream_timeout_ms + 1_000,
-            sweep_interval_ms: scale(5_000.0).max(100),
-            webhook_poll_ms: 50,
-            refund_poll_ms: 50,
+            upstream_timeout: ms(upstream_timeout_ms),
+            query_interval: ms(self.options.first_check_ms),
+            deadline: ms(self.options.deadline_ms),
+            cancel_retry: ms(scale(2_000.0)),
+            cancel_retry_max: ms(scale(60_000.0)),
+            qr_query_interval: ms(self.options.qr_check_ms),
+            lease: ms(upstream_timeout_ms + 1_000),
+            sweep_interval: ms(scale(5_000.0).max(100)),
+            webhook_poll: ms(50),
+            refund_poll: ms(50),
             webhook_retry_ms: vec![100, 100, 100],
             ..reconciler::Config::default()
         }
@@ -371,11 +371,11 @@ fn gateway_config(options: &Options, database_url: &str, redis_prefix: &str) -> 
         database_pool_size: 16,
         redis_url: options.redis_url.clone(),
         redis_prefix: redis_prefix.into(),
-        upstream_timeout_ms: options.upstream_timeout_ms,
+        upstream_timeout: ms(options.upstream_timeout_ms),
         notifications: options.notifications,
-        first_check_ms: options.first_check_ms,
-        deadline_ms: options.deadline_ms,
-        qr_check_ms: options.qr_check_ms,
+        first_check: ms(options.first_check_ms),
+        deadline: ms(options.deadline_ms),
+        qr_check: ms(options.qr_check_ms),
         ..gateway::Config::default()
     }
 }
@@ -403,4 +403,9 @@ pub fn generous() -> Limits {
 fn rand_digits() -> u64 {
     static N: AtomicUsize = AtomicUsize::new(0);
     (u64::from(std::process::id()) * 1000 + N.fetch_add(1, Ordering::Relaxed) as u64) % 1_000_000_000_000
+}
+
+/// The stack's options count milliseconds; the services' configurations hold durations.
+fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
 }

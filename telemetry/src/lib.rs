@@ -1,10 +1,11 @@
-//! What every service in the gateway shares for being served, watched and stopped: the one HTTP
-//! server every listener runs (connection caps, deadlines, bounded body reading, graceful drain),
-//! logs (`tracing` to stderr), metrics (one process-wide Prometheus recorder), the admin listener
-//! that answers probes, scrapes and the admin API, and the shutdown signal.
+//! What every service in the gateway shares for being served and watched: the one HTTP server
+//! every listener runs (connection caps, deadlines, bounded body reading, graceful drain), logs
+//! (`tracing` to stderr), metrics (one process-wide Prometheus recorder), and the admin listener
+//! that answers probes, scrapes and the admin API. (Loading the configuration, building the
+//! runtime and the shutdown signal are the `service` crate's.)
 //!
 //! A service's `main` calls [`init_tracing`], then [`metrics`], binds its listeners and runs
-//! [`server::serve`] (its own API) and [`serve_admin`] until [`shutdown_signal`].
+//! [`server::serve`] (its own API) and [`serve_admin`] until `service::shutdown_signal`.
 //!
 //! # Layout
 //! - [`server`]: [`server::serve`], the accept loop every listener runs, its [`server::ConnectionLimits`]
@@ -13,8 +14,6 @@
 //! - `prometheus`: [`metrics`] and [`Metrics`], the recorder, its histogram buckets and upkeep.
 //! - `endpoints`: what the admin listener answers (`/live`, `/ready`, `/metrics`, `/admin/`).
 //! - `admin_server`: [`serve_admin`], the admin endpoints on [`server::serve`].
-//! - `shutdown`: [`shutdown_signal`], Ctrl-C or SIGTERM.
-//! - `service`: [`load_config`] and [`runtime`], as every service's `main` does them.
 //! - `error`: [`TelemetryError`].
 //! - [`process`]: CPU time and resident memory of a process, from /proc (benchmarks, load tests).
 
@@ -25,13 +24,9 @@ mod logs;
 pub mod process;
 mod prometheus;
 pub mod server;
-mod service;
-mod shutdown;
 
 pub use admin_server::serve_admin;
 pub use endpoints::{AdminRoutes, Readiness};
 pub use error::TelemetryError;
 pub use logs::init_tracing;
 pub use prometheus::{Metrics, metrics};
-pub use service::{load_config, runtime};
-pub use shutdown::shutdown_signal;

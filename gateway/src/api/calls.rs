@@ -161,10 +161,7 @@ impl Call for OrderCall {
             (Err(not_sent), _) => Settlement::not_sent(not_sent),
             (Ok(answer), Ordered::Pay { .. }) => Settlement::of_pay(&trade, answer, now, unknown),
             (Ok(answer), Ordered::Precreate { expires_in }) => {
-                let waiting = Recheck {
-                    next_check_at: now + Duration::from_millis(self.state.config.qr_check_ms),
-                    deadline: now + *expires_in,
-                };
+                let waiting = Recheck { next_check_at: now + self.state.config.qr_check, deadline: now + *expires_in };
                 Settlement::of_precreate(answer, waiting, unknown)
             }
         };
@@ -345,9 +342,12 @@ impl Call for RefundCall {
     async fn record(&self, (refund, trade): Self::Intent, answer: Result<Answer, NotSent>) -> Self::Done {
         let now = OffsetDateTime::now_utc();
         let settlement = match answer {
-            Ok(answer) => {
-                RefundSettlement::of_answer(&answer, self.out_trade_no.as_str(), now, now + self.state.first_check())
-            }
+            Ok(answer) => RefundSettlement::of_answer(
+                &answer,
+                self.out_trade_no.as_str(),
+                now,
+                now + self.state.config.first_check,
+            ),
             Err(not_sent) => RefundSettlement::Failed { code: NOT_SENT.into(), message: Some(not_sent.to_string()) },
         };
         let (refund, trade) = match self.state.store.record_refund(&refund, &settlement).await {
@@ -365,5 +365,33 @@ impl Call for RefundCall {
             Ok(Refunded { refund, .. }) => refund.state.as_str(),
             Err(_) => "not_recorded",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn sha256(text: &str) -> Vec<u8> {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()).as_ref().to_vec()
+    }
+
+    /// Fingerprints are stored with every trade: a retry after an upgrade must still match the
+    /// request it repeats, so the text they digest never changes.
+    #[test]
+    fn order_fingerprints_digest_the_text_stored_trades_were_made_with() {
+        let fields = OrderFields {
+            out_trade_no: "T-1".parse().unwrap(),
+            amount: Amount::parse("12.30", alipay::Currency::CNY).unwrap(),
+            subject: "Lunch".parse().unwrap(),
+            store_id: Some("S1".parse().unwrap()),
+            terminal_id: None,
+            operator_id: Some("op".parse().unwrap()),
+        };
+        let pay = Ordered::Pay { auth_code: "281234567890123456".parse().unwrap() };
+        assert_eq!(fields.fingerprint(&pay), sha256("pay\nT-1\n281234567890123456\n12.30\nCNY\nLunch\nS1\n\nop"));
+        let qr = Ordered::Precreate { expires_in: Duration::from_secs(600) };
+        assert_eq!(fields.fingerprint(&qr), sha256("qr\nT-1\n12.30\nCNY\nLunch\nS1\n\nop\n600"));
     }
 }

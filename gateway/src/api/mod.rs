@@ -46,7 +46,7 @@ impl Ctx {
         let Some(value) = query_value(self.query.as_deref(), "wait") else {
             return Ok(Duration::ZERO);
         };
-        let max = self.state.config.max_wait_secs;
+        let max = self.state.config.max_wait.as_secs();
         match value.parse::<u64>() {
             Ok(seconds) if seconds <= max => Ok(Duration::from_secs(seconds)),
             _ => Err(ApiError::Invalid(vec![crate::problem::FieldError::new(
@@ -118,7 +118,7 @@ pub async fn wait_out_paying(ctx: &Ctx, trade: Trade) -> Result<Trade, ApiError>
     if Until::PastPaying.reached(&trade) {
         return Ok(trade);
     }
-    let wait = ctx.state.config.upstream_timeout() + Duration::from_secs(2);
+    let wait = ctx.state.config.upstream_timeout + Duration::from_secs(2);
     Ok(wait_for_trade(&ctx.state, &trade.key, Until::PastPaying, wait).await?.unwrap_or(trade))
 }
 

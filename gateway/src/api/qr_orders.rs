@@ -24,7 +24,7 @@ pub async fn create(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiE
     let store_id = fields.optional("store_id", REF_RULE);
     let terminal_id = fields.optional("terminal_id", REF_RULE);
     let operator_id = fields.optional("operator_id", REF_RULE);
-    let max = ctx.state.config.qr_expiry_secs;
+    let max = ctx.state.config.qr_expiry.as_secs();
     let expires_in = fields.optional_count("expires_in", &format!("a whole number of seconds from 60 to {max}"));
     if expires_in.is_some_and(|s| !(60..=max).contains(&s)) {
         fields.reject("expires_in", format!("must be from 60 to {max} seconds"));

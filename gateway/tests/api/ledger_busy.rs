@@ -63,10 +63,10 @@ async fn a_pool_wait_or_a_statement_that_runs_out_is_a_503_with_retry_after() {
     let pos = stack.openapi_tenant().await;
     let config = gateway::Config {
         database_pool_size: 1,
-        database_pool_wait_ms: 100,
-        database_statement_timeout_ms: 500,
+        database_pool_wait: Duration::from_millis(100),
+        database_statement_timeout: Duration::from_millis(500),
         report_pool_size: 1,
-        report_statement_timeout_ms: 500,
+        report_statement_timeout: Duration::from_millis(500),
         report_rate_per_minute: 600,
         report_burst: 10,
         ..stack.gateway_config()

@@ -255,12 +255,11 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> u64 {
 
 /// The gateway's config for this test: its deadlines and caps.
 fn limited(config: gateway::Config) -> gateway::Config {
-    let ms = |duration: Duration| duration.as_millis() as u64;
     gateway::Config {
-        first_byte_timeout_ms: ms(FIRST_BYTE),
-        header_read_timeout_ms: ms(HEADER),
-        body_timeout_ms: ms(BODY),
-        idle_timeout_ms: ms(IDLE),
+        first_byte_timeout: FIRST_BYTE,
+        header_read_timeout: HEADER,
+        body_timeout: BODY,
+        idle_timeout: IDLE,
         max_connections: 10_000,
         max_connections_per_peer: PER_PEER,
         ..config

@@ -28,7 +28,7 @@ async fn two_reconcilers_never_both_act_on_one_trade() {
             no
         }));
     }
-    let interval = stack.reconciler_config().query_interval_ms as i64;
+    let interval = stack.reconciler_config().query_interval.as_millis() as i64;
     for task in paying {
         let no = task.await.unwrap();
         let trade = final_trade(&stack, &pos, &no, Duration::from_secs(20)).await;

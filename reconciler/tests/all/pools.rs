@@ -11,8 +11,8 @@ async fn the_reconcilers_pools_carry_a_statement_timeout_and_a_wait_limit() {
     let stack = Stack::start(Options::default()).await;
     let config = reconciler::Config {
         database_pool_size: 2,
-        database_pool_wait_ms: 100,
-        database_statement_timeout_ms: 1_500,
+        database_pool_wait: Duration::from_millis(100),
+        database_statement_timeout: Duration::from_millis(1_500),
         ..stack.reconciler_config()
     };
     let reconciler = stack.start_reconciler(config).await;

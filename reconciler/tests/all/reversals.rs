@@ -72,7 +72,7 @@ async fn a_paid_trades_cancel_whose_answer_is_lost_still_ends_refunded() {
         took.len(),
         took[0],
         took[took.len() - 1],
-        stack.reconciler_config().cancel_retry_ms
+        stack.reconciler_config().cancel_retry.as_millis()
     );
     reconciler.stop().await;
 }

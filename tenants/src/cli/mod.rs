@@ -286,7 +286,7 @@ async fn run(cli: Cli) -> Result<String, CliError> {
                 telemetry::server::bind(*listen).map_err(|e| CliError::Setup(format!("cannot bind {listen}: {e}")))?;
             let addr = listener.local_addr().map_err(|e| CliError::Setup(e.to_string()))?;
             print_out(&format!("tenants admin API listening on http://{addr}"));
-            admin::serve(listener, registry(&cli).await?, token, telemetry::shutdown_signal()).await;
+            admin::serve(listener, registry(&cli).await?, token, service::shutdown_signal()).await;
             Ok(String::new())
         }
     }
