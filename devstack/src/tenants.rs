@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use alipay::SignType;
 use loadtest::onboard::{AdminApi, Backend, Credential, MerchantKeys, NewMerchant, Onboarder};
-use loadtest::provision::random_md5_key;
 use loadtest::tenants_file::PosTenant;
 use sandbox::Registration;
 use tenants::model::Dialect;
@@ -109,7 +108,7 @@ fn new_merchant(demo: &Demo) -> NewMerchant {
         alipay_id: demo.alipay_id.into(),
         sign_type: demo.sign_type,
         keys: match demo.sign_type {
-            SignType::Md5 => MerchantKeys::Md5(random_md5_key()),
+            SignType::Md5 => MerchantKeys::random_md5(),
             _ => MerchantKeys::GeneratedRsa,
         },
         limits: None,

@@ -8,6 +8,7 @@ mod json_http;
 
 use alipay::SignType;
 use http::Method;
+use rand::Rng;
 use sandbox::Registration;
 use tenants::admin::{CreateBody, KeysBody};
 use tenants::model::{AlipayIdentity, Dialect, Environment, Invalid, Limits, NewTenant};
@@ -37,6 +38,15 @@ pub enum MerchantKeys {
     /// An RSA app key pair the registry generates (through the admin API only); the public key
     /// it answers is registered with Alipay.
     GeneratedRsa,
+}
+
+impl MerchantKeys {
+    /// A fresh MD5 key: 32 random characters of an alphabet without look-alikes.
+    pub fn random_md5() -> MerchantKeys {
+        const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+        let mut rng = rand::rng();
+        MerchantKeys::Md5(Zeroizing::new((0..32).map(|_| char::from(ALPHABET[rng.random_range(0..32)])).collect()))
+    }
 }
 
 /// A tenant to onboard. Its calls go to the sandbox; Alipay's public key is the sandbox's.

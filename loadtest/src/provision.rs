@@ -13,7 +13,6 @@ use alipay::{PrivateKey, SignType};
 use rand::Rng;
 use tenants::model::{Dialect, Limits};
 use tenants::{Keyring, Registry};
-use zeroize::Zeroizing;
 
 use crate::onboard::{AdminApi, Backend, MerchantKeys, NewMerchant, Onboarder};
 use crate::tenants_file::{PosTenant, TenantsFile};
@@ -70,7 +69,7 @@ pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> an
     for n in 0..options.count {
         let md5 = n >= options.count - md5_count;
         let (dialect, sign_type, alipay_id, keys) = if md5 {
-            (Dialect::Mapi, SignType::Md5, format!("2088{run:06}{n:06}"), MerchantKeys::Md5(random_md5_key()))
+            (Dialect::Mapi, SignType::Md5, format!("2088{run:06}{n:06}"), MerchantKeys::random_md5())
         } else {
             let keys = MerchantKeys::Rsa { app_private: app_private.clone(), app_public: app_public.clone() };
             (Dialect::Openapi, SignType::Rsa2, format!("2021{run:06}{n:06}"), keys)
@@ -104,10 +103,4 @@ pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> an
         database_url: options.database_url.clone(),
         tenants,
     })
-}
-
-/// 32 random characters of an alphabet without look-alikes, as a merchant's MD5 key.
-pub fn random_md5_key() -> Zeroizing<String> {
-    let mut rng = rand::rng();
-    Zeroizing::new((0..32).map(|_| char::from(b"abcdefghijkmnpqrstuvwxyz23456789"[rng.random_range(0..32)])).collect())
 }
