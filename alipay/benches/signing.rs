@@ -5,16 +5,15 @@
 
 use std::sync::Arc;
 
+use alipay::test_keys::{MD5_KEY, MERCHANT_PRIVATE as PRIVATE, MERCHANT_PUBLIC as PUBLIC};
 use alipay::{Md5Key, PrivateKey, SignType, Signer, Verifier};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-const PRIVATE: &str = include_str!("../tests/vectors/keys/merchant-private-pkcs8.pem");
-const PUBLIC: &str = include_str!("../tests/vectors/keys/merchant-public-spki.pem");
 const TEXT: &str = "app_id=2021000000000001&biz_content={\"out_trade_no\":\"20261125T0001\",\"scene\":\"bar_code\",\"auth_code\":\"281234567890123400\",\"subject\":\"Combo meal #3\",\"total_amount\":\"88.88\",\"store_id\":\"SH-001\"}&charset=utf-8&format=JSON&method=alipay.trade.pay&sign_type=RSA2&timestamp=2026-11-25 10:15:30&version=1.0";
 
 fn bench(c: &mut Criterion) {
     let key = Arc::new(PrivateKey::parse(PRIVATE).expect("vector key"));
-    let md5_key = Md5Key::new("x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3").expect("md5 key");
+    let md5_key = Md5Key::new(MD5_KEY).expect("md5 key");
     let cases = [
         (
             "RSA2",

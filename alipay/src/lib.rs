@@ -18,6 +18,7 @@
 //! - [`notify`]: asynchronous notification verification and signing.
 //! - [`time_text`]: Beijing-time formats.
 //! - [`unified`]: one call in either dialect, in neutral terms (what the services use).
+//! - `test_keys` (feature `test-keys`): the test RSA key pairs and MD5 key, for tests and benches.
 
 pub mod charset;
 pub mod ids;
@@ -29,6 +30,8 @@ pub mod openapi;
 pub mod outcome;
 pub mod params;
 pub mod sign;
+#[cfg(feature = "test-keys")]
+pub mod test_keys;
 pub mod time_text;
 pub mod unified;
 

@@ -6,16 +6,12 @@ use alipay::charset::{Charset, decode_form};
 use alipay::mapi::services::SpotPay;
 use alipay::notify::verify_notification;
 use alipay::openapi::trade::{TradePay, TradeQuery};
+use alipay::test_keys::{ALIPAY_PUBLIC, MD5_KEY};
 use alipay::{Md5Key, Outcome, SignType, Verifier, mapi, openapi};
 use proptest::prelude::*;
 
-const ALIPAY_PUBLIC: &str = include_str!("vectors/keys/alipay-public-spki.pem");
-
 fn verifiers() -> (Verifier, Verifier) {
-    (
-        Verifier::from_key_text(SignType::Rsa2, ALIPAY_PUBLIC).unwrap(),
-        Verifier::md5(Md5Key::new("x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3").unwrap()),
-    )
+    (Verifier::from_key_text(SignType::Rsa2, ALIPAY_PUBLIC).unwrap(), Verifier::md5(Md5Key::new(MD5_KEY).unwrap()))
 }
 
 /// Bytes that look a bit like Alipay answers, forms and XML, plus anything at all.

@@ -6,7 +6,7 @@
 //! # Layout
 //! - [`state`]: the `.dev/` directory: master key, admin token, sandbox platform key, merchants,
 //!   `stack.json`.
-//! - [`tenants`]: the demo tenants, ensured through the admin API.
+//! - [`tenants`]: the demo tenants, ensured through the admin API (`loadtest::onboard`).
 //! - [`demo`]: a paid, a refused and an UNKNOWN-then-settled payment, a refund, a QR order.
 //! - [`cli`]: the `devstack` command.
 

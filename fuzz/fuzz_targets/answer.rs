@@ -12,11 +12,9 @@ use alipay::mapi::services::{AcquireCancel, AcquirePrecreate, OverseasQuery, Spo
 use alipay::openapi::oauth::OauthToken;
 use alipay::openapi::trade::{RefundQuery, TradeCancel, TradeClose, TradePay, TradePrecreate, TradeQuery, TradeRefund};
 use alipay::openapi::{Call, Reply};
+use alipay::test_keys::{ALIPAY_PUBLIC, MD5_KEY};
 use alipay::{Md5Key, Outcome, SignType, Verifier, mapi, openapi};
 use libfuzzer_sys::fuzz_target;
-
-const ALIPAY_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/alipay-public-spki.pem");
-const MD5_KEY: &str = "x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3";
 
 /// Codes OpenAPI sends unsigned, before any business processing (`Status::is_gateway_rejection`).
 const GATEWAY_REJECTIONS: [&str; 5] = ["20001", "40001", "40002", "40003", "40006"];

@@ -9,11 +9,10 @@
 use alipay::charset::Charset;
 use alipay::notify::{sign_notification, verify_notification};
 use alipay::params::{Unsigned, canonical};
+use alipay::test_keys::MD5_KEY;
 use alipay::{Md5Key, Params, Signer, Verifier, mapi};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-
-const MD5_KEY: &str = "x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3";
 
 /// Keys the rule treats specially come up often; anything else is arbitrary text.
 #[derive(Debug, Arbitrary)]

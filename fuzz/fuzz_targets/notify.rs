@@ -8,11 +8,9 @@ use std::sync::LazyLock;
 
 use alipay::charset::{Charset, declared_charset, decode_form, encode_form, split_form};
 use alipay::notify::verify_notification;
+use alipay::test_keys::{ALIPAY_PUBLIC, MD5_KEY};
 use alipay::{Md5Key, SignType, Verifier};
 use libfuzzer_sys::fuzz_target;
-
-const ALIPAY_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/alipay-public-spki.pem");
-const MD5_KEY: &str = "x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3";
 
 static VERIFIERS: LazyLock<[Verifier; 2]> = LazyLock::new(|| {
     [

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use alipay::test_keys::{ALIPAY_PRIVATE_FILE, MERCHANT_PRIVATE, MERCHANT_PUBLIC};
 use alipay::{PrivateKey, PublicKey, SignType, Signer, Verifier};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
@@ -23,20 +24,13 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use loadtest::onboard::{Backend, NewMerchant, Onboarder};
 use serde_json::json;
 use stack::process::{cpu_seconds, cpu_seconds_of_all, own_cpu_seconds, rss_mib};
 use stack::{GatewayProcess, ready_within};
-use tenants::model::{AlipayIdentity, Dialect, Environment, Limits, NewTenant};
-use tenants::registry::{AppKeySource, KeyInput};
+use tenants::model::{Dialect, Limits};
 use tenants::{Keyring, Registry};
-use zeroize::Zeroizing;
 
-const MERCHANT_PRIVATE: &str = include_str!("../../alipay/tests/vectors/keys/merchant-private-pkcs8.pem");
-const MERCHANT_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/merchant-public-spki.pem");
-const ALIPAY_PRIVATE_FILE: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../alipay/tests/vectors/keys/alipay-private-pkcs8.pem");
-const ALIPAY_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/alipay-public-spki.pem");
-const MD5_KEY: &str = "x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3";
 const RSA2_TENANTS: usize = 800;
 const MD5_TENANTS: usize = 200;
 const CONCURRENCY: usize = 64;
@@ -70,6 +64,8 @@ async fn run() {
     .unwrap();
     let master = Keyring::generate_line("k1").unwrap();
     let registry = Registry::new(tenants::db::pool(&url, 8).unwrap(), Some(Arc::new(Keyring::parse(&master).unwrap())));
+    let backend = Backend::Registry { registry, actor: "bench".into() };
+    let onboarder = Onboarder::new(backend, &sandbox.url()).await.unwrap();
     let http = reqwest::Client::new();
     let onboarding = Instant::now();
     let (mut rsa2, mut md5) = (Vec::new(), Vec::new());
@@ -80,40 +76,18 @@ async fn run() {
         } else {
             (Dialect::Openapi, SignType::Rsa2, format!("2021{i:012}"))
         };
-        let registration = if is_md5 {
-            json!({"dialect": "mapi", "partner": id, "sign_type": "MD5", "md5_key": MD5_KEY})
-        } else {
-            json!({"dialect": "openapi", "app_id": id, "sign_type": "RSA2", "public_key": MERCHANT_PUBLIC})
-        };
-        assert_eq!(
-            http.post(format!("{}/sandbox/merchants", sandbox.url()))
-                .json(&registration)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            201
-        );
-        let keys = if is_md5 {
-            KeyInput { md5_key: Some(Zeroizing::new(MD5_KEY.into())), ..KeyInput::default() }
-        } else {
-            KeyInput {
-                app_private_key: Some(AppKeySource::Text(Zeroizing::new(MERCHANT_PRIVATE.into()))),
-                alipay_public_key: Some(ALIPAY_PUBLIC.into()),
-                ..KeyInput::default()
-            }
-        };
-        let tenant = NewTenant {
-            slug: format!("bench-{i}").parse().unwrap(),
+        let merchant = NewMerchant {
+            slug: format!("bench-{i}"),
             name: format!("Restaurant {i}"),
-            identity: AlipayIdentity::new(dialect, &id, None, sign_type).unwrap(),
-            environment: Environment::Custom(sandbox.gateway_url()),
-            limits: Limits { pay_rate: 100_000, pay_burst: 100_000, other_rate: 100_000 },
+            dialect,
+            alipay_id: id,
+            sign_type,
+            keys: stack::test_keys(sign_type),
+            limits: Some(Limits { pay_rate: 100_000, pay_burst: 100_000, other_rate: 100_000 }),
             webhook_url: None,
-            secondary_merchant: None,
         };
-        let created = registry.create("bench", tenant, keys).await.unwrap();
-        let key = PosKey { key_id: created.credential.key_id, secret: created.credential.secret.expose().to_owned() };
+        let onboarded = onboarder.onboard(merchant).await.unwrap();
+        let key = PosKey { key_id: onboarded.credential.key_id, secret: onboarded.credential.secret };
         if is_md5 { md5.push(key) } else { rsa2.push(key) }
     }
     println!("onboarded {} tenants in {:.1} s", RSA2_TENANTS + MD5_TENANTS, onboarding.elapsed().as_secs_f64());
@@ -171,7 +145,7 @@ async fn run() {
     }
     println!("gateway resident memory after the runs: {:.1} MiB", rss_mib(pid));
     drop(gateway);
-    drop(registry);
+    drop(onboarder);
 }
 
 fn start_gateway(url: &str, master: &str) -> GatewayProcess {

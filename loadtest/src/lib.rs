@@ -7,6 +7,8 @@
 //! - [`run`]: one run (open or closed loop) over [`client`] (signed partner-API calls), drawing
 //!   calls from a [`mix`] at a [`schedule`]d rate, into a [`recorder`].
 //! - [`verify`]: every payment's answer against the ledger and the sandbox's ground truth.
+//! - [`onboard`]: the one way a tenant is onboarded (registry or admin API, then the sandbox),
+//!   used by [`provision`], devstack, the test stack and the gateway's bench.
 //! - [`provision`]: tenants for a run, written to a [`tenants_file`].
 //! - [`bench`]: the whole stack on this machine, the standard runs, `bench/report.json` and
 //!   `BENCHMARKS.md`.
@@ -17,6 +19,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod mix;
+pub mod onboard;
 pub mod provision;
 pub mod recorder;
 pub mod render;

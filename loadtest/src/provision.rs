@@ -10,18 +10,11 @@
 use std::sync::Arc;
 
 use alipay::{PrivateKey, SignType};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use rand::Rng;
-use serde_json::json;
-use tenants::model::{AlipayIdentity, Dialect, Environment, Limits, NewTenant};
-use tenants::registry::{AppKeySource, KeyInput};
+use tenants::model::{Dialect, Limits};
 use tenants::{Keyring, Registry};
-use zeroize::Zeroizing;
 
+use crate::onboard::{AdminApi, Backend, MerchantKeys, NewMerchant, Onboarder};
 use crate::tenants_file::{PosTenant, TenantsFile};
 
 #[derive(Debug, Clone)]
@@ -47,20 +40,6 @@ pub enum Onboarding {
     AdminApi { url: String, token: String },
 }
 
-enum Backend {
-    Registry(Registry),
-    AdminApi { url: String, token: String },
-}
-
-/// A tenant onboarded: its POS credential and its id.
-struct Onboarded {
-    key_id: String,
-    secret: String,
-    tenant_id: uuid::Uuid,
-}
-
-type Http = Client<HttpConnector, Full<Bytes>>;
-
 /// Creates the tenants; answers the file to write.
 pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> anyhow::Result<TenantsFile> {
     if options.count == 0 || options.count > 100_000 {
@@ -69,17 +48,16 @@ pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> an
     if !(0.0..=1.0).contains(&options.md5_share) {
         anyhow::bail!("--md5-share must be from 0 to 1");
     }
-    let registry = match onboarding {
+    let backend = match onboarding {
         Onboarding::Registry(keyring) => {
             let url =
                 options.database_url.as_deref().ok_or_else(|| anyhow::anyhow!("onboarding needs the database"))?;
-            Backend::Registry(Registry::new(tenants::db::pool(url, 4)?, Some(keyring)))
+            let registry = Registry::new(tenants::db::pool(url, 4)?, Some(keyring));
+            Backend::Registry { registry, actor: "loadtest".into() }
         }
-        Onboarding::AdminApi { url, token } => Backend::AdminApi { url, token },
+        Onboarding::AdminApi { url, token } => Backend::AdminApi(AdminApi::new(&url, &token)),
     };
-    let http: Http = Client::builder(TokioExecutor::new()).build_http();
-    let sandbox = options.sandbox_url.trim_end_matches('/');
-    let alipay_public_key = get_text(&http, &format!("{sandbox}/sandbox/alipay-public-key")).await?;
+    let onboarder = Onboarder::new(backend, &options.sandbox_url).await?;
     let app_key = PrivateKey::generate()?;
     let app_private = app_key.to_pkcs8_pem()?;
     let app_public = app_key.public_key()?.to_pem();
@@ -90,82 +68,31 @@ pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> an
     let mut tenants = Vec::with_capacity(options.count);
     for n in 0..options.count {
         let md5 = n >= options.count - md5_count;
-        let (dialect, sign_type, alipay_id) = if md5 {
-            (Dialect::Mapi, SignType::Md5, format!("2088{run:06}{n:06}"))
+        let (dialect, sign_type, alipay_id, keys) = if md5 {
+            (Dialect::Mapi, SignType::Md5, format!("2088{run:06}{n:06}"), MerchantKeys::random_md5())
         } else {
-            (Dialect::Openapi, SignType::Rsa2, format!("2021{run:06}{n:06}"))
+            let keys = MerchantKeys::Rsa { app_private: app_private.clone(), app_public: app_public.clone() };
+            (Dialect::Openapi, SignType::Rsa2, format!("2021{run:06}{n:06}"), keys)
         };
-        let md5_key: String = {
-            let mut rng = rand::rng();
-            (0..32).map(|_| char::from(b"abcdefghijkmnpqrstuvwxyz23456789"[rng.random_range(0..32)])).collect()
-        };
-        let registration = if md5 {
-            json!({"dialect": "mapi", "partner": alipay_id, "sign_type": "MD5", "md5_key": md5_key})
-        } else {
-            json!({"dialect": "openapi", "app_id": alipay_id, "sign_type": "RSA2", "public_key": app_public})
-        };
-        post_json(&http, &format!("{sandbox}/sandbox/merchants"), &registration, None).await?;
         let slug = format!("{}-{n}", options.prefix);
-        let environment = format!("{sandbox}/gateway.do");
-        let onboarded = match &registry {
-            Backend::Registry(registry) => {
-                let keys = if md5 {
-                    KeyInput { md5_key: Some(Zeroizing::new(md5_key)), ..KeyInput::default() }
-                } else {
-                    KeyInput {
-                        app_private_key: Some(AppKeySource::Text(app_private.clone())),
-                        alipay_public_key: Some(alipay_public_key.clone()),
-                        ..KeyInput::default()
-                    }
-                };
-                let tenant = NewTenant {
-                    slug: slug.parse().map_err(|e| anyhow::anyhow!("slug {slug}: {e}"))?,
-                    name: format!("Load test restaurant {n}"),
-                    identity: AlipayIdentity::new(dialect, &alipay_id, None, sign_type)?,
-                    environment: Environment::Custom(environment),
-                    limits: options.limits,
-                    webhook_url: None,
-                    secondary_merchant: None,
-                };
-                let created = registry.create("loadtest", tenant, keys).await?;
-                Onboarded {
-                    key_id: created.credential.key_id.clone(),
-                    secret: created.credential.secret.expose().to_owned(),
-                    tenant_id: created.tenant.settings.id,
-                }
-            }
-            Backend::AdminApi { url, token } => {
-                let keys = if md5 {
-                    json!({"md5_key": md5_key})
-                } else {
-                    json!({"app_private_key": app_private.as_str(), "alipay_public_key": alipay_public_key})
-                };
-                let id_field = if md5 { "partner" } else { "app_id" };
-                let body = json!({
-                    "slug": slug, "name": format!("Load test restaurant {n}"),
-                    "dialect": if md5 { "mapi" } else { "openapi" }, id_field: alipay_id,
-                    "sign_type": sign_type.as_str(), "environment": environment,
-                    "limits": options.limits, "keys": keys,
-                });
-                let created =
-                    post_json(&http, &format!("{}/admin/tenants", url.trim_end_matches('/')), &body, Some(token))
-                        .await?;
-                let text = |pointer: &str| created.pointer(pointer).and_then(|v| v.as_str()).map(str::to_owned);
-                let (Some(key_id), Some(secret), Some(id)) =
-                    (text("/credential/key_id"), text("/credential/secret"), text("/tenant/id"))
-                else {
-                    anyhow::bail!("the admin API's answer lacks the credential or the tenant id");
-                };
-                Onboarded { key_id, secret, tenant_id: id.parse()? }
-            }
+        let merchant = NewMerchant {
+            slug: slug.clone(),
+            name: format!("Load test restaurant {n}"),
+            dialect,
+            alipay_id: alipay_id.clone(),
+            sign_type,
+            keys,
+            limits: Some(options.limits),
+            webhook_url: None,
         };
+        let onboarded = onboarder.onboard(merchant).await?;
         tenants.push(PosTenant {
             slug,
-            key_id: onboarded.key_id,
-            secret: onboarded.secret,
+            key_id: onboarded.credential.key_id,
+            secret: onboarded.credential.secret,
             app_id: alipay_id,
             tenant_id: Some(onboarded.tenant_id),
-            dialect: if md5 { "mapi".into() } else { "openapi".into() },
+            dialect: dialect.as_str().to_owned(),
             sign_type: sign_type.as_str().to_owned(),
             currency: Some(if md5 { "HKD".into() } else { "CNY".into() }),
         });
@@ -176,35 +103,4 @@ pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> an
         database_url: options.database_url.clone(),
         tenants,
     })
-}
-
-async fn get_text(http: &Http, url: &str) -> anyhow::Result<String> {
-    let response = http.get(url.parse()?).await.map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    if !status.is_success() {
-        anyhow::bail!("{url} answered {status}");
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
-/// POSTs `body` (with a bearer `token`); answers the JSON answer (`null` when not JSON).
-async fn post_json(
-    http: &Http,
-    url: &str,
-    body: &serde_json::Value,
-    token: Option<&str>,
-) -> anyhow::Result<serde_json::Value> {
-    let mut request = http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
-    if let Some(token) = token {
-        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let request = request.body(Full::new(Bytes::from(serde_json::to_vec(body)?)))?;
-    let response = http.request(request).await.map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
-    let status = response.status();
-    let text = response.into_body().collect().await?.to_bytes();
-    if !status.is_success() {
-        anyhow::bail!("{url} answered {status}: {}", String::from_utf8_lossy(&text));
-    }
-    Ok(serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null))
 }

@@ -14,14 +14,13 @@ use std::time::Instant;
 use alipay::charset::Charset;
 use alipay::mapi::services::SpotPay;
 use alipay::openapi::trade::TradePay;
+use alipay::test_keys::{MD5_KEY, MERCHANT_PRIVATE, MERCHANT_PUBLIC_B64};
 use alipay::{Amount, Currency, SignType, Signer};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use sandbox::{Dialect, Registration};
 
-const MERCHANT_PRIVATE: &str = include_str!("../../alipay/tests/vectors/keys/merchant-private-pkcs8.pem");
-const MERCHANT_PUBLIC_B64: &str = include_str!("../../alipay/tests/vectors/keys/merchant-public-spki.b64");
-const MD5_KEY: &str = "x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3";
 const CONNECTIONS: usize = 32;
 
 fn main() {
@@ -52,13 +51,13 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
-        let register = |body: serde_json::Value| {
+        let register = |body: Registration| {
             let http = http.clone();
             let url = format!("{url}/sandbox/merchants");
             async move { assert_eq!(http.post(url).json(&body).send().await.unwrap().status(), 201) }
         };
-        register(serde_json::json!({"dialect": "mapi", "partner": "2088000000000001", "sign_type": "MD5", "md5_key": MD5_KEY})).await;
-        register(serde_json::json!({"dialect": "openapi", "app_id": "2021000000000001", "sign_type": "RSA2", "public_key": MERCHANT_PUBLIC_B64})).await;
+        register(Registration::md5("2088000000000001", MD5_KEY)).await;
+        register(Registration::rsa(Dialect::Openapi, "2021000000000001", SignType::Rsa2, MERCHANT_PUBLIC_B64)).await;
 
         let md5 = Signer::from_secret(SignType::Md5, MD5_KEY).unwrap();
         let md5_bodies: Vec<Bytes> = (0..200_000).map(|i| mapi_pay(&md5, i)).collect();

@@ -16,7 +16,8 @@
 //! - [`trade`]: one trade, its status and its buyer.
 //! - [`scenario`]: what a barcode's suffix makes happen.
 //! - [`notify`]: signed notifications with retries.
-//! - [`merchants`]: registered merchants and the platform key.
+//! - [`merchants`]: [`Registration`] (what `POST /sandbox/merchants` takes and clients send),
+//!   registered merchants and the platform key.
 //! - [`hooks`]: the `/sandbox/` test hooks.
 //! - [`oauth_codes`], [`faults`], [`stats`], [`clock`]: auth codes, injected faults, counters, scaled time.
 //! - [`app`]: the shared state and the answer type.

@@ -15,20 +15,65 @@ pub enum Dialect {
     Mapi,
 }
 
-/// A merchant registration, as `POST /sandbox/merchants` and the `--merchants` file take it.
-#[derive(Debug, Clone, Deserialize)]
+/// A merchant registration, as `POST /sandbox/merchants` and the `--merchants` file take it
+/// (and as clients write it: [`Registration::rsa`], [`Registration::md5`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     pub dialect: Dialect,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner: Option<String>,
     pub sign_type: String,
     /// The merchant's RSA public key, PEM or bare base64 (RSA2 and RSA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
     /// The merchant's MD5 key (MAPI MD5 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5_key: Option<String>,
     /// Where notifications of trades made without a `notify_url` go (the static QR code's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_url: Option<String>,
+}
+
+impl Registration {
+    /// A merchant signing with RSA2 or RSA: an OpenAPI app (`alipay_id` its app id) or a MAPI
+    /// partner, and its app public key (PEM or bare base64).
+    pub fn rsa(dialect: Dialect, alipay_id: &str, sign_type: SignType, public_key: &str) -> Registration {
+        let mut registration = Registration::of(dialect, alipay_id, sign_type);
+        registration.public_key = Some(public_key.to_owned());
+        registration
+    }
+
+    /// A MAPI partner signing with its MD5 key.
+    pub fn md5(partner: &str, md5_key: &str) -> Registration {
+        let mut registration = Registration::of(Dialect::Mapi, partner, SignType::Md5);
+        registration.md5_key = Some(md5_key.to_owned());
+        registration
+    }
+
+    fn of(dialect: Dialect, alipay_id: &str, sign_type: SignType) -> Registration {
+        let id = Some(alipay_id.to_owned());
+        let (app_id, partner) = match dialect {
+            Dialect::Openapi => (id, None),
+            Dialect::Mapi => (None, id),
+        };
+        Registration {
+            dialect,
+            app_id,
+            partner,
+            sign_type: sign_type.as_str().to_owned(),
+            public_key: None,
+            md5_key: None,
+            notify_url: None,
+        }
+    }
+
+    /// The app id (OpenAPI) or partner (MAPI) registered.
+    pub fn alipay_id(&self) -> Option<&str> {
+        self.app_id.as_deref().or(self.partner.as_deref())
+    }
 }
 
 /// A registration was refused.

@@ -7,12 +7,9 @@
 
 use std::path::PathBuf;
 
-use alipay::PublicKey;
-use sandbox::{Config, Sandbox};
-use serde_json::json;
-
-const MERCHANT_PRIVATE_PKCS1_B64: &str = include_str!("../../alipay/tests/vectors/keys/merchant-private-pkcs1.b64");
-const MERCHANT_PUBLIC_B64: &str = include_str!("../../alipay/tests/vectors/keys/merchant-public-spki.b64");
+use alipay::test_keys::{MERCHANT_PRIVATE_PKCS1_B64, MERCHANT_PUBLIC_B64};
+use alipay::{PublicKey, SignType};
+use sandbox::{Config, Dialect, Registration, Sandbox};
 
 #[tokio::test]
 async fn alipays_official_node_sdk_works_against_the_sandbox() {
@@ -23,8 +20,7 @@ async fn alipays_official_node_sdk_works_against_the_sandbox() {
     );
     let sandbox = Sandbox::start(Config { time_scale: 0.01, ..Config::default() }).await.unwrap();
     let app_id = "2021000000004242";
-    let registration =
-        json!({"dialect": "openapi", "app_id": app_id, "sign_type": "RSA2", "public_key": MERCHANT_PUBLIC_B64.trim()});
+    let registration = Registration::rsa(Dialect::Openapi, app_id, SignType::Rsa2, MERCHANT_PUBLIC_B64.trim());
     let registered = reqwest::Client::new()
         .post(format!("{}/sandbox/merchants", sandbox.url()))
         .json(&registration)

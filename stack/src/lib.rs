@@ -7,7 +7,8 @@
 //! Setting up is not the behaviour under test: any failure here panics, failing the test.
 //!
 //! # Layout
-//! - [`mod@self`]: [`Stack`], [`Options`], the test keys and number helpers.
+//! - [`mod@self`]: [`Stack`], [`Options`], number helpers, and the test keys (`alipay::test_keys`)
+//!   re-exported; tenants are onboarded with `loadtest::onboard`.
 //! - [`db`]: [`Database`], a fresh database per stack.
 //! - [`gateway_process`]: [`GatewayProcess`], a gateway as a process of its own (to kill),
 //!   [`ready_within`] to wait for a gateway's readiness, and [`KillOnDrop`] for other processes.
@@ -36,11 +37,11 @@ use std::time::Duration;
 
 use alipay::SignType;
 use gateway::{Gateway, Secrets};
+use loadtest::onboard::{Backend, MerchantKeys, NewMerchant, Onboarder};
 use reconciler::Reconciler;
 use sandbox::Sandbox;
-use serde_json::{Value, json};
-use tenants::model::{AlipayIdentity, Dialect, Environment, Limits, NewTenant};
-use tenants::registry::{AppKeySource, KeyInput};
+use serde_json::Value;
+use tenants::model::{Dialect, Limits};
 use tenants::{Keyring, Registry};
 use zeroize::Zeroizing;
 
@@ -52,12 +53,7 @@ pub use postgres::PrivatePostgres;
 pub use redis::PrivateRedis;
 pub use settled::{agrees_with_alipay, calls_of, final_trade, invariants_hold};
 
-pub const MERCHANT_PRIVATE: &str = include_str!("../../alipay/tests/vectors/keys/merchant-private-pkcs8.pem");
-pub const MERCHANT_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/merchant-public-spki.pem");
-pub const ALIPAY_PRIVATE_FILE: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../alipay/tests/vectors/keys/alipay-private-pkcs8.pem");
-pub const ALIPAY_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/alipay-public-spki.pem");
-pub const MD5_KEY: &str = "x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3";
+pub use alipay::test_keys::{ALIPAY_PRIVATE_FILE, ALIPAY_PUBLIC, MD5_KEY, MERCHANT_PRIVATE, MERCHANT_PUBLIC};
 pub const ADMIN_TOKEN: &str = "test-admin-token-for-the-gateway-0001";
 pub const LOCAL_REDIS: &str = "redis://127.0.0.1:6379";
 
@@ -138,6 +134,8 @@ pub struct Stack {
     pub master_key: Zeroizing<String>,
     pub redis_prefix: String,
     pub http: reqwest::Client,
+    /// Onboards the stack's tenants into its registry, registered with its sandbox.
+    pub onboarder: Onboarder,
 }
 
 impl Stack {
@@ -159,7 +157,9 @@ impl Stack {
         let secrets = Secrets { keyring: keyring.clone(), admin_token: Some(admin_token) };
         let gateway = Gateway::start(config, secrets).await.unwrap();
         let http = reqwest::Client::new();
-        Stack { options, db, sandbox, gateway, registry, keyring, master_key, redis_prefix, http }
+        let backend = Backend::Registry { registry: registry.clone(), actor: "test".into() };
+        let onboarder = Onboarder::new(backend, &sandbox.url()).await.unwrap();
+        Stack { options, db, sandbox, gateway, registry, keyring, master_key, redis_prefix, http, onboarder }
     }
 
     /// The configuration of a second gateway on this stack (port 0, the same database and Redis
@@ -254,50 +254,24 @@ impl Stack {
         alipay_id: String,
     ) -> (Pos, String) {
         let slug = unique("t-").replace('x', "-");
-        let rsa_keys = || KeyInput {
-            app_private_key: Some(AppKeySource::Text(Zeroizing::new(MERCHANT_PRIVATE.into()))),
-            alipay_public_key: Some(ALIPAY_PUBLIC.into()),
-            ..KeyInput::default()
-        };
-        let (registration, keys) = match (dialect, sign_type) {
-            (Dialect::Openapi, _) => (
-                json!({"dialect": "openapi", "app_id": alipay_id, "sign_type": sign_type.as_str(), "public_key": MERCHANT_PUBLIC}),
-                rsa_keys(),
-            ),
-            (Dialect::Mapi, SignType::Md5) => (
-                json!({"dialect": "mapi", "partner": alipay_id, "sign_type": "MD5", "md5_key": MD5_KEY}),
-                KeyInput { md5_key: Some(Zeroizing::new(MD5_KEY.into())), ..KeyInput::default() },
-            ),
-            (Dialect::Mapi, rsa) => (
-                json!({"dialect": "mapi", "partner": alipay_id, "sign_type": rsa.as_str(), "public_key": MERCHANT_PUBLIC}),
-                rsa_keys(),
-            ),
-        };
-        let registered = self
-            .http
-            .post(format!("{}/sandbox/merchants", self.sandbox.url()))
-            .json(&registration)
-            .send()
-            .await
-            .unwrap();
-        assert!([200, 201].contains(&registered.status().as_u16()), "registered at the sandbox");
-        let new = NewTenant {
-            slug: slug.parse().unwrap(),
+        let merchant = NewMerchant {
+            slug: slug.clone(),
             name: "Test Restaurant".into(),
-            identity: AlipayIdentity::new(dialect, &alipay_id, None, sign_type).unwrap(),
-            environment: Environment::Custom(self.sandbox.gateway_url()),
-            limits,
+            dialect,
+            alipay_id: alipay_id.clone(),
+            sign_type,
+            keys: test_keys(sign_type),
+            limits: Some(limits),
             webhook_url,
-            secondary_merchant: None,
         };
-        let created = self.registry.create("test", new, keys).await.unwrap();
+        let onboarded = self.onboarder.onboard(merchant).await.unwrap();
         let pos = Pos {
             http: reqwest::Client::new(),
             base: self.base(),
-            key_id: created.credential.key_id.clone(),
-            secret: created.credential.secret.expose().to_owned(),
+            key_id: onboarded.credential.key_id,
+            secret: onboarded.credential.secret,
             alipay_id,
-            tenant_id: created.tenant.id,
+            tenant_id: onboarded.tenant_id,
             slug,
             dialect,
         };
@@ -307,7 +281,7 @@ impl Stack {
         while snapshots.current().authenticate(&pos.key_id, time::OffsetDateTime::now_utc()).is_none() {
             tokio::time::timeout(Duration::from_secs(10), changes.changed()).await.unwrap().unwrap();
         }
-        (pos, created.webhook_secret.expose().to_owned())
+        (pos, onboarded.webhook_secret)
     }
 
     pub async fn openapi_tenant(&self) -> Pos {
@@ -393,6 +367,17 @@ fn service_command(binary: &str, prefix: &str, config: &impl serde::Serialize) -
         command.env(format!("{prefix}_{}", name.to_uppercase()), text);
     }
     command
+}
+
+/// A tenant's keys for `sign_type`: the test merchant's RSA key pair, or the test MD5 key.
+pub fn test_keys(sign_type: SignType) -> MerchantKeys {
+    match sign_type {
+        SignType::Md5 => MerchantKeys::Md5(Zeroizing::new(MD5_KEY.into())),
+        _ => MerchantKeys::Rsa {
+            app_private: Zeroizing::new(MERCHANT_PRIVATE.into()),
+            app_public: MERCHANT_PUBLIC.into(),
+        },
+    }
 }
 
 /// Limits no test reaches.

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use alipay::test_keys::ALIPAY_PUBLIC;
 use alipay::{PrivateKey, SignType};
 use tenants::model::{AlipayIdentity, Dialect, Environment, Limits, NewTenant, Status};
 use tenants::registry::{AppKeySource, KeyInput};
@@ -18,7 +19,6 @@ use zeroize::Zeroizing;
 
 const TENANTS: usize = 10_000;
 const DISTINCT_RSA_KEYS: usize = 32;
-const ALIPAY_PUBLIC: &str = include_str!("../../alipay/tests/vectors/keys/alipay-public-spki.pem");
 
 /// Bytes allocated with malloc right now, Rust's and AWS-LC's alike (glibc's own count).
 fn heap_bytes() -> u64 {

@@ -21,6 +21,7 @@
 //! | `DELETE /admin/tenants/{slug}` | | delete |
 //! | `POST /admin/master-key/rotate` | | re-wrap data keys |
 
+mod bodies;
 mod token;
 
 use std::net::SocketAddr;
@@ -35,10 +36,11 @@ use serde_json::json;
 use telemetry::server::{BodyError, BodyReader, ConnectionLimits};
 use zeroize::Zeroizing;
 
+pub use bodies::{CreateBody, KeysBody, RotateBody};
 pub use token::AdminToken;
 
 use crate::model::{
-    AlipayIdentity, Invalid, Limits, NewTenant, SecondaryMerchant, Status, TenantUpdate, display_name, http_url,
+    AlipayIdentity, Invalid, NewTenant, SecondaryMerchant, Status, TenantUpdate, display_name, http_url,
 };
 use crate::registry::{AppKeySource, KeyInput, Registry, RegistryError, parse_overlap};
 
@@ -92,18 +94,6 @@ fn json_ok(status: StatusCode, value: &impl serde::Serialize) -> Reply {
     }
 }
 
-/// Keys as the API takes them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeysBody {
-    app_private_key: Option<String>,
-    #[serde(default)]
-    generate_app_key: bool,
-    app_public_key: Option<String>,
-    alipay_public_key: Option<String>,
-    md5_key: Option<String>,
-}
-
 impl KeysBody {
     fn into_input(self) -> Result<KeyInput, Invalid> {
         let app_private_key = match (self.app_private_key, self.generate_app_key) {
@@ -119,29 +109,6 @@ impl KeysBody {
             md5_key: self.md5_key.map(Zeroizing::new),
         })
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    slug: String,
-    name: String,
-    dialect: String,
-    app_id: Option<String>,
-    partner: Option<String>,
-    seller_id: Option<String>,
-    sign_type: String,
-    #[serde(default = "sandbox")]
-    environment: String,
-    limits: Option<Limits>,
-    webhook_url: Option<String>,
-    secondary_merchant: Option<SecondaryMerchant>,
-    #[serde(default)]
-    keys: KeysBody,
-}
-
-fn sandbox() -> String {
-    "sandbox".into()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,22 +130,11 @@ struct UpdateBody {
     keys: KeysBody,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RotateBody {
-    #[serde(default = "day")]
-    overlap: String,
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RevokeBody {
     #[serde(default)]
     allow_last: bool,
-}
-
-fn day() -> String {
-    "24h".into()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, RegistryError> {

@@ -15,7 +15,7 @@
 //! - [`db`]: the bounded pools (wait limits, statement timeouts) and the migrations (`migrations/`).
 //! - [`registry`]: every ops operation, validated then written with its audit row.
 //! - [`snapshot`]: the in-memory snapshot, its loader and its LISTEN/NOTIFY refresher.
-//! - [`admin`]: the token-protected admin HTTP API.
+//! - [`admin`]: the token-protected admin HTTP API; its request bodies are public, for its clients.
 //! - [`cli`]: the `tenants` command line.
 
 pub mod admin;

@@ -14,13 +14,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use sandbox::{Config, Sandbox};
-use serde_json::{Value, json};
+use sandbox::{Config, Dialect, Registration, Sandbox};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
-pub const MERCHANT_PRIVATE: &str = include_str!("../../../alipay/tests/vectors/keys/merchant-private-pkcs8.pem");
-pub const MERCHANT_PUBLIC_B64: &str = include_str!("../../../alipay/tests/vectors/keys/merchant-public-spki.b64");
-pub const MD5_KEY: &str = "x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3";
+pub use alipay::test_keys::{MD5_KEY, MERCHANT_PRIVATE, MERCHANT_PUBLIC_B64};
 
 /// Scenario delays at this scale: 10 s → 100 ms, 58 s → 580 ms, 30 s → 300 ms.
 pub const TIME_SCALE: f64 = 0.01;
@@ -56,23 +54,20 @@ pub struct Merchant {
 impl Merchant {
     pub async fn openapi(sandbox: &Sandbox, sign_type: SignType) -> Merchant {
         let id = format!("20210000{:08}", next_id());
-        register(sandbox, json!({"dialect": "openapi", "app_id": id, "sign_type": sign_type.as_str(), "public_key": MERCHANT_PUBLIC_B64})).await;
+        register(sandbox, &Registration::rsa(Dialect::Openapi, &id, sign_type, MERCHANT_PUBLIC_B64)).await;
         Merchant::new(sandbox, id, Signer::from_secret(sign_type, MERCHANT_PRIVATE).unwrap(), sign_type).await
     }
 
     pub async fn mapi(sandbox: &Sandbox, sign_type: SignType) -> Merchant {
         let id = format!("2088{:012}", next_id());
         let (registration, signer) = match sign_type {
-            SignType::Md5 => (
-                json!({"dialect": "mapi", "partner": id, "sign_type": "MD5", "md5_key": MD5_KEY}),
-                Signer::from_secret(SignType::Md5, MD5_KEY).unwrap(),
-            ),
+            SignType::Md5 => (Registration::md5(&id, MD5_KEY), Signer::from_secret(SignType::Md5, MD5_KEY).unwrap()),
             rsa => (
-                json!({"dialect": "mapi", "partner": id, "sign_type": rsa.as_str(), "public_key": MERCHANT_PUBLIC_B64}),
+                Registration::rsa(Dialect::Mapi, &id, rsa, MERCHANT_PUBLIC_B64),
                 Signer::from_secret(rsa, MERCHANT_PRIVATE).unwrap(),
             ),
         };
-        register(sandbox, registration).await;
+        register(sandbox, &registration).await;
         Merchant::new(sandbox, id, signer, sign_type).await
     }
 
@@ -161,10 +156,10 @@ fn next_id() -> usize {
     N.fetch_add(1, Ordering::Relaxed) + std::process::id() as usize * 1000
 }
 
-pub async fn register(sandbox: &Sandbox, registration: Value) {
+pub async fn register(sandbox: &Sandbox, registration: &Registration) {
     let response = reqwest::Client::new()
         .post(format!("{}/sandbox/merchants", sandbox.url()))
-        .json(&registration)
+        .json(registration)
         .send()
         .await
         .unwrap();

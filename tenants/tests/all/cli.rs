@@ -12,7 +12,7 @@ const EXE: &str = env!("CARGO_BIN_EXE_tenants");
 const RSA1024: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/all/keys/rsa1024-private.pem");
 
 fn vector_key(name: &str) -> String {
-    format!("{}/../alipay/tests/vectors/keys/{name}", env!("CARGO_MANIFEST_DIR"))
+    alipay::test_keys::file(name)
 }
 
 struct Ops<'a> {

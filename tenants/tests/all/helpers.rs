@@ -7,10 +7,7 @@ use tenants::registry::{AppKeySource, KeyInput};
 use tenants::{Keyring, Registry};
 use zeroize::Zeroizing;
 
-pub const MERCHANT_PRIVATE_PKCS1: &str = include_str!("../../../alipay/tests/vectors/keys/merchant-private-pkcs1.pem");
-pub const MERCHANT_PUBLIC: &str = include_str!("../../../alipay/tests/vectors/keys/merchant-public-spki.pem");
-pub const ALIPAY_PUBLIC: &str = include_str!("../../../alipay/tests/vectors/keys/alipay-public-spki.pem");
-pub const MD5_KEY: &str = "x7k2m9q4w8e1r5t3y6u0i2o4p8a1s5d3";
+pub use alipay::test_keys::{ALIPAY_PUBLIC, MD5_KEY, MERCHANT_PRIVATE_PKCS1, MERCHANT_PUBLIC};
 
 pub use stack::Database as TestDb;
 pub use stack::db::admin_url;

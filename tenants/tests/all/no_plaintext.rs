@@ -24,8 +24,7 @@ fn tenants_cli(db: &TestDb, keys: &str, args: &[&str], stdin: Option<&str>) -> s
 async fn a_dump_after_onboarding_holds_no_secret() {
     let db = TestDb::new().await;
     let keys = master_key("k1");
-    let private_file =
-        format!("{}/../alipay/tests/vectors/keys/merchant-private-pkcs1.pem", env!("CARGO_MANIFEST_DIR"));
+    let private_file = alipay::test_keys::file("merchant-private-pkcs1.pem");
     let rsa = tenants_cli(
         &db,
         &keys,

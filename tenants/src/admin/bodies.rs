@@ -1,0 +1,86 @@
+//! The bodies the admin API takes, public so its clients write them with the same types.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Limits, SecondaryMerchant};
+
+/// `POST /admin/tenants`: a tenant, and optionally its keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    pub slug: String,
+    pub name: String,
+    /// `openapi` or `mapi`.
+    pub dialect: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller_id: Option<String>,
+    /// `RSA2`, `RSA` or `MD5`.
+    pub sign_type: String,
+    /// `sandbox`, `production` or a `gateway.do` URL.
+    #[serde(default = "sandbox")]
+    pub environment: String,
+    /// The registry's defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_merchant: Option<SecondaryMerchant>,
+    #[serde(default)]
+    pub keys: KeysBody,
+}
+
+fn sandbox() -> String {
+    "sandbox".into()
+}
+
+/// Keys as the API takes them (`PUT /admin/tenants/{slug}/keys`, and in a create or an update).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysBody {
+    /// PEM (PKCS#1 or PKCS#8) or bare base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_private_key: Option<String>,
+    /// Have the registry generate the app key pair (its public key is in the answer).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generate_app_key: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alipay_public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5_key: Option<String>,
+}
+
+/// Says which keys are given, never what they are.
+impl fmt::Debug for KeysBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let given = |key: &Option<String>| if key.is_some() { "***" } else { "none" };
+        f.debug_struct("KeysBody")
+            .field("app_private_key", &given(&self.app_private_key))
+            .field("generate_app_key", &self.generate_app_key)
+            .field("app_public_key", &self.app_public_key)
+            .field("alipay_public_key", &self.alipay_public_key)
+            .field("md5_key", &given(&self.md5_key))
+            .finish()
+    }
+}
+
+/// `POST /admin/tenants/{slug}/api-secret/rotate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// How long the older secrets keep working (`30m`, `24h`).
+    #[serde(default = "day")]
+    pub overlap: String,
+}
+
+fn day() -> String {
+    "24h".into()
+}
