@@ -42,19 +42,9 @@ fn main() -> ExitCode {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
     telemetry::init_tracing("gateway");
-    let config = match Config::load(args.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match service::runtime(config.worker_threads) {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let (config, runtime) = match service::configured(Config::load(args.config.as_deref()), |c| c.worker_threads) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let done = match args.command {
         Some(Command::Migrate) => runtime.block_on(migrate(&config.database_url)),

@@ -13,19 +13,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let args = Args::parse();
     telemetry::init_tracing("reconciler");
-    let config = match Config::load(args.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match service::runtime(config.worker_threads) {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let (config, runtime) = match service::configured(Config::load(args.config.as_deref()), |c| c.worker_threads) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let done = runtime.block_on(async {
         match args.command.unwrap_or(Command::Run) {

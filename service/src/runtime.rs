@@ -14,3 +14,20 @@ pub fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime:
     };
     builder.enable_all().build()
 }
+
+/// What every service's `main` does first: its loaded configuration and a runtime for it, or,
+/// when either fails, one line on stderr and the exit code to leave with.
+pub fn configured<C, E: std::fmt::Display>(
+    loaded: Result<C, E>,
+    worker_threads: impl FnOnce(&C) -> Option<usize>,
+) -> Result<(C, tokio::runtime::Runtime), std::process::ExitCode> {
+    let config = loaded.map_err(|error| {
+        eprintln!("error: {error}");
+        std::process::ExitCode::FAILURE
+    })?;
+    let runtime = runtime(worker_threads(&config)).map_err(|error| {
+        eprintln!("error: cannot start the runtime: {error}");
+        std::process::ExitCode::FAILURE
+    })?;
+    Ok((config, runtime))
+}
