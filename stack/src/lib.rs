@@ -12,7 +12,7 @@
 //! - [`db`]: [`Database`], a fresh database per stack.
 //! - [`gateway_process`]: [`GatewayProcess`], a gateway as a process of its own (to kill),
 //!   [`ready_within`] to wait for a gateway's readiness, and [`KillOnDrop`] for other processes.
-//! - [`settled`]: waiting for trades to be final, and holding them to Alipay's ground truth.
+//! - [`finals`]: waiting for trades to be final, and holding them to Alipay's ground truth.
 //! - [`redis`]: [`PrivateRedis`], a Redis server of a test's own.
 //! - [`postgres`]: [`PrivatePostgres`], a Postgres server of a test's own (TLS only, if asked).
 //! - [`pki`]: [`TestPki`], a certificate authority and a server certificate for a TLS test.
@@ -22,12 +22,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod db;
+pub mod finals;
 pub mod gateway_process;
 pub mod pki;
 pub mod pos;
 pub mod postgres;
 pub mod redis;
-pub mod settled;
 
 pub use telemetry::process;
 
@@ -46,12 +46,12 @@ use tenants::{Keyring, Registry};
 use zeroize::Zeroizing;
 
 pub use db::Database;
+pub use finals::{agrees_with_alipay, calls_of, final_trade, invariants_hold};
 pub use gateway_process::{GatewayProcess, KillOnDrop, ready_within};
 pub use pki::TestPki;
 pub use pos::Pos;
 pub use postgres::PrivatePostgres;
 pub use redis::PrivateRedis;
-pub use settled::{agrees_with_alipay, calls_of, final_trade, invariants_hold};
 
 pub use alipay::test_keys::{ALIPAY_PRIVATE_FILE, ALIPAY_PUBLIC, MD5_KEY, MERCHANT_PRIVATE, MERCHANT_PUBLIC};
 pub const ADMIN_TOKEN: &str = "test-admin-token-for-the-gateway-0001";
