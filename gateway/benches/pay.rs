@@ -153,6 +153,9 @@ fn start_gateway(url: &str, master: &str) -> GatewayProcess {
     command
         .args(["-c", "0", env!("CARGO_BIN_EXE_gateway")])
         .env("GATEWAY_WORKER_THREADS", "1")
+        // Every POS of the bench is one address: the open-loop run may hold more connections
+        // than the per-address cap of a gateway facing the internet.
+        .env("GATEWAY_MAX_CONNECTIONS_PER_PEER", "10000")
         .env("GATEWAY_LISTEN", "127.0.0.1:0")
         .env("GATEWAY_ADMIN_LISTEN", "127.0.0.1:0")
         .env("GATEWAY_DATABASE_URL", url)
