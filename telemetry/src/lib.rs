@@ -16,12 +16,19 @@
 //! - `shutdown`: [`shutdown_signal`], Ctrl-C or SIGTERM.
 //! - `service`: [`load_config`] and [`runtime`], as every service's `main` does them.
 //! - `error`: [`TelemetryError`].
+//! - [`problem`]: [`problem::Problem`], the one `application/problem+json` error answer of the
+//!   partner API and every admin listener (code, detail, fault, retryable).
+//! - [`launch`]: a service binary started as a child process (configuration as variables, its
+//!   addresses from the first line it prints, killed when dropped) and [`launch::ready_within`]:
+//!   how tests, benches and `loadtest bench` start the gateway, the reconciler and the sandbox.
 //! - [`process`]: CPU time and resident memory of a process, from /proc (benchmarks, load tests).
 
 mod admin_server;
 mod endpoints;
 mod error;
+pub mod launch;
 mod logs;
+pub mod problem;
 pub mod process;
 mod prometheus;
 pub mod server;
