@@ -8,8 +8,8 @@
 //!   calls from a [`mix`] at a [`schedule`]d rate, into a [`recorder`].
 //! - [`verify`]: every payment's answer against the ledger and the sandbox's ground truth.
 //! - [`provision`]: tenants for a run, written to a [`tenants_file`].
-//! - [`bench`]: the whole stack on this machine, the standard runs, `bench/report.json` and
-//!   `BENCHMARKS.md`.
+//! - [`bench`]: the whole stack on this machine (its binaries started with the tests' launcher,
+//!   `telemetry::launch`), the standard runs, `bench/report.json` and `BENCHMARKS.md`.
 //! - [`report`]: what was measured; [`render`]: as Markdown and SVG.
 //! - [`cli`]: the `loadtest` command.
 

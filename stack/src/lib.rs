@@ -10,7 +10,8 @@
 //! - [`mod@self`]: [`Stack`], [`Options`], the test keys and number helpers.
 //! - [`db`]: [`Database`], a fresh database per stack.
 //! - [`gateway_process`]: [`GatewayProcess`], a gateway as a process of its own (to kill),
-//!   [`ready_within`] to wait for a gateway's readiness, and [`KillOnDrop`] for other processes.
+//!   [`ready_within`] to wait for a gateway's readiness (both on the shared launcher,
+//!   `telemetry::launch`, that `loadtest bench` uses too), and [`KillOnDrop`] for other processes.
 //! - [`settled`]: waiting for trades to be final, and holding them to Alipay's ground truth.
 //! - [`redis`]: [`PrivateRedis`], a Redis server of a test's own.
 //! - [`postgres`]: [`PrivatePostgres`], a Postgres server of a test's own (TLS only, if asked).
@@ -380,19 +381,10 @@ fn gateway_config(options: &Options, database_url: &str, redis_prefix: &str) -> 
     }
 }
 
-/// `binary` with every field of `config` as a `{PREFIX}_{FIELD}` variable (unset fields left out).
+/// `binary` with every field of `config` as a `{PREFIX}_{FIELD}` variable (the shared launcher's
+/// [`telemetry::launch::configured`]).
 fn service_command(binary: &str, prefix: &str, config: &impl serde::Serialize) -> std::process::Command {
-    let mut command = std::process::Command::new(binary);
-    let Value::Object(fields) = serde_json::to_value(config).unwrap() else { unreachable!("a struct") };
-    for (name, value) in fields {
-        let text = match value {
-            Value::Null => continue,
-            Value::String(text) => text,
-            other => other.to_string(),
-        };
-        command.env(format!("{prefix}_{}", name.to_uppercase()), text);
-    }
-    command
+    telemetry::launch::configured(binary, prefix, config).unwrap()
 }
 
 /// Limits no test reaches.
