@@ -214,3 +214,40 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn answer(error: ApiError) -> (Response<Full<Bytes>>, String) {
+        let response = error.into_response();
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (Response::from_parts(parts, Full::new(Bytes::new())), String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    /// The partner API's error contract, byte for byte (members in the order they serialize).
+    #[tokio::test]
+    async fn answers_are_the_contract_byte_for_byte() {
+        let (response, body) = answer(ApiError::RefundExceeds { available: "5.00".into() }).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body,
+            r#"{"available":"5.00","code":"refund_exceeds_paid","detail":"the refund exceeds what is left to refund (5.00)","fault":"pos","retryable":false,"status":422,"title":"Unprocessable Entity","type":"about:blank"}"#
+        );
+        let (response, body) = answer(ApiError::Busy { what: "the ledger is busy", retry_after_secs: 0 }).await;
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert!(response.headers().get(header::CONNECTION).is_none());
+        assert_eq!(
+            body,
+            r#"{"code":"busy","detail":"the ledger is busy; retry after 0 s","fault":"us","retryable":true,"status":503,"title":"Service Unavailable","type":"about:blank"}"#
+        );
+        let (response, body) = answer(ApiError::TooLarge).await;
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+        assert!(body.contains(r#""code":"payload_too_large""#), "{body}");
+        let (_, body) = answer(ApiError::Invalid(vec![FieldError::new("amount", "must be positive")])).await;
+        assert!(body.starts_with(r#"{"code":"invalid_request","detail":"invalid request","errors":[{"field":"amount","message":"must be positive"}],"fault":"pos""#), "{body}");
+    }
+}
