@@ -1,24 +1,16 @@
-//! The one place errors become HTTP answers: `application/problem+json` with a stable `code`,
-//! saying who is at fault and whether a retry is safe.
+//! The one place partner API errors become HTTP answers: each [`ApiError`] becomes the shared
+//! [`Problem`] (`application/problem+json` with a stable `code`, saying who is at fault and
+//! whether a retry is safe; the admin APIs answer the same shape).
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 use serde::Serialize;
 use serde_json::json;
+use telemetry::problem::Problem;
 use telemetry::server::BodyError;
 
-/// Who is at fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fault {
-    /// The POS sent something wrong.
-    Pos,
-    /// Alipay answered, but not with something we can use.
-    Alipay,
-    /// We could not do it.
-    Us,
-}
+pub use telemetry::problem::Fault;
 
 /// One field's problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -159,42 +151,25 @@ impl ApiError {
         matches!(self, ApiError::TooLarge | ApiError::BodyTimeout | ApiError::Overloaded)
     }
 
-    pub fn into_response(self) -> Response<Full<Bytes>> {
-        let status = self.status();
-        let mut body = json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "code": self.code(),
-            "detail": self.to_string(),
-            "fault": self.fault(),
-            "retryable": self.retryable(),
-        });
-        match &self {
-            ApiError::Invalid(errors) => body["errors"] = json!(errors),
-            ApiError::Refused { code, message } => body["failure"] = json!({ "code": code, "message": message }),
-            ApiError::RefundExceeds { available } => body["available"] = json!(available),
-            _ => {}
-        }
-        let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-        *response.status_mut() = status;
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if self.closes_connection() {
-            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        let retry_after = match self {
+    /// The answer, as every API of the gateway words its errors.
+    pub fn problem(self) -> Problem {
+        let mut problem =
+            Problem::new(self.status(), self.code(), self.to_string(), self.fault()).retryable(self.retryable());
+        problem.closes_connection = self.closes_connection();
+        match self {
+            ApiError::Invalid(errors) => problem.with("errors", json!(errors)),
+            ApiError::Refused { code, message } => problem.with("failure", json!({ "code": code, "message": message })),
+            ApiError::RefundExceeds { available } => problem.with("available", json!(available)),
             ApiError::RateLimited { retry_after_secs } | ApiError::Busy { retry_after_secs, .. } => {
-                Some(retry_after_secs.max(1))
+                problem.retry_after(retry_after_secs)
             }
-            ApiError::Overloaded => Some(1),
-            _ => None,
-        };
-        if let Some(seconds) = retry_after
-            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
+            ApiError::Overloaded => problem.retry_after(1),
+            _ => problem,
         }
-        response
+    }
+
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        self.problem().into_response()
     }
 }
 
@@ -238,4 +213,41 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn answer(error: ApiError) -> (Response<Full<Bytes>>, String) {
+        let response = error.into_response();
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (Response::from_parts(parts, Full::new(Bytes::new())), String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    /// The partner API's error contract, byte for byte (members in the order they serialize).
+    #[tokio::test]
+    async fn answers_are_the_contract_byte_for_byte() {
+        let (response, body) = answer(ApiError::RefundExceeds { available: "5.00".into() }).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body,
+            r#"{"available":"5.00","code":"refund_exceeds_paid","detail":"the refund exceeds what is left to refund (5.00)","fault":"pos","retryable":false,"status":422,"title":"Unprocessable Entity","type":"about:blank"}"#
+        );
+        let (response, body) = answer(ApiError::Busy { what: "the ledger is busy", retry_after_secs: 0 }).await;
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert!(response.headers().get(header::CONNECTION).is_none());
+        assert_eq!(
+            body,
+            r#"{"code":"busy","detail":"the ledger is busy; retry after 0 s","fault":"us","retryable":true,"status":503,"title":"Service Unavailable","type":"about:blank"}"#
+        );
+        let (response, body) = answer(ApiError::TooLarge).await;
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+        assert!(body.contains(r#""code":"payload_too_large""#), "{body}");
+        let (_, body) = answer(ApiError::Invalid(vec![FieldError::new("amount", "must be positive")])).await;
+        assert!(body.starts_with(r#"{"code":"invalid_request","detail":"invalid request","errors":[{"field":"amount","message":"must be positive"}],"fault":"pos""#), "{body}");
+    }
 }

@@ -1,6 +1,7 @@
 //! `loadtest bench`: the whole stack on this machine, measured.
 //!
-//! Starts `alipay-sandbox`, `gateway` and `reconciler` (the release binaries next to this one)
+//! Starts `alipay-sandbox`, `gateway` and `reconciler` (the release binaries next to this one,
+//! with the launcher the tests use too, `service::launch`, from their typed configurations)
 //! against a fresh database on the local Postgres and a fresh key prefix on the local Redis,
 //! provisions tenants, and runs the standard mixes:
 //!
@@ -18,15 +19,15 @@
 
 #![allow(clippy::print_stdout, reason = "a command-line tool: stdout is where its results go")]
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alipay::{PrivateKey, SignType, Signer, Verifier};
+use service::launch::{Service, configured, ready_within};
 use tenants::Keyring;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 use crate::mix::Mix;
 use crate::provision::{Onboarding, ProvisionOptions, provision};
@@ -66,12 +67,6 @@ pub struct BenchArgs {
 const TIME_SCALE: f64 = 0.1;
 const CONNECTIONS: usize = 64;
 
-/// A started service, stopped when dropped.
-struct Service {
-    child: Child,
-    pid: u32,
-}
-
 pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let binaries = Binaries::next_to_this()?;
     let database = Database::create(&args.database_admin_url).await?;
@@ -94,8 +89,8 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
     let prefix = format!("bench:{}", std::process::id());
     let (_sandbox, sandbox_url) = binaries.sandbox().await?;
     let (gateway, gateway_url, admin_url) = binaries.gateway(database_url, &args.redis_url, &prefix, &master).await?;
-    let _reconciler = binaries.reconciler(database_url, &args.redis_url, &prefix, &master)?;
-    wait_ready(&admin_url).await?;
+    let _reconciler = binaries.reconciler(database_url, &args.redis_url, &prefix, &master).await?;
+    ready_within(&admin_url, Duration::from_secs(10)).await?;
     println!("stack up: gateway {gateway_url}, sandbox {sandbox_url}");
 
     let provisioning = ProvisionOptions {
@@ -116,7 +111,7 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
     let floor = crypto_floor()?;
     let verify_options =
         VerifyOptions { database_url: database_url.to_owned(), sandbox_url, wait: Duration::from_secs(60) };
-    let bench = Bench { gateway_url, verify: verify_options, gateway_pid: gateway.pid };
+    let bench = Bench { gateway_url, verify: verify_options, gateway_pid: gateway.pid() };
 
     let md5 = file.only(Some("MD5"));
     let rsa2 = file.only(Some("RSA2"));
@@ -144,7 +139,7 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
         gateway_cpu_us_per_pay_rsa2: rsa2_cpu,
         gateway_cpu_us_per_pay_md5: md5_cpu,
         crypto_floor_us_rsa2: floor,
-        gateway_rss_mib: rss_mib(gateway.pid),
+        gateway_rss_mib: rss_mib(gateway.pid()),
         verification,
         runs,
     })
@@ -255,21 +250,11 @@ fn machine() -> String {
     format!("{cores} cores ({}), {memory_gib:.0} GiB, Linux {}", model.unwrap_or("unknown CPU"), kernel.trim())
 }
 
-async fn wait_ready(admin_url: &str) -> anyhow::Result<()> {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    for _ in 0..400 {
-        if let Ok(uri) = format!("{admin_url}/ready").parse()
-            && client.get(uri).await.is_ok_and(|r| r.status() == 200)
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    anyhow::bail!("the gateway never became ready")
-}
+/// How long a service may take to say where it listens.
+const START_WITHIN: Duration = Duration::from_secs(30);
 
-/// The release binaries next to this one.
+/// The release binaries next to this one, started by the shared launcher ([`service::launch`]),
+/// as the tests start them.
 struct Binaries {
     dir: PathBuf,
 }
@@ -281,7 +266,7 @@ impl Binaries {
         for name in ["alipay-sandbox", "gateway", "reconciler"] {
             if !dir.join(name).exists() {
                 anyhow::bail!(
-                    "{} is missing: build the binaries first (`cargo build --release --bins`, as scripts/bench does)",
+                    "{} is missing: build the binaries first (scripts/build, as scripts/bench does)",
                     dir.join(name).display()
                 );
             }
@@ -289,15 +274,16 @@ impl Binaries {
         Ok(Binaries { dir })
     }
 
+    /// The sandbox and its URL.
     async fn sandbox(&self) -> anyhow::Result<(Service, String)> {
         let mut command = Command::new(self.dir.join("alipay-sandbox"));
         command.args(["--listen", "127.0.0.1:0", "--time-scale", &TIME_SCALE.to_string()]).env("RUST_LOG", "warn");
-        let (service, line) = start(command).await?;
-        // "alipay-sandbox listening on http://A"
-        let url = line.split_whitespace().last().unwrap_or_default().to_owned();
-        Ok((service, url))
+        let sandbox = start(command).await?;
+        let url = sandbox.url(0).unwrap_or_default().to_owned();
+        Ok((sandbox, url))
     }
 
+    /// The gateway, its partner API URL and its admin URL.
     async fn gateway(
         &self,
         database_url: &str,
@@ -305,79 +291,71 @@ impl Binaries {
         prefix: &str,
         master: &str,
     ) -> anyhow::Result<(Service, String, String)> {
-        let scaled = |ms: f64| ((ms * TIME_SCALE) as u64).to_string();
-        let mut command = Command::new(self.dir.join("gateway"));
-        command
-            .env("GATEWAY_LISTEN", "127.0.0.1:0")
-            .env("GATEWAY_ADMIN_LISTEN", "127.0.0.1:0")
-            .env("GATEWAY_DATABASE_URL", database_url)
-            .env("GATEWAY_REDIS_URL", redis_url)
-            .env("GATEWAY_REDIS_PREFIX", prefix)
+        let config = gateway::Config {
+            listen: ANY_PORT,
+            admin_listen: ANY_PORT,
+            database_url: database_url.to_owned(),
+            redis_url: redis_url.to_owned(),
+            redis_prefix: prefix.to_owned(),
             // One worker thread, as in `cargo bench -p gateway --bench pay`: CPU per pay without
             // cross-thread wake-ups; a gateway grows by threads or replicas.
-            .env("GATEWAY_WORKER_THREADS", "1")
+            worker_threads: Some(1),
             // The pay path alone: Alipay's notification of each payment is another request.
-            .env("GATEWAY_NOTIFICATIONS", "false")
-            .env("GATEWAY_UPSTREAM_TIMEOUT_MS", "2000")
-            .env("GATEWAY_FIRST_CHECK_MS", scaled(5_000.0))
-            .env("GATEWAY_DEADLINE_MS", scaled(60_000.0))
-            .env("GATEWAY_QR_CHECK_MS", scaled(15_000.0))
-            .env("ACQ_MASTER_KEYS", master)
-            .env("RUST_LOG", "warn");
-        let (service, line) = start(command).await?;
-        // "gateway listening on http://A (admin http://B)"
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let (Some(base), Some(admin)) = (words.get(3), words.get(5)) else {
-            anyhow::bail!("the gateway said '{line}'");
+            notifications: false,
+            upstream_timeout: Duration::from_secs(2),
+            first_check: scaled(Duration::from_millis(5_000)),
+            deadline: scaled(Duration::from_millis(60_000)),
+            qr_check: scaled(Duration::from_millis(15_000)),
+            ..gateway::Config::default()
         };
-        Ok((service, (*base).to_owned(), admin.trim_end_matches(')').to_owned()))
+        let mut command = configured(self.dir.join("gateway"), "GATEWAY", &config)?;
+        command.env("ACQ_MASTER_KEYS", master).env("RUST_LOG", "warn");
+        let gateway = start(command).await?;
+        let (Some(base), Some(admin)) = (gateway.url(0), gateway.url(1)) else {
+            anyhow::bail!("the gateway named {:?}, not its partner API and admin addresses", gateway.urls);
+        };
+        let (base, admin) = (base.to_owned(), admin.to_owned());
+        Ok((gateway, base, admin))
     }
 
-    fn reconciler(&self, database_url: &str, redis_url: &str, prefix: &str, master: &str) -> anyhow::Result<Service> {
-        let scaled = |ms: f64| ((ms * TIME_SCALE) as u64).to_string();
-        let mut command = Command::new(self.dir.join("reconciler"));
-        command
-            .env("RECONCILER_ADMIN_LISTEN", "127.0.0.1:0")
-            .env("RECONCILER_DATABASE_URL", database_url)
-            .env("RECONCILER_REDIS_URL", redis_url)
-            .env("RECONCILER_REDIS_PREFIX", prefix)
-            .env("RECONCILER_UPSTREAM_TIMEOUT_MS", "2000")
-            .env("RECONCILER_LEASE_MS", "3000")
-            .env("RECONCILER_QUERY_INTERVAL_MS", scaled(5_000.0))
-            .env("RECONCILER_DEADLINE_MS", scaled(60_000.0))
-            .env("RECONCILER_CANCEL_RETRY_MS", scaled(2_000.0))
-            .env("RECONCILER_QR_QUERY_INTERVAL_MS", scaled(15_000.0))
-            .env("RECONCILER_SWEEP_INTERVAL_MS", scaled(5_000.0))
-            .env("ACQ_MASTER_KEYS", master)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .kill_on_drop(true);
-        let child = command.spawn()?;
-        let pid = child.id().unwrap_or_default();
-        Ok(Service { child, pid })
+    async fn reconciler(
+        &self,
+        database_url: &str,
+        redis_url: &str,
+        prefix: &str,
+        master: &str,
+    ) -> anyhow::Result<Service> {
+        let config = reconciler::Config {
+            admin_listen: ANY_PORT,
+            database_url: database_url.to_owned(),
+            redis_url: redis_url.to_owned(),
+            redis_prefix: prefix.to_owned(),
+            upstream_timeout: Duration::from_secs(2),
+            lease: Duration::from_secs(3),
+            query_interval: scaled(Duration::from_millis(5_000)),
+            deadline: scaled(Duration::from_millis(60_000)),
+            cancel_retry: scaled(Duration::from_millis(2_000)),
+            qr_query_interval: scaled(Duration::from_millis(15_000)),
+            sweep_interval: scaled(Duration::from_millis(5_000)),
+            ..reconciler::Config::default()
+        };
+        let mut command = configured(self.dir.join("reconciler"), "RECONCILER", &config)?;
+        command.env("ACQ_MASTER_KEYS", master).env("RUST_LOG", "warn");
+        start(command).await
     }
 }
 
-/// Starts `command`; answers it and the first line it printed.
-async fn start(mut command: Command) -> anyhow::Result<(Service, String)> {
-    command.stdout(Stdio::piped()).kill_on_drop(true);
-    let mut child = command.spawn()?;
-    let pid = child.id().unwrap_or_default();
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .map_err(|_| anyhow::anyhow!("{command:?} said nothing for 30 s"))??
-        .ok_or_else(|| anyhow::anyhow!("{command:?} stopped at once"))?;
-    // Keep reading what it prints, so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((Service { child, pid }, line))
+/// Port 0 on loopback: the service picks a free port and names it.
+const ANY_PORT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+/// A span of Alipay's time at the bench's [`TIME_SCALE`].
+fn scaled(alipay: Duration) -> Duration {
+    alipay.mul_f64(TIME_SCALE)
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
+/// Starts `command` with the shared launcher, off the runtime's threads.
+async fn start(command: Command) -> anyhow::Result<Service> {
+    Ok(tokio::task::spawn_blocking(move || Service::start(command, START_WITHIN)).await??)
 }
 
 /// A database for the bench on the local server, dropped after.

@@ -10,8 +10,8 @@
 //! - [`onboard`]: the one way a tenant is onboarded (registry or admin API, then the sandbox),
 //!   used by [`provision`], devstack, the test stack and the gateway's bench.
 //! - [`provision`]: tenants for a run, written to a [`tenants_file`].
-//! - [`bench`]: the whole stack on this machine, the standard runs, `bench/report.json` and
-//!   `BENCHMARKS.md`.
+//! - [`bench`]: the whole stack on this machine (its binaries started with the tests' launcher,
+//!   `service::launch`), the standard runs, `bench/report.json` and `BENCHMARKS.md`.
 //! - [`report`]: what was measured; [`render`]: as Markdown and SVG.
 //! - [`cli`]: the `loadtest` command.
 

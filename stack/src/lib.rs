@@ -11,7 +11,8 @@
 //!   re-exported; tenants are onboarded with `loadtest::onboard`.
 //! - [`db`]: [`Database`], a fresh database per stack.
 //! - [`gateway_process`]: [`GatewayProcess`], a gateway as a process of its own (to kill),
-//!   [`ready_within`] to wait for a gateway's readiness, and [`KillOnDrop`] for other processes.
+//!   [`ready_within`] to wait for a gateway's readiness (both on the shared launcher,
+//!   `service::launch`, that `loadtest bench` uses too), and [`KillOnDrop`] for other processes.
 //! - [`finals`]: waiting for trades to be final, and holding them to Alipay's ground truth.
 //! - [`redis`]: [`PrivateRedis`], a Redis server of a test's own.
 //! - [`postgres`]: [`PrivatePostgres`], a Postgres server of a test's own (TLS only, if asked).
@@ -354,19 +355,10 @@ fn gateway_config(options: &Options, database_url: &str, redis_prefix: &str) -> 
     }
 }
 
-/// `binary` with every field of `config` as a `{PREFIX}_{FIELD}` variable (unset fields left out).
+/// `binary` with every field of `config` as a `{PREFIX}_{FIELD}` variable (the shared launcher's
+/// [`service::launch::configured`]).
 fn service_command(binary: &str, prefix: &str, config: &impl serde::Serialize) -> std::process::Command {
-    let mut command = std::process::Command::new(binary);
-    let Value::Object(fields) = serde_json::to_value(config).unwrap() else { unreachable!("a struct") };
-    for (name, value) in fields {
-        let text = match value {
-            Value::Null => continue,
-            Value::String(text) => text,
-            other => other.to_string(),
-        };
-        command.env(format!("{prefix}_{}", name.to_uppercase()), text);
-    }
-    command
+    service::launch::configured(binary, prefix, config).unwrap()
 }
 
 /// A tenant's keys for `sign_type`: the test merchant's RSA key pair, or the test MD5 key.

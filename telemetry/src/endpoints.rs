@@ -9,7 +9,9 @@
 //! | `/admin/...` | any | the [`AdminRoutes`] handler, or 404 without one |
 //! | anything else | any | 404 |
 //!
-//! A wrong method on `/live`, `/ready` or `/metrics` is 405.
+//! A wrong method on `/live`, `/ready` or `/metrics` is 405. The 404 and 405 answers are
+//! [`Problem`]s (`no_route`, `method_not_allowed`), the same vocabulary as every API's errors; a
+//! 503 from `/ready` stays the plain-text reason probes log.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +24,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::Metrics;
+use crate::problem::{Fault, Problem};
 
 /// What `/ready` asks: `Ok` when the service can take traffic, `Err(reason)` otherwise.
 pub type Readiness = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
@@ -82,11 +85,12 @@ fn prometheus(metrics: &Metrics) -> Response<Full<Bytes>> {
 }
 
 fn not_found() -> Response<Full<Bytes>> {
-    text(StatusCode::NOT_FOUND, "not found")
+    Problem::new(StatusCode::NOT_FOUND, "no_route", "no such route", Fault::Operator).into_response()
 }
 
 fn method_not_allowed() -> Response<Full<Bytes>> {
-    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+    let problem = Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET", Fault::Operator);
+    let mut response = problem.into_response();
     response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
     response
 }

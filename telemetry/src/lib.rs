@@ -15,12 +15,15 @@
 //! - `endpoints`: what the admin listener answers (`/live`, `/ready`, `/metrics`, `/admin/`).
 //! - `admin_server`: [`serve_admin`], the admin endpoints on [`server::serve`].
 //! - `error`: [`TelemetryError`].
+//! - [`problem`]: [`problem::Problem`], the one `application/problem+json` error answer of the
+//!   partner API and every admin listener (code, detail, fault, retryable).
 //! - [`process`]: CPU time and resident memory of a process, from /proc (benchmarks, load tests).
 
 mod admin_server;
 mod endpoints;
 mod error;
 mod logs;
+pub mod problem;
 pub mod process;
 mod prometheus;
 pub mod server;

@@ -132,7 +132,11 @@ async fn admin_paths_are_404_without_admin_routes() {
 async fn unknown_paths_are_404() {
     let admin = Admin::ready().await;
     assert_eq!(admin.get("/nope").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(admin.get("/live/extra").await.status(), StatusCode::NOT_FOUND);
+    let response = admin.get("/live/extra").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.headers()[http::header::CONTENT_TYPE], "application/problem+json");
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!((problem["code"].as_str(), problem["fault"].as_str()), (Some("no_route"), Some("operator")));
     admin.stop().await;
 }
 

@@ -3,7 +3,11 @@
 //! a failed authentication is logged with the peer and the route (never the token) and counted in
 //! `admin_auth_failures_total{reason}`. Every change is audited as `admin-api@<peer ip>`, after
 //! the name the caller gives in an `acq-actor` header (`ops:alice via admin-api@10.0.0.5`).
-//! Errors are `application/problem+json`. [`handle`] can be mounted on any admin listener (the
+//! Errors are the shared `application/problem+json` ([`telemetry::problem::Problem`]: `code`,
+//! `detail`, `fault` (`operator` for the caller's mistakes, `us` for ours), `retryable`), in the
+//! partner API's vocabulary: `invalid_request`, `unauthorized`, `not_found`, `no_route`,
+//! `method_not_allowed`, `conflict`, `payload_too_large`, `body_timeout`, `invalid_json`,
+//! `overloaded`, `unavailable`, `internal`. [`handle`] can be mounted on any admin listener (the
 //! gateway's; the shared server, `telemetry::server`, puts the peer's `SocketAddr` in the
 //! request's extensions); [`serve`] runs it alone (`tenants admin-serve`). A body is read only
 //! once the token is accepted, at most 1 MiB, within the body deadline.
@@ -33,6 +37,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
+use telemetry::problem::{Fault, Problem};
 use telemetry::server::{BodyError, BodyReader, ConnectionLimits};
 use zeroize::Zeroizing;
 
@@ -66,23 +71,24 @@ fn reply(status: StatusCode, body: &serde_json::Value) -> Reply {
     response
 }
 
-fn problem(status: StatusCode, code: &str, detail: &str) -> Reply {
-    let body = json!({ "type": "about:blank", "title": status.canonical_reason(), "status": status.as_u16(), "code": code, "detail": detail });
-    let mut response = reply(status, &body);
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
-    response
+/// A mistake of the admin API's caller.
+fn refused(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Reply {
+    Problem::new(status, code, detail, Fault::Operator).into_response()
 }
 
 fn from_error(error: RegistryError) -> Reply {
     match &error {
-        RegistryError::Invalid(e) => problem(StatusCode::BAD_REQUEST, "invalid", &e.0),
+        RegistryError::Invalid(e) => refused(StatusCode::BAD_REQUEST, "invalid_request", e.0.clone()),
         RegistryError::NotFound(_) | RegistryError::NoApiKey { .. } => {
-            problem(StatusCode::NOT_FOUND, "not_found", &error.to_string())
+            refused(StatusCode::NOT_FOUND, "not_found", error.to_string())
         }
-        RegistryError::Conflict(detail) => problem(StatusCode::CONFLICT, "conflict", detail),
+        RegistryError::Conflict(detail) => refused(StatusCode::CONFLICT, "conflict", detail.clone()),
         _ => {
             tracing::error!(%error, "admin API operation failed");
-            problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the operation could not be done; retry later")
+            let detail = "the operation could not be done; retry later";
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail, Fault::Us)
+                .retryable(true)
+                .into_response()
         }
     }
 }
@@ -90,7 +96,8 @@ fn from_error(error: RegistryError) -> Reply {
 fn json_ok(status: StatusCode, value: &impl serde::Serialize) -> Reply {
     match serde_json::to_value(value) {
         Ok(body) => reply(status, &body),
-        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "answer could not be written"),
+        Err(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "answer could not be written", Fault::Us)
+            .into_response(),
     }
 }
 
@@ -176,14 +183,11 @@ fn update_of(body: UpdateBody) -> Result<(TenantUpdate, KeyInput), Invalid> {
 
 /// A body that could not be read; the answer closes the connection (the rest is discarded).
 fn body_refused(error: BodyError) -> Reply {
-    let mut reply = match error {
-        BodyError::TooLarge => problem(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "body over 1 MiB"),
-        BodyError::TimedOut => problem(StatusCode::REQUEST_TIMEOUT, "body_timeout", &error.to_string()),
-        BodyError::OverBudget => problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &error.to_string()),
-        BodyError::Unreadable => problem(StatusCode::BAD_REQUEST, "invalid", &error.to_string()),
-    };
-    reply.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
-    reply
+    let mut problem = Problem::body_refused(error, Fault::Operator);
+    if error == BodyError::TooLarge {
+        problem.detail = "body over 1 MiB".into();
+    }
+    problem.closing_connection().into_response()
 }
 
 /// Handles one admin request, reading its body (once the token is accepted) with `bodies`
@@ -197,7 +201,7 @@ pub async fn handle(registry: &Registry, token: &AdminToken, bodies: &BodyReader
         metrics::counter!("admin_auth_failures_total", "reason" => reason).increment(1);
         let route: String = req.uri().path().chars().take(MAX_LOGGED_ROUTE).collect();
         tracing::warn!(%peer, method = %req.method(), %route, %reason, "admin authentication failed");
-        return problem(StatusCode::UNAUTHORIZED, "unauthorized", "a valid admin bearer token is required");
+        return refused(StatusCode::UNAUTHORIZED, "unauthorized", "a valid admin bearer token is required");
     }
     let actor = match actor(&req, &peer) {
         Ok(actor) => actor,
@@ -269,9 +273,9 @@ async fn route(
             json_ok(StatusCode::OK, &registry.rotate_master_key(actor).await?)
         }
         (_, ["admin", "tenants", ..] | ["admin", "master-key", "rotate"]) => {
-            problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here")
+            refused(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed here")
         }
-        _ => problem(StatusCode::NOT_FOUND, "not_found", "no such admin resource"),
+        _ => refused(StatusCode::NOT_FOUND, "no_route", "no such admin resource"),
     })
 }
 

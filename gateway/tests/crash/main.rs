@@ -1,5 +1,6 @@
 //! The gateway killed with SIGKILL, as processes of their own against the real Postgres, Redis
-//! and sandbox (these tests need `--features failpoints`):
+//! and sandbox (they need the `failpoints` feature, which the gateway's dev-dependency on itself
+//! turns on for every test build, so a plain `cargo test --workspace` runs them):
 //! - [`windows`]: in each crash window of a payment, held there by a failpoint.
 //! - [`soak`]: load for minutes while every part of the stack fails in turn (`scripts/soak`;
 //!   ignored by the test command).

@@ -2,7 +2,8 @@
 //! at each point where a crash could lose money or an answer: after the intent is committed, after
 //! Alipay answered, and after the outcome is committed but before the POS heard it.
 //!
-//! A failpoint (`FAILPOINTS=pay::…=pause`; this test needs `--features failpoints`) holds the
+//! A failpoint (`FAILPOINTS=pay::…=pause`; compiled into every test build of the
+//! gateway) holds the
 //! gateway's only worker thread at the point, so every payment in flight stops wherever it
 //! stands; the test sees the evidence (the intent row, Alipay's call, the outcome row) and kills
 //! the process. A fresh gateway and a reconciler take over, and every POS sends its payment again.

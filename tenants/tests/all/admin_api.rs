@@ -55,6 +55,9 @@ async fn every_operation_over_http() {
     assert!(created["credential"]["secret"].as_str().unwrap().len() >= 43);
     let (status, problem) = api.call(Method::POST, "/admin/tenants", Some(body)).await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("conflict")));
+    // The partner API's problem shape: who is at fault, and whether a retry would help.
+    assert_eq!((problem["fault"].as_str(), problem["retryable"].as_bool()), (Some("operator"), Some(false)));
+    assert_eq!((problem["status"].as_u64(), problem["type"].as_str()), (Some(409), Some("about:blank")));
     let (status, problem) = api.call(Method::POST, "/admin/tenants", Some(json!({"slug": "x"}))).await;
     assert_eq!(status, 400, "{problem}");
     let bad_key = json!({"slug": "other", "name": "O", "dialect": "openapi", "app_id": "2021000000000002", "sign_type": "RSA2", "keys": {"alipay_public_key": "nope"}});
@@ -72,10 +75,20 @@ async fn every_operation_over_http() {
     assert_eq!((status, patched["limits"]["pay_rate"].as_u64()), (200, Some(120)));
     let to_production = json!({"environment": "production", "webhook_url": "http://127.0.0.1:8080/hook"});
     let (status, refused) = api.call(Method::PATCH, "/admin/tenants/noodle-bar", Some(to_production)).await;
-    assert_eq!((status, refused["code"].as_str()), (400, Some("invalid")), "a production webhook must be https");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("invalid_request")),
+        "a production webhook must be https"
+    );
     let (_, patched) = api.call(Method::PATCH, "/admin/tenants/noodle-bar", Some(json!({"webhook_url": null}))).await;
     assert_eq!(patched["webhook_url"], Value::Null);
-    assert_eq!(api.call(Method::PATCH, "/admin/tenants/nobody", Some(json!({"pay_rate": 1}))).await.0, 404);
+    let (status, unknown) = api.call(Method::PATCH, "/admin/tenants/nobody", Some(json!({"pay_rate": 1}))).await;
+    assert_eq!((status, unknown["code"].as_str()), (404, Some("not_found")));
+    let (status, no_route) = api.call(Method::GET, "/admin/nothing-here", None).await;
+    assert_eq!(
+        (status, no_route["code"].as_str(), no_route["fault"].as_str()),
+        (404, Some("no_route"), Some("operator"))
+    );
 
     assert_eq!(api.call(Method::POST, "/admin/tenants/noodle-bar/suspend", None).await.1["status"], "suspended");
     assert_eq!(api.call(Method::POST, "/admin/tenants/noodle-bar/resume", None).await.1["status"], "active");
