@@ -66,7 +66,6 @@ async fn run() {
     let registry = Registry::new(tenants::db::pool(&url, 8).unwrap(), Some(Arc::new(Keyring::parse(&master).unwrap())));
     let backend = Backend::Registry { registry, actor: "bench".into() };
     let onboarder = Onboarder::new(backend, &sandbox.url()).await.unwrap();
-    let http = reqwest::Client::new();
     let onboarding = Instant::now();
     let (mut rsa2, mut md5) = (Vec::new(), Vec::new());
     for i in 0..RSA2_TENANTS + MD5_TENANTS {
@@ -94,7 +93,7 @@ async fn run() {
 
     let gateway = start_gateway(&url, &master);
     let (pid, base) = (gateway.pid(), gateway.base.clone());
-    ready_within(&http, &gateway.admin, Duration::from_secs(5)).await;
+    ready_within(&gateway.admin, Duration::from_secs(5)).await;
     println!("gateway ready; resident memory with 1,000 tenants: {:.1} MiB", rss_mib(pid));
 
     let floor = crypto_floor();

@@ -38,8 +38,7 @@ impl GatewayProcess {
 
 /// Waits until the gateway whose admin listener is `admin` (`http://host:port`) answers `/ready`
 /// with 200 ([`launch::ready_within`]); answers when. Panics with the last reason after `within`.
-/// (`_http` is not used: the shared launcher has its own client.)
-pub async fn ready_within(_http: &reqwest::Client, admin: &str, within: Duration) -> tokio::time::Instant {
+pub async fn ready_within(admin: &str, within: Duration) -> tokio::time::Instant {
     launch::ready_within(admin, within).await.unwrap_or_else(|error| panic!("the gateway is not ready: {error}"))
 }
 

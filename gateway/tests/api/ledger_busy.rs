@@ -72,7 +72,7 @@ async fn a_pool_wait_or_a_statement_that_runs_out_is_a_503_with_retry_after() {
         ..stack.gateway_config()
     };
     let gateway = GatewayProcess::spawn(stack.gateway_process(env!("CARGO_BIN_EXE_gateway"), &config));
-    ready_within(&stack.http, &gateway.admin, Duration::from_secs(10)).await;
+    ready_within(&gateway.admin, Duration::from_secs(10)).await;
     let base = gateway.base.clone();
 
     let locker = stack.db.client().await;

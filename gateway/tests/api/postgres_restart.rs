@@ -69,7 +69,7 @@ async fn a_postgres_crash_under_load_loses_no_acknowledged_trade() {
     }
 
     let admin = format!("http://{}", stack.gateway.admin_addr());
-    let ready_again = ready_within(&stack.http, &admin, Duration::from_secs(5)).await - restarted;
+    let ready_again = ready_within(&admin, Duration::from_secs(5)).await - restarted;
     let (mut refused, mut statuses) = (0, std::collections::BTreeMap::<String, usize>::new());
     let deadline = Duration::from_millis(stack.options.deadline_ms) + Duration::from_secs(2);
     for Attempt { pos, out_trade_no, status, answer } in &attempts {

@@ -17,7 +17,7 @@ async fn the_gateway_and_a_reconciler_run_on_a_postgres_that_takes_tls_only() {
         Options { postgres_admin_url: format!("{}?sslmode=require", server.admin_url()), ..Options::scaled(0.1) };
     let stack = Stack::start(options).await;
     // Ready: the pool answers and the settlement listener is listening.
-    ready_within(&stack.http, &format!("http://{}", stack.gateway.admin_addr()), Duration::from_secs(10)).await;
+    ready_within(&format!("http://{}", stack.gateway.admin_addr()), Duration::from_secs(10)).await;
     // The tenant reaches the gateway through its snapshot's LISTEN connection.
     let pos = stack.mapi_tenant().await;
     let (status, paid) = pos.charge(&trade_no("tls"), &code("00"), "1.00").await;

@@ -309,7 +309,7 @@ async fn idle_and_slow_sockets_are_closed_by_their_deadlines_while_a_pos_pays() 
     let tenant = stack.mapi_tenant().await;
     let config = limited(stack.gateway_config());
     let process = GatewayProcess::spawn(stack.gateway_process(env!("CARGO_BIN_EXE_gateway"), &config));
-    ready_within(&stack.http, &process.admin, Duration::from_secs(20)).await;
+    ready_within(&process.admin, Duration::from_secs(20)).await;
     let partner: SocketAddr = process.base.trim_start_matches("http://").parse().unwrap();
     let admin: SocketAddr = process.admin.trim_start_matches("http://").parse().unwrap();
     let pos = Pos { base: process.base.clone(), ..tenant };
