@@ -23,6 +23,11 @@
 //! | `POST /admin/tenants/{slug}/api-secret/rotate` | `{"overlap": "24h"}` | rotate the API secret (older ones end by the overlap) |
 //! | `POST /admin/tenants/{slug}/api-keys/{key_id}/revoke` | `{"allow_last": false}` | end one API key at once |
 //! | `DELETE /admin/tenants/{slug}` | | delete |
+//! | `GET /admin/tenants/{slug}/front-door` | | show the front door |
+//! | `POST /admin/tenants/{slug}/front-door` | `sign_type`, `id`, one of `pos_public_key`, `md5_key`, `generate_pos_key` | enable; answers generated secrets once |
+//! | `POST /admin/tenants/{slug}/front-door/pos-key` | one POS key source, `overlap` | rotate the POS key (the old one verifies during the overlap) |
+//! | `POST /admin/tenants/{slug}/front-door/platform-key` | `{"overlap": "24h"}` | new platform key, published now, signing once the overlap ends |
+//! | `DELETE /admin/tenants/{slug}/front-door` | | disable (its keys destroyed) |
 //! | `POST /admin/master-key/rotate` | | re-wrap data keys |
 
 mod bodies;
@@ -41,13 +46,13 @@ use telemetry::problem::{Fault, Problem};
 use telemetry::server::{BodyError, BodyReader, ConnectionLimits};
 use zeroize::Zeroizing;
 
-pub use bodies::{CreateBody, KeysBody, RotateBody};
+pub use bodies::{CreateBody, FrontDoorBody, KeysBody, PosKeyBody, RotateBody};
 pub use token::AdminToken;
 
 use crate::model::{
     AlipayIdentity, Invalid, NewTenant, SecondaryMerchant, Status, TenantUpdate, display_name, http_url,
 };
-use crate::registry::{AppKeySource, KeyInput, Registry, RegistryError, parse_overlap};
+use crate::registry::{AppKeySource, FrontDoorInput, KeyInput, PosKeySource, Registry, RegistryError, parse_overlap};
 
 const MAX_BODY: usize = 1024 * 1024;
 /// The header a caller names itself with, for the audit trail.
@@ -79,7 +84,7 @@ fn refused(status: StatusCode, code: &'static str, detail: impl Into<String>) ->
 fn from_error(error: RegistryError) -> Reply {
     match &error {
         RegistryError::Invalid(e) => refused(StatusCode::BAD_REQUEST, "invalid_request", e.0.clone()),
-        RegistryError::NotFound(_) | RegistryError::NoApiKey { .. } => {
+        RegistryError::NotFound(_) | RegistryError::NoApiKey { .. } | RegistryError::NoFrontDoor(_) => {
             refused(StatusCode::NOT_FOUND, "not_found", error.to_string())
         }
         RegistryError::Conflict(detail) => refused(StatusCode::CONFLICT, "conflict", detail.clone()),
@@ -115,6 +120,24 @@ impl KeysBody {
             alipay_public_key: self.alipay_public_key,
             md5_key: self.md5_key.map(Zeroizing::new),
         })
+    }
+}
+
+/// The one POS key source of a front-door body.
+fn pos_source(public: Option<String>, md5: Option<String>, generate: bool) -> Result<PosKeySource, Invalid> {
+    match (public, md5, generate) {
+        (Some(public), None, false) => Ok(PosKeySource::PublicKey(public)),
+        (None, Some(md5), false) => Ok(PosKeySource::Md5Key(Zeroizing::new(md5))),
+        (None, None, true) => Ok(PosKeySource::Generate),
+        _ => Err(Invalid("give one of pos_public_key, md5_key or generate_pos_key".into())),
+    }
+}
+
+impl FrontDoorBody {
+    fn into_input(self) -> Result<FrontDoorInput, Invalid> {
+        let sign_type = self.sign_type.parse().map_err(|_| Invalid("sign_type must be RSA2, RSA or MD5".into()))?;
+        let pos_key = pos_source(self.pos_public_key, self.md5_key, self.generate_pos_key)?;
+        Ok(FrontDoorInput { id: self.id, sign_type, pos_key })
     }
 }
 
@@ -268,6 +291,27 @@ async fn route(
         (&Method::POST, ["admin", "tenants", slug, "api-keys", key_id, "revoke"]) => {
             let allow_last = parse::<RevokeBody>(body)?.allow_last;
             json_ok(StatusCode::OK, &registry.revoke_api_key(actor, slug, key_id, allow_last).await?)
+        }
+        (&Method::GET, ["admin", "tenants", slug, "front-door"]) => {
+            let door = registry.show(slug).await?.front_door;
+            json_ok(StatusCode::OK, &door.ok_or_else(|| RegistryError::NoFrontDoor((*slug).to_owned()))?)
+        }
+        (&Method::POST, ["admin", "tenants", slug, "front-door"]) => {
+            let input = parse::<FrontDoorBody>(body)?.into_input()?;
+            json_ok(StatusCode::CREATED, &registry.enable_front_door(actor, slug, input).await?)
+        }
+        (&Method::DELETE, ["admin", "tenants", slug, "front-door"]) => {
+            json_ok(StatusCode::OK, &json!({ "disabled": registry.disable_front_door(actor, slug).await? }))
+        }
+        (&Method::POST, ["admin", "tenants", slug, "front-door", "pos-key"]) => {
+            let body = parse::<PosKeyBody>(body)?;
+            let overlap = parse_overlap(&body.overlap)?;
+            let source = pos_source(body.pos_public_key, body.md5_key, body.generate_pos_key)?;
+            json_ok(StatusCode::CREATED, &registry.rotate_front_door_pos_key(actor, slug, source, overlap).await?)
+        }
+        (&Method::POST, ["admin", "tenants", slug, "front-door", "platform-key"]) => {
+            let overlap = parse_overlap(&parse::<RotateBody>(body)?.overlap)?;
+            json_ok(StatusCode::CREATED, &registry.rotate_front_door_platform_key(actor, slug, overlap).await?)
         }
         (&Method::POST, ["admin", "master-key", "rotate"]) => {
             json_ok(StatusCode::OK, &registry.rotate_master_key(actor).await?)

@@ -3,7 +3,9 @@
 //! Acquirer ops onboard, change, suspend, rotate and delete tenants with the `tenants` CLI or the
 //! admin API; the gateway and reconciler read the [`snapshot`], which holds every live tenant with
 //! its signer already parsed. No plaintext secret touches the database: each is sealed with the
-//! tenant's data key, itself wrapped by a master key kept outside it ([`vault`]).
+//! tenant's data key, itself wrapped by a master key kept outside it ([`vault`]). A tenant may
+//! also have a front door: an Alipay-compatible `gateway.do` of ours its POS software calls, with
+//! keys of its own ([`registry::front_door`], [`snapshot::FrontDoor`]).
 //!
 //! # Layout
 //! - [`model`]: validated tenant fields (slug, environment, limits, secondary merchant, identity).

@@ -27,6 +27,10 @@ pub enum Purpose {
     AlipayPublicKey,
     WebhookSecret,
     ApiSecret,
+    /// A front door's POS key: the POS's RSA public key, or the MD5 key.
+    FrontDoorPosKey,
+    /// A front door's platform key: the RSA private key that signs its answers.
+    FrontDoorPlatformKey,
 }
 
 impl Purpose {
@@ -37,13 +41,23 @@ impl Purpose {
             Purpose::AlipayPublicKey => "alipay_public_key",
             Purpose::WebhookSecret => "webhook_secret",
             Purpose::ApiSecret => "api_secret",
+            Purpose::FrontDoorPosKey => "front_door_pos_key",
+            Purpose::FrontDoorPlatformKey => "front_door_platform_key",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Purpose::AppPrivateKey, Purpose::Md5Key, Purpose::AlipayPublicKey, Purpose::WebhookSecret, Purpose::ApiSecret]
-            .into_iter()
-            .find(|p| p.as_str() == text)
+        [
+            Purpose::AppPrivateKey,
+            Purpose::Md5Key,
+            Purpose::AlipayPublicKey,
+            Purpose::WebhookSecret,
+            Purpose::ApiSecret,
+            Purpose::FrontDoorPosKey,
+            Purpose::FrontDoorPlatformKey,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == text)
     }
 }
 

@@ -152,6 +152,13 @@ impl PrivateKey {
         Ok(Zeroizing::new(pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()))))
     }
 
+    /// The key as PKCS#1 PEM (`RSA PRIVATE KEY`), the form many POS SDKs take.
+    pub fn to_pkcs1_pem(&self) -> Result<Zeroizing<String>, KeyError> {
+        let pkcs8 = self.pkcs8_der()?;
+        let pkcs1 = pkcs1_of_pkcs8(&pkcs8).ok_or(KeyError::Invalid)?;
+        Ok(Zeroizing::new(pem::encode(&pem::Pem::new("RSA PRIVATE KEY", pkcs1.to_vec()))))
+    }
+
     fn pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let der = self.pair.as_der().map_err(|_| KeyError::Invalid)?;
         Ok(Zeroizing::new(der.as_ref().to_vec()))
@@ -169,6 +176,34 @@ impl PrivateKey {
     pub(crate) fn sha1_key(&self) -> Result<Sha1RsaKey, KeyError> {
         Sha1RsaKey::from_pkcs8(&self.pkcs8_der()?).ok_or(KeyError::Invalid)
     }
+}
+
+/// One DER element: `(tag, contents, the rest after it)`.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let (len, rest) = rest.split_at(n);
+        (len.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), rest)
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The PKCS#1 `RSAPrivateKey` a PKCS#8 `PrivateKeyInfo` holds (SEQUENCE { version INTEGER,
+/// algorithm SEQUENCE, privateKey OCTET STRING, ... }).
+fn pkcs1_of_pkcs8(der: &[u8]) -> Option<&[u8]> {
+    let (0x30, info, _) = der_element(der)? else { return None };
+    let (0x02, _, rest) = der_element(info)? else { return None };
+    let (0x30, _, rest) = der_element(rest)? else { return None };
+    let (0x04, key, _) = der_element(rest)? else { return None };
+    signature::RsaKeyPair::from_der(key).ok()?;
+    Some(key)
 }
 
 impl fmt::Debug for PrivateKey {
@@ -269,5 +304,25 @@ impl Md5Key {
 impl fmt::Debug for Md5Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Md5Key(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_keys::{MERCHANT_PRIVATE, MERCHANT_PRIVATE_PKCS1};
+
+    #[test]
+    fn pkcs1_pem_is_the_same_key_as_openssl_writes_it() {
+        let key = PrivateKey::parse(MERCHANT_PRIVATE).unwrap();
+        let pkcs1 = key.to_pkcs1_pem().unwrap();
+        assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        let ours = pem::parse(pkcs1.as_bytes()).unwrap();
+        let openssl = pem::parse(MERCHANT_PRIVATE_PKCS1).unwrap();
+        assert_eq!(ours.contents(), openssl.contents());
+        let generated = PrivateKey::generate().unwrap();
+        let again = PrivateKey::parse(&generated.to_pkcs1_pem().unwrap()).unwrap();
+        assert!(again.matches(&generated.public_key().unwrap()));
+        assert!(pkcs1_of_pkcs8(b"\x30\x03\x02\x01\x00").is_none());
     }
 }

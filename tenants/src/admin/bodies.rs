@@ -72,7 +72,8 @@ impl fmt::Debug for KeysBody {
     }
 }
 
-/// `POST /admin/tenants/{slug}/api-secret/rotate`.
+/// `POST /admin/tenants/{slug}/api-secret/rotate`, and
+/// `POST /admin/tenants/{slug}/front-door/platform-key` (the new key signs once the overlap ends).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
@@ -83,4 +84,70 @@ pub struct RotateBody {
 
 fn day() -> String {
     "24h".into()
+}
+
+/// `POST /admin/tenants/{slug}/front-door`: enable the front door, with one POS key source
+/// (`pos_public_key`, `md5_key` or `generate_pos_key`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontDoorBody {
+    /// `RSA2` or `RSA` (OpenAPI); `MD5`, `RSA` or `RSA2` (MAPI).
+    pub sign_type: String,
+    /// The app id (OpenAPI) or partner (MAPI) the POS will send; generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// RSA2 / RSA: the POS's public key (PEM or bare base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_public_key: Option<String>,
+    /// MD5: the MD5 key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5_key: Option<String>,
+    /// Generate the POS key (an RSA key pair or an MD5 key): the answer holds it, once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generate_pos_key: bool,
+}
+
+/// `POST /admin/tenants/{slug}/front-door/pos-key`: a new POS key (one source, as for enabling);
+/// the previous one keeps verifying for `overlap`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PosKeyBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5_key: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generate_pos_key: bool,
+    /// How long the previous POS key keeps verifying (`30m`, `24h`, `7d`; at most 30 days).
+    #[serde(default = "day")]
+    pub overlap: String,
+}
+
+fn mask(key: &Option<String>) -> &'static str {
+    if key.is_some() { "***" } else { "none" }
+}
+
+/// Says whether an MD5 key is given, never what it is.
+impl fmt::Debug for FrontDoorBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrontDoorBody")
+            .field("sign_type", &self.sign_type)
+            .field("id", &self.id)
+            .field("pos_public_key", &self.pos_public_key)
+            .field("md5_key", &mask(&self.md5_key))
+            .field("generate_pos_key", &self.generate_pos_key)
+            .finish()
+    }
+}
+
+/// Says whether an MD5 key is given, never what it is.
+impl fmt::Debug for PosKeyBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PosKeyBody")
+            .field("pos_public_key", &self.pos_public_key)
+            .field("md5_key", &mask(&self.md5_key))
+            .field("generate_pos_key", &self.generate_pos_key)
+            .field("overlap", &self.overlap)
+            .finish()
+    }
 }

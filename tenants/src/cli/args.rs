@@ -105,6 +105,9 @@ pub enum Command {
     RotateMasterKey,
     /// Delete a tenant with no open trades (its secrets are destroyed).
     Delete { slug: String },
+    /// The tenant's front door: the Alipay-compatible gateway.do its POS software may call.
+    #[command(subcommand)]
+    FrontDoor(FrontDoorCommand),
     /// Serve the admin HTTP API (token in ACQ_ADMIN_TOKEN: 32+ characters, not deploy/'s example).
     AdminServe {
         #[arg(long, default_value = "127.0.0.1:9092")]
@@ -215,4 +218,69 @@ pub struct KeyFiles {
     /// MD5 key file (`-` reads stdin).
     #[arg(long)]
     pub md5_key_file: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FrontDoorCommand {
+    /// Enable the front door: its id, its POS key and (RSA2 / RSA) a new platform key pair.
+    ///
+    /// Prints the id and the platform public key (to install in the POS as "Alipay's public
+    /// key"); a generated POS key goes only to --secrets-out.
+    Enable(Box<EnableFrontDoorArgs>),
+    /// Show the front door (public keys and fingerprints only).
+    Show { slug: String },
+    /// Replace the POS key; the previous one keeps verifying for the overlap.
+    RotatePosKey(Box<RotatePosKeyArgs>),
+    /// Generate a new platform key pair: published now, it signs once the overlap ends (the old one
+    /// signs until then); POS operators install its public key meanwhile.
+    RotatePlatformKey {
+        slug: String,
+        /// When the new key starts signing: 30m, 24h, 7d (at most 30 days; 0s: now).
+        #[arg(long, default_value = "24h")]
+        overlap: String,
+    },
+    /// Remove the front door (its keys are destroyed; its id becomes free).
+    Disable { slug: String },
+}
+
+#[derive(Debug, Args)]
+pub struct EnableFrontDoorArgs {
+    pub slug: String,
+    /// RSA2 or RSA (OpenAPI tenants); MD5, RSA or RSA2 (Global MAPI tenants).
+    #[arg(long)]
+    pub sign_type: String,
+    /// The app id (OpenAPI, 1 to 32 digits) or partner (MAPI, 2088 and 12 digits) the POS will
+    /// send; generated when absent.
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub pos_key: PosKeyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RotatePosKeyArgs {
+    pub slug: String,
+    /// How long the previous POS key keeps verifying: 30m, 24h, 7d (at most 30 days; 0s ends it now).
+    #[arg(long, default_value = "24h")]
+    pub overlap: String,
+    #[command(flatten)]
+    pub pos_key: PosKeyArgs,
+}
+
+/// The POS key: exactly one source.
+#[derive(Debug, Args)]
+pub struct PosKeyArgs {
+    /// The POS's public key file (RSA2 / RSA; PEM or bare base64; `-` reads stdin).
+    #[arg(long)]
+    pub pos_public_key_file: Option<String>,
+    /// The MD5 key file (MD5; `-` reads stdin).
+    #[arg(long)]
+    pub md5_key_file: Option<String>,
+    /// Generate the POS key (an RSA-2048 key pair, or an MD5 key); needs --secrets-out.
+    #[arg(long)]
+    pub generate_pos_key: bool,
+    /// Where the generated POS key goes: a new file (it must not exist), mode 0600. Generated
+    /// secrets are never printed.
+    #[arg(long)]
+    pub secrets_out: Option<String>,
 }

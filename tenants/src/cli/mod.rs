@@ -1,8 +1,15 @@
 //! The `tenants` ops CLI: every operation of the [`Registry`](crate::registry::Registry), with
 //! readable tables by default and `--json` for scripts. Inputs (ids, URLs, key files) are read and
 //! checked before the database is touched; any failure is one line on stderr and a non-zero exit.
+//!
+//! # Layout
+//! - [`mod@self`]: running a command, its inputs, who acts.
+//! - `args`: the command line (clap).
+//! - `render`: tables and JSON.
+//! - `front_door`: the `front-door` commands (generated secrets only to a 0600 file).
 
 mod args;
+mod front_door;
 mod render;
 
 use std::io::Read;
@@ -12,7 +19,7 @@ use std::sync::Arc;
 use clap::Parser;
 use zeroize::Zeroizing;
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, FrontDoorCommand};
 
 use crate::model::{AlipayIdentity, Invalid, Limits, NewTenant, SecondaryMerchant, Status, TenantUpdate};
 use crate::registry::{AppKeySource, KeyInput, Registry, RegistryError, parse_overlap};
@@ -279,6 +286,7 @@ async fn run(cli: Cli) -> Result<String, CliError> {
             registry(&cli).await?.delete(&actor, slug).await?;
             Ok(render::deleted(slug, output))
         }
+        Command::FrontDoor(command) => front_door::run(&cli, command, &actor, output).await,
         Command::AdminServe { listen } => {
             let token = admin::AdminToken::from_env().map_err(CliError::Setup)?;
             log_to_stderr();

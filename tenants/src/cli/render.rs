@@ -14,17 +14,17 @@ pub enum Output {
     Json,
 }
 
-fn to_json(value: &impl serde::Serialize) -> String {
+pub(super) fn to_json(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
-fn table(header: &[&str]) -> Table {
+pub(super) fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_style(UTF8_BORDERS_ONLY).set_header(header.to_vec());
     table
 }
 
-fn short(fingerprint: &Option<String>) -> String {
+pub(super) fn short(fingerprint: &Option<String>) -> String {
     fingerprint.as_deref().map_or_else(|| "-".into(), |f| format!("sha256:{}", &f[..f.len().min(16)]))
 }
 
@@ -95,6 +95,10 @@ pub fn tenant(t: &TenantView, output: Output) -> String {
         ("MD5 key", if t.keys.md5_key { "set".into() } else { "-".into() }),
         ("ready", if t.ready { "yes".into() } else { "no: keys missing".into() }),
         ("API keys", credentials.join(", ")),
+        (
+            "front door",
+            t.front_door.as_ref().map_or_else(|| "-".into(), |d| format!("{} ({})", d.id, d.sign_type.as_str())),
+        ),
         ("version", t.version.to_string()),
     ];
     for (field, value) in rows {

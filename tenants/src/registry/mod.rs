@@ -1,7 +1,15 @@
 //! The tenant registry: every ops operation, shared by the CLI and the admin API. Each one validates
 //! everything first, then writes in one transaction with its audit row (never a secret).
+//!
+//! # Layout
+//! - [`mod@self`]: errors, [`Settings`], [`TenantView`], reads ([`Registry::list`], [`Registry::show`]).
+//! - `write`: create, update, status, keys, master key rotation, delete.
+//! - `keys`: the tenant's own Alipay keys as ops give them.
+//! - `credentials`: partner API credentials (issue, rotate with an overlap, revoke).
+//! - [`front_door`]: the Alipay-compatible gateway.do a tenant's POS may call, and its keys.
 
 mod credentials;
+pub mod front_door;
 mod keys;
 mod write;
 
@@ -15,6 +23,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 pub use credentials::{IssuedCredential, MAX_OVERLAP, Revoked, parse_overlap};
+pub use front_door::{FrontDoorInput, FrontDoorIssued, FrontDoorView, PlatformKeyView, PosKeySource, PosKeyView};
 pub use keys::{AppKeySource, KeyInput};
 pub use write::{Created, MasterKeyRotation};
 
@@ -41,6 +50,8 @@ pub enum RegistryError {
     Conflict(String),
     #[error("tenant `{slug}` has no live API key `{key_id}`")]
     NoApiKey { slug: String, key_id: String },
+    #[error("tenant `{0}` has no front door")]
+    NoFrontDoor(String),
     #[error("key vault: {0}")]
     Vault(#[from] VaultError),
     #[error("database: {0}")]
@@ -57,6 +68,7 @@ impl RegistryError {
             RegistryError::Invalid(_)
             | RegistryError::NotFound(_)
             | RegistryError::NoApiKey { .. }
+            | RegistryError::NoFrontDoor(_)
             | RegistryError::Conflict(_) => Fault::Caller,
             RegistryError::Vault(_) | RegistryError::Db(_) | RegistryError::Connect(_) | RegistryError::Pool(_) => {
                 Fault::Ours
@@ -147,6 +159,8 @@ pub struct TenantView {
     /// Whether the tenant has every key it needs to call Alipay.
     pub ready: bool,
     pub credentials: Vec<CredentialView>,
+    /// The Alipay-compatible gateway.do its POS software may call, if enabled.
+    pub front_door: Option<FrontDoorView>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -301,7 +315,7 @@ pub(crate) async fn view(client: &impl GenericClient, tenant: TenantRow) -> Resu
     views(client, vec![tenant]).await?.pop().ok_or(RegistryError::NotFound(slug))
 }
 
-/// The views of `tenants`, with two more queries in all (not two per tenant).
+/// The views of `tenants`, with three more queries in all (not three per tenant).
 pub(crate) async fn views(
     client: &impl GenericClient,
     tenants: Vec<TenantRow>,
@@ -310,7 +324,8 @@ pub(crate) async fn views(
     let secrets = client
         .query(
             "SELECT DISTINCT ON (tenant_id, purpose) tenant_id, purpose, fingerprint FROM tenant_secrets \
-             WHERE tenant_id = ANY($1) ORDER BY tenant_id, purpose, version DESC",
+             WHERE tenant_id = ANY($1) AND purpose NOT IN ('front_door_pos_key', 'front_door_platform_key') \
+             ORDER BY tenant_id, purpose, version DESC",
             &[&ids],
         )
         .await?;
@@ -340,6 +355,7 @@ pub(crate) async fn views(
             expires_at: row.try_get("expires_at")?,
         });
     }
+    let mut doors = front_door::front_door_views(client, &ids).await?;
     Ok(tenants
         .into_iter()
         .map(|tenant| {
@@ -351,6 +367,7 @@ pub(crate) async fn views(
             TenantView {
                 gateway_url: tenant.gateway_url().to_owned(),
                 credentials: credentials.remove(&tenant.id).unwrap_or_default(),
+                front_door: doors.remove(&tenant.id),
                 settings: tenant.settings,
                 keys,
                 ready,

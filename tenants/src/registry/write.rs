@@ -436,6 +436,7 @@ impl Registry {
                 "tenant `{slug}` has {open} open trade(s); they must be settled before it is deleted"
             )));
         }
+        super::front_door::delete_door(&tx, tenant.id).await?;
         tx.execute("DELETE FROM tenant_secrets WHERE tenant_id = $1", &[&tenant.id]).await?;
         tx.execute("DELETE FROM api_credentials WHERE tenant_id = $1", &[&tenant.id]).await?;
         tx.execute(

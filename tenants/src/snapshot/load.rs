@@ -1,6 +1,7 @@
-//! Reading tenants for the snapshot: three queries, then the CPU work (unwrap each data key, open
-//! each secret, parse each key) spread over all cores. Alipay's public key is the same for many
-//! tenants, so equal keys share one parsed verifier.
+//! Reading tenants for the snapshot: four queries (tenants, their latest secrets, their API
+//! credentials, their front doors with their live keys), then the CPU work (unwrap each data key,
+//! open each secret, parse each key) spread over all cores. Alipay's public key is the same for
+//! many tenants, so equal keys share one parsed verifier.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use deadpool_postgres::Pool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::front_door::{self, SealedFrontDoor, SealedWindowKey};
 use super::{ApiKey, Change, Loaded, Snapshot, Tenant};
 use crate::registry::{RegistryError, TENANT_COLUMNS, TenantRow};
 use crate::secret::Secret;
@@ -40,6 +42,8 @@ pub enum TenantLoadError {
     Vault(#[from] VaultError),
     #[error("stored {0} does not parse: {1}")]
     Key(&'static str, alipay::KeyError),
+    #[error("stored {0} is invalid")]
+    Corrupt(&'static str),
 }
 
 impl Loader {
@@ -81,9 +85,10 @@ impl Loader {
         let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE status <> 'deleted'{filter}");
         let tenant_rows = if all { client.query(&sql, &[]).await? } else { client.query(&sql, &[&ids]).await? };
         let secret_sql = format!(
-            "SELECT DISTINCT ON (tenant_id, purpose) tenant_id, purpose, version, sealed FROM tenant_secrets{} \
+            "SELECT DISTINCT ON (tenant_id, purpose) tenant_id, purpose, version, sealed FROM tenant_secrets \
+             WHERE purpose NOT IN ('front_door_pos_key', 'front_door_platform_key'){} \
              ORDER BY tenant_id, purpose, version DESC",
-            if all { "" } else { " WHERE tenant_id = ANY($1)" }
+            if all { "" } else { " AND tenant_id = ANY($1)" }
         );
         let secret_rows =
             if all { client.query(&secret_sql, &[]).await? } else { client.query(&secret_sql, &[&ids]).await? };
@@ -93,6 +98,15 @@ impl Loader {
             if all { "" } else { " AND tenant_id = ANY($1)" }
         );
         let key_rows = if all { client.query(&key_sql, &[]).await? } else { client.query(&key_sql, &[&ids]).await? };
+        let door_sql = format!(
+            "SELECT f.tenant_id, f.front_door_id, f.sign_type, s.purpose, s.version, s.sealed, s.valid_from, \
+             s.valid_until FROM front_doors f LEFT JOIN tenant_secrets s ON s.tenant_id = f.tenant_id \
+             AND s.purpose IN ('front_door_pos_key', 'front_door_platform_key') \
+             AND (s.valid_until IS NULL OR s.valid_until > now()){}",
+            if all { "" } else { " WHERE f.tenant_id = ANY($1)" }
+        );
+        let door_rows =
+            if all { client.query(&door_sql, &[]).await? } else { client.query(&door_sql, &[&ids]).await? };
         drop(client);
 
         let mut secrets: HashMap<Uuid, SealedSecrets> = HashMap::new();
@@ -112,12 +126,14 @@ impl Loader {
                 expires_at: row.try_get("expires_at")?,
             });
         }
+        let mut doors = front_doors(&door_rows)?;
         let mut work = Vec::with_capacity(tenant_rows.len());
         for row in &tenant_rows {
             let tenant = TenantRow::from_row(row)?;
             let sealed = secrets.remove(&tenant.id).unwrap_or_default();
             let credentials = keys.remove(&tenant.id).unwrap_or_default();
-            work.push((tenant, sealed, credentials));
+            let door = doors.remove(&tenant.id);
+            work.push(Work { row: tenant, sealed, credentials, door });
         }
         let keyring = self.keyring.clone();
         tokio::task::spawn_blocking(move || build_all(&keyring, work))
@@ -126,7 +142,34 @@ impl Loader {
     }
 }
 
-type Work = (TenantRow, SealedSecrets, Vec<SealedKey>);
+/// Front doors by tenant, from the rows of the front-door query (one per key).
+fn front_doors(rows: &[tokio_postgres::Row]) -> Result<HashMap<Uuid, SealedFrontDoor>, RegistryError> {
+    let mut doors: HashMap<Uuid, SealedFrontDoor> = HashMap::new();
+    for row in rows {
+        let door = doors.entry(row.try_get("tenant_id")?).or_insert(SealedFrontDoor {
+            id: row.try_get("front_door_id")?,
+            sign_type: row.try_get("sign_type")?,
+            keys: Vec::new(),
+        });
+        let Some(purpose) = row.try_get::<_, Option<&str>>("purpose")?.and_then(Purpose::parse) else { continue };
+        door.keys.push(SealedWindowKey {
+            purpose,
+            version: row.try_get("version")?,
+            sealed: row.try_get("sealed")?,
+            valid_from: row.try_get("valid_from")?,
+            valid_until: row.try_get("valid_until")?,
+        });
+    }
+    Ok(doors)
+}
+
+/// One tenant to build: its row, its latest secrets, its credentials and its front door.
+struct Work {
+    row: TenantRow,
+    sealed: SealedSecrets,
+    credentials: Vec<SealedKey>,
+    door: Option<SealedFrontDoor>,
+}
 
 /// Parsed Alipay public keys by sign type and key, shared between tenants.
 type VerifierCache = Mutex<HashMap<(SignType, Vec<u8>), Arc<Verifier>>>;
@@ -149,10 +192,10 @@ fn build_all(keyring: &Keyring, work: Vec<Work>) -> Vec<Change> {
                 scope.spawn(move || {
                     chunk
                         .into_iter()
-                        .map(|(row, sealed, keys)| {
-                            let id = row.id;
-                            let slug = row.slug.clone();
-                            match build(keyring, verifiers, row, sealed, keys) {
+                        .map(|work| {
+                            let id = work.row.id;
+                            let slug = work.row.slug.clone();
+                            match build(keyring, verifiers, work) {
                                 Ok(built) => (id, Some(built)),
                                 Err(error) => {
                                     tracing::error!(tenant = %slug, %error, "tenant left out of the snapshot");
@@ -184,13 +227,8 @@ fn shared_verifier(
     Ok(verifier)
 }
 
-fn build(
-    keyring: &Keyring,
-    verifiers: &VerifierCache,
-    row: TenantRow,
-    sealed: SealedSecrets,
-    credentials: Vec<SealedKey>,
-) -> Result<Loaded, TenantLoadError> {
+fn build(keyring: &Keyring, verifiers: &VerifierCache, work: Work) -> Result<Loaded, TenantLoadError> {
+    let Work { row, sealed, credentials, door } = work;
     let data_key = keyring.unwrap(row.id, &row.master_key_id, &row.wrapped_data_key)?;
     let mut signer = None;
     let mut alipay_verifier = None;
@@ -230,12 +268,14 @@ fn build(
             expires_at: credential.expires_at,
         });
     }
+    let front_door = door.map(|door| front_door::build(&data_key, row.id, door)).transpose()?;
     let tenant = Tenant {
         gateway_url: row.gateway_url().to_owned(),
         settings: row.settings,
         signer,
         alipay_verifier,
         webhook_secret,
+        front_door,
     };
     Ok((tenant, keys))
 }

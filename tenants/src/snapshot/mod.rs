@@ -1,6 +1,7 @@
 //! The snapshot the services read: every live tenant in memory with its signer and verifier
 //! already parsed, found by partner API key id, by slug or by id. No database read and no key
-//! parsing on the request path.
+//! parsing on the request path. A tenant with a front door is also found by its front door's id
+//! ([`Snapshot::by_front_door`]).
 //!
 //! It is refreshed on change through Postgres LISTEN/NOTIFY (a tenant's version bump notifies its
 //! id), with a periodic version comparison as the safety net and after every reconnect.
@@ -9,9 +10,11 @@
 //!
 //! # Layout
 //! - [`mod@self`]: [`Tenant`], [`ApiKey`], [`Snapshot`] and the shared handle [`Snapshots`].
+//! - [`front_door`]: [`FrontDoor`], the keys of a tenant's Alipay-compatible gateway.do.
 //! - [`load`]: reading, decrypting and parsing tenants from Postgres.
 //! - [`refresh`]: the LISTEN loop and the periodic safety net.
 
+pub mod front_door;
 pub mod load;
 pub mod refresh;
 
@@ -25,10 +28,11 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::model::Status;
+use crate::model::{Dialect, Status};
 use crate::registry::Settings;
 use crate::secret::Secret;
 
+pub use front_door::{FrontDoor, PlatformKey, PosKey};
 pub use load::Loader;
 pub use refresh::{RefreshConfig, start};
 
@@ -44,6 +48,8 @@ pub struct Tenant {
     pub alipay_verifier: Option<Arc<Verifier>>,
     /// Signs the webhooks sent to the merchant.
     pub webhook_secret: Option<Secret>,
+    /// The Alipay-compatible gateway.do its POS software may call, if enabled.
+    pub front_door: Option<FrontDoor>,
 }
 
 impl std::ops::Deref for Tenant {
@@ -137,6 +143,9 @@ pub struct Snapshot {
     keys_of: HashMap<Uuid, Vec<String>>,
     /// How many tenants each Alipay account has ([`crate::registry::Settings::alipay_account`]).
     accounts: HashMap<String, usize>,
+    /// Tenants by front door id, one map per dialect (looked up by `&str`, no allocation).
+    openapi_doors: HashMap<String, Uuid>,
+    mapi_doors: HashMap<String, Uuid>,
 }
 
 impl Snapshot {
@@ -154,6 +163,26 @@ impl Snapshot {
 
     pub fn by_slug(&self, slug: &str) -> Option<&Arc<Tenant>> {
         self.by_slug.get(slug).and_then(|id| self.tenants.get(id))
+    }
+
+    /// The tenant whose front door in `dialect` has `id` (its app id or partner), suspended or
+    /// not (check [`Tenant::is_active`]).
+    pub fn by_front_door(&self, dialect: Dialect, id: &str) -> Option<&Arc<Tenant>> {
+        self.doors(dialect).get(id).and_then(|tenant| self.tenants.get(tenant))
+    }
+
+    fn doors(&self, dialect: Dialect) -> &HashMap<String, Uuid> {
+        match dialect {
+            Dialect::Openapi => &self.openapi_doors,
+            Dialect::Mapi => &self.mapi_doors,
+        }
+    }
+
+    fn doors_mut(&mut self, dialect: Dialect) -> &mut HashMap<String, Uuid> {
+        match dialect {
+            Dialect::Openapi => &mut self.openapi_doors,
+            Dialect::Mapi => &mut self.mapi_doors,
+        }
     }
 
     /// The credential `key_id` and its tenant, if the credential is still valid at `now`.
@@ -184,6 +213,8 @@ impl Snapshot {
             keys: self.keys.clone(),
             keys_of: self.keys_of.clone(),
             accounts: self.accounts.clone(),
+            openapi_doors: self.openapi_doors.clone(),
+            mapi_doors: self.mapi_doors.clone(),
         };
         for (id, update) in updates {
             next.remove(&id);
@@ -197,6 +228,13 @@ impl Snapshot {
     fn remove(&mut self, id: &Uuid) {
         if let Some(old) = self.tenants.remove(id) {
             self.by_slug.remove(&old.slug);
+            if let Some(door) = &old.front_door {
+                // Only its own entry: a tenant loaded in the same batch may hold the id now.
+                let doors = self.doors_mut(old.dialect);
+                if doors.get(&door.id) == Some(id) {
+                    doors.remove(&door.id);
+                }
+            }
             let account = old.alipay_account();
             if let Some(n) = self.accounts.get_mut(&account) {
                 *n -= 1;
@@ -213,6 +251,10 @@ impl Snapshot {
     pub(crate) fn insert(&mut self, tenant: Tenant, keys: Vec<ApiKey>) {
         let id = tenant.id;
         self.by_slug.insert(tenant.slug.clone(), id);
+        if let Some(door) = &tenant.front_door {
+            let door_id = door.id.clone();
+            self.doors_mut(tenant.dialect).insert(door_id, id);
+        }
         *self.accounts.entry(tenant.alipay_account()).or_default() += 1;
         self.tenants.insert(id, Arc::new(tenant));
         let ids = keys.iter().map(|k| k.key_id.clone()).collect();

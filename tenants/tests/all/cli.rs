@@ -308,7 +308,7 @@ async fn migrate_new_master_key_and_admin_serve() {
     let migrate = |url: &str| Command::new(EXE).args(["--json", "migrate"]).env("DATABASE_URL", url).output().unwrap();
     let first: Value = serde_json::from_slice(&migrate(&bare_url).stdout).unwrap();
     let second: Value = serde_json::from_slice(&migrate(&bare_url).stdout).unwrap();
-    assert_eq!((first["applied"].as_u64(), second["applied"].as_u64()), (Some(1), Some(0)));
+    assert_eq!((first["applied"].as_u64(), second["applied"].as_u64()), (Some(2), Some(0)));
     admin.batch_execute(&format!("DROP DATABASE {bare} WITH (FORCE)")).await.unwrap();
 
     let line = Command::new(EXE).args(["new-master-key", "--id", "k9"]).output().unwrap();

@@ -17,7 +17,7 @@ pub use stack::db::admin_url;
 pub async fn counts(db: &TestDb) -> Vec<(String, i64, i64)> {
     let client = db.client().await;
     let mut counts = Vec::new();
-    for table in ["tenants", "tenant_secrets", "api_credentials", "tenant_audit"] {
+    for table in ["tenants", "tenant_secrets", "api_credentials", "tenant_audit", "front_doors"] {
         let rows: i64 = client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0);
         let versions: i64 = if table == "tenants" {
             client.query_one("SELECT COALESCE(sum(version), 0)::bigint FROM tenants", &[]).await.unwrap().get(0)

@@ -4,6 +4,8 @@
 
 mod admin_api;
 mod cli;
+mod front_door;
+mod front_door_ops;
 mod helpers;
 mod no_plaintext;
 mod pools;
