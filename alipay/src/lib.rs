@@ -16,6 +16,8 @@
 //! - [`openapi`]: the OpenAPI dialect (`method=`, `biz_content`, JSON answers).
 //! - [`mapi`]: the Global MAPI dialect (`service=`, flat parameters, XML answers).
 //! - [`notify`]: asynchronous notification verification and signing.
+//! - [`server`]: Alipay's side of `gateway.do` (request reading, gateway checks, answers), shared
+//!   by the sandbox and the gateway's front door.
 //! - [`time_text`]: Beijing-time formats.
 //! - [`unified`]: one call in either dialect, in neutral terms (what the services use).
 //! - `test_keys` (feature `test-keys`): the test RSA key pairs and MD5 key, for tests and benches.
@@ -29,6 +31,7 @@ pub mod notify;
 pub mod openapi;
 pub mod outcome;
 pub mod params;
+pub mod server;
 pub mod sign;
 #[cfg(feature = "test-keys")]
 pub mod test_keys;

@@ -25,12 +25,14 @@
 //! - [`api`]: the partner API's handlers, the calls they make, and views.
 //! - [`inflight`]: one call to Alipay per trade at a time.
 //! - [`notify`]: Alipay's notifications.
+//! - [`front_door`]: Alipay's own `gateway.do`, for POS software written on Alipay's SDKs.
 //! - [`problem`]: errors as `application/problem+json` (the one place).
 
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod front_door;
 pub mod inflight;
 pub mod limits;
 pub mod notify;

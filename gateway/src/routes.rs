@@ -37,6 +37,8 @@ enum Route<'a> {
     OauthToken,
     SalesReport,
     Notify(&'a str),
+    /// The front door: Alipay's own `gateway.do` (OpenAPI), for POS software on Alipay's SDKs.
+    FrontDoor,
     OpenApi,
     WrongMethod(&'static str),
     Unknown,
@@ -56,6 +58,7 @@ impl<'a> Route<'a> {
             ["v1", "oauth", "token"] if post => Route::OauthToken,
             ["v1", "reports", "sales"] if get => Route::SalesReport,
             ["notify", tenant] if post => Route::Notify(tenant),
+            ["alipay", "gateway.do"] if post || get => Route::FrontDoor,
             ["openapi.json"] if get => Route::OpenApi,
             ["v1", "payments"] => Route::WrongMethod("payments"),
             ["v1", "payments", _] => Route::WrongMethod("payment"),
@@ -63,7 +66,7 @@ impl<'a> Route<'a> {
                 Route::WrongMethod("post_only")
             }
             ["v1", "reports", "sales"] => Route::WrongMethod("sales_report"),
-            ["openapi.json"] | ["notify", _] => Route::WrongMethod("fixed"),
+            ["openapi.json"] | ["notify", _] | ["alipay", "gateway.do"] => Route::WrongMethod("fixed"),
             _ => Route::Unknown,
         }
     }
@@ -79,6 +82,7 @@ impl<'a> Route<'a> {
             Route::OauthToken => "oauth_token",
             Route::SalesReport => "sales_report",
             Route::Notify(_) => "notify",
+            Route::FrontDoor => "front_door",
             Route::OpenApi => "openapi",
             Route::WrongMethod(_) => "wrong_method",
             Route::Unknown => "unknown",
@@ -195,6 +199,9 @@ async fn respond(
     if let Route::Notify(tenant) = route {
         return Ok(crate::notify::receive(state, tenant, &body).await);
     }
+    if route == Route::FrontDoor {
+        return Ok(crate::front_door::openapi(state, parts, &body, unauthenticated).await);
+    }
     let snapshot = state.snapshots.current();
     // Exactly one `Authorization` (it is not a list): with two, which one was checked is ambiguous.
     let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
@@ -233,7 +240,9 @@ async fn respond(
         Route::QrOrder => api::qr_orders::create(ctx, &body).await,
         Route::OauthToken => api::oauth::token(ctx, &body).await,
         Route::SalesReport => api::reports::sales(ctx).await,
-        Route::Notify(_) | Route::OpenApi | Route::WrongMethod(_) | Route::Unknown => Err(ApiError::NoRoute),
+        Route::Notify(_) | Route::FrontDoor | Route::OpenApi | Route::WrongMethod(_) | Route::Unknown => {
+            Err(ApiError::NoRoute)
+        }
     }
 }
 
@@ -255,6 +264,7 @@ mod tests {
             Route::OauthToken => Some(("post", "/v1/oauth/token")),
             Route::SalesReport => Some(("get", "/v1/reports/sales")),
             Route::Notify(_) => Some(("post", "/notify/{tenant}")),
+            Route::FrontDoor => Some(("post", "/alipay/gateway.do")),
             Route::OpenApi => Some(("get", "/openapi.json")),
             Route::WrongMethod(_) | Route::Unknown => None,
         }
@@ -283,6 +293,7 @@ mod tests {
             Route::OauthToken,
             Route::SalesReport,
             Route::Notify("x"),
+            Route::FrontDoor,
             Route::OpenApi,
         ];
         let served: std::collections::BTreeSet<(String, String)> =

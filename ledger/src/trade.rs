@@ -173,6 +173,8 @@ pub struct NewTrade {
     /// The Alipay account the trade is made in (`tenants::registry::alipay_account`): its number
     /// must be free there too.
     pub alipay_account: String,
+    /// Where the POS wants Alipay's asynchronous notification of the payment (front-door trades).
+    pub notify_url: Option<String>,
 }
 
 /// What a call to Alipay (or a query, a cancel, a notification) proved about a trade.

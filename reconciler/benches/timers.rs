@@ -138,6 +138,7 @@ async fn unknown_trade(stack: &Stack, pos: &Pos, no: &str) -> (OffsetDateTime, O
         operator_id: None,
         check_at: OffsetDateTime::now_utc() + Duration::from_secs(12),
         alipay_account: pos.alipay_account(),
+        notify_url: None,
     };
     let Begin::Started(trade) = store.begin(&new).await.unwrap() else { panic!("new") };
     let (next, deadline) = (

@@ -76,6 +76,9 @@ pub struct Config {
     /// Waits before each retry of a webhook; when they run out the delivery is abandoned.
     /// The default spreads 15 attempts over about 25 hours, as Alipay does for its own.
     pub webhook_retry_ms: Vec<u64>,
+    /// Waits before each retry of an Alipay notification owed to a front-door POS (its
+    /// `notify_url`): Alipay's own schedule by default (4m, 10m, 10m, 1h, 2h, 6h, 15h).
+    pub notify_retry_ms: Vec<u64>,
     /// How often the webhook worker looks for due deliveries when it found none.
     #[serde(rename = "webhook_poll_ms", with = "service::millis")]
     pub webhook_poll: Duration,
@@ -134,6 +137,15 @@ impl Default for Config {
                 3 * 60 * MINUTE,
                 6 * 60 * MINUTE,
                 6 * 60 * MINUTE,
+            ],
+            notify_retry_ms: vec![
+                4 * MINUTE,
+                10 * MINUTE,
+                10 * MINUTE,
+                60 * MINUTE,
+                120 * MINUTE,
+                360 * MINUTE,
+                900 * MINUTE,
             ],
             webhook_poll: Duration::from_millis(500),
             refund_poll: Duration::from_millis(1_000),
@@ -211,8 +223,11 @@ impl Config {
         if !(1..=10_000).contains(&self.webhook_concurrency) {
             return fail("webhook_concurrency must be 1 to 10000");
         }
-        if self.webhook_retry_ms.len() > 100 || self.webhook_retry_ms.contains(&0) {
-            return fail("webhook_retry_ms must hold at most 100 positive waits");
+        for (name, waits) in [("webhook_retry_ms", &self.webhook_retry_ms), ("notify_retry_ms", &self.notify_retry_ms)]
+        {
+            if waits.len() > 100 || waits.contains(&0) {
+                return fail(&format!("{name} must hold at most 100 positive waits"));
+            }
         }
         if self.worker_threads.is_some_and(|n| n == 0 || n > 1024) {
             return fail("worker_threads must be 1 to 1024");

@@ -3,7 +3,8 @@
 //! while Alipay says so); a waiting QR order is polled until it expires, then closed; a PAYING
 //! intent whose gateway died is found and settled the same way. Several replicas may run at
 //! once: each claims due trades with a lease, and every write is a compare-and-set. It also
-//! settles refunds whose outcome was not known, and delivers the merchant webhooks of the outbox.
+//! settles refunds whose outcome was not known, and delivers the merchant webhooks of the outbox (and Alipay's notifications to front-door POS
+//! software).
 //!
 //! Postgres is the truth; Redis holds the due-index, which the sweeper rebuilds from Postgres.
 //! Without Redis, trades are claimed from Postgres alone.
@@ -21,6 +22,8 @@
 //! - [`refunds`]: refunds whose outcome is not known, sent again (idempotent, as a `Call`) until
 //!   it is.
 //! - [`webhooks`]: signed merchant webhooks, retried for about a day, every attempt recorded.
+//! - [`pos_notify`]: Alipay's notifications owed to front-door POS software (through the
+//!   webhook worker, on Alipay's retry schedule).
 //! - [`cli`]: the `reconciler` command line (`run`, `webhooks`).
 
 pub mod app;
@@ -30,6 +33,7 @@ pub mod claimer;
 pub mod cli;
 pub mod config;
 pub mod plan;
+pub mod pos_notify;
 pub mod refunds;
 pub mod sweeper;
 pub mod webhooks;

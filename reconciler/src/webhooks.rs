@@ -1,4 +1,5 @@
-//! Merchant webhooks: the outbox's events, delivered to the tenant's `webhook_url` as JSON,
+//! Merchant webhooks (and Alipay notifications owed to front-door POS software, see
+//! [`crate::pos_notify`]): the outbox's events, delivered to the tenant's `webhook_url` as JSON,
 //! signed as design §3 says (ACQ1-HMAC-SHA256 with the tenant's webhook secret, `Credential` is
 //! the tenant's id). A delivery is claimed with a lease (several reconcilers share the outbox),
 //! retried with the configured waits (about 25 hours by default), and every attempt is recorded;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 
 use crate::app::Shared;
+use crate::pos_notify;
 
 /// Deliveries claimed at once at most.
 const CLAIM: usize = 100;
@@ -105,43 +107,92 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let _ = slots.acquire_many(u32::try_from(concurrency).unwrap_or(u32::MAX)).await;
 }
 
-async fn deliver(shared: &Shared, clients: &Clients, timeout: Duration, delivery: Delivery) {
+/// One delivery as it goes out: where, the request, and what answer counts as delivered.
+struct Outgoing {
+    url: String,
+    policy: UrlPolicy,
+    request: http::Request<Full<Bytes>>,
+    /// Alipay notifications count only when the POS answers the body `success`.
+    wants_success_body: bool,
+    waits: Vec<u64>,
+}
+
+/// Builds the request of `delivery`: the merchant's signed JSON webhook, or the Alipay
+/// notification owed to a front-door POS. `Err` says why it cannot go anywhere.
+fn outgoing(shared: &Shared, delivery: &Delivery, now: OffsetDateTime) -> Result<Outgoing, String> {
     let tenant = shared.checker.snapshots.current().by_id(&delivery.tenant_id).cloned();
-    let target = tenant.as_ref().and_then(|t| {
-        Some((t.webhook_url.clone()?, t.webhook_secret.as_ref()?, UrlPolicy::for_environment(&t.environment)))
-    });
-    let Some((url, secret, policy)) = target else {
-        let reason = "the tenant has no webhook URL";
-        record(shared, &delivery, None, Some(reason), AfterAttempt::Abandon, "abandoned").await;
-        return;
+    let tenant = tenant.ok_or("the tenant is gone")?;
+    let policy = UrlPolicy::for_environment(&tenant.environment);
+    if delivery.event == pos_notify::EVENT {
+        let form = pos_notify::form(&tenant, delivery, now)?;
+        let request = http::Request::post(form.url.as_str())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded;charset=utf-8")
+            .body(Full::new(Bytes::from(form.body)))
+            .map_err(|_| "the notify_url is not a URL".to_owned())?;
+        let waits = shared.config.notify_retry_ms.clone();
+        return Ok(Outgoing { url: form.url, policy, request, wants_success_body: true, waits });
+    }
+    let (Some(url), Some(secret)) = (tenant.webhook_url.clone(), tenant.webhook_secret.as_ref()) else {
+        return Err("the tenant has no webhook URL".into());
     };
     let mut body = delivery.payload.clone();
     if let Some(fields) = body.as_object_mut() {
         fields.insert("delivery_id".into(), delivery.id.into());
     }
     let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    let uri: http::Uri = url.parse().map_err(|_| "the webhook URL is not a URL".to_owned())?;
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let tenant_id = delivery.tenant_id.to_string();
+    let authorization = tenants::signature::authorization(
+        &tenant_id,
+        secret.expose(),
+        "POST",
+        path_and_query,
+        now.unix_timestamp(),
+        &nonce,
+        &body,
+    );
+    let request = http::Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, authorization)
+        .header("acq-event", delivery.event.as_str())
+        .body(Full::new(body))
+        .map_err(|e| e.to_string())?;
+    Ok(Outgoing { url, policy, request, wants_success_body: false, waits: shared.config.webhook_retry_ms.clone() })
+}
+
+async fn deliver(shared: &Shared, clients: &Clients, timeout: Duration, delivery: Delivery) {
     let at = OffsetDateTime::now_utc();
+    let outgoing = match outgoing(shared, &delivery, at) {
+        Ok(outgoing) => outgoing,
+        Err(reason) => {
+            record(shared, &delivery, None, Some(&reason), AfterAttempt::Abandon, "abandoned").await;
+            return;
+        }
+    };
+    let Outgoing { url, policy, request, wants_success_body, waits } = outgoing;
     let started = Instant::now();
     let result = match url_policy::check(&url, policy) {
         Err(refused) => Err(NoAnswer::Refused(refused)),
-        Ok(_) if policy == UrlPolicy::Public => {
-            post(&clients.public, timeout, &url, &delivery, secret.expose(), body).await
-        }
-        Ok(_) => post(&clients.local, timeout, &url, &delivery, secret.expose(), body).await,
+        Ok(_) if policy == UrlPolicy::Public => send(&clients.public, timeout, request).await,
+        Ok(_) => send(&clients.local, timeout, request).await,
     };
     let took_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
     let refused = matches!(result, Err(NoAnswer::Refused(_)));
     let (http_status, error) = match result {
-        Ok(status) if (200..300).contains(&status) => (Some(i32::from(status)), None),
-        Ok(status) => (Some(i32::from(status)), Some(format!("HTTP {status}"))),
+        Ok((status, _)) if !(200..300).contains(&status) => (Some(i32::from(status)), Some(format!("HTTP {status}"))),
+        Ok((status, body)) if wants_success_body && body.trim_ascii() != alipay::notify::ACK_BODY.as_bytes() => {
+            (Some(i32::from(status)), Some("the answer was not `success`".to_owned()))
+        }
+        Ok((status, _)) => (Some(i32::from(status)), None),
         Err(NoAnswer::Refused(refused)) => {
-            tracing::warn!(tenant = %delivery.tenant_id, delivery = delivery.id, %refused, "webhook URL refused");
+            tracing::warn!(tenant = %delivery.tenant_id, delivery = delivery.id, %refused, "delivery URL refused");
             (None, Some(format!("refused: {refused}")))
         }
         Err(NoAnswer::Failed(error)) => (None, Some(error)),
     };
     let attempt = Attempt { attempt: delivery.attempts + 1, at, took_ms, http_status, error };
-    let waits = &shared.config.webhook_retry_ms;
     let (after, result) = match &attempt.error {
         None => (AfterAttempt::Delivered, "delivered"),
         Some(_) => match waits.get(usize::try_from(delivery.attempts).unwrap_or(usize::MAX)) {
@@ -172,34 +223,28 @@ async fn record(
     }
 }
 
-/// Posts one delivery; answers the merchant's HTTP status, or why there was none.
-async fn post<C: Connect + Clone + Send + Sync + 'static>(
+/// The most of an answer's body read (enough for `success`).
+const MAX_ANSWER_BYTES: usize = 1024;
+
+/// Sends one delivery; answers the receiver's HTTP status and the start of its body, or why
+/// there was none.
+async fn send<C: Connect + Clone + Send + Sync + 'static>(
     client: &Client<C, Full<Bytes>>,
     timeout: Duration,
-    url: &str,
-    delivery: &Delivery,
-    secret: &str,
-    body: Bytes,
-) -> Result<u16, NoAnswer> {
-    let failed = |text: String| NoAnswer::Failed(text);
-    let uri: http::Uri = url.parse().map_err(|_| failed("the webhook URL is not a URL".to_owned()))?;
-    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
-    let nonce = uuid::Uuid::new_v4().simple().to_string();
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let tenant = delivery.tenant_id.to_string();
-    let authorization = tenants::signature::authorization(&tenant, secret, "POST", path_and_query, now, &nonce, &body);
-    let request = http::Request::post(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::AUTHORIZATION, authorization)
-        .header("acq-event", delivery.event.as_str())
-        .body(Full::new(body))
-        .map_err(|e| failed(e.to_string()))?;
-    match tokio::time::timeout(timeout, client.request(request)).await {
-        Err(_) => Err(failed("timed out".into())),
+    request: http::Request<Full<Bytes>>,
+) -> Result<(u16, Bytes), NoAnswer> {
+    let exchange = async {
+        let response = client.request(request).await?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect().await;
+        Ok::<_, hyper_util::client::legacy::Error>((status, body.map(|b| b.to_bytes()).unwrap_or_default()))
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Err(_) => Err(NoAnswer::Failed("timed out".into())),
         Ok(Err(error)) => match url_policy::refusal_in(&error) {
             Some(refused) => Err(NoAnswer::Refused(refused.clone())),
-            None => Err(failed(format!("connection: {error}"))),
+            None => Err(NoAnswer::Failed(format!("connection: {error}"))),
         },
-        Ok(Ok(response)) => Ok(response.status().as_u16()),
+        Ok(Ok(answer)) => Ok(answer),
     }
 }

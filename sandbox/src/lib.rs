@@ -10,8 +10,8 @@
 //! # Layout
 //! - [`config`]: [`Config`] and [`Sandbox`], which binds, serves and stops.
 //! - [`server`]: the listener (the shared `telemetry::server`, its caps and deadlines) and routing.
-//! - [`request`]: decoding `gateway.do` parameters from the query and the body, in their charset.
-//! - [`openapi`], [`mapi`]: each dialect's gateway checks, methods and answers.
+//! - [`openapi`], [`mapi`]: each dialect's methods and answers (requests are read, and OpenAPI's
+//!   common checks made, by `alipay::server`, which the gateway's front door shares).
 //! - [`ledger`]: the trades and their state machine, shared by both dialects.
 //! - [`trade`]: one trade, its status and its buyer.
 //! - [`scenario`]: what a barcode's suffix makes happen.
@@ -33,7 +33,6 @@ pub mod merchants;
 pub mod notify;
 pub mod oauth_codes;
 pub mod openapi;
-pub mod request;
 pub mod scenario;
 pub mod server;
 pub mod stats;

@@ -21,9 +21,9 @@ use serde::Serialize;
 use crate::app::{Answer, App};
 use crate::ledger::{CancelOutcome, Lookup, NewOrder, NewPay, PayOutcome, PrecreateOutcome, RefundOutcome};
 use crate::merchants::{Dialect, Merchant, corrupt_signature, valid_notify_url};
-use crate::request::GatewayRequest;
 use crate::scenario::{SLOW_ANSWER, Scenario};
 use crate::trade::{Origin, Status as TradeState, Trade};
+use alipay::server::GatewayRequest;
 
 const PAYING: &str = "ORDER_SUCCESS_PAY_INPROCESS";
 

@@ -6,15 +6,14 @@
 use std::sync::Arc;
 
 use alipay::charset::Charset;
+use alipay::openapi::Status;
 use alipay::openapi::oauth::OauthTokenAnswer;
 use alipay::openapi::trade::{
     CancelAction, FundBill, RefundQueryAnswer, TradeCancelAnswer, TradeCloseAnswer, TradePayAnswer,
     TradePrecreateAnswer, TradeQueryAnswer, TradeRefundAnswer, YesNo,
 };
-use alipay::openapi::{Status, write_answer};
-use alipay::time_text::{beijing_datetime, parse_beijing_datetime};
-use alipay::{Amount, AuthCode, Currency, Decimal, MoneyError, OutRequestNo, OutTradeNo, Subject};
-use serde::Serialize;
+use alipay::time_text::beijing_datetime;
+use alipay::{Amount, AuthCode, Currency, Decimal, OutRequestNo, OutTradeNo, Subject};
 use serde_json::{Map, Value};
 
 use crate::app::{Answer, App};
@@ -22,55 +21,21 @@ use crate::ledger::{
     CancelOutcome, CloseOutcome, Lookup, NewOrder, NewPay, PayOutcome, PrecreateOutcome, RefundOutcome,
 };
 use crate::merchants::{Dialect, Merchant, corrupt_signature, valid_notify_url};
-use crate::request::{GatewayRequest, RequestError};
 use crate::scenario::{SLOW_ANSWER, Scenario};
 use crate::trade::{Status as TradeState, Trade};
-
-/// The member name Alipay answers under for `method` (`error_response` if it names no method).
-fn response_key(method: Option<&str>) -> String {
-    match method {
-        Some(m) if !m.is_empty() && m.len() <= 128 && m.bytes().all(|b| b.is_ascii_lowercase() || b == b'.') => {
-            format!("{}_response", m.replace('.', "_"))
-        }
-        _ => "error_response".to_owned(),
-    }
-}
-
-/// JSON as Alipay writes it: `/` escaped as `\/` (the signature covers these exact bytes).
-fn member(value: &impl Serialize) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "{}".into()).replace('/', "\\/")
-}
+use alipay::server::openapi::{
+    self as server, amount, business, currency, invalid, member, missing, not_exist, paying, required, response_key,
+    system_error, text,
+};
+use alipay::server::{GatewayRequest, RequestError};
 
 fn unsigned(key: &str, status: &Status, charset: Charset) -> Answer {
-    let body = write_answer(key, &member(status), None, charset).unwrap_or_default();
-    Answer::openapi(body, charset)
+    Answer::openapi(server::answer(key, &member(status), None, charset), charset)
 }
 
 /// Answers a request whose parameters could not be read.
 pub fn refuse_unreadable(method: Option<&str>, error: &RequestError) -> Answer {
-    let status = match error {
-        RequestError::BadCharset | RequestError::BadEncoding => {
-            Status::error("40002", "Invalid Arguments", "isv.invalid-charset", &error.to_string())
-        }
-        _ => Status::error("40002", "Invalid Arguments", "isv.invalid-parameter", &error.to_string()),
-    };
-    unsigned(&response_key(method), &status, Charset::Utf8)
-}
-
-fn missing(what: &str) -> Status {
-    Status::error("40001", "Missing Required Arguments", &format!("isv.missing-{what}"), &format!("missing {what}"))
-}
-
-fn invalid(sub_code: &str, message: &str) -> Status {
-    Status::error("40002", "Invalid Arguments", sub_code, message)
-}
-
-fn business(sub_code: &str, message: &str) -> Status {
-    Status::error("40004", "Business Failed", sub_code, message)
-}
-
-fn system_error() -> Status {
-    Status::error("20000", "Service Currently Unavailable", "ACQ.SYSTEM_ERROR", "system error")
+    unsigned(&response_key(method), &server::unreadable(error), Charset::Utf8)
 }
 
 /// One request to one known merchant.
@@ -84,7 +49,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn answer(&self, member: String) -> Answer {
         let signer = self.app.platform.signer_for(&self.merchant);
-        let body = write_answer(&self.key, &member, Some(signer), self.req.charset).unwrap_or_default();
+        let body = server::answer(&self.key, &member, Some(signer), self.req.charset);
         Answer::openapi(body, self.req.charset)
     }
 
@@ -140,84 +105,20 @@ pub fn handle(app: &App, req: &GatewayRequest) -> Answer {
 /// The gateway's checks, in Alipay's order, after the app is known.
 fn check_common(ctx: &Ctx<'_>) -> Result<(), Status> {
     let req = ctx.req;
-    let sign_type = req.value("sign_type").ok_or_else(|| missing("signature-type"))?;
-    let sign_type: alipay::SignType =
-        sign_type.parse().map_err(|_| invalid("isv.invalid-signature-type", "invalid sign_type"))?;
-    req.value("sign").ok_or_else(|| missing("signature"))?;
-    let timestamp = req.value("timestamp").ok_or_else(|| missing("timestamp"))?;
-    parse_beijing_datetime(timestamp)
-        .ok_or_else(|| invalid("isv.invalid-timestamp", "timestamp must be yyyy-MM-dd HH:mm:ss"))?;
-    let version = req.value("version").ok_or_else(|| missing("version"))?;
-    if version != "1.0" {
-        return Err(invalid("isv.invalid-parameter", "version must be 1.0"));
-    }
-    if req.value("format").is_some_and(|f| !f.eq_ignore_ascii_case("json")) {
-        return Err(invalid("isv.invalid-format", "format must be JSON"));
-    }
-    let verified = sign_type == ctx.merchant.sign_type
-        && alipay::openapi::verify_request(&req.params, req.charset, &ctx.merchant.verifier).is_ok();
-    if !verified {
-        let text = alipay::openapi::request_signed_text(req.params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let message = format!("invalid signature; the gateway verified: {}", text.replace('&', "&amp;"));
-        return Err(invalid("isv.invalid-signature", &message));
-    }
+    server::check_common(req, ctx.merchant.sign_type, [&ctx.merchant.verifier])?;
     if req.value("notify_url").is_some_and(|url| !valid_notify_url(url)) {
         return Err(invalid("isv.invalid-parameter", "invalid notify_url"));
     }
     Ok(())
 }
 
-/// `biz_content` as a JSON object.
-fn biz(ctx: &Ctx<'_>) -> Result<Map<String, Value>, Status> {
-    let text = ctx.req.value("biz_content").ok_or_else(|| missing("biz-content"))?;
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(invalid("isv.invalid-parameter", "biz_content must be a JSON object")),
-    }
-}
-
-/// A business field as text (numbers are accepted as written).
-fn text<'a>(biz: &'a Map<String, Value>, field: &str) -> Option<std::borrow::Cow<'a, str>> {
-    match biz.get(field)? {
-        Value::String(s) if !s.is_empty() => Some(s.as_str().into()),
-        Value::Number(n) => Some(n.to_string().into()),
-        _ => None,
-    }
-}
-
-fn required<T: std::str::FromStr>(biz: &Map<String, Value>, field: &str) -> Result<T, Status> {
-    let value = text(biz, field).ok_or_else(|| business("ACQ.INVALID_PARAMETER", &format!("missing {field}")))?;
-    value.parse().map_err(|_| business("ACQ.INVALID_PARAMETER", &format!("invalid {field}")))
-}
-
-fn amount(biz: &Map<String, Value>, field: &str, currency: Currency) -> Result<Amount, Status> {
-    let value = text(biz, field).ok_or_else(|| business("ACQ.INVALID_PARAMETER", &format!("missing {field}")))?;
-    Amount::parse_positive(&value, currency).map_err(|e| match e {
-        MoneyError::NotPositive | MoneyError::OutOfRange => business("ACQ.TOTAL_FEE_EXCEED", "invalid amount"),
-        _ => business("ACQ.INVALID_PARAMETER", &format!("invalid {field}")),
-    })
-}
-
-fn currency(biz: &Map<String, Value>) -> Result<Currency, Status> {
-    match text(biz, "trans_currency") {
-        None => Ok(Currency::CNY),
-        Some(code) => code.parse().map_err(|_| business("ACQ.INVALID_PARAMETER", "invalid trans_currency")),
-    }
-}
-
 fn lookup(biz: &Map<String, Value>) -> Result<Lookup, Status> {
-    let lookup = Lookup {
-        out_trade_no: text(biz, "out_trade_no").map(|s| s.into_owned()),
-        trade_no: text(biz, "trade_no").map(|s| s.into_owned()),
-    };
-    if lookup.out_trade_no.is_none() && lookup.trade_no.is_none() {
-        return Err(business("ACQ.INVALID_PARAMETER", "out_trade_no or trade_no is required"));
-    }
-    Ok(lookup)
+    let (out_trade_no, trade_no) = server::trade_ref(biz)?;
+    Ok(Lookup { out_trade_no, trade_no })
 }
 
 fn run(ctx: &Ctx<'_>, f: impl FnOnce(&Map<String, Value>) -> Result<Answer, Status>) -> Answer {
-    match biz(ctx).and_then(|biz| f(&biz)) {
+    match server::biz(ctx.req).and_then(|biz| f(&biz)) {
         Ok(answer) => answer,
         Err(status) => ctx.status(status),
     }
@@ -251,10 +152,6 @@ fn pay_answer(status: Status, trade: &Trade) -> TradePayAnswer {
             }]
         }),
     }
-}
-
-fn paying() -> Status {
-    Status { code: "10003".into(), msg: " order success pay inprocess".into(), sub_code: None, sub_msg: None }
 }
 
 fn pay(ctx: &Ctx<'_>) -> Answer {
@@ -314,10 +211,6 @@ fn pay_created(ctx: &Ctx<'_>, trade: &Trade) -> Answer {
         _ if trade.status == TradeState::Paid => ctx.answer(paid()),
         _ => ctx.answer(member(&pay_answer(paying(), trade))),
     }
-}
-
-fn not_exist() -> Status {
-    business("ACQ.TRADE_NOT_EXIST", "trade does not exist")
 }
 
 fn query(ctx: &Ctx<'_>) -> Answer {
@@ -492,7 +385,7 @@ fn oauth_token(ctx: &Ctx<'_>) -> Answer {
     let Some(tokens) = tokens else {
         let status = invalid("isv.code-invalid", "invalid auth code");
         let signer = ctx.app.platform.signer_for(&ctx.merchant);
-        let body = write_answer("error_response", &member(&status), Some(signer), ctx.req.charset).unwrap_or_default();
+        let body = server::answer("error_response", &member(&status), Some(signer), ctx.req.charset);
         return Answer::openapi(body, ctx.req.charset);
     };
     let answer = OauthTokenAnswer {

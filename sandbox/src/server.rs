@@ -17,9 +17,9 @@ use tokio::net::TcpListener;
 
 use crate::app::{Answer, App};
 use crate::faults::FaultMode;
-use crate::merchants::Dialect;
-use crate::request::{self, RequestError};
 use crate::{hooks, mapi, openapi};
+use alipay::server::{self as request, RequestError};
+use alipay::unified::Dialect as Wire;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -96,13 +96,13 @@ fn gateway(app: &App, query: Option<&str>, content_type: Option<&str>, body: &[u
     }
     app.stats.call(peek.call.as_deref().unwrap_or(""));
     let answer = match (peek.dialect, decoded) {
-        (Dialect::Openapi, Ok(req)) => openapi::handle(app, &req),
-        (Dialect::Mapi, Ok(req)) => mapi::handle(app, &req),
-        (Dialect::Openapi, Err(error)) => {
+        (Wire::OpenApi, Ok(req)) => openapi::handle(app, &req),
+        (Wire::Mapi, Ok(req)) => mapi::handle(app, &req),
+        (Wire::OpenApi, Err(error)) => {
             app.stats.rejected.inc();
             openapi::refuse_unreadable(peek.call.as_deref(), &error)
         }
-        (Dialect::Mapi, Err(error)) => {
+        (Wire::Mapi, Err(error)) => {
             app.stats.rejected.inc();
             let code = match error {
                 RequestError::BadCharset | RequestError::BadEncoding => "ILLEGAL_CHARSET",

@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`mod@self`]: [`Stack`], [`Options`], number helpers, and the test keys (`alipay::test_keys`)
 //!   re-exported; tenants are onboarded with `loadtest::onboard`.
+//! - [`alipay_pos`]: [`AlipayPos`], a POS speaking Alipay's own OpenAPI to the front door.
 //! - [`db`]: [`Database`], a fresh database per stack.
 //! - [`gateway_process`]: [`GatewayProcess`], a gateway as a process of its own (to kill),
 //!   [`ready_within`] to wait for a gateway's readiness (both on the shared launcher,
@@ -22,6 +23,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod alipay_pos;
 pub mod db;
 pub mod finals;
 pub mod gateway_process;
@@ -46,6 +48,7 @@ use tenants::model::{Dialect, Limits};
 use tenants::{Keyring, Registry};
 use zeroize::Zeroizing;
 
+pub use alipay_pos::AlipayPos;
 pub use db::Database;
 pub use finals::{agrees_with_alipay, calls_of, final_trade, invariants_hold};
 pub use gateway_process::{GatewayProcess, KillOnDrop, ready_within};
@@ -203,6 +206,7 @@ impl Stack {
             webhook_poll: ms(50),
             refund_poll: ms(50),
             webhook_retry_ms: vec![100, 100, 100],
+            notify_retry_ms: vec![100, 100, 100],
             ..reconciler::Config::default()
         }
     }
@@ -283,6 +287,30 @@ impl Stack {
             tokio::time::timeout(Duration::from_secs(10), changes.changed()).await.unwrap().unwrap();
         }
         (pos, onboarded.webhook_secret)
+    }
+
+    /// Enables the front door of `pos`'s tenant (an OpenAPI one) with a POS key generated here
+    /// (RSA2); answers a POS speaking Alipay's own protocol to it, once the gateway knows it.
+    pub async fn front_door(&self, pos: &Pos) -> AlipayPos {
+        use tenants::registry::{FrontDoorInput, PosKeySource};
+        let input = FrontDoorInput { id: None, sign_type: SignType::Rsa2, pos_key: PosKeySource::Generate };
+        let issued = self.registry.enable_front_door("test", &pos.slug, input).await.unwrap();
+        let private_key_pem = issued.pos_private_key_pkcs1_pem.as_deref().unwrap().to_owned();
+        let platform_public_key = issued.platform_public_key.clone().unwrap();
+        let snapshots = self.gateway.state().snapshots.clone();
+        let mut changes = snapshots.subscribe();
+        while snapshots.current().by_front_door(Dialect::Openapi, &issued.id).is_none() {
+            tokio::time::timeout(Duration::from_secs(10), changes.changed()).await.unwrap().unwrap();
+        }
+        AlipayPos {
+            http: reqwest::Client::new(),
+            url: format!("{}/alipay/gateway.do", self.base()),
+            app_id: issued.id.parse().unwrap(),
+            signer: Arc::new(alipay::Signer::from_secret(SignType::Rsa2, &private_key_pem).unwrap()),
+            verifier: Arc::new(alipay::Verifier::from_key_text(SignType::Rsa2, &platform_public_key).unwrap()),
+            private_key_pem,
+            platform_public_key,
+        }
     }
 
     pub async fn openapi_tenant(&self) -> Pos {

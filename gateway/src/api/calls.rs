@@ -89,14 +89,17 @@ pub struct OrderCall {
     pub fields: OrderFields,
     pub ordered: Ordered,
     pub fingerprint: Vec<u8>,
+    /// Where Alipay notifies the gateway of the trade.
     pub notify_url: Option<String>,
+    /// Where the gateway notifies the POS, Alipay-style (front-door trades).
+    pub pos_notify_url: Option<String>,
 }
 
 impl OrderCall {
     pub fn new(state: Arc<AppState>, tenant: Arc<Tenant>, fields: OrderFields, ordered: Ordered) -> OrderCall {
         let notify_url = state.notify_url(&tenant);
         let fingerprint = fields.fingerprint(&ordered);
-        OrderCall { state, tenant, fields, ordered, fingerprint, notify_url }
+        OrderCall { state, tenant, fields, ordered, fingerprint, notify_url, pos_notify_url: None }
     }
 
     fn intent_row(&self) -> NewTrade {
@@ -115,6 +118,7 @@ impl OrderCall {
             operator_id: order.operator_id.map(|s| s.to_string()),
             check_at: OffsetDateTime::now_utc() + self.state.config.intent_check_after(),
             alipay_account: self.tenant.alipay_account(),
+            notify_url: self.pos_notify_url.clone(),
         }
     }
 }

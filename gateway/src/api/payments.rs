@@ -12,6 +12,7 @@ use alipay::{AuthCode, Currency, OutTradeNo};
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
+use ledger::Trade;
 use tenants::model::Dialect;
 use tenants::snapshot::Tenant;
 
@@ -73,24 +74,40 @@ pub fn ready(tenant: &Tenant) -> Result<(), ApiError> {
 }
 
 pub async fn pay(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
-    let request = PayRequest::parse(body, &ctx.tenant)?;
+    let PayRequest { fields, auth_code } = PayRequest::parse(body, &ctx.tenant)?;
     let wait = ctx.wait()?;
-    ready(&ctx.tenant)?;
-    let key = ctx.key(request.fields.out_trade_no.as_str());
-    let PayRequest { fields, auth_code } = request;
-    let call = OrderCall::new(ctx.state.clone(), ctx.tenant.clone(), fields, Ordered::Pay { auth_code });
-    let fingerprint = call.fingerprint.clone();
-    let Made { done: trade, timing } = lead_or_follow(&ctx, &ctx.state.payments, &key, call).await?;
-    if trade.fingerprint != fingerprint {
-        return Err(ApiError::Conflict(super::calls::NUMBER_TAKEN.into()));
-    }
-    let trade = wait_out_paying(&ctx, trade).await?;
+    let key = ctx.key(fields.out_trade_no.as_str());
+    let ordered = Ordered::Pay { auth_code };
+    let Made { done: trade, timing } = make_order(&ctx, fields, ordered, None, super::calls::NUMBER_TAKEN).await?;
     let trade = if trade.state.is_final() || wait.is_zero() {
         trade
     } else {
         wait_for_trade(&ctx.state, &key, Until::Final, wait).await?.unwrap_or(trade)
     };
     Ok(with_timing(json_response(StatusCode::OK, &views::payment(&trade)), timing))
+}
+
+/// Makes a payment or QR order (or joins, or repeats, an identical one) and waits out another
+/// gateway's PAYING: the trade as the POS is told it. A number used for another order is a
+/// conflict (`taken`). `notify_url` is the POS's own (front door), told of the payment.
+pub async fn make_order(
+    ctx: &Ctx,
+    fields: OrderFields,
+    ordered: Ordered,
+    notify_url: Option<String>,
+    taken: &str,
+) -> Result<Made<Trade>, ApiError> {
+    ready(&ctx.tenant)?;
+    let key = ctx.key(fields.out_trade_no.as_str());
+    let mut call = OrderCall::new(ctx.state.clone(), ctx.tenant.clone(), fields, ordered);
+    call.pos_notify_url = notify_url;
+    let fingerprint = call.fingerprint.clone();
+    let Made { done: trade, timing } = lead_or_follow(ctx, &ctx.state.payments, &key, call).await?;
+    if trade.fingerprint != fingerprint {
+        return Err(ApiError::Conflict(taken.into()));
+    }
+    let trade = wait_out_paying(ctx, trade).await?;
+    Ok(Made { done: trade, timing })
 }
 
 pub async fn get(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>>, ApiError> {
@@ -105,10 +122,15 @@ pub async fn get(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>>, 
 /// carries it on to the end and the POS hears 202 with `cancel_pending`.
 pub async fn cancel(ctx: Ctx, out_trade_no: &str) -> Result<Response<Full<Bytes>>, ApiError> {
     let out_trade_no: OutTradeNo = out_trade_no.parse().map_err(|_| ApiError::NotFound)?;
+    let Made { done: trade, timing } = make_cancel(&ctx, out_trade_no).await?;
+    let status = if trade.cancel_requested && trade.is_open() { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok(with_timing(json_response(status, &views::payment(&trade)), timing))
+}
+
+/// Cancels (or joins an identical cancel under way here): the trade as the cancel left it.
+pub async fn make_cancel(ctx: &Ctx, out_trade_no: OutTradeNo) -> Result<Made<Trade>, ApiError> {
     ready(&ctx.tenant)?;
     let key = ctx.key(out_trade_no.as_str());
     let call = CancelCall { state: ctx.state.clone(), key: key.clone(), out_trade_no };
-    let Made { done: trade, timing } = lead_or_follow(&ctx, &ctx.state.cancels, &key, call).await?;
-    let status = if trade.cancel_requested && trade.is_open() { StatusCode::ACCEPTED } else { StatusCode::OK };
-    Ok(with_timing(json_response(status, &views::payment(&trade)), timing))
+    lead_or_follow(ctx, &ctx.state.cancels, &key, call).await
 }

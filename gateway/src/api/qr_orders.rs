@@ -7,10 +7,10 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
 
-use super::calls::{OrderCall, OrderFields, Ordered};
+use super::calls::{OrderFields, Ordered};
 use super::fields::Fields;
-use super::payments::{ID_RULE, REF_RULE, SUBJECT_RULE, currency, ready};
-use super::{Ctx, Made, lead_or_follow, views, wait_out_paying, with_timing};
+use super::payments::{ID_RULE, REF_RULE, SUBJECT_RULE, currency, make_order};
+use super::{Ctx, Made, views, with_timing};
 use crate::problem::{ApiError, json_response};
 
 pub async fn create(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
@@ -33,16 +33,9 @@ pub async fn create(ctx: Ctx, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiE
     let (Some(out_trade_no), Some(amount), Some(subject)) = (out_trade_no, amount, subject) else {
         return Err(ApiError::Invalid(Vec::new()));
     };
-    ready(&ctx.tenant)?;
     let expires_in = Duration::from_secs(expires_in.unwrap_or(max));
-    let key = ctx.key(out_trade_no.as_str());
     let order = OrderFields { out_trade_no, amount, subject, store_id, terminal_id, operator_id };
-    let call = OrderCall::new(ctx.state.clone(), ctx.tenant.clone(), order, Ordered::Precreate { expires_in });
-    let fingerprint = call.fingerprint.clone();
-    let Made { done: trade, timing } = lead_or_follow(&ctx, &ctx.state.payments, &key, call).await?;
-    if trade.fingerprint != fingerprint {
-        return Err(ApiError::Conflict("out_trade_no was used for another order; use a new one".into()));
-    }
-    let trade = wait_out_paying(&ctx, trade).await?;
+    let taken = "out_trade_no was used for another order; use a new one";
+    let Made { done: trade, timing } = make_order(&ctx, order, Ordered::Precreate { expires_in }, None, taken).await?;
     Ok(with_timing(json_response(StatusCode::OK, &views::payment(&trade)), timing))
 }

@@ -2,7 +2,7 @@
 //! amount (reserved under the trade's row lock before Alipay is called), idempotent on
 //! `out_request_no`, made detached from the POS connection (a hang-up does not stop one).
 
-use alipay::{OutRequestNo, OutTradeNo};
+use alipay::{Amount, OutRequestNo, OutTradeNo};
 use aws_lc_rs::digest;
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -20,9 +20,8 @@ use crate::problem::{ApiError, json_response};
 
 pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Response<Full<Bytes>>, ApiError> {
     ready(&ctx.tenant)?;
-    let key = ctx.key(out_trade_no);
     let trade_no: OutTradeNo = out_trade_no.parse().map_err(|_| ApiError::NotFound)?;
-    let trade = ctx.state.store.get(&key).await?.ok_or(ApiError::NotFound)?;
+    let trade = ctx.state.store.get(&ctx.key(out_trade_no)).await?.ok_or(ApiError::NotFound)?;
     let mut fields = Fields::parse(body, &["out_request_no", "amount", "reason"])?;
     let out_request_no: Option<OutRequestNo> = fields.required("out_request_no", ID_RULE);
     let amount = fields.amount("amount", Some(trade.amount.currency()));
@@ -31,6 +30,23 @@ pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Respons
     let (Some(out_request_no), Some(amount)) = (out_request_no, amount) else {
         return Err(ApiError::Invalid(Vec::new()));
     };
+    let Made { done: Refunded { refund, trade }, timing } =
+        make_refund(&ctx, trade_no, out_request_no, amount, reason).await?;
+    Ok(with_timing(json_response(StatusCode::OK, &views::refund(&refund, &trade)), timing))
+}
+
+/// Makes a refund of the trade (or joins an identical one under way here, or repeats one made):
+/// the refund and its trade as the call left them. An `out_request_no` used for another refund
+/// is a conflict.
+pub async fn make_refund(
+    ctx: &Ctx,
+    trade_no: OutTradeNo,
+    out_request_no: OutRequestNo,
+    amount: Amount,
+    reason: Option<String>,
+) -> Result<Made<Refunded>, ApiError> {
+    ready(&ctx.tenant)?;
+    let key = ctx.key(trade_no.as_str());
     let fingerprint = fingerprint(
         "refund",
         &[
@@ -53,13 +69,15 @@ pub async fn create(ctx: Ctx, out_trade_no: &str, body: &[u8]) -> Result<Respons
     let expected = new.fingerprint.clone();
     let call_key = (key, new.out_request_no.clone());
     let call = RefundCall { state: ctx.state.clone(), out_trade_no: trade_no, wire_request_no, new };
-    let Made { done: Refunded { refund, trade }, timing } =
-        lead_or_follow(&ctx, &ctx.state.refunds, &call_key, call).await?;
-    if refund.fingerprint != expected {
-        return Err(ApiError::Conflict("out_request_no was used for another refund; use a new one".into()));
+    let made = lead_or_follow(ctx, &ctx.state.refunds, &call_key, call).await?;
+    if made.done.refund.fingerprint != expected {
+        return Err(ApiError::Conflict(REFUND_NUMBER_TAKEN.into()));
     }
-    Ok(with_timing(json_response(StatusCode::OK, &views::refund(&refund, &trade)), timing))
+    Ok(made)
 }
+
+/// The answer to a refund number used before for another refund.
+pub const REFUND_NUMBER_TAKEN: &str = "out_request_no was used for another refund; use a new one";
 
 /// The refund's number at Alipay. OpenAPI scopes `out_request_no` to its trade: it goes as the POS
 /// gave it. MAPI names a refund by partner + `partner_refund_id` alone (alipay-protocol.md B5, B8),

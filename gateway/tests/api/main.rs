@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod front_door;
+mod front_door_sdks;
 mod hostile;
 mod idempotency;
 mod isolation;

@@ -73,13 +73,13 @@ impl Batched for NewTrade {
         Box::pin(async move {
             let sql = sql!(
                 "INSERT INTO trades (tenant_id, out_trade_no, kind, state, fingerprint, currency, amount_minor, \
-                 subject, store_id, terminal_id, operator_id, next_check_at, alipay_account) \
+                 subject, store_id, terminal_id, operator_id, next_check_at, alipay_account, notify_url) \
                  SELECT n.tenant_id, n.out_trade_no, n.kind, 'PAYING', n.fingerprint, n.currency, n.amount_minor, \
-                 n.subject, n.store_id, n.terminal_id, n.operator_id, n.next_check_at, n.alipay_account \
+                 n.subject, n.store_id, n.terminal_id, n.operator_id, n.next_check_at, n.alipay_account, n.notify_url \
                  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::bigint[], $7::text[], \
-                 $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[]) AS n (tenant_id, out_trade_no, \
-                 kind, fingerprint, currency, amount_minor, subject, store_id, terminal_id, operator_id, next_check_at, \
-                 alipay_account) \
+                 $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[]) AS n (tenant_id, \
+                 out_trade_no, kind, fingerprint, currency, amount_minor, subject, store_id, terminal_id, operator_id, \
+                 next_check_at, alipay_account, notify_url) \
                  ON CONFLICT DO NOTHING RETURNING ",
                 TRADE_COLUMNS
             );
@@ -101,6 +101,7 @@ impl Batched for NewTrade {
                         &column(|n| n.operator_id.as_deref()),
                         &items.iter().map(|n| n.check_at).collect::<Vec<_>>(),
                         &column(|n| Some(&n.alipay_account)),
+                        &column(|n| n.notify_url.as_deref()),
                     ],
                 )
                 .await?

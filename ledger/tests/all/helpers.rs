@@ -30,6 +30,7 @@ pub fn intent(tenant: Uuid, no: &str, amount: &str) -> NewTrade {
         operator_id: None,
         check_at: OffsetDateTime::now_utc() + Duration::from_secs(15),
         alipay_account: format!("tenant:{tenant}"),
+        notify_url: None,
     }
 }
 

@@ -29,6 +29,7 @@ async fn an_overdue_backlog_drains_without_errors() {
             operator_id: None,
             check_at: overdue,
             alipay_account: pos.alipay_account(),
+            notify_url: None,
         };
         let Begin::Started(trade) = store.begin(&new).await.unwrap() else { panic!() };
         // Half were due for a query, half for their cancel, while everything was down.

@@ -2,9 +2,8 @@
 //! split between them (the SDKs differ), in the charset the request names (`charset` for
 //! OpenAPI, `_input_charset` for MAPI).
 
-use alipay::charset::{Charset, RawPair, decode_form_component, split_form};
-
-use crate::merchants::Dialect;
+use crate::charset::{Charset, RawPair, decode_form_component, split_form};
+use crate::unified::Dialect;
 
 /// Most parameters one request may carry.
 pub const MAX_PARAMS: usize = 64;
@@ -76,7 +75,7 @@ pub fn read(
     let body_pairs: Vec<RawPair<'_>> =
         if body_is_form || body.is_empty() { split_form(body).collect() } else { Vec::new() };
     let all: Vec<RawPair<'_>> = query_pairs.into_iter().chain(body_pairs).collect();
-    let dialect = if all.iter().any(|p| p.key == b"service") { Dialect::Mapi } else { Dialect::Openapi };
+    let dialect = if all.iter().any(|p| p.key == b"service") { Dialect::Mapi } else { Dialect::OpenApi };
     let call = raw_value(&all, if dialect == Dialect::Mapi { "service" } else { "method" });
     let peek = Peek { dialect, call };
     if !body_is_form && !body.is_empty() {
@@ -91,7 +90,7 @@ fn decode(all: &[RawPair<'_>], dialect: Dialect) -> Result<GatewayRequest, Reque
         return Err(RequestError::TooManyParams);
     }
     let (charset_key, default) = match dialect {
-        Dialect::Openapi => ("charset", Charset::Utf8),
+        Dialect::OpenApi => ("charset", Charset::Utf8),
         // The HK refund page gives GBK as MAPI's default.
         Dialect::Mapi => ("_input_charset", Charset::Gbk),
     };
@@ -129,7 +128,7 @@ mod tests {
             Some("application/x-www-form-urlencoded;charset=utf-8"),
             b"biz_content=%7B%7D&charset=utf-8",
         );
-        assert_eq!(peek.dialect, Dialect::Openapi);
+        assert_eq!(peek.dialect, Dialect::OpenApi);
         assert_eq!(peek.call.as_deref(), Some("alipay.trade.pay"));
         let req = req.unwrap();
         assert_eq!(req.get("sign"), Some("a+b"));
