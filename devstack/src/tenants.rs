@@ -91,6 +91,7 @@ pub async fn ensure(state: &State, endpoints: &Endpoints, stack: &mut StackFile)
             dialect: demo.dialect.as_str().into(),
             sign_type: demo.sign_type.as_str().into(),
             currency: Some(demo.currency.into()),
+            front_door: None,
         });
     }
     let registrations: Vec<&Registration> = merchants.values().collect();

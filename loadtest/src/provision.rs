@@ -95,6 +95,7 @@ pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> an
             dialect: dialect.as_str().to_owned(),
             sign_type: sign_type.as_str().to_owned(),
             currency: Some(if md5 { "HKD".into() } else { "CNY".into() }),
+            front_door: None,
         });
     }
     Ok(TenantsFile {

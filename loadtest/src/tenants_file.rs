@@ -26,6 +26,36 @@ pub struct PosTenant {
     /// The currency its payments are in (Global tenants must say one).
     #[serde(default)]
     pub currency: Option<String>,
+    /// The tenant's front door, when it is enabled: what POS software on Alipay's SDKs configures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front_door: Option<FrontDoorCredentials>,
+}
+
+/// What a POS vendor configures in an Alipay SDK to use a tenant's front door.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontDoorCredentials {
+    /// The front door's `gateway.do` (`…/alipay/gateway.do`, or `…/alipay/mapi/gateway.do`).
+    pub gateway_url: String,
+    /// The app id the POS signs as (OpenAPI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// The partner the POS signs as (Global MAPI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<String>,
+    /// `RSA2`, `RSA` or `MD5`.
+    pub sign_type: String,
+    /// The POS's private key, PKCS#1 PEM (RSA front doors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_private_key: Option<String>,
+    /// The same key, PKCS#8 PEM (as Java SDKs take it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_private_key_pkcs8: Option<String>,
+    /// The front door's platform public key, bare base64 (SDKs' "Alipay public key").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alipay_public_key: Option<String>,
+    /// The MD5 key (MD5 front doors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5_key: Option<String>,
 }
 
 fn openapi() -> String {
