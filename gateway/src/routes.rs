@@ -25,6 +25,7 @@ use crate::problem::ApiError;
 use crate::replay::Verdict;
 use crate::state::AppState;
 use telemetry::server::ReadBody;
+use tenants::model::Dialect;
 
 /// Where a request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +38,9 @@ enum Route<'a> {
     OauthToken,
     SalesReport,
     Notify(&'a str),
-    /// The front door: Alipay's own `gateway.do` (OpenAPI), for POS software on Alipay's SDKs.
-    FrontDoor,
+    /// The front door: Alipay's own `gateway.do` (OpenAPI, or Global MAPI), for POS software on
+    /// Alipay's SDKs.
+    FrontDoor(Dialect),
     OpenApi,
     WrongMethod(&'static str),
     Unknown,
@@ -58,7 +60,8 @@ impl<'a> Route<'a> {
             ["v1", "oauth", "token"] if post => Route::OauthToken,
             ["v1", "reports", "sales"] if get => Route::SalesReport,
             ["notify", tenant] if post => Route::Notify(tenant),
-            ["alipay", "gateway.do"] if post || get => Route::FrontDoor,
+            ["alipay", "gateway.do"] if post || get => Route::FrontDoor(Dialect::Openapi),
+            ["alipay", "mapi", "gateway.do"] if post || get => Route::FrontDoor(Dialect::Mapi),
             ["openapi.json"] if get => Route::OpenApi,
             ["v1", "payments"] => Route::WrongMethod("payments"),
             ["v1", "payments", _] => Route::WrongMethod("payment"),
@@ -66,7 +69,9 @@ impl<'a> Route<'a> {
                 Route::WrongMethod("post_only")
             }
             ["v1", "reports", "sales"] => Route::WrongMethod("sales_report"),
-            ["openapi.json"] | ["notify", _] | ["alipay", "gateway.do"] => Route::WrongMethod("fixed"),
+            ["openapi.json"] | ["notify", _] | ["alipay", "gateway.do"] | ["alipay", "mapi", "gateway.do"] => {
+                Route::WrongMethod("fixed")
+            }
             _ => Route::Unknown,
         }
     }
@@ -82,7 +87,8 @@ impl<'a> Route<'a> {
             Route::OauthToken => "oauth_token",
             Route::SalesReport => "sales_report",
             Route::Notify(_) => "notify",
-            Route::FrontDoor => "front_door",
+            Route::FrontDoor(Dialect::Openapi) => "front_door",
+            Route::FrontDoor(Dialect::Mapi) => "front_door_mapi",
             Route::OpenApi => "openapi",
             Route::WrongMethod(_) => "wrong_method",
             Route::Unknown => "unknown",
@@ -199,8 +205,8 @@ async fn respond(
     if let Route::Notify(tenant) = route {
         return Ok(crate::notify::receive(state, tenant, &body).await);
     }
-    if route == Route::FrontDoor {
-        return Ok(crate::front_door::openapi(state, parts, &body, unauthenticated).await);
+    if let Route::FrontDoor(dialect) = route {
+        return Ok(crate::front_door::answer(state, dialect, parts, &body, unauthenticated).await);
     }
     let snapshot = state.snapshots.current();
     // Exactly one `Authorization` (it is not a list): with two, which one was checked is ambiguous.
@@ -240,7 +246,7 @@ async fn respond(
         Route::QrOrder => api::qr_orders::create(ctx, &body).await,
         Route::OauthToken => api::oauth::token(ctx, &body).await,
         Route::SalesReport => api::reports::sales(ctx).await,
-        Route::Notify(_) | Route::FrontDoor | Route::OpenApi | Route::WrongMethod(_) | Route::Unknown => {
+        Route::Notify(_) | Route::FrontDoor(_) | Route::OpenApi | Route::WrongMethod(_) | Route::Unknown => {
             Err(ApiError::NoRoute)
         }
     }
@@ -254,18 +260,22 @@ mod tests {
     /// Each route's method and path template, as the OpenAPI document names them. The match is
     /// exhaustive: a new route does not compile until it is listed here, and then the test
     /// below fails until the document has it.
-    fn template(route: Route<'_>) -> Option<(&'static str, &'static str)> {
+    fn template(route: Route<'_>) -> Option<(&'static [&'static str], &'static str)> {
+        const POST: &[&str] = &["post"];
+        const GET: &[&str] = &["get"];
+        const BOTH: &[&str] = &["get", "post"];
         match route {
-            Route::Pay => Some(("post", "/v1/payments")),
-            Route::GetPayment(_) => Some(("get", "/v1/payments/{out_trade_no}")),
-            Route::Cancel(_) => Some(("post", "/v1/payments/{out_trade_no}/cancel")),
-            Route::Refund(_) => Some(("post", "/v1/payments/{out_trade_no}/refunds")),
-            Route::QrOrder => Some(("post", "/v1/qr-orders")),
-            Route::OauthToken => Some(("post", "/v1/oauth/token")),
-            Route::SalesReport => Some(("get", "/v1/reports/sales")),
-            Route::Notify(_) => Some(("post", "/notify/{tenant}")),
-            Route::FrontDoor => Some(("post", "/alipay/gateway.do")),
-            Route::OpenApi => Some(("get", "/openapi.json")),
+            Route::Pay => Some((POST, "/v1/payments")),
+            Route::GetPayment(_) => Some((GET, "/v1/payments/{out_trade_no}")),
+            Route::Cancel(_) => Some((POST, "/v1/payments/{out_trade_no}/cancel")),
+            Route::Refund(_) => Some((POST, "/v1/payments/{out_trade_no}/refunds")),
+            Route::QrOrder => Some((POST, "/v1/qr-orders")),
+            Route::OauthToken => Some((POST, "/v1/oauth/token")),
+            Route::SalesReport => Some((GET, "/v1/reports/sales")),
+            Route::Notify(_) => Some((POST, "/notify/{tenant}")),
+            Route::FrontDoor(Dialect::Openapi) => Some((BOTH, "/alipay/gateway.do")),
+            Route::FrontDoor(Dialect::Mapi) => Some((BOTH, "/alipay/mapi/gateway.do")),
+            Route::OpenApi => Some((GET, "/openapi.json")),
             Route::WrongMethod(_) | Route::Unknown => None,
         }
     }
@@ -281,7 +291,9 @@ mod tests {
                 // The router sends a concrete request of this operation to the documented route.
                 let concrete = path.replace("{out_trade_no}", "T-1").replace("{tenant}", "0");
                 let route = Route::of(&method.to_uppercase().parse().unwrap(), &concrete);
-                assert_eq!(template(route), Some((method.as_str(), path.as_str())), "{method} {path}");
+                let served =
+                    template(route).is_some_and(|(methods, p)| methods.contains(&method.as_str()) && p == path);
+                assert!(served, "{method} {path} goes to {route:?}");
             }
         }
         let routes = [
@@ -293,11 +305,15 @@ mod tests {
             Route::OauthToken,
             Route::SalesReport,
             Route::Notify("x"),
-            Route::FrontDoor,
+            Route::FrontDoor(Dialect::Openapi),
+            Route::FrontDoor(Dialect::Mapi),
             Route::OpenApi,
         ];
-        let served: std::collections::BTreeSet<(String, String)> =
-            routes.into_iter().filter_map(template).map(|(m, p)| (m.to_owned(), p.to_owned())).collect();
+        let served: std::collections::BTreeSet<(String, String)> = routes
+            .into_iter()
+            .filter_map(template)
+            .flat_map(|(methods, p)| methods.iter().map(move |m| ((*m).to_owned(), p.to_owned())))
+            .collect();
         assert_eq!(documented, served, "every route documented, nothing documented that is not served");
     }
 }

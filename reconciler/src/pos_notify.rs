@@ -11,6 +11,7 @@ use alipay::time_text::beijing_datetime;
 use alipay::{Charset, Currency, Decimal, Params};
 use ledger::store::Delivery;
 use serde::Deserialize;
+use tenants::model::Dialect;
 use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
@@ -53,23 +54,35 @@ pub fn form(tenant: &Tenant, delivery: &Delivery, now: OffsetDateTime) -> Result
     params.set("notify_time", beijing_datetime(now));
     params.set("notify_type", "trade_status_sync");
     params.set("notify_id", format!("acq{:029}", delivery.id));
-    params.set("app_id", front_door.id.as_str());
-    params.set("charset", Charset::Utf8.label());
-    params.set("version", "1.0");
     params.set_opt("trade_no", queued.trade_no);
     params.set("out_trade_no", queued.out_trade_no);
     params.set_opt("buyer_id", queued.buyer_user_id);
     params.set("trade_status", queued.trade_status);
-    params.set("total_amount", amount.as_str());
-    params.set("receipt_amount", amount.as_str());
-    params.set("buyer_pay_amount", amount.as_str());
-    params.set("invoice_amount", amount.as_str());
-    if currency != Currency::CNY {
-        params.set("trans_currency", currency.code());
-    }
     params.set("subject", queued.subject);
     params.set("gmt_create", beijing_datetime(queued.created_at));
     params.set_opt("gmt_payment", queued.paid_at.map(beijing_datetime));
+    match tenant.dialect {
+        Dialect::Openapi => {
+            params.set("app_id", front_door.id.as_str());
+            params.set("charset", Charset::Utf8.label());
+            params.set("version", "1.0");
+            params.set("total_amount", amount.as_str());
+            params.set("receipt_amount", amount.as_str());
+            params.set("buyer_pay_amount", amount.as_str());
+            params.set("invoice_amount", amount.as_str());
+            if currency != Currency::CNY {
+                params.set("trans_currency", currency.code());
+            }
+        }
+        // Global (alipay-protocol.md B7): the partner as seller, the fee and its currency.
+        Dialect::Mapi => {
+            params.set("notify_action_type", "payByAccountAction");
+            params.set("seller_id", front_door.id.as_str());
+            params.set("total_fee", amount.as_str());
+            params.set("currency", currency.code());
+            params.set_opt("alipay_pay_time", queued.paid_at.map(alipay::time_text::beijing_compact));
+        }
+    }
     sign_notification(&mut params, signer, Charset::Utf8).map_err(|_| "the notification could not be signed")?;
     let body = params.to_form(Charset::Utf8).map_err(|_| "the notification could not be written")?;
     Ok(Form { url: queued.notify_url, body })

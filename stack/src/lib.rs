@@ -292,16 +292,9 @@ impl Stack {
     /// Enables the front door of `pos`'s tenant (an OpenAPI one) with a POS key generated here
     /// (RSA2); answers a POS speaking Alipay's own protocol to it, once the gateway knows it.
     pub async fn front_door(&self, pos: &Pos) -> AlipayPos {
-        use tenants::registry::{FrontDoorInput, PosKeySource};
-        let input = FrontDoorInput { id: None, sign_type: SignType::Rsa2, pos_key: PosKeySource::Generate };
-        let issued = self.registry.enable_front_door("test", &pos.slug, input).await.unwrap();
+        let issued = self.enable_front_door(pos, SignType::Rsa2).await;
         let private_key_pem = issued.pos_private_key_pkcs1_pem.as_deref().unwrap().to_owned();
         let platform_public_key = issued.platform_public_key.clone().unwrap();
-        let snapshots = self.gateway.state().snapshots.clone();
-        let mut changes = snapshots.subscribe();
-        while snapshots.current().by_front_door(Dialect::Openapi, &issued.id).is_none() {
-            tokio::time::timeout(Duration::from_secs(10), changes.changed()).await.unwrap().unwrap();
-        }
         AlipayPos {
             http: reqwest::Client::new(),
             url: format!("{}/alipay/gateway.do", self.base()),
@@ -311,6 +304,20 @@ impl Stack {
             private_key_pem,
             platform_public_key,
         }
+    }
+
+    /// Enables the front door of `pos`'s tenant, signing with `sign_type`, its POS key (or MD5
+    /// key) generated here; answers what ops hand the POS vendor, once the gateway knows it.
+    pub async fn enable_front_door(&self, pos: &Pos, sign_type: SignType) -> tenants::registry::FrontDoorIssued {
+        use tenants::registry::{FrontDoorInput, PosKeySource};
+        let input = FrontDoorInput { id: None, sign_type, pos_key: PosKeySource::Generate };
+        let issued = self.registry.enable_front_door("test", &pos.slug, input).await.unwrap();
+        let snapshots = self.gateway.state().snapshots.clone();
+        let mut changes = snapshots.subscribe();
+        while snapshots.current().by_front_door(pos.dialect, &issued.id).is_none() {
+            tokio::time::timeout(Duration::from_secs(10), changes.changed()).await.unwrap().unwrap();
+        }
+        issued
     }
 
     pub async fn openapi_tenant(&self) -> Pos {

@@ -17,9 +17,12 @@
 //! # Layout
 //! - [`mod@self`]: reading, finding the tenant, the checks, answering.
 //! - [`openapi`]: the OpenAPI methods.
+//! - [`mapi`]: the Global MAPI front door (`/alipay/mapi/gateway.do`): its checks, services and
+//!   XML answers.
 //! - [`answers`]: Alipay's answer members, built from the ledger's rows.
 
 pub mod answers;
+pub mod mapi;
 pub mod openapi;
 
 use std::sync::Arc;
@@ -33,7 +36,7 @@ use http::{Response, StatusCode, header};
 use http_body_util::Full;
 use telemetry::server::BudgetHold;
 use tenants::model::Dialect;
-use tenants::snapshot::Tenant;
+use tenants::snapshot::{FrontDoor, Tenant};
 use tenants::url_policy::{self, UrlPolicy};
 use time::OffsetDateTime;
 
@@ -41,16 +44,29 @@ use crate::api::Ctx;
 use crate::limits::Budget;
 use crate::state::AppState;
 
-/// Answers one OpenAPI `gateway.do` request. Its body was read within the limits and holds its
+/// Answers one front-door request in `dialect`. Its body was read within the limits and holds its
 /// bytes of the unauthenticated budget (`unverified`) until the POS's signature is checked.
-pub async fn openapi(
+pub async fn answer(
     state: &Arc<AppState>,
+    dialect: Dialect,
     parts: &http::request::Parts,
     body: &[u8],
     unverified: BudgetHold,
 ) -> Response<Full<Bytes>> {
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let (peek, decoded) = server::read(parts.uri.query(), content_type, body);
+    match dialect {
+        Dialect::Openapi => openapi_door(state, peek, decoded, unverified).await,
+        Dialect::Mapi => mapi::answer(state, decoded, unverified).await,
+    }
+}
+
+async fn openapi_door(
+    state: &Arc<AppState>,
+    peek: server::Peek,
+    decoded: Result<GatewayRequest, server::RequestError>,
+    unverified: BudgetHold,
+) -> Response<Full<Bytes>> {
     let key = response_key(peek.call.as_deref());
     let req = match decoded {
         Ok(req) => req,
@@ -70,7 +86,10 @@ pub async fn openapi(
     drop(snapshot);
     let now = OffsetDateTime::now_utc();
     let answer = Answering { tenant: &tenant, now, charset: req.charset };
-    if let Err(status) = admit(state, &tenant, &req, now) {
+    let admitted = front_door_of(&tenant)
+        .and_then(|door| wire::check_common(&req, door.sign_type, door.verifiers(now)))
+        .and_then(|()| admit(state, &tenant, &req, budget_of(req.value("method"))));
+    if let Err(status) = admitted {
         metrics::counter!("gateway_front_door_refused_total", "reason" => refusal_label(&status)).increment(1);
         return answer.status(&key, &status);
     }
@@ -83,12 +102,22 @@ pub async fn openapi(
     }
 }
 
-/// Alipay's checks, the POS's signature, then the tenant's own gates.
-fn admit(state: &AppState, tenant: &Tenant, req: &GatewayRequest, now: OffsetDateTime) -> Result<(), Status> {
-    let Some(front_door) = tenant.front_door.as_ref() else {
-        return Err(invalid("isv.invalid-app-id", "invalid app_id"));
-    };
-    wire::check_common(req, front_door.sign_type, front_door.verifiers(now))?;
+fn front_door_of(tenant: &Tenant) -> Result<&FrontDoor, Status> {
+    tenant.front_door.as_ref().ok_or_else(|| invalid("isv.invalid-app-id", "invalid app_id"))
+}
+
+/// What budget a call draws on: pays and QR orders the pay budget, the rest the other.
+fn budget_of(call: Option<&str>) -> Budget {
+    match call {
+        Some("alipay.trade.pay" | "alipay.trade.precreate")
+        | Some("alipay.acquire.overseas.spot.pay" | "alipay.acquire.precreate") => Budget::Pay,
+        _ => Budget::Other,
+    }
+}
+
+/// The tenant's own gates, after the POS's signature verified: the notify_url may be sent to,
+/// the tenant is active, the call is within its budget (in OpenAPI's words; MAPI answers its own).
+fn admit(state: &AppState, tenant: &Tenant, req: &GatewayRequest, budget: Budget) -> Result<(), Status> {
     if let Some(url) = req.value("notify_url")
         && url_policy::check(url, UrlPolicy::for_environment(&tenant.environment)).is_err()
     {
@@ -102,10 +131,6 @@ fn admit(state: &AppState, tenant: &Tenant, req: &GatewayRequest, now: OffsetDat
             "the app is suspended",
         ));
     }
-    let budget = match req.value("method") {
-        Some("alipay.trade.pay" | "alipay.trade.precreate") => Budget::Pay,
-        _ => Budget::Other,
-    };
     if state.budgets.check(tenant.id, tenant.limits, budget).is_err() {
         metrics::counter!("gateway_rate_limited_total", "budget" => budget.as_str()).increment(1);
         return Err(Status::error("40005", "Call Limited", "isv.app-call-limited", "call limited"));

@@ -116,3 +116,125 @@ async fn a_pos_that_gives_up_on_an_unknown_payment_still_gets_a_final_trade() {
     let query = pos.exec(&TradeQuery { trade: by_number(&no) }, None).await;
     assert_eq!(query.answer.unwrap().trade_status, Some(TradeStatus::TradeClosed));
 }
+
+/// A Global POS on Alipay's MAPI (PID + MD5, XML answers) through `/alipay/mapi/gateway.do`.
+mod mapi {
+    use alipay::mapi::services::{AcquireCancel, OverseasQuery, SpotPay, SpotRefund};
+    use alipay::mapi::{RequestMeta, Service, build_request, read_reply};
+    use alipay::openapi::trade::{CancelAction, TradeStatus};
+    use alipay::{Amount, Charset, Currency, Md5Key, Outcome, Partner, Signer, Verifier};
+    use stack::{Options, Stack, code, trade_no};
+
+    struct MapiPos {
+        http: reqwest::Client,
+        url: String,
+        partner: Partner,
+        key: String,
+    }
+
+    impl MapiPos {
+        async fn send<S: Service>(&self, service: &S, key: &str) -> String {
+            let meta = RequestMeta { partner: &self.partner, charset: Charset::Utf8, notify_url: None };
+            let signer = Signer::md5(Md5Key::new(key).unwrap());
+            let form = build_request(service, &meta, &signer).unwrap().to_form(Charset::Utf8).unwrap();
+            let response = self
+                .http
+                .post(&self.url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+
+        async fn exec<S: Service>(&self, service: &S) -> alipay::openapi::Reply<S::Answer> {
+            let body = self.send(service, &self.key).await;
+            read_reply::<S>(body.as_bytes(), Charset::Utf8, &Verifier::md5(Md5Key::new(&self.key).unwrap()))
+        }
+    }
+
+    fn usd(text: &str) -> Amount {
+        Amount::parse(text, Currency::USD).unwrap()
+    }
+
+    fn spot_pay(seller: &Partner, no: &str, scenario: &str) -> SpotPay {
+        SpotPay {
+            alipay_seller_id: seller.clone(),
+            partner_trans_id: no.parse().unwrap(),
+            buyer_identity_code: code(scenario).parse().unwrap(),
+            trans_name: "Dim sum".parse().unwrap(),
+            trans_amount: usd("30.00"),
+            trans_create_time: alipay::time_text::beijing_compact(time::OffsetDateTime::now_utc()),
+            quantity: None,
+            memo: None,
+            extend_info: None,
+        }
+    }
+
+    fn millis() -> String {
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).to_string()
+    }
+
+    #[tokio::test]
+    async fn a_global_pos_pays_queries_refunds_and_cancels_through_the_mapi_front_door() {
+        let stack = Stack::start(Options::scaled(super::SCALE)).await;
+        let tenant = stack.mapi_tenant().await;
+        let issued = stack.enable_front_door(&tenant, alipay::SignType::Md5).await;
+        let partner: Partner = issued.id.parse().unwrap();
+        let pos = MapiPos {
+            http: reqwest::Client::new(),
+            url: format!("{}/alipay/mapi/gateway.do", stack.base()),
+            partner: partner.clone(),
+            key: issued.md5_key.as_deref().unwrap().to_owned(),
+        };
+
+        let no = trade_no("MP");
+        let paid = pos.exec(&spot_pay(&partner, &no, "00")).await;
+        assert_eq!(paid.outcome, Outcome::Success, "{paid:?}");
+        let query = pos.exec(&OverseasQuery { partner_trans_id: no.parse().unwrap() }).await;
+        assert_eq!(query.answer.unwrap().alipay_trans_status, Some(TradeStatus::TradeSuccess));
+        let refund = SpotRefund {
+            partner_trans_id: no.parse().unwrap(),
+            partner_refund_id: "R1".parse().unwrap(),
+            refund_amount: usd("5.00"),
+            refund_reason: None,
+        };
+        let refunded = pos.exec(&refund).await;
+        assert_eq!(refunded.outcome, Outcome::Success, "{refunded:?}");
+        assert_eq!(pos.exec(&refund).await.outcome, Outcome::Success, "the same refund again is the same refund");
+        let trade = stack.ledger(&tenant, &no).await.unwrap();
+        assert_eq!((trade.state, trade.refunded), (ledger::TradeState::PartiallyRefunded, usd("5.00")));
+        assert_eq!(stack.truth(&tenant, &no).await.unwrap()["refunded_amount"], "5.00", "Alipay refunded it once");
+
+        // The buyer never confirms: UNKNOW, then the POS cancels and the trade is closed.
+        let unpaid = trade_no("MU");
+        let paying = pos.exec(&spot_pay(&partner, &unpaid, "61")).await;
+        assert_eq!(paying.answer.unwrap().error.as_deref(), Some("ORDER_SUCCESS_PAY_INPROCESS"));
+        let cancel = AcquireCancel { out_trade_no: unpaid.parse().unwrap(), timestamp: millis() };
+        let mut cancelled = pos.exec(&cancel).await;
+        for _ in 0..10 {
+            if cancelled.outcome == Outcome::Success {
+                break;
+            }
+            cancelled = pos.exec(&cancel).await;
+        }
+        assert_eq!(cancelled.answer.unwrap().action, Some(CancelAction::Close));
+        assert_eq!(stack.ledger(&tenant, &unpaid).await.unwrap().state, ledger::TradeState::Cancelled);
+
+        // A wrong key, an unknown service: Alipay's unsigned refusals.
+        let forged = pos.send(&OverseasQuery { partner_trans_id: no.parse().unwrap() }, "0123456789abcdef0123").await;
+        assert!(
+            forged.contains("<is_success>F</is_success>") && forged.contains("<error>ILLEGAL_SIGN</error>"),
+            "{forged}"
+        );
+        let other_partner = MapiPos { partner: tenant.alipay_id.parse().unwrap(), ..pos };
+        let unknown =
+            other_partner.send(&OverseasQuery { partner_trans_id: no.parse().unwrap() }, &other_partner.key).await;
+        assert!(
+            unknown.contains("<error>ILLEGAL_PARTNER</error>"),
+            "the tenant's own partner is not its front door: {unknown}"
+        );
+    }
+}
