@@ -238,3 +238,64 @@ mod mapi {
         );
     }
 }
+
+/// Hostile input to both front doors: unsigned bytes of every kind, and hostile `biz_content`
+/// signed with the POS's own key. Each gets Alipay's refusal (HTTP 200, as Alipay answers; 413
+/// past the body limit), and nothing is written.
+#[tokio::test]
+async fn hostile_requests_to_the_front_doors_are_refused_as_alipay_refuses_and_write_nothing() {
+    use super::hostile::{everything, hostile_bodies};
+    let stack = Stack::start(Options::scaled(SCALE)).await;
+    let tenant = stack.openapi_tenant().await;
+    let pos = stack.front_door(&tenant).await;
+    let global = stack.mapi_tenant().await;
+    stack.enable_front_door(&global, alipay::SignType::Md5).await;
+    let paid = trade_no("H");
+    assert_eq!(pos.exec(&pay(&paid, "00", "10.00"), None).await.outcome, Outcome::Success);
+    let client = stack.db.client().await;
+    let before = everything(&client).await;
+    let doors = [pos.url.clone(), format!("{}/alipay/mapi/gateway.do", stack.base())];
+    for door in &doors {
+        for (what, body) in hostile_bodies() {
+            let response = stack
+                .http
+                .post(door)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            if what == "over the limit" {
+                assert_eq!(status, 413, "{what} to {door}: {text}");
+                continue;
+            }
+            assert_eq!(status, 200, "{what} to {door}: {text}");
+            let refused = text.contains("\"code\":\"4000") || text.contains("<is_success>F</is_success>");
+            assert!(refused, "{what} to {door}: {text}");
+        }
+    }
+    for method in ["alipay.trade.pay", "alipay.trade.precreate", "alipay.trade.refund", "alipay.trade.cancel"] {
+        for (what, body) in hostile_bodies() {
+            let mut params = pos.params(&TradeQuery { trade: by_number(&paid) }, None);
+            params.set("method", method);
+            params.set("biz_content", String::from_utf8_lossy(&body).into_owned());
+            pos.sign(&mut params);
+            let response = stack.http.post(&pos.url).body(params.to_form(alipay::Charset::Utf8).unwrap());
+            let response = response.header("content-type", "application/x-www-form-urlencoded").send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            if status == 413 {
+                continue; // the form-encoded body grew past the limit
+            }
+            assert_eq!(status, 200, "{what} as {method}: {text}");
+            let refused =
+                ["\"code\":\"40002\"", "\"code\":\"40004\"", "\"code\":\"40001\""].iter().any(|c| text.contains(c));
+            // Cancelling a trade that does not exist is Alipay's 10000 with nothing done.
+            let nothing_to_cancel = method == "alipay.trade.cancel" && !text.contains("\"action\"");
+            assert!(refused || nothing_to_cancel, "{what} as {method}: {text}");
+        }
+    }
+    assert_eq!(everything(&client).await, before, "nothing written");
+}

@@ -5,7 +5,7 @@
 
 use stack::*;
 
-fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
+pub fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
     let deep_array = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
     let deep_object = format!("{}1{}", "{\"a\":".repeat(5_000), "}".repeat(5_000));
     let long = "x".repeat(60_000);
@@ -78,7 +78,7 @@ async fn hostile_bodies_and_queries_are_refused_and_write_nothing() {
 }
 
 /// Every row of every table, as text: equal before and after means nothing was written.
-async fn everything(client: &tokio_postgres::Client) -> Vec<String> {
+pub async fn everything(client: &tokio_postgres::Client) -> Vec<String> {
     let mut rows = Vec::new();
     for table in [
         "tenants",
@@ -89,6 +89,7 @@ async fn everything(client: &tokio_postgres::Client) -> Vec<String> {
         "refunds",
         "alipay_notifications",
         "webhook_outbox",
+        "front_doors",
     ] {
         let sql = format!("SELECT coalesce(string_agg(t::text, '|' ORDER BY t::text), '') FROM {table} t");
         rows.push(client.query_one(&sql, &[]).await.unwrap().get(0));
