@@ -13,7 +13,9 @@ use alipay::mapi::{write_answer, write_rejection};
 use alipay::openapi::trade::YesNo;
 use alipay::server::GatewayRequest;
 use alipay::time_text::beijing_compact;
-use alipay::{Amount, AuthCode, Charset, Currency, Decimal, MoneyError, OutRequestNo, OutTradeNo, SignType, Subject};
+use alipay::{
+    Amount, AuthCode, Charset, Currency, Decimal, MoneyError, OutRequestNo, OutTradeNo, SignType, Signer, Subject,
+};
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::Full;
@@ -63,11 +65,10 @@ pub async fn answer(
     let Some(Ok(sign_type)) = req.value("sign_type").map(str::parse::<SignType>) else {
         return refused("ILLEGAL_SIGN_TYPE", req.charset);
     };
-    let verified = sign_type == door.sign_type
-        && door.verifiers(now).any(|v| alipay::mapi::verify_request(&req.params, req.charset, v).is_ok());
-    if !verified {
+    let verified = door.verify(now, |v| alipay::mapi::verify_request(&req.params, req.charset, v).is_ok());
+    let Some(signer) = verified.filter(|_| sign_type == door.sign_type) else {
         return refused("ILLEGAL_SIGN", req.charset);
-    }
+    };
     if let Err(status) = admit(state, &tenant, &req, budget_of(Some(&service))) {
         let error = match status.code.as_str() {
             "40006" => "ILLEGAL_PARTNER",
@@ -78,7 +79,7 @@ pub async fn answer(
     }
     drop(unverified);
     let ctx = Ctx { state: state.clone(), tenant: tenant.clone(), query: None };
-    let call = Call { ctx: &ctx, req: &req };
+    let call = Call { ctx: &ctx, req: &req, signer };
     let result = match service.as_str() {
         "alipay.acquire.overseas.spot.pay" => call.spot_pay().await,
         "alipay.acquire.overseas.query" => call.query().await,
@@ -126,6 +127,8 @@ fn respond(body: Vec<u8>, charset: Charset) -> Response<Full<Bytes>> {
 struct Call<'a> {
     ctx: &'a Ctx,
     req: &'a GatewayRequest,
+    /// Signs the answer (for MD5, the key that verified the request).
+    signer: &'a Signer,
 }
 
 fn dec(amount: Amount) -> Option<Decimal> {
@@ -136,9 +139,7 @@ impl Call<'_> {
     /// The signed XML answer (Alipay echoes the request's parameters in `<request>`).
     fn answer(&self, answer: &impl Serialize) -> Result<Vec<u8>, Refusal> {
         let echo: Vec<(&str, &str)> = self.req.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let now = OffsetDateTime::now_utc();
-        let signer = self.ctx.tenant.front_door.as_ref().and_then(|d| d.signer(now)).ok_or("SYSTEM_ERROR")?;
-        write_answer(answer, &echo, signer, self.req.charset).map_err(|_| "SYSTEM_ERROR")
+        write_answer(answer, &echo, self.signer, self.req.charset).map_err(|_| "SYSTEM_ERROR")
     }
 
     fn required<T: std::str::FromStr>(&self, field: &str) -> Result<T, Refusal> {

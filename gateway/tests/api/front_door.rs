@@ -125,6 +125,7 @@ mod mapi {
     use alipay::{Amount, Charset, Currency, Md5Key, Outcome, Partner, Signer, Verifier};
     use stack::{Options, Stack, code, trade_no};
 
+    #[derive(Clone)]
     struct MapiPos {
         http: reqwest::Client,
         url: String,
@@ -229,13 +230,33 @@ mod mapi {
             forged.contains("<is_success>F</is_success>") && forged.contains("<error>ILLEGAL_SIGN</error>"),
             "{forged}"
         );
-        let other_partner = MapiPos { partner: tenant.alipay_id.parse().unwrap(), ..pos };
+        let other_partner = MapiPos { partner: tenant.alipay_id.parse().unwrap(), ..pos.clone() };
         let unknown =
             other_partner.send(&OverseasQuery { partner_trans_id: no.parse().unwrap() }, &other_partner.key).await;
         assert!(
             unknown.contains("<error>ILLEGAL_PARTNER</error>"),
             "the tenant's own partner is not its front door: {unknown}"
         );
+
+        // A new MD5 key with an hour's overlap: terminals on either key are answered in their own.
+        let source = tenants::registry::PosKeySource::Generate;
+        let overlap = std::time::Duration::from_secs(3600);
+        let rotated = stack.registry.rotate_front_door_pos_key("test", &tenant.slug, source, overlap).await.unwrap();
+        let snapshots = stack.gateway.state().snapshots.clone();
+        let mut changes = snapshots.subscribe();
+        let keys = || {
+            let snapshot = snapshots.current();
+            let door = snapshot.by_front_door(tenant.dialect, &issued.id).and_then(|t| t.front_door.as_ref());
+            door.map_or(0, |d| d.pos_keys.len())
+        };
+        while keys() < 2 {
+            tokio::time::timeout(std::time::Duration::from_secs(10), changes.changed()).await.unwrap().unwrap();
+        }
+        let renewed = MapiPos { key: rotated.md5_key.as_deref().unwrap().to_owned(), ..pos.clone() };
+        for terminal in [&pos, &renewed] {
+            let query = terminal.exec(&OverseasQuery { partner_trans_id: no.parse().unwrap() }).await;
+            assert_eq!(query.outcome, Outcome::Success, "{query:?}");
+        }
     }
 }
 

@@ -29,6 +29,9 @@ pub struct FrontDoor {
 pub struct PosKey {
     pub verifier: Verifier,
     pub until: Option<OffsetDateTime>,
+    /// MD5 front doors: the same shared key, which signs the answers to the requests it verified
+    /// (during a rotation's overlap a POS still on the old key can verify only answers in it).
+    pub signer: Option<Signer>,
 }
 
 /// A key that signs answers from `from` on (until a newer key's `from`).
@@ -49,6 +52,13 @@ impl FrontDoor {
     /// The keys that verify a POS request at `now`.
     pub fn verifiers(&self, now: OffsetDateTime) -> impl Iterator<Item = &Verifier> {
         self.pos_keys.iter().filter(move |k| k.is_valid_at(now)).map(|k| &k.verifier)
+    }
+
+    /// The key that verifies a request at `now` (`verifies` says whether a key does), and the key
+    /// that signs its answer: the same shared key for MD5, the platform key at `now` for RSA.
+    pub fn verify(&self, now: OffsetDateTime, verifies: impl Fn(&Verifier) -> bool) -> Option<&Signer> {
+        let key = self.pos_keys.iter().filter(|k| k.is_valid_at(now)).find(|k| verifies(&k.verifier))?;
+        key.signer.as_ref().or_else(|| self.signer(now))
     }
 
     /// The key that signs at `now`: the newest whose `from` is not after `now`.
@@ -122,12 +132,16 @@ pub(super) fn build(data_key: &DataKey, tenant: Uuid, sealed: SealedFrontDoor) -
                         public_key: None,
                     });
                 }
-                pos_keys.push(PosKey { verifier: Verifier::md5(md5), until: key.valid_until });
+                pos_keys.push(PosKey {
+                    verifier: Verifier::md5(md5.clone()),
+                    until: key.valid_until,
+                    signer: Some(Signer::md5(md5)),
+                });
             }
             (Purpose::FrontDoorPosKey, rsa) => {
                 let public = PublicKey::parse(text).map_err(key_error("front door POS public key"))?;
                 let verifier = Verifier::rsa(rsa, &public).map_err(key_error("front door POS public key"))?;
-                pos_keys.push(PosKey { verifier, until: key.valid_until });
+                pos_keys.push(PosKey { verifier, until: key.valid_until, signer: None });
             }
             (Purpose::FrontDoorPlatformKey, SignType::Rsa2 | SignType::Rsa) => {
                 let private = PrivateKey::parse(text).map_err(key_error("front door platform key"))?;
@@ -159,7 +173,11 @@ mod tests {
         FrontDoor {
             id: "2088990000000001".into(),
             sign_type: SignType::Md5,
-            pos_keys: vec![PosKey { verifier: Verifier::md5(key.clone()), until }],
+            pos_keys: vec![PosKey {
+                verifier: Verifier::md5(key.clone()),
+                until,
+                signer: Some(Signer::md5(key.clone())),
+            }],
             platform: vec![PlatformKey {
                 signer: Signer::md5(key),
                 from: OffsetDateTime::UNIX_EPOCH,
