@@ -8,11 +8,16 @@
 //! 1. MD5 (Global) tenants, payments only, closed loop: the gateway's CPU per MD5 pay.
 //! 2. RSA2 (OpenAPI) tenants, payments only, closed loop: CPU per RSA2 pay, next to the crypto
 //!    floor (one RSA-2048 sign and one verify) measured in this process.
-//! 3. All tenants, the mixed workload (pays, queries, refunds, cancels, QR orders; 2% refused,
+//! 3. The same tenants' payments through their front doors (`alipay.trade.pay` on
+//!    `/alipay/gateway.do`, signed with each tenant's POS key), the same shape and count: CPU per
+//!    front-door pay, next to its own floor (two signs and two verifies: the front door verifies
+//!    the POS, signs to Alipay, verifies Alipay's answer and signs its answer to the POS).
+//! 4. All tenants, the mixed workload (pays, queries, refunds, cancels, QR orders; 2% refused,
 //!    1% UNKNOWN), closed loop for a few seconds to find the capacity, then open loop at half of
 //!    it: the headline throughput and latency.
 //!
-//! Every run is verified against the ledger and the sandbox's ground truth. Time runs at the
+//! `--only` picks some of them (`md5`, `rsa2`, `front-door`, `mixed`); the report then holds only
+//! those. Every run is verified against the ledger and the sandbox's ground truth. Time runs at the
 //! sandbox's `--time-scale` 0.1 (the reconciler queries every 500 ms and cancels at 6 s), so
 //! UNKNOWN trades settle within the bench. Writes `bench/report.json`, one SVG per run, and
 //! `BENCHMARKS.md`.
@@ -29,11 +34,13 @@ use alipay::{PrivateKey, SignType, Signer, Verifier};
 use service::launch::{Service, configured, ready_within};
 use tenants::Keyring;
 
+use crate::client::Http;
+use crate::client::alipay::FrontDoors;
 use crate::mix::Mix;
 use crate::provision::{Onboarding, ProvisionOptions, provision};
 use crate::render;
 use crate::report::{BenchReport, Report, Verification};
-use crate::run::{Load, RunOptions, run};
+use crate::run::{Api, Load, RunOptions, run};
 use crate::schedule::Schedule;
 use crate::tenants_file::PosTenant;
 use crate::verify::{VerifyOptions, verify};
@@ -55,12 +62,29 @@ pub struct BenchArgs {
     /// The Markdown summary.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub markdown: PathBuf,
-    /// Payments of the MD5 run (the RSA2 run makes a fifth as many).
+    /// Payments of the MD5 run (the RSA2 and front-door runs make a fifth as many each).
     #[arg(long, default_value_t = 20_000)]
     pub pays: u64,
     /// Length of the headline open-loop run.
     #[arg(long, value_parser = crate::schedule::parse_duration, default_value = "20s")]
     pub duration: Duration,
+    /// Only these runs (comma-separated); the report then holds only them: point --out and
+    /// --markdown elsewhere to keep the full ones.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<BenchRun>,
+}
+
+/// The bench's runs, as `--only` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchRun {
+    /// MD5 tenants' payments (partner API).
+    Md5,
+    /// RSA2 tenants' payments (partner API).
+    Rsa2,
+    /// RSA2 tenants' payments through their front doors (Alipay's OpenAPI).
+    FrontDoor,
+    /// All tenants, the mixed workload: capacity, then the headline open-loop run.
+    Mixed,
 }
 
 /// The sandbox's time scale for the bench: Alipay's 5 s and 60 s become 500 ms and 6 s.
@@ -93,6 +117,7 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
     ready_within(&admin_url, Duration::from_secs(10)).await?;
     println!("stack up: gateway {gateway_url}, sandbox {sandbox_url}");
 
+    let wanted = |run: BenchRun| args.only.is_empty() || args.only.contains(&run);
     let provisioning = ProvisionOptions {
         count: args.tenants.max(2),
         md5_share: 0.2,
@@ -101,6 +126,7 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
         sandbox_url: sandbox_url.clone(),
         gateway_url: Some(gateway_url.clone()),
         limits: crate::cli::generous_limits(),
+        front_door: wanted(BenchRun::FrontDoor),
     };
     let file = provision(&provisioning, Onboarding::Registry(Arc::new(Keyring::parse(&master)?))).await?;
     // The gateway's snapshot follows the registry within a moment; wait for every tenant.
@@ -108,41 +134,61 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
         crate::client::Client::new(&gateway_url, Duration::from_secs(5), 1).wait_until_known(last).await;
     }
     println!("{} tenants provisioned", file.tenants.len());
-    let floor = crypto_floor()?;
+    let floor = crypto_floor(1)?;
+    let front_door_floor = crypto_floor(2)?;
     let verify_options =
         VerifyOptions { database_url: database_url.to_owned(), sandbox_url, wait: Duration::from_secs(60) };
     let bench = Bench { gateway_url, verify: verify_options, gateway_pid: gateway.pid() };
 
     let md5 = file.only(Some("MD5"));
     let rsa2 = file.only(Some("RSA2"));
+    let rsa2_pays = (args.pays / 5).max(100);
     let pays = Mix::default();
-    let (md5_run, md5_cpu) = bench.closed("MD5 tenants, payments", &md5, pays.clone(), args.pays).await?;
-    let (rsa2_run, rsa2_cpu) = bench.closed("RSA2 tenants, payments", &rsa2, pays, (args.pays / 5).max(100)).await?;
-    let mixed = "pay=90,query=4,refund=3,cancel=2,qr_order=1"
-        .parse::<Mix>()
-        .and_then(|m| m.with_outcomes(0.02, 0.01))
-        .map_err(anyhow::Error::msg)?;
-    let (probe, _) = bench.closed_for("All tenants, mixed, capacity", &file.tenants, mixed.clone()).await?;
-    let rate = (probe.throughput_rps / 2.0).max(10.0);
-    let headline = bench
-        .open("All tenants, mixed with 1% UNKNOWN, at half capacity", &file.tenants, mixed, rate, args.duration)
-        .await?;
-    let runs = vec![md5_run, rsa2_run, probe, headline.clone()];
-    let verification = runs.iter().filter_map(|r| r.verification.as_ref()).fold(Verification::default(), add);
-    Ok(BenchReport {
+    let mut report = BenchReport {
         machine: machine(),
         started_at,
-        throughput_rps: headline.throughput_rps,
-        p50_ms: headline.latency.p50_ms,
-        p99_ms: headline.latency.p99_ms,
-        errors: headline.errors,
-        gateway_cpu_us_per_pay_rsa2: rsa2_cpu,
-        gateway_cpu_us_per_pay_md5: md5_cpu,
         crypto_floor_us_rsa2: floor,
-        gateway_rss_mib: rss_mib(gateway.pid()),
-        verification,
-        runs,
-    })
+        crypto_floor_us_front_door: front_door_floor,
+        ..BenchReport::default()
+    };
+    if wanted(BenchRun::Md5) {
+        let (run, cpu) = bench.closed("MD5 tenants, payments", &md5, Api::Partner, pays.clone(), args.pays).await?;
+        report.gateway_cpu_us_per_pay_md5 = cpu;
+        report.runs.push(run);
+    }
+    if wanted(BenchRun::Rsa2) {
+        let (run, cpu) = bench.closed("RSA2 tenants, payments", &rsa2, Api::Partner, pays.clone(), rsa2_pays).await?;
+        report.gateway_cpu_us_per_pay_rsa2 = cpu;
+        report.runs.push(run);
+    }
+    if wanted(BenchRun::FrontDoor) {
+        let doors = FrontDoors::new(&rsa2, &Http::new(Duration::from_secs(5), 1))?;
+        if !doors.wait_until_known(rsa2.len().saturating_sub(1)).await {
+            anyhow::bail!("the gateway did not learn of the front doors within 30 s");
+        }
+        let title = "RSA2 tenants, payments through the front door (Alipay OpenAPI)";
+        let (run, cpu) = bench.closed(title, &rsa2, Api::Alipay, pays, rsa2_pays).await?;
+        report.gateway_cpu_us_per_pay_front_door = cpu;
+        report.runs.push(run);
+    }
+    if wanted(BenchRun::Mixed) {
+        let mixed = "pay=90,query=4,refund=3,cancel=2,qr_order=1"
+            .parse::<Mix>()
+            .and_then(|m| m.with_outcomes(0.02, 0.01))
+            .map_err(anyhow::Error::msg)?;
+        let (probe, _) = bench.closed_for("All tenants, mixed, capacity", &file.tenants, mixed.clone()).await?;
+        let rate = (probe.throughput_rps / 2.0).max(10.0);
+        let title = "All tenants, mixed with 1% UNKNOWN, at half capacity";
+        let headline = bench.open(title, &file.tenants, mixed, rate, args.duration).await?;
+        report.throughput_rps = headline.throughput_rps;
+        report.p50_ms = headline.latency.p50_ms;
+        report.p99_ms = headline.latency.p99_ms;
+        report.errors = headline.errors;
+        report.runs.extend([probe, headline]);
+    }
+    report.verification = report.runs.iter().filter_map(|r| r.verification.as_ref()).fold(Verification::default(), add);
+    report.gateway_rss_mib = rss_mib(gateway.pid());
+    Ok(report)
 }
 
 struct Bench {
@@ -152,11 +198,12 @@ struct Bench {
 }
 
 impl Bench {
-    fn options(&self, title: &str, tenants: &[PosTenant], mix: Mix, load: Load) -> RunOptions {
+    fn options(&self, title: &str, tenants: &[PosTenant], api: Api, mix: Mix, load: Load) -> RunOptions {
         RunOptions {
             title: title.to_owned(),
             target: self.gateway_url.clone(),
             tenants: tenants.to_vec(),
+            api,
             mix,
             load,
             duration: None,
@@ -172,17 +219,18 @@ impl Bench {
         &self,
         title: &str,
         tenants: &[PosTenant],
+        api: Api,
         mix: Mix,
         requests: u64,
     ) -> anyhow::Result<(Report, f64)> {
         let load = Load::Closed { connections: CONNECTIONS };
-        self.measured(RunOptions { requests: Some(requests), ..self.options(title, tenants, mix, load) }).await
+        self.measured(RunOptions { requests: Some(requests), ..self.options(title, tenants, api, mix, load) }).await
     }
 
     async fn closed_for(&self, title: &str, tenants: &[PosTenant], mix: Mix) -> anyhow::Result<(Report, f64)> {
         let load = Load::Closed { connections: CONNECTIONS };
         let duration = Some(Duration::from_secs(5));
-        self.measured(RunOptions { duration, ..self.options(title, tenants, mix, load) }).await
+        self.measured(RunOptions { duration, ..self.options(title, tenants, Api::Partner, mix, load) }).await
     }
 
     async fn open(
@@ -194,7 +242,7 @@ impl Bench {
         length: Duration,
     ) -> anyhow::Result<Report> {
         let load = Load::Open(Schedule::Constant(rate));
-        let options = RunOptions { duration: Some(length), ..self.options(title, tenants, mix, load) };
+        let options = RunOptions { duration: Some(length), ..self.options(title, tenants, Api::Partner, mix, load) };
         Ok(self.measured(options).await?.0)
     }
 
@@ -219,8 +267,10 @@ fn add(mut sum: Verification, one: &Verification) -> Verification {
     sum
 }
 
-/// µs of one RSA2 sign plus one verify, in this process, now.
-fn crypto_floor() -> anyhow::Result<f64> {
+/// µs of `pairs` RSA2 signs plus as many verifies, in this process, now: one pair is the partner
+/// API's RSA2 pay (the gateway signs to Alipay and verifies its answer), two the front door's (it
+/// also verifies the POS and signs its answer to the POS).
+fn crypto_floor(pairs: u32) -> anyhow::Result<f64> {
     let key = PrivateKey::generate()?;
     let verifier = Verifier::rsa(SignType::Rsa2, &key.public_key()?)?;
     let signer = Signer::rsa2(Arc::new(key))?;
@@ -228,8 +278,10 @@ fn crypto_floor() -> anyhow::Result<f64> {
     let rounds = 1000;
     let started = Instant::now();
     for _ in 0..rounds {
-        let signature = signer.sign(text)?;
-        verifier.verify(text, &signature)?;
+        for _ in 0..pairs {
+            let signature = signer.sign(text)?;
+            verifier.verify(text, &signature)?;
+        }
     }
     Ok(started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds))
 }

@@ -12,7 +12,7 @@ use tenants::model::Limits;
 use crate::mix::Mix;
 use crate::provision::{Onboarding, ProvisionOptions, provision};
 use crate::report::Report;
-use crate::run::{Load, RunOptions, run};
+use crate::run::{Api, Load, RunOptions, run};
 use crate::schedule::{Schedule, parse_duration};
 use crate::tenants_file::TenantsFile;
 use crate::verify::{VerifyOptions, verify};
@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// Only the tenants that sign with this (MD5, RSA2).
     #[arg(long)]
     pub only: Option<String>,
+    /// The API the POS speaks: `partner` (JSON, HMAC) or `alipay` (Alipay's OpenAPI on each
+    /// tenant's front door, signed with its POS key; every tenant needs `front_door` credentials).
+    #[arg(long, value_enum, default_value_t = Api::Partner)]
+    pub api: Api,
     /// Open loop: requests per second (`2000`), steps (`500:10s,1000:10s`) or a ramp (`100..2000:30s`).
     #[arg(long, conflicts_with = "connections")]
     pub rate: Option<Schedule>,
@@ -122,6 +126,10 @@ pub struct ProvisionArgs {
     pub gateway: Option<String>,
     #[arg(long, default_value = "loadtest-tenants.json")]
     pub out: PathBuf,
+    /// Also enable each OpenAPI tenant's front door (RSA2, a generated POS key) and write its
+    /// credentials to the tenants file, for `loadtest run --api alipay` (needs --gateway).
+    #[arg(long)]
+    pub front_door: bool,
 }
 
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
@@ -136,6 +144,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 sandbox_url: args.sandbox_url,
                 gateway_url: args.gateway,
                 limits: generous_limits(),
+                front_door: args.front_door,
             };
             let onboarding =
                 match (args.admin_url, args.admin_token) {
@@ -181,6 +190,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
         title: args.title.clone(),
         target,
         tenants: tenants.clone(),
+        api: args.api,
         mix,
         load,
         duration: args.duration,

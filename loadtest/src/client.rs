@@ -1,5 +1,9 @@
-//! The POS side of the partner API: builds a call, signs it as its tenant (ACQ1-HMAC), sends it
-//! over a pooled keep-alive connection and sorts the answer into a bounded set of outcomes.
+//! The POS side of a run: one call as either API makes it ([`Intent`]), its answer sorted into a
+//! bounded set of outcomes ([`Answer`]), the pooled keep-alive HTTP both send over ([`Http`]),
+//! and the partner API's client ([`Client`]: JSON signed ACQ1-HMAC). The front door's client,
+//! Alipay's own OpenAPI signed with the POS's RSA key, is [`alipay`].
+
+pub mod alipay;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -11,11 +15,59 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::mix::Op;
 use crate::tenants_file::PosTenant;
 
-/// A call ready to send.
+/// What a payment or QR order is for: the same meal whichever API carries it.
+pub const AMOUNT: &str = "58.00";
+/// What a refund gives back.
+pub const REFUND_AMOUNT: &str = "1.00";
+
+/// One call of a run, as the POS means it; each API's client writes it in its own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Charge the buyer's barcode for [`AMOUNT`].
+    Pay { out_trade_no: String, auth_code: String, currency: String },
+    /// An order QR code for [`AMOUNT`].
+    QrOrder { out_trade_no: String, currency: String },
+    /// The state of an earlier payment.
+    Query { out_trade_no: String },
+    /// [`REFUND_AMOUNT`] of an earlier payment back, under `r{out_trade_no}`.
+    Refund { out_trade_no: String },
+    /// Reverse an earlier payment.
+    Cancel { out_trade_no: String },
+}
+
+impl Intent {
+    pub fn op(&self) -> Op {
+        match self {
+            Intent::Pay { .. } => Op::Pay,
+            Intent::QrOrder { .. } => Op::QrOrder,
+            Intent::Query { .. } => Op::Query,
+            Intent::Refund { .. } => Op::Refund,
+            Intent::Cancel { .. } => Op::Cancel,
+        }
+    }
+
+    pub fn out_trade_no(&self) -> &str {
+        match self {
+            Intent::Pay { out_trade_no, .. }
+            | Intent::QrOrder { out_trade_no, .. }
+            | Intent::Query { out_trade_no }
+            | Intent::Refund { out_trade_no }
+            | Intent::Cancel { out_trade_no } => out_trade_no,
+        }
+    }
+
+    /// The refund's request number (one refund per payment in a run).
+    pub fn out_request_no(out_trade_no: &str) -> String {
+        format!("r{out_trade_no}")
+    }
+}
+
+/// A call ready to send to the partner API.
 #[derive(Debug, Clone)]
 pub struct Call {
     pub op: Op,
@@ -25,17 +77,70 @@ pub struct Call {
     pub body: Option<Bytes>,
 }
 
-/// What came back, sorted: the HTTP status and the answer's `status` field.
+impl Call {
+    /// `intent` as the partner API takes it.
+    pub fn of(intent: &Intent) -> Call {
+        let op = intent.op();
+        let post = |path: String, body: serde_json::Value| Call {
+            op,
+            method: Method::POST,
+            path,
+            body: Some(serde_json::to_vec(&body).unwrap_or_default().into()),
+        };
+        match intent {
+            Intent::Pay { out_trade_no, auth_code, currency } => post(
+                "/v1/payments".into(),
+                json!({"out_trade_no": out_trade_no, "auth_code": auth_code, "amount": AMOUNT, "currency": currency,
+                       "subject": "Load test meal", "store_id": "LT1"}),
+            ),
+            Intent::QrOrder { out_trade_no, currency } => post(
+                "/v1/qr-orders".into(),
+                json!({"out_trade_no": out_trade_no, "amount": AMOUNT, "currency": currency,
+                       "subject": "Load test order"}),
+            ),
+            Intent::Query { out_trade_no } => {
+                Call { op, method: Method::GET, path: format!("/v1/payments/{out_trade_no}"), body: None }
+            }
+            Intent::Refund { out_trade_no } => post(
+                format!("/v1/payments/{out_trade_no}/refunds"),
+                json!({"out_request_no": Intent::out_request_no(out_trade_no), "amount": REFUND_AMOUNT,
+                       "reason": "load test"}),
+            ),
+            Intent::Cancel { out_trade_no } => {
+                Call { op, method: Method::POST, path: format!("/v1/payments/{out_trade_no}/cancel"), body: None }
+            }
+        }
+    }
+}
+
+/// What came back, sorted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// An HTTP answer: its status code and, for JSON bodies, the `status` field (bounded: an
-    /// unexpected value reads `OTHER`).
+    /// A partner API answer (or an HTTP status the front door should never send): its status
+    /// code and, for JSON bodies, the `status` field (bounded: an unexpected value reads `OTHER`).
     Http { code: u16, status: Option<&'static str> },
-    /// No HTTP answer.
+    /// A front-door answer whose signature verified: Alipay's `code` (bounded: an unexpected one
+    /// reads `OTHER`) and what it says of the call.
+    Alipay { code: &'static str, verdict: Verdict },
+    /// No answer to act on.
     Failed(ErrorKind),
 }
 
-/// Why a call got no answer.
+/// What an Alipay answer says, in the classes the partner API's answers fall into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// `10000`.
+    Success,
+    /// `40004` (but `ACQ.SYSTEM_ERROR`): Alipay (or the bank) refused; as the partner API's
+    /// `FAILED`, an answer the POS acts on.
+    Refused,
+    /// `10003`, or the sub code `ACQ.SYSTEM_ERROR`: not known yet (the POS queries).
+    Unknown,
+    /// Anything else: an error.
+    Error,
+}
+
+/// Why a call got no answer to act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     Timeout,
@@ -44,6 +149,12 @@ pub enum ErrorKind {
     Io,
     /// The generator had more calls in flight than allowed.
     Overload,
+    /// A front-door answer whose signature is missing or does not verify.
+    BadSignature,
+    /// A front-door answer that is not an Alipay answer at all.
+    Unreadable,
+    /// The call could not be written (e.g. signing failed).
+    Build,
 }
 
 impl ErrorKind {
@@ -53,6 +164,9 @@ impl ErrorKind {
             ErrorKind::Connect => "connect",
             ErrorKind::Io => "io",
             ErrorKind::Overload => "generator_overload",
+            ErrorKind::BadSignature => "bad_signature",
+            ErrorKind::Unreadable => "unreadable",
+            ErrorKind::Build => "build",
         }
     }
 }
@@ -80,15 +194,32 @@ impl Answer {
             Answer::Http { code: 429, .. } => Some("http_429"),
             Answer::Http { code, .. } if *code >= 400 && *code != 409 => Some("http_4xx"),
             Answer::Http { .. } => None,
+            Answer::Alipay { verdict: Verdict::Error, .. } => Some("alipay_error"),
+            Answer::Alipay { .. } => None,
         }
     }
 
-    /// The status-mix label: `200 SUCCESS`, `202 UNKNOWN`, `404`, `timeout`.
-    pub fn label(&self) -> String {
+    /// What the answer says of the call: the partner API's `status` field, or an Alipay
+    /// verdict in the same words (`SUCCESS`, `FAILED`, `UNKNOWN`).
+    pub fn status(&self) -> Option<&'static str> {
         match self {
-            Answer::Http { code, status: Some(status) } => format!("{code} {status}"),
-            Answer::Http { code, status: None } => code.to_string(),
-            Answer::Failed(kind) => kind.name().to_owned(),
+            Answer::Http { status, .. } => *status,
+            Answer::Alipay { verdict: Verdict::Success, .. } => Some("SUCCESS"),
+            Answer::Alipay { verdict: Verdict::Refused, .. } => Some("FAILED"),
+            Answer::Alipay { verdict: Verdict::Unknown, .. } => Some("UNKNOWN"),
+            Answer::Alipay { verdict: Verdict::Error, .. } | Answer::Failed(_) => None,
+        }
+    }
+
+    /// The status-mix label: `200 SUCCESS`, `202 UNKNOWN`, `404`, `10000 SUCCESS`,
+    /// `40004 FAILED`, `40002`, `timeout`.
+    pub fn label(&self) -> String {
+        match (self, self.status()) {
+            (Answer::Http { code, .. }, Some(status)) => format!("{code} {status}"),
+            (Answer::Http { code, .. }, None) => code.to_string(),
+            (Answer::Alipay { code, .. }, Some(status)) => format!("{code} {status}"),
+            (Answer::Alipay { code, .. }, None) => (*code).to_owned(),
+            (Answer::Failed(kind), _) => kind.name().to_owned(),
         }
     }
 }
@@ -99,12 +230,48 @@ struct Status<'a> {
     status: Option<&'a str>,
 }
 
-/// Sends calls to one gateway.
+/// Pooled keep-alive HTTP/1.1, every call bounded by a timeout. Clones share the pool.
+#[derive(Clone)]
+pub struct Http {
+    client: HyperClient<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl Http {
+    /// Up to `connections` idle connections kept per host.
+    pub fn new(timeout: Duration, connections: usize) -> Http {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout));
+        let client = HyperClient::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(connections)
+            .build(connector);
+        Http { client, timeout }
+    }
+
+    /// Sends `request`; its status and whole body, or why there is none.
+    pub async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), ErrorKind> {
+        let exchange = async {
+            let response = match self.client.request(request).await {
+                Ok(response) => response,
+                Err(error) if error.is_connect() => return Err(ErrorKind::Connect),
+                Err(_) => return Err(ErrorKind::Io),
+            };
+            let code = response.status().as_u16();
+            let body = response.into_body().collect().await.map_err(|_| ErrorKind::Io)?.to_bytes();
+            Ok((code, body))
+        };
+        tokio::time::timeout(self.timeout, exchange).await.unwrap_or(Err(ErrorKind::Timeout))
+    }
+}
+
+/// Sends calls to one gateway's partner API.
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: Http,
     base: String,
-    timeout: Duration,
 }
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
@@ -119,15 +286,12 @@ pub fn authorization(tenant: &PosTenant, method: &str, path_and_query: &str, bod
 
 impl Client {
     pub fn new(base: &str, timeout: Duration, connections: usize) -> Client {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(timeout));
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(connections)
-            .build(connector);
-        Client { http, base: base.trim_end_matches('/').to_owned(), timeout }
+        Client::over(Http::new(timeout, connections), base)
+    }
+
+    /// A client of the partner API at `base` over `http`.
+    pub fn over(http: Http, base: &str) -> Client {
+        Client { http, base: base.trim_end_matches('/').to_owned() }
     }
 
     /// Signs `call` as `tenant` and sends it.
@@ -142,12 +306,17 @@ impl Client {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
         }
         let Ok(request) = request.body(Full::new(body)) else {
-            return Answer::Failed(ErrorKind::Io);
+            return Answer::Failed(ErrorKind::Build);
         };
-        match tokio::time::timeout(self.timeout, self.exchange(request)).await {
+        let (code, body) = match self.http.exchange(request).await {
             Ok(answer) => answer,
-            Err(_) => Answer::Failed(ErrorKind::Timeout),
-        }
+            Err(kind) => return Answer::Failed(kind),
+        };
+        let status = serde_json::from_slice::<Status<'_>>(&body)
+            .ok()
+            .and_then(|s| s.status)
+            .map(|s| STATUSES.into_iter().find(|known| *known == s).unwrap_or("OTHER"));
+        Answer::Http { code, status }
     }
 
     /// Waits (up to 30 s) until the gateway knows `tenant` (its snapshot follows the registry a
@@ -162,23 +331,6 @@ impl Client {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         false
-    }
-
-    async fn exchange(&self, request: Request<Full<Bytes>>) -> Answer {
-        let response = match self.http.request(request).await {
-            Ok(response) => response,
-            Err(error) if error.is_connect() => return Answer::Failed(ErrorKind::Connect),
-            Err(_) => return Answer::Failed(ErrorKind::Io),
-        };
-        let code = response.status().as_u16();
-        let Ok(body) = response.into_body().collect().await.map(|b| b.to_bytes()) else {
-            return Answer::Failed(ErrorKind::Io);
-        };
-        let status = serde_json::from_slice::<Status<'_>>(&body)
-            .ok()
-            .and_then(|s| s.status)
-            .map(|s| STATUSES.into_iter().find(|known| *known == s).unwrap_or("OTHER"));
-        Answer::Http { code, status }
     }
 }
 
@@ -195,5 +347,31 @@ mod tests {
         assert_eq!(Answer::Http { code: 503, status: None }.error_kind(), Some("http_5xx"));
         assert_eq!(Answer::Http { code: 429, status: None }.error_kind(), Some("http_429"));
         assert_eq!(Answer::Failed(ErrorKind::Timeout).label(), "timeout");
+    }
+
+    #[test]
+    fn alipay_answers_read_as_the_partner_apis_do() {
+        let paid = Answer::Alipay { code: "10000", verdict: Verdict::Success };
+        assert_eq!((paid.error_kind(), paid.status(), paid.label().as_str()), (None, Some("SUCCESS"), "10000 SUCCESS"));
+        let refused = Answer::Alipay { code: "40004", verdict: Verdict::Refused };
+        assert_eq!((refused.error_kind(), refused.label().as_str()), (None, "40004 FAILED"));
+        let paying = Answer::Alipay { code: "10003", verdict: Verdict::Unknown };
+        assert_eq!((paying.error_kind(), paying.status()), (None, Some("UNKNOWN")));
+        let rejected = Answer::Alipay { code: "40002", verdict: Verdict::Error };
+        assert_eq!((rejected.error_kind(), rejected.label().as_str()), (Some("alipay_error"), "40002"));
+        assert_eq!(Answer::Failed(ErrorKind::BadSignature).error_kind(), Some("bad_signature"));
+    }
+
+    #[test]
+    fn intents_become_partner_api_calls() {
+        let pay = Intent::Pay { out_trade_no: "t1".into(), auth_code: "2800".into(), currency: "CNY".into() };
+        let call = Call::of(&pay);
+        assert_eq!((call.op, call.method, call.path.as_str()), (Op::Pay, Method::POST, "/v1/payments"));
+        let body: serde_json::Value = serde_json::from_slice(&call.body.unwrap_or_default()).unwrap_or_default();
+        assert_eq!((body["amount"].as_str(), body["out_trade_no"].as_str()), (Some(AMOUNT), Some("t1")));
+        let refund = Call::of(&Intent::Refund { out_trade_no: "t1".into() });
+        assert_eq!(refund.path, "/v1/payments/t1/refunds");
+        let query = Call::of(&Intent::Query { out_trade_no: "t1".into() });
+        assert_eq!((query.method, query.body), (Method::GET, None));
     }
 }

@@ -4,8 +4,9 @@
 //! ledger and Alipay's ground truth afterwards).
 //!
 //! # Layout
-//! - [`run`]: one run (open or closed loop) over [`client`] (signed partner-API calls), drawing
-//!   calls from a [`mix`] at a [`schedule`]d rate, into a [`recorder`].
+//! - [`run`]: one run (open or closed loop) over [`client`] (signed partner-API calls, or
+//!   Alipay's OpenAPI through each tenant's front door: [`client::alipay`]), drawing calls from a
+//!   [`mix`] at a [`schedule`]d rate, into a [`recorder`].
 //! - [`verify`]: every payment's answer against the ledger and the sandbox's ground truth.
 //! - [`onboard`]: the one way a tenant is onboarded (registry or admin API, then the sandbox),
 //!   used by [`provision`], devstack, the test stack and the gateway's bench.

@@ -1,9 +1,11 @@
 //! Onboarding a tenant, the one way: created in the registry (or through a gateway's tenants
 //! admin API, with its own body types), then its Alipay account registered with the sandbox
 //! ([`sandbox::Registration`]). `loadtest provision`, devstack's demo tenants, the test stack and
-//! the gateway's bench all onboard through [`Onboarder`].
+//! the gateway's bench all onboard through [`Onboarder`]; its front door, when wanted, is
+//! enabled afterwards ([`Onboarder::enable_front_door`], in `front_door`).
 
 mod admin_api;
+mod front_door;
 mod json_http;
 
 use alipay::SignType;
@@ -17,6 +19,7 @@ use tenants::{Registry, RegistryError};
 use zeroize::Zeroizing;
 
 pub use admin_api::{AdminApi, Credential};
+pub use front_door::OPENAPI_PATH;
 
 use json_http::JsonHttp;
 
@@ -88,6 +91,10 @@ pub enum OnboardError {
     CannotGenerate,
     #[error("the admin API generated no app public key")]
     NoAppPublicKey,
+    #[error("the front door was enabled without a generated POS key")]
+    NoPosKey,
+    #[error("the front door was enabled without a platform public key")]
+    NoPlatformKey,
 }
 
 /// Onboards tenants onto one backend, for one sandbox.

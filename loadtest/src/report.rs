@@ -98,7 +98,8 @@ pub struct BenchReport {
     pub machine: String,
     /// RFC 3339.
     pub started_at: String,
-    /// The headline run's (the mixed run's) throughput, percentiles and errors.
+    /// The headline run's (the mixed run's) throughput, percentiles and errors; 0 when not run
+    /// (as is every CPU figure of a run not made: `loadtest bench --only`).
     pub throughput_rps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -107,6 +108,13 @@ pub struct BenchReport {
     pub gateway_cpu_us_per_pay_md5: f64,
     /// One RSA-2048 sign plus one verify, measured in-process in the same bench.
     pub crypto_floor_us_rsa2: f64,
+    /// RSA2 tenants' pays through the front door (Alipay's OpenAPI); 0 when not run.
+    #[serde(default)]
+    pub gateway_cpu_us_per_pay_front_door: f64,
+    /// Two RSA-2048 signs plus two verifies, measured in-process in the same bench: the front
+    /// door's floor (it verifies the POS, signs to Alipay, verifies Alipay, signs to the POS).
+    #[serde(default)]
+    pub crypto_floor_us_front_door: f64,
     /// The gateway's resident memory after the runs.
     pub gateway_rss_mib: f64,
     /// Summed over the runs.

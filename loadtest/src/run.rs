@@ -10,12 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::Method;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
-use serde_json::json;
 
-use crate::client::{Answer, Call, Client, ErrorKind};
+use crate::client::alipay::FrontDoors;
+use crate::client::{Answer, Call, Client, ErrorKind, Http, Intent};
 use crate::mix::{Mix, Op};
 use crate::recorder::{Recorder, SentTrade};
 use crate::report::{Generator, Report};
@@ -29,12 +28,40 @@ pub enum Load {
     Closed { connections: usize },
 }
 
+/// Which API the POS speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Api {
+    /// The partner API: JSON signed ACQ1-HMAC with the tenant's API secret.
+    #[default]
+    Partner,
+    /// The front door: Alipay's own OpenAPI (`alipay.trade.*` on `gateway.do`), signed RSA2 with
+    /// the tenant's POS key (every tenant needs `front_door` credentials).
+    Alipay,
+}
+
+/// How one run's calls are sent.
+enum Sender {
+    Partner(Box<Client>),
+    Alipay(FrontDoors),
+}
+
+impl Sender {
+    async fn send(&self, tenants: &[PosTenant], tenant: usize, intent: &Intent) -> Answer {
+        match self {
+            Sender::Partner(client) => client.send(&tenants[tenant], &Call::of(intent)).await,
+            Sender::Alipay(doors) => doors.send(tenant, intent).await,
+        }
+    }
+}
+
 /// A run, fully described.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub title: String,
     pub target: String,
     pub tenants: Vec<PosTenant>,
+    /// The API the calls go to: the partner API at `target`, or each tenant's front door.
+    pub api: Api,
     pub mix: Mix,
     pub load: Load,
     /// Stop after this long…
@@ -52,7 +79,7 @@ const PAID_POOL: usize = 100_000;
 
 struct Shared {
     options: RunOptions,
-    client: Client,
+    sender: Sender,
     recorder: Mutex<Recorder>,
     paid: Mutex<VecDeque<(usize, String)>>,
     in_flight: AtomicUsize,
@@ -73,10 +100,16 @@ pub async fn run(options: RunOptions) -> anyhow::Result<(Report, Vec<SentTrade>)
         Load::Closed { connections } => *connections,
         Load::Open(_) => options.max_in_flight,
     };
+    let http = Http::new(options.timeout, connections.clamp(1, 10_000));
+    // Each tenant's POS key is parsed here, once.
+    let sender = match options.api {
+        Api::Partner => Sender::Partner(Box::new(Client::over(http, &options.target))),
+        Api::Alipay => Sender::Alipay(FrontDoors::new(&options.tenants, &http)?),
+    };
     let started = Instant::now();
     let started_at = crate::now_rfc3339();
     let shared = Arc::new(Shared {
-        client: Client::new(&options.target, options.timeout, connections.clamp(1, 10_000)),
+        sender,
         recorder: Mutex::new(Recorder::new(started)),
         paid: Mutex::new(VecDeque::new()),
         in_flight: AtomicUsize::new(0),
@@ -112,6 +145,9 @@ pub async fn run(options: RunOptions) -> anyhow::Result<(Report, Vec<SentTrade>)
         Load::Open(schedule) => format!("open loop, {schedule}; mix {}", options.mix),
         Load::Closed { connections } => format!("closed loop, {connections} connections; mix {}", options.mix),
     };
+    if options.api == Api::Alipay {
+        report.mode.push_str("; Alipay OpenAPI through the front door");
+    }
     report.generator = Generator {
         cpu_us_per_request: if report.requests > 0 { cpu * 1e6 / report.requests as f64 } else { 0.0 },
         cores_busy: cpu / elapsed.as_secs_f64().max(1e-9),
@@ -183,7 +219,8 @@ async fn closed_loop(shared: &Arc<Shared>, connections: usize, started: Instant)
 
 /// Makes one call of the mix, intended to start at `intended`, and records it.
 async fn one_call(shared: &Shared, intended: Instant) {
-    let (op, tenant, call, out_trade_no) = next_call(shared);
+    let (tenant, intent) = next_call(shared);
+    let op = intent.op();
     if shared.in_flight.fetch_add(1, Ordering::AcqRel) >= shared.options.max_in_flight {
         shared.in_flight.fetch_sub(1, Ordering::AcqRel);
         if let Ok(mut recorder) = shared.recorder.lock() {
@@ -191,13 +228,11 @@ async fn one_call(shared: &Shared, intended: Instant) {
         }
         return;
     }
-    let answer = shared.client.send(&shared.options.tenants[tenant], &call).await;
+    let answer = shared.sender.send(&shared.options.tenants, tenant, &intent).await;
     let took = intended.elapsed();
     shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-    let status = match &answer {
-        Answer::Http { status: Some(status), .. } => Some(*status),
-        _ => None,
-    };
+    let status = answer.status();
+    let out_trade_no = intent.out_trade_no().to_owned();
     if op == Op::Pay
         && status == Some("SUCCESS")
         && let Ok(mut paid) = shared.paid.lock()
@@ -232,7 +267,7 @@ async fn one_call(shared: &Shared, intended: Instant) {
 
 /// The next call: drawn from the mix; a query, refund or cancel acts on an earlier paid payment
 /// (refunds and cancels take it out of the pool), or becomes a payment when there is none.
-fn next_call(shared: &Shared) -> (Op, usize, Call, String) {
+fn next_call(shared: &Shared) -> (usize, Intent) {
     let options = &shared.options;
     let mut rng = rand::rng();
     let op = options.mix.pick(&mut rng);
@@ -244,41 +279,29 @@ fn next_call(shared: &Shared) -> (Op, usize, Call, String) {
         Op::Refund | Op::Cancel => shared.paid.lock().ok().and_then(|mut paid| paid.pop_back()),
         Op::Pay | Op::QrOrder => None,
     };
-    if let Some((tenant, no)) = earlier {
-        let call = match op {
-            Op::Query => Call { op, method: Method::GET, path: format!("/v1/payments/{no}"), body: None },
-            Op::Refund => {
-                let request = format!("r{no}");
-                let body = json!({"out_request_no": request, "amount": "1.00", "reason": "load test"});
-                Call { op, method: Method::POST, path: format!("/v1/payments/{no}/refunds"), body: Some(to_vec(&body)) }
-            }
-            _ => Call { op, method: Method::POST, path: format!("/v1/payments/{no}/cancel"), body: None },
+    if let Some((tenant, out_trade_no)) = earlier {
+        let intent = match op {
+            Op::Query => Intent::Query { out_trade_no },
+            Op::Refund => Intent::Refund { out_trade_no },
+            _ => Intent::Cancel { out_trade_no },
         };
-        return (op, tenant, call, no);
+        return (tenant, intent);
     }
-    let op = if op == Op::QrOrder { Op::QrOrder } else { Op::Pay };
     let tenant = rng.random_range(0..options.tenants.len());
-    let no = format!("{}x{}", shared.run_id, shared.next_trade.fetch_add(1, Ordering::Relaxed));
+    let out_trade_no = format!("{}x{}", shared.run_id, shared.next_trade.fetch_add(1, Ordering::Relaxed));
     let currency = currency(&options.tenants[tenant]);
-    let call = if op == Op::Pay {
+    let intent = if op == Op::QrOrder {
+        Intent::QrOrder { out_trade_no, currency }
+    } else {
         let suffix = options.mix.outcome_suffix(&mut rng);
         let auth_code = format!("28{:014}{suffix}", rng.random_range(0..100_000_000_000_000u64));
-        let body = json!({"out_trade_no": no, "auth_code": auth_code, "amount": "58.00", "currency": currency,
-                          "subject": "Load test meal", "store_id": "LT1"});
-        Call { op, method: Method::POST, path: "/v1/payments".into(), body: Some(to_vec(&body)) }
-    } else {
-        let body = json!({"out_trade_no": no, "amount": "58.00", "currency": currency, "subject": "Load test order"});
-        Call { op, method: Method::POST, path: "/v1/qr-orders".into(), body: Some(to_vec(&body)) }
+        Intent::Pay { out_trade_no, auth_code, currency }
     };
-    (op, tenant, call, no)
+    (tenant, intent)
 }
 
 fn currency(tenant: &PosTenant) -> String {
     tenant.currency.clone().unwrap_or_else(|| if tenant.dialect == "mapi" { "HKD".into() } else { "CNY".into() })
-}
-
-fn to_vec(value: &serde_json::Value) -> bytes::Bytes {
-    serde_json::to_vec(value).unwrap_or_default().into()
 }
 
 fn progress_bar(shared: &Shared) -> ProgressBar {

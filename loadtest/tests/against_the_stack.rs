@@ -1,15 +1,18 @@
 //! `loadtest` against a real stack (gateway, sandbox, reconciler, Postgres, Redis): provisioned
 //! tenants, a mixed open-loop run with refused and UNKNOWN payments, and verification that finds
-//! nothing wrong — and finds a trade whose ledger row disagrees with Alipay.
+//! nothing wrong — and finds a trade whose ledger row disagrees with Alipay; and the same through
+//! the tenants' front doors (Alipay's own OpenAPI, `--api alipay`), verified as strictly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use loadtest::client::Http;
+use loadtest::client::alipay::FrontDoors;
 use loadtest::mix::Mix;
 use loadtest::provision::{Onboarding, ProvisionOptions, provision};
-use loadtest::run::{Load, RunOptions, run};
+use loadtest::run::{Api, Load, RunOptions, run};
 use loadtest::schedule::Schedule;
 use loadtest::verify::{VerifyOptions, verify};
 use stack::{Options, Stack};
@@ -28,6 +31,7 @@ async fn a_mixed_run_is_measured_and_every_answer_verified() {
         sandbox_url: stack.sandbox.url(),
         gateway_url: Some(stack.base()),
         limits: loadtest::cli::generous_limits(),
+        front_door: false,
     };
     let keyring = Arc::new(Keyring::parse(&stack.master_key).unwrap());
     let mut file = provision(&options("reg"), Onboarding::Registry(keyring)).await.unwrap();
@@ -48,6 +52,7 @@ async fn a_mixed_run_is_measured_and_every_answer_verified() {
         title: "mixed".into(),
         target: stack.base(),
         tenants: file.tenants.clone(),
+        api: Api::Partner,
         mix: mix.with_outcomes(0.1, 0.1).unwrap(),
         load: Load::Open(Schedule::Constant(200.0)),
         duration: Some(Duration::from_secs(2)),
@@ -96,4 +101,77 @@ async fn a_mixed_run_is_measured_and_every_answer_verified() {
     let tampered = verify(&file.tenants, &trades, &verify_options).await.unwrap();
     assert_eq!(tampered.double_charges, 1, "{:?}", tampered.examples);
     assert!(tampered.examples[0].contains(&paid.out_trade_no));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_through_the_front_doors_is_verified_as_strictly() {
+    let stack = Stack::start(Options::scaled(0.01)).await;
+    let _reconciler = stack.start_reconciler(stack.reconciler_config()).await;
+    // Front doors enabled both ways: straight in the registry, and through the admin API.
+    let options = |prefix: &str| ProvisionOptions {
+        count: 2,
+        md5_share: 0.5,
+        prefix: stack::unique(prefix),
+        database_url: Some(stack.db.url.clone()),
+        sandbox_url: stack.sandbox.url(),
+        gateway_url: Some(stack.base()),
+        limits: loadtest::cli::generous_limits(),
+        front_door: true,
+    };
+    let keyring = Arc::new(Keyring::parse(&stack.master_key).unwrap());
+    let mut file = provision(&options("fdreg"), Onboarding::Registry(keyring)).await.unwrap();
+    let admin = Onboarding::AdminApi {
+        url: format!("http://{}", stack.gateway.admin_addr()),
+        token: stack::ADMIN_TOKEN.into(),
+    };
+    file.tenants.extend(provision(&options("fdapi"), admin).await.unwrap().tenants);
+    assert!(file.only(Some("MD5")).iter().all(|t| t.front_door.is_none()), "Global MD5 tenants have none");
+    let tenants = file.only(Some("RSA2"));
+    assert_eq!(tenants.len(), 2);
+    let door = tenants[0].front_door.as_ref().unwrap();
+    assert_eq!(door.gateway_url, format!("{}/alipay/gateway.do", stack.base()));
+    assert!(door.app_private_key.as_deref().unwrap().starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    let doors = FrontDoors::new(&tenants, &Http::new(Duration::from_secs(5), 1)).unwrap();
+    for (n, tenant) in tenants.iter().enumerate() {
+        assert!(doors.wait_until_known(n).await, "the gateway learns of {}'s front door", tenant.slug);
+    }
+
+    let mix: Mix = "pay=75,query=10,refund=5,cancel=5,qr_order=5".parse().unwrap();
+    let run_options = RunOptions {
+        title: "front door".into(),
+        target: stack.base(),
+        tenants: tenants.clone(),
+        api: Api::Alipay,
+        mix: mix.with_outcomes(0.1, 0.1).unwrap(),
+        load: Load::Open(Schedule::Constant(100.0)),
+        duration: Some(Duration::from_secs(2)),
+        requests: None,
+        timeout: Duration::from_secs(10),
+        max_in_flight: 1_000,
+        progress: false,
+    };
+    let (report, trades) = run(run_options).await.unwrap();
+    assert!((150..=250).contains(&report.requests), "about 100/s for 2 s: {}", report.requests);
+    assert_eq!(report.errors, 0, "{:?} {:?}", report.errors_by_kind, report.status_mix);
+    assert!(report.mode.contains("front door"), "{}", report.mode);
+    let heard = |status: &str| trades.iter().filter(|t| t.heard == status).count();
+    assert!(heard("SUCCESS") > 0 && heard("FAILED") > 0 && heard("UNKNOWN") > 0, "{:?}", report.status_mix);
+    for label in ["10000 SUCCESS", "40004 FAILED", "10003 UNKNOWN"] {
+        assert!(report.status_mix.contains_key(label), "{label} in {:?}", report.status_mix);
+    }
+    assert!(report.by_operation.contains_key("query"), "{:?}", report.by_operation.keys());
+
+    let verify_options = VerifyOptions {
+        database_url: stack.db.url.clone(),
+        sandbox_url: stack.sandbox.url(),
+        wait: Duration::from_secs(30),
+    };
+    let verified = verify(&tenants, &trades, &verify_options).await.unwrap();
+    assert_eq!(verified.checked, trades.len() as u64);
+    assert_eq!(
+        (verified.mismatches, verified.double_charges, verified.non_final),
+        (0, 0, 0),
+        "{:?}",
+        verified.examples
+    );
 }

@@ -9,7 +9,8 @@
 //! # Layout
 //! - [`mod@self`]: [`Stack`], [`Options`], number helpers, and the test keys (`alipay::test_keys`)
 //!   re-exported; tenants are onboarded with `loadtest::onboard`.
-//! - [`alipay_pos`]: [`AlipayPos`], a POS speaking Alipay's own OpenAPI to the front door.
+//! - [`alipay_pos`]: [`AlipayPos`], a POS speaking Alipay's own OpenAPI to the front door
+//!   (`loadtest`'s, which the load generator drives too, with a test's manners).
 //! - [`db`]: [`Database`], a fresh database per stack.
 //! - [`gateway_process`]: [`GatewayProcess`], a gateway as a process of its own (to kill),
 //!   [`ready_within`] to wait for a gateway's readiness (both on the shared launcher,
@@ -289,21 +290,19 @@ impl Stack {
         (pos, onboarded.webhook_secret)
     }
 
-    /// Enables the front door of `pos`'s tenant (an OpenAPI one) with a POS key generated here
-    /// (RSA2); answers a POS speaking Alipay's own protocol to it, once the gateway knows it.
+    /// Enables the front door of `pos`'s tenant (an OpenAPI one) with a POS key the registry
+    /// generates (RSA2), through the onboarding's front-door step; answers a POS speaking
+    /// Alipay's own protocol to it, once the gateway knows it.
     pub async fn front_door(&self, pos: &Pos) -> AlipayPos {
-        let issued = self.enable_front_door(pos, SignType::Rsa2).await;
-        let private_key_pem = issued.pos_private_key_pkcs1_pem.as_deref().unwrap().to_owned();
-        let platform_public_key = issued.platform_public_key.clone().unwrap();
-        AlipayPos {
-            http: reqwest::Client::new(),
-            url: format!("{}/alipay/gateway.do", self.base()),
-            app_id: issued.id.parse().unwrap(),
-            signer: Arc::new(alipay::Signer::from_secret(SignType::Rsa2, &private_key_pem).unwrap()),
-            verifier: Arc::new(alipay::Verifier::from_key_text(SignType::Rsa2, &platform_public_key).unwrap()),
-            private_key_pem,
-            platform_public_key,
+        let credentials = self.onboarder.enable_front_door(&pos.slug, &self.base()).await.unwrap();
+        let app_id = credentials.app_id.clone().unwrap();
+        let snapshots = self.gateway.state().snapshots.clone();
+        let mut changes = snapshots.subscribe();
+        while snapshots.current().by_front_door(Dialect::Openapi, &app_id).is_none() {
+            tokio::time::timeout(Duration::from_secs(10), changes.changed()).await.unwrap().unwrap();
         }
+        let http = loadtest::client::Http::new(Duration::from_secs(60), 8);
+        AlipayPos(loadtest::client::alipay::AlipayPos::from_credentials(http, &credentials).unwrap())
     }
 
     /// Enables the front door of `pos`'s tenant, signing with `sign_type`, its POS key (or MD5

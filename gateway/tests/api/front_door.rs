@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use alipay::openapi::trade::{TradeCancel, TradePay, TradeQuery, TradeRef, TradeRefund, TradeStatus};
 use alipay::{Amount, Currency, Outcome, PrivateKey, Signer};
-use stack::{AlipayPos, Options, Stack, agrees_with_alipay, code, final_trade, trade_no};
+use stack::{Options, Stack, agrees_with_alipay, code, final_trade, trade_no};
 
 const SCALE: f64 = 0.1;
 
@@ -60,8 +60,7 @@ async fn the_front_door_answers_as_alipay_signed_and_the_ledger_agrees() {
     assert_eq!(stack.ledger(&tenant, &no).await.unwrap().refunded, cny("8.88"));
 
     // Signed with a key the front door does not know: Alipay's code, signed by the front door.
-    let forger =
-        AlipayPos { signer: Signer::rsa2(PrivateKey::generate().unwrap().into()).unwrap().into(), ..pos.clone() };
+    let forger = pos.with_signer(Signer::rsa2(PrivateKey::generate().unwrap().into()).unwrap().into());
     let forged = forger.exec(&TradeQuery { trade: by_number(&no) }, None).await;
     let Outcome::Failed(failure) = forged.outcome else { panic!("{forged:?}") };
     assert_eq!((failure.code.as_str(), failure.reason_code()), ("40002", "isv.invalid-signature"));
@@ -91,7 +90,7 @@ async fn one_tenants_front_door_cannot_touch_another_tenants_trades() {
     let cancel = pos_a.exec(&TradeCancel { trade: by_number(&no) }, None).await;
     assert_eq!(cancel.answer.unwrap().action, None, "nothing of A's to cancel");
     // A's key under B's app id is a forgery (answered under B's platform key).
-    let posing = AlipayPos { app_id: pos_b.app_id.clone(), ..pos_a.clone() };
+    let posing = pos_a.with_app_id(pos_b.app_id.clone());
     let forged = posing.send(&posing.params(&TradeCancel { trade: by_number(&no) }, None)).await;
     assert!(forged.contains("\"sub_code\":\"isv.invalid-signature\""), "{forged}");
 

@@ -68,7 +68,7 @@ async fn alipays_official_sdks_work_unchanged_against_the_front_door() {
     let (_door, pos) = match port_80_gateway(&stack).await {
         Some(door) => {
             let url = format!("http://{}/alipay/gateway.do", door.addr().ip());
-            (Some(door), AlipayPos { url, ..pos })
+            (Some(door), pos.with_url(url))
         }
         None => {
             println!("port 80 cannot be bound here: the Python SDK runs with its port fix (see pos.py)");

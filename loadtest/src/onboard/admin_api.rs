@@ -2,7 +2,7 @@
 
 use http::{Method, StatusCode};
 use serde::Deserialize;
-use tenants::admin::{CreateBody, RotateBody};
+use tenants::admin::{CreateBody, FrontDoorBody, RotateBody};
 
 use super::OnboardError;
 use super::json_http::JsonHttp;
@@ -61,6 +61,16 @@ impl AdminApi {
         let url = self.path(&format!("tenants/{slug}/api-secret/rotate"));
         let body = RotateBody { overlap: overlap.to_owned() };
         self.http.send(Method::POST, &url, Some(&body), Some(&self.token)).await?.json()
+    }
+
+    /// Enables `slug`'s front door.
+    pub(crate) async fn enable_front_door(
+        &self,
+        slug: &str,
+        body: &FrontDoorBody,
+    ) -> Result<super::front_door::Issued, OnboardError> {
+        let url = self.path(&format!("tenants/{slug}/front-door"));
+        self.http.send(Method::POST, &url, Some(body), Some(&self.token)).await?.json()
     }
 
     fn path(&self, path: &str) -> String {
