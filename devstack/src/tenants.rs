@@ -1,7 +1,9 @@
 //! The two demo tenants — an OpenAPI RSA2 noodle bar and a Global MD5 dim sum restaurant in
 //! Hong Kong — onboarded through the gateway's admin API (as an acquirer's automation would) and
-//! registered with the sandbox. Idempotent: existing tenants are kept; their POS secret comes
-//! from `stack.json`, or is rotated when that was lost.
+//! registered with the sandbox, each with its front door enabled (POS keys generated: the noodle
+//! bar's an RSA2 key pair, the dim sum restaurant's an MD5 key). Idempotent: existing tenants are
+//! kept; their POS secrets (partner API and front door) come from `stack.json`, or are rotated
+//! when that was lost.
 
 use std::collections::BTreeMap;
 
@@ -49,8 +51,9 @@ pub struct Endpoints {
     pub token: String,
 }
 
-/// Makes sure both demo tenants exist and the sandbox knows them; records their credentials in
-/// `stack.tenants` and the sandbox registrations in `sandbox-merchants.json`.
+/// Makes sure both demo tenants exist, with their front doors (OpenAPI RSA2 and Global MD5, POS
+/// keys generated), and the sandbox knows them; records their credentials (the front doors' in
+/// `front_door`) in `stack.tenants` and the sandbox registrations in `sandbox-merchants.json`.
 pub async fn ensure(state: &State, endpoints: &Endpoints, stack: &mut StackFile) -> anyhow::Result<()> {
     let mut merchants: BTreeMap<String, Registration> = std::fs::read(state.path("sandbox-merchants.json"))
         .ok()
@@ -62,6 +65,7 @@ pub async fn ensure(state: &State, endpoints: &Endpoints, stack: &mut StackFile)
     let admin = AdminApi::new(&endpoints.admin_url, &endpoints.token);
     let onboarder = Onboarder::new(Backend::AdminApi(admin.clone()), &endpoints.sandbox_url).await?;
     let mut tenants = Vec::new();
+    let gateway_url = stack.gateway_url.clone();
     for demo in DEMOS {
         let known = stack.tenants.iter().find(|t| t.slug == demo.slug).cloned();
         let (credential, tenant_id) = match admin.find(demo.slug).await? {
@@ -70,8 +74,8 @@ pub async fn ensure(state: &State, endpoints: &Endpoints, stack: &mut StackFile)
                 merchants.insert(demo.alipay_id.to_owned(), onboarded.registration);
                 (onboarded.credential, onboarded.tenant_id)
             }
-            Some(id) => match known {
-                Some(known) => (Credential { key_id: known.key_id, secret: known.secret }, id),
+            Some(id) => match &known {
+                Some(known) => (Credential { key_id: known.key_id.clone(), secret: known.secret.clone() }, id),
                 None => (admin.rotate_api_secret(demo.slug, "30m").await?, id),
             },
         };
@@ -82,6 +86,13 @@ pub async fn ensure(state: &State, endpoints: &Endpoints, stack: &mut StackFile)
             )
         })?;
         onboarder.register(registration).await?;
+        let known_door = known.as_ref().and_then(|k| k.front_door.clone());
+        let front_door = match (admin.has_front_door(demo.slug).await?, known_door) {
+            (false, _) => onboarder.enable_front_door(demo.slug, &gateway_url, demo.dialect, demo.sign_type).await?,
+            (true, Some(known)) => known,
+            // Enabled, but its generated key is lost with stack.json: a new one, the old ended.
+            (true, None) => onboarder.renew_front_door_pos_key(demo.slug, &gateway_url, demo.dialect).await?,
+        };
         tenants.push(PosTenant {
             slug: demo.slug.into(),
             key_id: credential.key_id,
@@ -91,7 +102,7 @@ pub async fn ensure(state: &State, endpoints: &Endpoints, stack: &mut StackFile)
             dialect: demo.dialect.as_str().into(),
             sign_type: demo.sign_type.as_str().into(),
             currency: Some(demo.currency.into()),
-            front_door: None,
+            front_door: Some(front_door),
         });
     }
     let registrations: Vec<&Registration> = merchants.values().collect();

@@ -98,7 +98,7 @@ pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> an
         };
         let onboarded = onboarder.onboard(merchant).await?;
         let front_door = match front_door_gateway.filter(|_| dialect == Dialect::Openapi) {
-            Some(gateway) => Some(onboarder.enable_front_door(&slug, gateway).await?),
+            Some(gateway) => Some(onboarder.enable_front_door(&slug, gateway, dialect, SignType::Rsa2).await?),
             None => None,
         };
         tenants.push(PosTenant {

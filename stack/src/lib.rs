@@ -294,7 +294,8 @@ impl Stack {
     /// generates (RSA2), through the onboarding's front-door step; answers a POS speaking
     /// Alipay's own protocol to it, once the gateway knows it.
     pub async fn front_door(&self, pos: &Pos) -> AlipayPos {
-        let credentials = self.onboarder.enable_front_door(&pos.slug, &self.base()).await.unwrap();
+        let credentials =
+            self.onboarder.enable_front_door(&pos.slug, &self.base(), pos.dialect, SignType::Rsa2).await.unwrap();
         let app_id = credentials.app_id.clone().unwrap();
         let snapshots = self.gateway.state().snapshots.clone();
         let mut changes = snapshots.subscribe();

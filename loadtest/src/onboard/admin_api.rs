@@ -2,7 +2,7 @@
 
 use http::{Method, StatusCode};
 use serde::Deserialize;
-use tenants::admin::{CreateBody, FrontDoorBody, RotateBody};
+use tenants::admin::{CreateBody, FrontDoorBody, PosKeyBody, RotateBody};
 
 use super::OnboardError;
 use super::json_http::JsonHttp;
@@ -71,6 +71,23 @@ impl AdminApi {
     ) -> Result<super::front_door::Issued, OnboardError> {
         let url = self.path(&format!("tenants/{slug}/front-door"));
         self.http.send(Method::POST, &url, Some(body), Some(&self.token)).await?.json()
+    }
+
+    /// A new POS key for `slug`'s front door.
+    pub(crate) async fn rotate_front_door_pos_key(
+        &self,
+        slug: &str,
+        body: &PosKeyBody,
+    ) -> Result<super::front_door::Issued, OnboardError> {
+        let url = self.path(&format!("tenants/{slug}/front-door/pos-key"));
+        self.http.send(Method::POST, &url, Some(body), Some(&self.token)).await?.json()
+    }
+
+    /// Whether `slug` has its front door enabled.
+    pub async fn has_front_door(&self, slug: &str) -> Result<bool, OnboardError> {
+        let url = self.path(&format!("tenants/{slug}/front-door"));
+        let answer = self.http.send(Method::GET, &url, None::<&()>, Some(&self.token)).await?;
+        Ok(answer.status != StatusCode::NOT_FOUND)
     }
 
     fn path(&self, path: &str) -> String {
