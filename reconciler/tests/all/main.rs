@@ -9,6 +9,7 @@ mod crash;
 mod exclusive;
 mod helpers;
 mod pools;
+mod pos_notify;
 mod qr;
 mod refunds;
 mod reversals;
