@@ -64,7 +64,14 @@ pub async fn verify(
     let truths = truths(tenants, trades, &options.sandbox_url).await;
     let mut verification = Verification { checked: trades.len() as u64, ..Verification::default() };
     for ((trade, row), truth) in trades.iter().zip(rows).zip(truths) {
-        if let Some(problem) = judge(trade, row.as_ref(), truth.as_ref(), &mut verification)
+        let problem = match truth {
+            Ok(truth) => judge(trade, row.as_ref(), truth.as_ref(), &mut verification),
+            Err(error) => {
+                verification.mismatches += 1;
+                Some(format!("Alipay's record could not be read: {error}"))
+            }
+        };
+        if let Some(problem) = problem
             && verification.examples.len() < EXAMPLES
         {
             verification.examples.push(format!("{} ({}): {problem}", trade.out_trade_no, tenants[trade.tenant].slug));
@@ -92,8 +99,12 @@ async fn settled_rows(store: &Store, keys: &[TradeKey], wait: Duration) -> anyho
     }
 }
 
-/// The sandbox's ground truth for each trade (`None`: Alipay has no such trade).
-async fn truths(tenants: &[PosTenant], trades: &[SentTrade], sandbox: &str) -> Vec<Option<Truth>> {
+/// Alipay's record of a trade: `None` when Alipay has no such trade; an error when it could not be
+/// read (which is never taken for "no such trade").
+type Read = Result<Option<Truth>, String>;
+
+/// The sandbox's ground truth for each trade.
+async fn truths(tenants: &[PosTenant], trades: &[SentTrade], sandbox: &str) -> Vec<Read> {
     let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let base = sandbox.trim_end_matches('/');
     let mut out = Vec::with_capacity(trades.len());
@@ -104,7 +115,7 @@ async fn truths(tenants: &[PosTenant], trades: &[SentTrade], sandbox: &str) -> V
             let client = client.clone();
             reads.spawn(async move { (i, truth(&client, &url).await) });
         }
-        let mut answers: Vec<Option<Truth>> = chunk.iter().map(|_| None).collect();
+        let mut answers: Vec<Read> = chunk.iter().map(|_| Err("not read".to_owned())).collect();
         for (i, answer) in reads.join_all().await {
             answers[i] = answer;
         }
@@ -113,13 +124,40 @@ async fn truths(tenants: &[PosTenant], trades: &[SentTrade], sandbox: &str) -> V
     out
 }
 
-async fn truth(client: &Client<HttpConnector, Empty<Bytes>>, url: &str) -> Option<Truth> {
-    let response = client.get(url.parse().ok()?).await.ok()?;
-    if response.status() != 200 {
-        return None;
+/// How many times one trade's record is asked for before it counts as unreadable.
+const READ_ATTEMPTS: u32 = 5;
+
+/// One trade's record: 404 is "no such trade"; anything else short of a readable 200 (a refused
+/// connection, a 5xx, a cut body) is asked again, a little later, a few times.
+async fn truth(client: &Client<HttpConnector, Empty<Bytes>>, url: &str) -> Read {
+    let uri: http::Uri = url.parse().map_err(|_| format!("{url} is not a URL"))?;
+    let mut last = String::new();
+    for attempt in 0..READ_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        }
+        let response = match client.get(uri.clone()).await {
+            Ok(response) => response,
+            Err(error) => {
+                last = format!("connection: {error}");
+                continue;
+            }
+        };
+        match response.status().as_u16() {
+            404 => return Ok(None),
+            200 => {}
+            status => {
+                last = format!("HTTP {status}");
+                continue;
+            }
+        }
+        match response.into_body().collect().await.map(|b| serde_json::from_slice::<Truth>(&b.to_bytes())) {
+            Ok(Ok(truth)) => return Ok(Some(truth)),
+            Ok(Err(error)) => last = format!("unreadable record: {error}"),
+            Err(error) => last = format!("body: {error}"),
+        }
     }
-    let body = response.into_body().collect().await.ok()?.to_bytes();
-    serde_json::from_slice(&body).ok()
+    Err(last)
 }
 
 /// Money Alipay holds for the trade, in minor units.
@@ -209,6 +247,38 @@ mod tests {
             refunded_amount: "0.00".into(),
             currency: "CNY".into(),
         }
+    }
+
+    /// A sandbox that answers 503 to the first `failures` requests, then the record of a paid
+    /// trade; answers its URL.
+    async fn flaky_sandbox(failures: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/sandbox/trades/2021000000000001/t1", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            for served in 0.. {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let body = r#"{"trade_status":"TRADE_SUCCESS","total_amount":"58.00","refunded_amount":"0.00","currency":"CNY"}"#;
+                let (status, body) = if served < failures { ("503 Busy", "") } else { ("200 OK", body) };
+                let answer =
+                    format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        url
+    }
+
+    /// A busy sandbox is asked again; it is never taken for "Alipay holds nothing" (which made a
+    /// paid trade a mismatch under load).
+    #[tokio::test]
+    async fn a_record_that_could_not_be_read_is_read_again_never_taken_for_no_trade() {
+        let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let read = truth(&client, &flaky_sandbox(2).await).await;
+        assert_eq!(read.unwrap().map(|t| t.total_amount), Some("58.00".to_owned()));
+        let read = truth(&client, &flaky_sandbox(usize::MAX).await).await;
+        assert_eq!(read.unwrap_err(), "HTTP 503");
     }
 
     #[test]
