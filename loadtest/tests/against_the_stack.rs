@@ -18,11 +18,9 @@ use loadtest::verify::{VerifyOptions, verify};
 use stack::{Options, Stack};
 use tenants::Keyring;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mixed_run_is_measured_and_every_answer_verified() {
-    let stack = Stack::start(Options::scaled(0.01)).await;
-    let _reconciler = stack.start_reconciler(stack.reconciler_config()).await;
-    // Half onboarded straight into the registry, half through the gateway's admin API.
+/// Four tenants (two MD5), two provisioned straight into the registry and two through the
+/// gateway's admin API, with their front doors (OpenAPI ones) if `front_door`.
+async fn provisioned(stack: &Stack, front_door: bool) -> loadtest::tenants_file::TenantsFile {
     let options = |prefix: &str| ProvisionOptions {
         count: 2,
         md5_share: 0.5,
@@ -31,7 +29,7 @@ async fn a_mixed_run_is_measured_and_every_answer_verified() {
         sandbox_url: stack.sandbox.url(),
         gateway_url: Some(stack.base()),
         limits: loadtest::cli::generous_limits(),
-        front_door: false,
+        front_door,
     };
     let keyring = Arc::new(Keyring::parse(&stack.master_key).unwrap());
     let mut file = provision(&options("reg"), Onboarding::Registry(keyring)).await.unwrap();
@@ -40,6 +38,15 @@ async fn a_mixed_run_is_measured_and_every_answer_verified() {
         token: stack::ADMIN_TOKEN.into(),
     };
     file.tenants.extend(provision(&options("api"), admin).await.unwrap().tenants);
+    file
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_run_is_measured_and_every_answer_verified() {
+    let stack = Stack::start(Options::scaled(0.01)).await;
+    let _reconciler = stack.start_reconciler(stack.reconciler_config()).await;
+    // Half onboarded straight into the registry, half through the gateway's admin API.
+    let file = provisioned(&stack, false).await;
     assert_eq!(file.tenants.len(), 4);
     assert_eq!(file.only(Some("MD5")).len(), 2);
     let client = loadtest::client::Client::new(&stack.base(), Duration::from_secs(5), 1);
@@ -108,23 +115,7 @@ async fn a_run_through_the_front_doors_is_verified_as_strictly() {
     let stack = Stack::start(Options::scaled(0.01)).await;
     let _reconciler = stack.start_reconciler(stack.reconciler_config()).await;
     // Front doors enabled both ways: straight in the registry, and through the admin API.
-    let options = |prefix: &str| ProvisionOptions {
-        count: 2,
-        md5_share: 0.5,
-        prefix: stack::unique(prefix),
-        database_url: Some(stack.db.url.clone()),
-        sandbox_url: stack.sandbox.url(),
-        gateway_url: Some(stack.base()),
-        limits: loadtest::cli::generous_limits(),
-        front_door: true,
-    };
-    let keyring = Arc::new(Keyring::parse(&stack.master_key).unwrap());
-    let mut file = provision(&options("fdreg"), Onboarding::Registry(keyring)).await.unwrap();
-    let admin = Onboarding::AdminApi {
-        url: format!("http://{}", stack.gateway.admin_addr()),
-        token: stack::ADMIN_TOKEN.into(),
-    };
-    file.tenants.extend(provision(&options("fdapi"), admin).await.unwrap().tenants);
+    let file = provisioned(&stack, true).await;
     assert!(file.only(Some("MD5")).iter().all(|t| t.front_door.is_none()), "Global MD5 tenants have none");
     let tenants = file.only(Some("RSA2"));
     assert_eq!(tenants.len(), 2);

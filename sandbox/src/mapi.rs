@@ -24,6 +24,7 @@ use crate::merchants::{Dialect, Merchant, corrupt_signature, valid_notify_url};
 use crate::scenario::{SLOW_ANSWER, Scenario};
 use crate::trade::{Origin, Status as TradeState, Trade};
 use alipay::server::GatewayRequest;
+use alipay::server::mapi::{self as server, Refusal};
 
 const PAYING: &str = "ORDER_SUCCESS_PAY_INPROCESS";
 
@@ -104,15 +105,12 @@ pub fn handle(app: &App, req: &GatewayRequest) -> Answer {
     })
 }
 
-/// A gateway-level refusal (`is_success=F`).
-type Refusal = &'static str;
-
 fn required<T: std::str::FromStr>(ctx: &Ctx<'_>, field: &str) -> Result<T, Refusal> {
-    ctx.req.value(field).and_then(|v| v.parse().ok()).ok_or("ILLEGAL_ARGUMENT")
+    server::required(ctx.req, field)
 }
 
 fn currency(ctx: &Ctx<'_>, field: &str) -> Result<Currency, Refusal> {
-    ctx.req.value(field).map_or(Ok(Currency::CNY), |c| c.parse().map_err(|_| "ILLEGAL_CURRENCY"))
+    server::currency(ctx.req, field)
 }
 
 fn spot_answer(result_code: ResultCode, error: Option<&str>, trade: Option<&Trade>) -> SpotPayAnswer {
@@ -208,28 +206,9 @@ fn lookup(ctx: &Ctx<'_>, out_field: &str, no_field: &str) -> Result<Lookup, Refu
 fn query(ctx: &Ctx<'_>) -> Result<Answer, Refusal> {
     let lookup = lookup(ctx, "partner_trans_id", "alipay_trans_id")?;
     let Some(trade) = ctx.app.ledger.query(&ctx.merchant.id, &lookup) else {
-        return Ok(ctx.answer(&OverseasQueryAnswer {
-            result_code: ResultCode::Fail,
-            detail_error_code: Some("TRADE_NOT_EXIST".into()),
-            detail_error_des: Some("trade does not exist".into()),
-            alipay_trans_status: None,
-            partner_trans_id: None,
-            out_trade_no: None,
-            alipay_trans_id: None,
-            alipay_buyer_login_id: None,
-            alipay_buyer_user_id: None,
-            alipay_pay_time: None,
-            currency: None,
-            trans_amount: None,
-            trans_amount_cny: None,
-            exchange_rate: None,
-            payment_inst: None,
-        }));
+        return Ok(ctx.answer(&OverseasQueryAnswer::not_exist()));
     };
     Ok(ctx.answer(&OverseasQueryAnswer {
-        result_code: ResultCode::Success,
-        detail_error_code: None,
-        detail_error_des: None,
         alipay_trans_status: Some(trade.trade_status()),
         partner_trans_id: trade.out_trade_no.parse().ok(),
         out_trade_no: trade.out_trade_no.parse().ok(),
@@ -242,6 +221,7 @@ fn query(ctx: &Ctx<'_>) -> Result<Answer, Refusal> {
         trans_amount_cny: None,
         exchange_rate: None,
         payment_inst: trade.was_paid().then(|| "ALIPAYCN".to_owned()),
+        ..OverseasQueryAnswer::empty(ResultCode::Success)
     }))
 }
 
@@ -342,20 +322,10 @@ fn precreate(ctx: &Ctx<'_>) -> Result<Answer, Refusal> {
     let subject: Subject = required(ctx, "subject")?;
     let currency =
         currency(ctx, if ctx.req.value("trans_currency").is_some() { "trans_currency" } else { "currency" })?;
-    let amount_text = ctx.req.value("total_fee").ok_or("ILLEGAL_ARGUMENT")?;
-    let fail = |code: &str| AcquirePrecreateAnswer {
-        result_code: ResultCode::Fail,
-        trade_no: None,
-        out_trade_no: Some(out_trade_no.clone()),
-        qr_code: None,
-        voucher_type: None,
-        detail_error_code: Some(code.to_owned()),
-        detail_error_des: None,
-    };
-    let total = match Amount::parse_positive(amount_text, currency) {
+    let fail = |code: &str| AcquirePrecreateAnswer::failed(&out_trade_no, code);
+    let total = match server::amount(ctx.req, "total_fee", currency)? {
         Ok(total) => total,
-        Err(MoneyError::NotPositive | MoneyError::OutOfRange) => return Ok(ctx.answer(&fail("TOTAL_FEE_EXCEED"))),
-        Err(_) => return Err("ILLEGAL_ARGUMENT"),
+        Err(code) => return Ok(ctx.answer(&fail(code))),
     };
     let outcome = ctx.app.ledger.precreate(NewOrder {
         merchant: ctx.merchant.clone(),

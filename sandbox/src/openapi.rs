@@ -97,7 +97,7 @@ pub fn handle(app: &App, req: &GatewayRequest) -> Answer {
         "alipay.system.oauth.token" => oauth_token(&ctx),
         _ => {
             app.stats.rejected.inc();
-            ctx.status(invalid("isv.invalid-method", "unknown method"))
+            ctx.status(server::invalid_method())
         }
     }
 }

@@ -145,6 +145,38 @@ pub struct OverseasQueryAnswer {
     pub payment_inst: Option<String>,
 }
 
+impl OverseasQueryAnswer {
+    /// `result_code` and nothing else yet.
+    pub fn empty(result_code: ResultCode) -> Self {
+        OverseasQueryAnswer {
+            result_code,
+            detail_error_code: None,
+            detail_error_des: None,
+            alipay_trans_status: None,
+            partner_trans_id: None,
+            out_trade_no: None,
+            alipay_trans_id: None,
+            alipay_buyer_login_id: None,
+            alipay_buyer_user_id: None,
+            alipay_pay_time: None,
+            currency: None,
+            trans_amount: None,
+            trans_amount_cny: None,
+            exchange_rate: None,
+            payment_inst: None,
+        }
+    }
+
+    /// A query of a trade Alipay does not have: `FAIL`, `TRADE_NOT_EXIST`.
+    pub fn not_exist() -> Self {
+        OverseasQueryAnswer {
+            detail_error_code: Some("TRADE_NOT_EXIST".into()),
+            detail_error_des: Some("trade does not exist".into()),
+            ..OverseasQueryAnswer::empty(ResultCode::Fail)
+        }
+    }
+}
+
 /// `alipay.acquire.cancel`: close an unpaid trade, refund a paid one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcquireCancel {
@@ -262,6 +294,21 @@ pub struct AcquirePrecreateAnswer {
     pub voucher_type: Option<String>,
     pub detail_error_code: Option<String>,
     pub detail_error_des: Option<String>,
+}
+
+impl AcquirePrecreateAnswer {
+    /// A refused precreate of `out_trade_no`: `FAIL` with `code`.
+    pub fn failed(out_trade_no: &OutTradeNo, code: &str) -> Self {
+        AcquirePrecreateAnswer {
+            result_code: ResultCode::Fail,
+            trade_no: None,
+            out_trade_no: Some(out_trade_no.clone()),
+            qr_code: None,
+            voucher_type: None,
+            detail_error_code: Some(code.to_owned()),
+            detail_error_des: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@
 //!
 //! # Layout
 //! - [`request`]: decoding parameters from the query and the body, in their charset.
+//! - [`mapi`]: the MAPI gateway's parameter reading and refusals.
 //! - [`openapi`]: the OpenAPI gateway's checks (in Alipay's order), its error statuses, reading
 //!   `biz_content`, and answer members as Alipay writes them.
 
+pub mod mapi;
 pub mod openapi;
 pub mod request;
 

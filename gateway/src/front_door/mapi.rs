@@ -12,10 +12,9 @@ use alipay::mapi::services::{
 use alipay::mapi::{write_answer, write_rejection};
 use alipay::openapi::trade::YesNo;
 use alipay::server::GatewayRequest;
+use alipay::server::mapi::{self as server, Refusal};
 use alipay::time_text::beijing_compact;
-use alipay::{
-    Amount, AuthCode, Charset, Currency, Decimal, MoneyError, OutRequestNo, OutTradeNo, SignType, Signer, Subject,
-};
+use alipay::{Amount, AuthCode, Charset, Currency, Decimal, OutRequestNo, OutTradeNo, SignType, Signer, Subject};
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::Full;
@@ -34,9 +33,6 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 
 const PAYING: &str = "ORDER_SUCCESS_PAY_INPROCESS";
-
-/// A gateway-level refusal (`is_success=F` with this error, unsigned).
-type Refusal = &'static str;
 
 /// Answers one MAPI front-door request.
 pub async fn answer(
@@ -143,11 +139,11 @@ impl Call<'_> {
     }
 
     fn required<T: std::str::FromStr>(&self, field: &str) -> Result<T, Refusal> {
-        self.req.value(field).and_then(|v| v.parse().ok()).ok_or("ILLEGAL_ARGUMENT")
+        server::required(self.req, field)
     }
 
     fn currency(&self, field: &str) -> Result<Currency, Refusal> {
-        self.req.value(field).map_or(Ok(Currency::CNY), |c| c.parse().map_err(|_| "ILLEGAL_CURRENCY"))
+        server::currency(self.req, field)
     }
 
     async fn trade(&self, out_trade_no: &OutTradeNo) -> Result<Option<Trade>, Refusal> {
@@ -159,15 +155,13 @@ impl Call<'_> {
         let out_trade_no: OutTradeNo = self.required("partner_trans_id")?;
         let subject: Subject = self.required("trans_name")?;
         let currency = self.currency("currency")?;
-        let amount_text = self.req.value("trans_amount").ok_or("ILLEGAL_ARGUMENT")?;
         let failed = |error: &str| spot_answer(ResultCode::Failed, Some(error), None);
         if Some(seller.as_str()) != self.ctx.tenant.front_door.as_ref().map(|d| d.id.as_str()) {
             return self.answer(&failed("SELLER_NOT_EXIST"));
         }
-        let amount = match Amount::parse_positive(amount_text, currency) {
+        let amount = match server::amount(self.req, "trans_amount", currency)? {
             Ok(amount) => amount,
-            Err(MoneyError::NotPositive | MoneyError::OutOfRange) => return self.answer(&failed("TOTAL_FEE_EXCEED")),
-            Err(_) => return Err("ILLEGAL_ARGUMENT"),
+            Err(code) => return self.answer(&failed(code)),
         };
         let Some(auth_code) = self.req.value("buyer_identity_code").and_then(|c| c.parse::<AuthCode>().ok()) else {
             return self.answer(&failed("SOUNDWAVE_PARSER_FAIL"));
@@ -196,16 +190,10 @@ impl Call<'_> {
     async fn query(&self) -> Result<Vec<u8>, Refusal> {
         let out_trade_no: OutTradeNo = self.required("partner_trans_id")?;
         let Some(trade) = self.trade(&out_trade_no).await? else {
-            return self.answer(&OverseasQueryAnswer {
-                result_code: ResultCode::Fail,
-                detail_error_code: Some("TRADE_NOT_EXIST".into()),
-                detail_error_des: Some("trade does not exist".into()),
-                ..empty_query()
-            });
+            return self.answer(&OverseasQueryAnswer::not_exist());
         };
         let currency = trade.amount.currency();
         self.answer(&OverseasQueryAnswer {
-            result_code: ResultCode::Success,
             alipay_trans_status: Some(answers::trade_status(trade.state)),
             partner_trans_id: trade.key.out_trade_no.parse().ok(),
             out_trade_no: trade.key.out_trade_no.parse().ok(),
@@ -215,7 +203,7 @@ impl Call<'_> {
             currency: Some(currency),
             trans_amount: dec(trade.amount),
             payment_inst: trade.paid_at.map(|_| "ALIPAYCN".to_owned()),
-            ..empty_query()
+            ..OverseasQueryAnswer::empty(ResultCode::Success)
         })
     }
 
@@ -299,20 +287,10 @@ impl Call<'_> {
         let subject: Subject = self.required("subject")?;
         let field = if self.req.value("trans_currency").is_some() { "trans_currency" } else { "currency" };
         let currency = self.currency(field)?;
-        let amount_text = self.req.value("total_fee").ok_or("ILLEGAL_ARGUMENT")?;
-        let fail = |code: &str| AcquirePrecreateAnswer {
-            result_code: ResultCode::Fail,
-            trade_no: None,
-            out_trade_no: Some(out_trade_no.clone()),
-            qr_code: None,
-            voucher_type: None,
-            detail_error_code: Some(code.to_owned()),
-            detail_error_des: None,
-        };
-        let amount = match Amount::parse_positive(amount_text, currency) {
+        let fail = |code: &str| AcquirePrecreateAnswer::failed(&out_trade_no, code);
+        let amount = match server::amount(self.req, "total_fee", currency)? {
             Ok(amount) => amount,
-            Err(MoneyError::NotPositive | MoneyError::OutOfRange) => return self.answer(&fail("TOTAL_FEE_EXCEED")),
-            Err(_) => return Err("ILLEGAL_ARGUMENT"),
+            Err(code) => return self.answer(&fail(code)),
         };
         let fields = OrderFields {
             out_trade_no: out_trade_no.clone(),
@@ -368,26 +346,6 @@ fn spot_answer(result_code: ResultCode, error: Option<&str>, trade: Option<&Trad
         trans_amount_cny: None,
         exchange_rate: None,
         payment_inst: trade.and_then(|t| t.paid_at).map(|_| "ALIPAYCN".to_owned()),
-    }
-}
-
-fn empty_query() -> OverseasQueryAnswer {
-    OverseasQueryAnswer {
-        result_code: ResultCode::Success,
-        detail_error_code: None,
-        detail_error_des: None,
-        alipay_trans_status: None,
-        partner_trans_id: None,
-        out_trade_no: None,
-        alipay_trans_id: None,
-        alipay_buyer_login_id: None,
-        alipay_buyer_user_id: None,
-        alipay_pay_time: None,
-        currency: None,
-        trans_amount: None,
-        trans_amount_cny: None,
-        exchange_rate: None,
-        payment_inst: None,
     }
 }
 
