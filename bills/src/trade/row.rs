@@ -1,0 +1,316 @@
+//! One row of the detail file (`业务明细`): its 25 columns, read into a [`BillRow`] and written
+//! back exactly as Alipay lays them out.
+
+use std::fmt::Write as _;
+
+use alipay::{Amount, Currency, MerchantRef, OutRequestNo, OutTradeNo, TradeNo};
+use time::OffsetDateTime;
+
+use crate::csv::{self, Cell};
+use crate::error::Problem;
+use crate::money::SignedAmount;
+use crate::times;
+
+/// The header, as read after normalising full-width parentheses to ASCII. Alipay writes them
+/// full-width (`订单金额（元）`); one rendering shows ASCII.
+pub(crate) const COLUMNS: [&str; 25] = [
+    "支付宝交易号",
+    "商户订单号",
+    "业务类型",
+    "商品名称",
+    "创建时间",
+    "完成时间",
+    "门店编号",
+    "门店名称",
+    "操作员",
+    "终端号",
+    "对方账户",
+    "订单金额(元)",
+    "商家实收(元)",
+    "支付宝红包(元)",
+    "集分宝(元)",
+    "支付宝优惠(元)",
+    "商家优惠(元)",
+    "券核销金额(元)",
+    "券名称",
+    "商家红包消费金额(元)",
+    "卡消费金额(元)",
+    "退款批次号/请求号",
+    "服务费(元)",
+    "分润(元)",
+    "备注",
+];
+
+/// The columns Alipay ends with a TAB (its guard against Excel's scientific notation), as in the
+/// samples: the IDs, the kind, store and operator, the buyer, and two more.
+const TABBED: [bool; 25] = {
+    let mut t = [false; 25];
+    let mut i = 0;
+    while i < 25 {
+        t[i] = matches!(i, 0 | 1 | 2 | 6 | 7 | 8 | 9 | 10 | 19 | 21);
+        i += 1;
+    }
+    t
+};
+
+/// The row's business type (`业务类型`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RowKind {
+    /// `交易`: a payment.
+    Payment,
+    /// `退款`: a refund of the trade the row names, with the merchant's refund request number
+    /// (`退款批次号/请求号`; a batch number for refunds made in Alipay's merchant portal).
+    Refund { out_request_no: OutRequestNo },
+}
+
+/// One row of the detail file. Money is CNY in fen.
+///
+/// `amount` and `received` are magnitudes: the kind gives their direction (the file writes them
+/// negative on refund rows, and a sign against the kind is refused). Every other amount is
+/// signed as written: `fee` is negative when charged (`-0.01` on a 1.00 payment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillRow {
+    /// 支付宝交易号: the payment's, on refund rows too.
+    pub trade_no: TradeNo,
+    /// 商户订单号: the payment's, on refund rows too.
+    pub out_trade_no: OutTradeNo,
+    pub kind: RowKind,
+    /// 商品名称.
+    pub subject: String,
+    /// 创建时间: the trade's creation, on refund rows too.
+    pub created_at: OffsetDateTime,
+    /// 完成时间: the payment, or the refund's completion. Decides the bill's day.
+    pub finished_at: OffsetDateTime,
+    /// 门店编号.
+    pub store_id: Option<MerchantRef>,
+    /// 门店名称.
+    pub store_name: String,
+    /// 操作员.
+    pub operator_id: Option<MerchantRef>,
+    /// 终端号.
+    pub terminal_id: Option<MerchantRef>,
+    /// 对方账户: the buyer, masked (`*津水(602***@qq.com)`).
+    pub counterparty: String,
+    /// 订单金额（元）.
+    pub amount: Amount,
+    /// 商家实收（元）.
+    pub received: Amount,
+    /// 支付宝红包（元）.
+    pub alipay_red_packet: SignedAmount,
+    /// 集分宝（元）.
+    pub jifenbao: SignedAmount,
+    /// 支付宝优惠（元）.
+    pub alipay_discount: SignedAmount,
+    /// 商家优惠（元）.
+    pub merchant_discount: SignedAmount,
+    /// 券核销金额（元）.
+    pub voucher_amount: SignedAmount,
+    /// 券名称.
+    pub voucher_name: String,
+    /// 商家红包消费金额（元）.
+    pub merchant_red_packet: SignedAmount,
+    /// 卡消费金额（元）.
+    pub card_amount: SignedAmount,
+    /// 服务费（元）: Alipay's fee, negative when charged.
+    pub fee: SignedAmount,
+    /// 分润（元）.
+    pub profit_share: SignedAmount,
+    /// 备注.
+    pub remark: String,
+}
+
+impl BillRow {
+    /// The refund's request number, on refund rows.
+    pub fn out_request_no(&self) -> Option<&OutRequestNo> {
+        match &self.kind {
+            RowKind::Payment => None,
+            RowKind::Refund { out_request_no } => Some(out_request_no),
+        }
+    }
+
+    pub fn is_refund(&self) -> bool {
+        matches!(self.kind, RowKind::Refund { .. })
+    }
+
+    /// 订单金额 as the file writes it: negative on refund rows.
+    pub fn signed_amount(&self) -> SignedAmount {
+        SignedAmount::new(self.amount, self.is_refund())
+    }
+
+    /// 商家实收 as the file writes it: negative on refund rows.
+    pub fn signed_received(&self) -> SignedAmount {
+        SignedAmount::new(self.received, self.is_refund())
+    }
+
+    /// Reads a row from `line`, split into `cells`.
+    pub(crate) fn parse(line: &str, cells: &[Cell]) -> Result<Self, Problem> {
+        if cells.len() != COLUMNS.len() {
+            return Err(Problem::Columns { expected: COLUMNS.len(), found: cells.len() });
+        }
+        let text = |i: usize| cells[i].text(line);
+        let kind_text = text(2);
+        let request_no = text(21);
+        let kind = match kind_text.trim() {
+            "交易" if request_no.trim().is_empty() => RowKind::Payment,
+            "交易" => return Err(Problem::PaymentWithRequestNo),
+            "退款" => match opt_id::<OutRequestNo>(&request_no, 21)? {
+                Some(out_request_no) => RowKind::Refund { out_request_no },
+                None => return Err(Problem::RefundWithoutRequestNo),
+            },
+            other => return Err(Problem::Code { column: COLUMNS[2], value: other.chars().take(16).collect() }),
+        };
+        let refund = matches!(kind, RowKind::Refund { .. });
+        let money = |i: usize| signed(&text(i), i);
+        let directed = |i: usize| {
+            let value = money(i)?;
+            if value.is_negative() != refund && !value.is_zero() {
+                return Err(Problem::Sign { column: COLUMNS[i] });
+            }
+            Ok(value.magnitude())
+        };
+        Ok(BillRow {
+            trade_no: id(&text(0), 0)?,
+            out_trade_no: id(&text(1), 1)?,
+            subject: text(3).into_owned(),
+            created_at: time(&text(4), 4)?,
+            finished_at: time(&text(5), 5)?,
+            store_id: opt_id(&text(6), 6)?,
+            store_name: text(7).into_owned(),
+            operator_id: opt_id(&text(8), 8)?,
+            terminal_id: opt_id(&text(9), 9)?,
+            counterparty: text(10).into_owned(),
+            amount: directed(11)?,
+            received: directed(12)?,
+            alipay_red_packet: money(13)?,
+            jifenbao: money(14)?,
+            alipay_discount: money(15)?,
+            merchant_discount: money(16)?,
+            voucher_amount: money(17)?,
+            voucher_name: text(18).into_owned(),
+            merchant_red_packet: money(19)?,
+            card_amount: money(20)?,
+            fee: money(22)?,
+            profit_share: money(23)?,
+            remark: text(24).into_owned(),
+            kind,
+        })
+    }
+
+    /// Appends the row as the file writes it (no line ending). On a value the layout cannot
+    /// carry, the column's name and why.
+    pub(crate) fn push(&self, out: &mut String) -> Result<(), (&'static str, &'static str)> {
+        let money = [
+            self.alipay_red_packet,
+            self.jifenbao,
+            self.alipay_discount,
+            self.merchant_discount,
+            self.voucher_amount,
+            self.merchant_red_packet,
+            self.card_amount,
+            self.fee,
+            self.profit_share,
+        ];
+        if self.amount.currency() != Currency::CNY
+            || self.received.currency() != Currency::CNY
+            || money.iter().any(|m| m.currency() != Currency::CNY)
+        {
+            return Err(("amounts", "bill amounts are CNY"));
+        }
+        let texts = [
+            (3, &self.subject),
+            (7, &self.store_name),
+            (10, &self.counterparty),
+            (18, &self.voucher_name),
+            (24, &self.remark),
+        ];
+        if let Some((i, _)) = texts.iter().find(|(_, text)| !csv::is_cell_text(text)) {
+            return Err((COLUMNS[*i], "control characters cannot be written in a cell"));
+        }
+        let mut line = Line { out, column: 0 };
+        line.raw(self.trade_no.as_str());
+        line.raw(self.out_trade_no.as_str());
+        line.raw(if self.is_refund() { "退款" } else { "交易" });
+        line.text(&self.subject);
+        line.time(self.created_at)?;
+        line.time(self.finished_at)?;
+        line.raw(merchant_ref(&self.store_id));
+        line.text(&self.store_name);
+        line.raw(merchant_ref(&self.operator_id));
+        line.raw(merchant_ref(&self.terminal_id));
+        line.text(&self.counterparty);
+        line.money(self.signed_amount());
+        line.money(self.signed_received());
+        for value in &money[..5] {
+            line.money(*value);
+        }
+        line.text(&self.voucher_name);
+        line.money(self.merchant_red_packet);
+        line.money(self.card_amount);
+        line.raw(self.out_request_no().map_or("", OutRequestNo::as_str));
+        line.money(self.fee);
+        line.money(self.profit_share);
+        line.text(&self.remark);
+        Ok(())
+    }
+}
+
+/// A row being written, cell by cell, with Alipay's TABs where its samples have them.
+struct Line<'a> {
+    out: &'a mut String,
+    column: usize,
+}
+
+impl Line<'_> {
+    fn cell(&mut self, write: impl FnOnce(&mut String)) {
+        if self.column > 0 {
+            self.out.push(',');
+        }
+        write(self.out);
+        if TABBED.get(self.column).copied().unwrap_or(false) {
+            self.out.push('\t');
+        }
+        self.column += 1;
+    }
+
+    fn raw(&mut self, text: &str) {
+        self.cell(|out| out.push_str(text));
+    }
+
+    fn text(&mut self, text: &str) {
+        self.cell(|out| csv::push_text(out, text));
+    }
+
+    fn money(&mut self, value: SignedAmount) {
+        self.cell(|out| {
+            let _ = write!(out, "{value}");
+        });
+    }
+
+    fn time(&mut self, at: OffsetDateTime) -> Result<(), (&'static str, &'static str)> {
+        let column = COLUMNS.get(self.column).copied().unwrap_or("time");
+        let mut written = None;
+        self.cell(|out| written = times::push_datetime(out, at));
+        written.ok_or((column, "the year is not four digits in Beijing time"))
+    }
+}
+
+fn merchant_ref(value: &Option<MerchantRef>) -> &str {
+    value.as_ref().map_or("", MerchantRef::as_str)
+}
+
+fn id<T: std::str::FromStr<Err = alipay::InvalidId>>(text: &str, i: usize) -> Result<T, Problem> {
+    text.trim().parse().map_err(|error| Problem::Id { column: COLUMNS[i], error })
+}
+
+fn opt_id<T: std::str::FromStr<Err = alipay::InvalidId>>(text: &str, i: usize) -> Result<Option<T>, Problem> {
+    let text = text.trim();
+    if text.is_empty() { Ok(None) } else { id(text, i).map(Some) }
+}
+
+fn signed(text: &str, i: usize) -> Result<SignedAmount, Problem> {
+    SignedAmount::parse(text.trim(), Currency::CNY).map_err(|error| Problem::Amount { column: COLUMNS[i], error })
+}
+
+fn time(text: &str, i: usize) -> Result<OffsetDateTime, Problem> {
+    times::parse_datetime(text.trim()).ok_or(Problem::Time { column: COLUMNS[i] })
+}
