@@ -1,10 +1,5 @@
 //! Identifiers and short texts, each a parsed type: once built, it is valid on the wire.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// A value does not have the shape its field requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{field} has an invalid format: {rule}")]
@@ -21,6 +16,10 @@ fn digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Defines a parsed identifier type: a `String` valid by `$check`, with `FromStr` (refusing with
+/// [`InvalidId`] naming `$field` and `$rule`), `Display`, `AsRef<str>` and serde as text. Other
+/// crates' identifiers (e.g. Global's file codes in `bills`) are made the same way.
+#[macro_export]
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $field:literal, $rule:literal, |$s:ident| $check:expr) => {
         $(#[$doc])*
@@ -33,26 +32,26 @@ macro_rules! id_type {
             }
         }
 
-        impl FromStr for $name {
-            type Err = InvalidId;
-            fn from_str($s: &str) -> Result<Self, InvalidId> {
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::InvalidId;
+            fn from_str($s: &str) -> Result<Self, $crate::InvalidId> {
                 if $check {
                     Ok(Self($s.to_owned()))
                 } else {
-                    Err(InvalidId { field: $field, rule: $rule })
+                    Err($crate::InvalidId { field: $field, rule: $rule })
                 }
             }
         }
 
         impl TryFrom<String> for $name {
-            type Error = InvalidId;
-            fn try_from(s: String) -> Result<Self, InvalidId> {
+            type Error = $crate::InvalidId;
+            fn try_from(s: String) -> Result<Self, $crate::InvalidId> {
                 s.parse()
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
@@ -63,16 +62,16 @@ macro_rules! id_type {
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl $crate::__serde::Serialize for $name {
+            fn serialize<S: $crate::__serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(&self.0)
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                text.parse().map_err(serde::de::Error::custom)
+        impl<'de> $crate::__serde::Deserialize<'de> for $name {
+            fn deserialize<D: $crate::__serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <::std::borrow::Cow<'de, str> as $crate::__serde::Deserialize<'de>>::deserialize(d)?;
+                text.parse().map_err(<D::Error as $crate::__serde::de::Error>::custom)
             }
         }
     };

@@ -38,6 +38,9 @@ pub mod test_keys;
 pub mod time_text;
 pub mod unified;
 
+#[doc(hidden)]
+pub use serde as __serde;
+
 pub use charset::Charset;
 pub use ids::{AppId, AuthCode, InvalidId, MerchantRef, OutRequestNo, OutTradeNo, Partner, Subject, TradeNo, UserId};
 pub use keys::{KeyError, Md5Key, PrivateKey, PublicKey};

@@ -1,49 +1,11 @@
 //! The identifiers and codes Global's files carry that the `alipay` crate has no type for; each
 //! parsed once, with [`alipay::InvalidId`] naming the rule it broke.
 
-use std::fmt;
-use std::str::FromStr;
-
-use alipay::InvalidId;
-
 fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
-macro_rules! code_type {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $rule:literal, |$s:ident| $check:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = InvalidId;
-            fn from_str($s: &str) -> Result<Self, InvalidId> {
-                if $check { Ok(Self($s.to_owned())) } else { Err(InvalidId { field: $field, rule: $rule }) }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-    };
-}
-
-code_type!(
+alipay::id_type!(
     /// Global's `Partner_transaction_id`: the merchant's id of the movement. The partner's
     /// `partner_trans_id` for a payment, reversal or cancel, its `partner_refund_id` for a refund;
     /// in the settlement file, Alipay's `transaction_id` for a cancel.
@@ -51,13 +13,13 @@ code_type!(
     |s| !s.is_empty() && s.len() <= 64 && s.chars().all(is_id_char)
 );
 
-code_type!(
+alipay::id_type!(
     /// A merchant category code (`Secondary_merchant_industry`): four digits, e.g. `5812`.
     Mcc, "Secondary_merchant_industry", "4 digits",
     |s| s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit())
 );
 
-code_type!(
+alipay::id_type!(
     /// Global's `Order_scene`, kept as written (e.g. `shopQrCode`): letters, digits, '_' or '-'.
     OrderScene, "Order_scene", "1 to 32 characters of letters, digits, '_' or '-'",
     |s| !s.is_empty() && s.len() <= 32 && s.chars().all(is_id_char)
