@@ -265,16 +265,8 @@ fn refund(ctx: &Ctx<'_>) -> Result<Answer, Refusal> {
     let refund_id: OutRequestNo = required(ctx, "partner_refund_id")?;
     let amount = ctx.req.value("refund_amount").ok_or("ILLEGAL_ARGUMENT")?;
     let currency = currency(ctx, "currency")?;
-    let failed = |error: &str| SpotRefundAnswer {
-        result_code: ResultCode::Failed,
-        error: Some(error.to_owned()),
-        partner_trans_id: lookup.out_trade_no.as_ref().and_then(|o| o.parse().ok()),
-        alipay_trans_id: None,
-        partner_refund_id: Some(refund_id.clone()),
-        refund_amount: None,
-        currency: None,
-        exchange_rate: None,
-        refund_amount_cny: None,
+    let failed = |error: &str| {
+        SpotRefundAnswer::failed(lookup.out_trade_no.as_ref().and_then(|o| o.parse().ok()), &refund_id, error)
     };
     if let Some(trade) = ctx.app.ledger.query(&ctx.merchant.id, &lookup)
         && trade.total.currency() != currency

@@ -296,6 +296,23 @@ pub struct AcquirePrecreateAnswer {
     pub detail_error_des: Option<String>,
 }
 
+impl SpotRefundAnswer {
+    /// A refused refund `partner_refund_id` of `partner_trans_id`: `FAILED` with `error`.
+    pub fn failed(partner_trans_id: Option<OutTradeNo>, partner_refund_id: &OutRequestNo, error: &str) -> Self {
+        SpotRefundAnswer {
+            result_code: ResultCode::Failed,
+            error: Some(error.to_owned()),
+            partner_trans_id,
+            alipay_trans_id: None,
+            partner_refund_id: Some(partner_refund_id.clone()),
+            refund_amount: None,
+            currency: None,
+            exchange_rate: None,
+            refund_amount_cny: None,
+        }
+    }
+}
+
 impl AcquirePrecreateAnswer {
     /// A refused precreate of `out_trade_no`: `FAIL` with `code`.
     pub fn failed(out_trade_no: &OutTradeNo, code: &str) -> Self {

@@ -240,17 +240,7 @@ impl Call<'_> {
         let refund_id: OutRequestNo = self.required("partner_refund_id")?;
         let amount_text = self.req.value("refund_amount").ok_or("ILLEGAL_ARGUMENT")?;
         let currency = self.currency("currency")?;
-        let failed = |error: &str| SpotRefundAnswer {
-            result_code: ResultCode::Failed,
-            error: Some(error.to_owned()),
-            partner_trans_id: Some(out_trade_no.clone()),
-            alipay_trans_id: None,
-            partner_refund_id: Some(refund_id.clone()),
-            refund_amount: None,
-            currency: None,
-            exchange_rate: None,
-            refund_amount_cny: None,
-        };
+        let failed = |error: &str| SpotRefundAnswer::failed(Some(out_trade_no.clone()), &refund_id, error);
         let Some(trade) = self.trade(&out_trade_no).await? else { return self.answer(&failed("TRADE_NOT_EXIST")) };
         if trade.amount.currency() != currency {
             return self.answer(&failed("CURRENCY_NOT_SAME"));
