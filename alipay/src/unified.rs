@@ -13,6 +13,7 @@ use crate::ids::{AppId, AuthCode, MerchantRef, OutRequestNo, OutTradeNo, Partner
 use crate::mapi;
 use crate::mapi::services as mapi_services;
 use crate::money::{Amount, Decimal};
+use crate::openapi::bill::{BillDate, BillDownloadUrlQuery, BillType};
 use crate::openapi::oauth::OauthToken;
 use crate::openapi::trade::{self, CancelAction, TradeStatus, YesNo};
 use crate::openapi::{self, BuildError, Reply};
@@ -87,6 +88,11 @@ pub enum Request<'a> {
     OauthToken {
         code: &'a str,
     },
+    /// Where to download a bill (OpenAPI only).
+    BillUrl {
+        bill_type: BillType,
+        bill_date: BillDate,
+    },
 }
 
 /// Which call an answer belongs to.
@@ -101,6 +107,7 @@ pub enum Kind {
     Precreate,
     Close,
     OauthToken,
+    BillUrl,
 }
 
 impl Kind {
@@ -114,6 +121,7 @@ impl Kind {
             Kind::Precreate => "precreate",
             Kind::Close => "close",
             Kind::OauthToken => "oauth_token",
+            Kind::BillUrl => "bill_url",
         }
     }
 }
@@ -129,6 +137,7 @@ impl Request<'_> {
             Request::Precreate { .. } => Kind::Precreate,
             Request::Close { .. } => Kind::Close,
             Request::OauthToken { .. } => Kind::OauthToken,
+            Request::BillUrl { .. } => Kind::BillUrl,
         }
     }
 }
@@ -214,6 +223,11 @@ fn build_openapi(merchant: &Merchant<'_>, request: &Request<'_>, now: OffsetDate
             signer,
         )?,
         Request::OauthToken { code } => openapi::build_request(&OauthToken::with_code(*code), &meta, signer)?,
+        Request::BillUrl { bill_type, bill_date } => openapi::build_request(
+            &BillDownloadUrlQuery { bill_type: *bill_type, bill_date: *bill_date },
+            &meta,
+            signer,
+        )?,
     })
 }
 
@@ -270,6 +284,7 @@ fn build_mapi(merchant: &Merchant<'_>, request: &Request<'_>, now: OffsetDateTim
         Request::RefundQuery { .. } => return Err(UnifiedError::Unsupported(Dialect::Mapi, "refund query")),
         Request::Close { .. } => return Err(UnifiedError::Unsupported(Dialect::Mapi, "close")),
         Request::OauthToken { .. } => return Err(UnifiedError::Unsupported(Dialect::Mapi, "oauth token")),
+        Request::BillUrl { .. } => return Err(UnifiedError::Unsupported(Dialect::Mapi, "bill download URL")),
     })
 }
 
@@ -302,6 +317,8 @@ pub struct Facts {
     pub user_id: Option<String>,
     pub access_token: Option<String>,
     pub expires_in: Option<u64>,
+    /// Where the bill asked for can be downloaded (for 30 s).
+    pub bill_download_url: Option<String>,
 }
 
 impl Answer {
@@ -376,6 +393,9 @@ fn read_openapi(kind: Kind, body: &[u8], verifier: &Verifier) -> Answer {
             out.access_token = a.access_token.clone();
             out.expires_in = a.expires_in;
         }),
+        Kind::BillUrl => lift(read_reply::<BillDownloadUrlQuery>(body, CHARSET, verifier), |a, out| {
+            out.bill_download_url = a.bill_download_url.clone();
+        }),
     }
 }
 
@@ -412,6 +432,8 @@ fn read_mapi(kind: Kind, body: &[u8], verifier: &Verifier) -> Answer {
             out.trade_no = text(&a.trade_no);
             out.qr_code = a.qr_code.clone();
         }),
-        Kind::RefundQuery | Kind::Close | Kind::OauthToken => Answer::unknown(UnknownReason::Unreadable),
+        Kind::RefundQuery | Kind::Close | Kind::OauthToken | Kind::BillUrl => {
+            Answer::unknown(UnknownReason::Unreadable)
+        }
     }
 }

@@ -6,8 +6,10 @@
 //! - [`answer`]: the envelope: finding the signed member, verifying it, classifying the answer.
 //! - [`trade`]: trade.pay, query, cancel, refund, fastpay.refund.query, precreate, close.
 //! - [`oauth`]: the oauth.token exchange of an auth code for a user id.
+//! - [`bill`]: bill.downloadurl.query, where to download a day's or a month's bill.
 
 pub mod answer;
+pub mod bill;
 pub mod oauth;
 pub mod trade;
 
