@@ -1,6 +1,6 @@
 //! Starting and stopping a reconciler: migrations (if asked), the pools (each with a wait limit
 //! and a statement timeout), the tenant snapshot, the due-index, and the loops (claimer, sweeper,
-//! webhook worker), with the admin listener (`/live`, `/ready`, `/metrics`). Stopping lets every
+//! webhook worker, and the daily close when `bills_dir` is set), with the admin listener (`/live`, `/ready`, `/metrics`). Stopping lets every
 //! check and delivery under way finish.
 
 use std::net::SocketAddr;
@@ -131,12 +131,18 @@ impl Reconciler {
                 until_stopped,
             )),
         ];
-        let background = vec![
+        let mut background = vec![
             snapshot_task,
             announcer_task,
             tokio::spawn(crate::sweeper::run(shared.clone(), stopped)),
             tokio::spawn(forget_idle_budgets(shared.clone())),
         ];
+        if shared.config.bills_dir.is_some() {
+            let settlement = Arc::new(shared.settlement());
+            // Aborted on stop: a day cut short keeps its rows as they were (its load is one
+            // transaction) and is taken up again once its lease runs out.
+            background.push(tokio::spawn(crate::bills::daily::run(settlement)));
+        }
         tracing::info!(%admin_addr, "reconciler started");
         Ok(Reconciler { admin_addr, shared, stop, draining, writer: writer_task, background })
     }
@@ -167,6 +173,13 @@ async fn forget_idle_budgets(shared: Arc<Shared>) {
     loop {
         tokio::time::sleep(BUDGET_UPKEEP).await;
         shared.checker.budgets.forget_idle();
+    }
+}
+
+impl Shared {
+    /// What the daily close works with (its own upstream and download clients).
+    pub fn settlement(&self) -> crate::bills::Settlement {
+        crate::bills::Settlement::new(self.store.clone(), self.checker.snapshots.clone(), self.config.clone())
     }
 }
 

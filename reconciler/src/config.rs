@@ -3,7 +3,7 @@
 //! (with the sandbox's `--time-scale`). Secrets (the master keys) never live here.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,30 @@ pub struct Config {
     pub snapshot_reload: Duration,
     /// Runtime worker threads (default: one per CPU; 1 runs the current-thread scheduler).
     pub worker_threads: Option<usize>,
+    /// Where downloaded bills are kept, as downloaded (one folder per Alipay account). Unset, the
+    /// daily close does not run and `reconciler bills fetch` refuses.
+    pub bills_dir: Option<PathBuf>,
+    /// Day D's bill is asked for from this many minutes after D's end, Beijing time (Alipay: made
+    /// by 09:00, "after 10:00" to be safe).
+    pub bills_fetch_after_minutes: u32,
+    /// How often the daily close looks for days to reconcile.
+    #[serde(rename = "bills_poll_ms", with = "service::millis")]
+    pub bills_poll: Duration,
+    /// After a try that found no bill yet (or failed), the wait before the next.
+    #[serde(rename = "bills_retry_ms", with = "service::millis")]
+    pub bills_retry: Duration,
+    /// How many finished days back the daily close looks at.
+    pub bills_lookback_days: u32,
+    /// A day with ledger entries whose bill Alipay still does not have this many days after it
+    /// is matched against an empty bill (every entry then missing from the bill).
+    pub bills_give_up_days: u32,
+    /// The largest bill downloaded.
+    pub bills_max_file_bytes: u64,
+    #[serde(rename = "bills_download_timeout_ms", with = "service::millis")]
+    pub bills_download_timeout: Duration,
+    /// Alipay queries one day's matching may make to decide who is right; past it, a
+    /// disagreement is stored unasked.
+    pub bills_max_queries: u32,
 }
 
 const MINUTE: u64 = 60_000;
@@ -151,6 +175,15 @@ impl Default for Config {
             refund_poll: Duration::from_millis(1_000),
             snapshot_reload: Duration::from_secs(60),
             worker_threads: None,
+            bills_dir: None,
+            bills_fetch_after_minutes: 600,
+            bills_poll: Duration::from_millis(5 * MINUTE),
+            bills_retry: Duration::from_millis(30 * MINUTE),
+            bills_lookback_days: 7,
+            bills_give_up_days: 2,
+            bills_max_file_bytes: 4 << 30,
+            bills_download_timeout: Duration::from_millis(10 * MINUTE),
+            bills_max_queries: 2_000,
         }
     }
 }
@@ -234,6 +267,18 @@ impl Config {
         }
         if self.snapshot_reload.is_zero() {
             return fail("snapshot_reload_secs must be positive");
+        }
+        if self.bills_fetch_after_minutes > 24 * 60 {
+            return fail("bills_fetch_after_minutes must be at most 1440");
+        }
+        if [self.bills_poll, self.bills_retry, self.bills_download_timeout].iter().any(Duration::is_zero) {
+            return fail("bills_poll_ms, bills_retry_ms and bills_download_timeout_ms must be positive");
+        }
+        if !(1..=400).contains(&self.bills_lookback_days) || self.bills_give_up_days > 30 {
+            return fail("bills_lookback_days must be 1 to 400 and bills_give_up_days at most 30");
+        }
+        if self.bills_max_file_bytes < 1024 || self.bills_max_queries > 1_000_000 {
+            return fail("bills_max_file_bytes must be at least 1024 and bills_max_queries at most 1000000");
         }
         Ok(self)
     }

@@ -24,9 +24,12 @@
 //! - [`webhooks`]: signed merchant webhooks, retried for about a day, every attempt recorded.
 //! - [`pos_notify`]: Alipay's notifications owed to front-door POS software (through the
 //!   webhook worker, on Alipay's retry schedule).
-//! - [`cli`]: the `reconciler` command line (`run`, `webhooks`).
+//! - [`bills`]: the daily close: Alipay's bills fetched, kept, read, matched against the ledger
+//!   and every disagreement classified and stored for ops.
+//! - [`cli`]: the `reconciler` command line (`run`, `webhooks`, `bills`).
 
 pub mod app;
+pub mod bills;
 pub mod budget;
 pub mod check;
 pub mod claimer;

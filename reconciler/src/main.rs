@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use reconciler::cli::{Args, Command};
+use reconciler::cli::{Args, BillsCommand, Command};
 use reconciler::{Config, Reconciler};
 
 #[global_allocator]
@@ -22,14 +22,10 @@ fn main() -> ExitCode {
             Command::Run => run(config).await,
             Command::Webhooks { tenant, limit, json } => {
                 let reports = reconciler::cli::webhooks(&config, &tenant, limit).await?;
-                let text =
-                    if json { serde_json::to_string_pretty(&reports)? } else { reconciler::cli::table(&reports) };
-                #[allow(clippy::print_stdout)]
-                {
-                    println!("{text}");
-                }
+                print(if json { serde_json::to_string_pretty(&reports)? } else { reconciler::cli::table(&reports) });
                 Ok(())
             }
+            Command::Bills(command) => bills(&config, command).await,
         }
     });
     match done {
@@ -39,6 +35,35 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn bills(config: &Config, command: BillsCommand) -> anyhow::Result<()> {
+    use reconciler::cli as cli;
+    match command {
+        BillsCommand::Fetch { day, tenant, again, json } => {
+            let keyring = Arc::new(tenants::Keyring::from_env()?);
+            let reports = cli::bills_fetch(config, keyring, day, tenant.as_deref(), again).await?;
+            print(if json { serde_json::to_string_pretty(&reports)? } else { cli::fetched_table(&reports) });
+        }
+        BillsCommand::Show { since, day, tenant, all, limit, json } => {
+            let shown = cli::bills_show(config, since, day, tenant.as_deref(), all, limit).await?;
+            print(if json { serde_json::to_string_pretty(&shown)? } else { cli::bills_table(&shown) });
+        }
+        BillsCommand::Resolve { id, resolution, actor, json } => {
+            let resolved = cli::bills_resolve(config, id, &resolution, actor.as_deref()).await?;
+            print(if json {
+                serde_json::to_string_pretty(&resolved)?
+            } else {
+                format!("discrepancy {} resolved by {}", resolved.id, resolved.resolved_by.unwrap_or_default())
+            });
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn print(text: String) {
+    println!("{text}");
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

@@ -8,7 +8,8 @@
 //! - `mod.rs`: the store, migrations, reads; intents and settlements go through `batch` lanes
 //!   to the statements of `trades`, so concurrent ones share a statement and a commit.
 //! - `notifications`, `refunds`, `outbox` (merchant webhooks), `reconcile` (the reconciler's
-//!   claims and sweeps), `reports` (on a pool of their own when the service gives one).
+//!   claims and sweeps), `reports` (on a pool of their own when the service gives one), `bills`
+//!   (settlement: bill days, bill rows, their disagreements with the ledger, discrepancies).
 //!
 //! Pools are bounded (`tenants::db::PoolLimits`): a wait for a connection that runs out is
 //! [`StoreError::Busy`], a statement Postgres cut short is [`StoreError::timed_out`].
@@ -22,6 +23,7 @@ macro_rules! sql {
 }
 
 mod batch;
+mod bills;
 mod notifications;
 mod outbox;
 mod reconcile;
@@ -38,6 +40,10 @@ use batch::Lane;
 use trades::Record;
 pub(crate) use trades::{read_many, record_on};
 
+pub use bills::{
+    BillDay, BillFeed, BilledKind, BilledRow, DayState, Disagreement, Discrepancy, DiscrepancyClass, DiscrepancyFilter,
+    LedgerPayment, LoadError, MAX_DISAGREEMENTS, NewDiscrepancy, beijing_bounds,
+};
 pub use notifications::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
 pub use outbox::{AfterAttempt, Attempt, Delivery, DeliveryReport, event_of};
 pub use reconcile::OpenTrade;

@@ -156,11 +156,15 @@ async fn registry(cli: &Cli) -> Result<Registry, CliError> {
     Ok(Registry::new(pool, keyring(cli)?))
 }
 
-/// Who acts, for the audit trail: always the operating-system account running the command and
-/// the host (`cli:alice@ops-1`, from the process's real uid, not from `$USER`, which may be
-/// unset or anything), after the name given with `--actor` / `ACQ_ACTOR` when there is one
-/// (`ops:alice via cli:deploy@ops-1`, for shared accounts).
 fn actor(cli: &Cli) -> String {
+    command_line_actor(cli.actor.as_deref())
+}
+
+/// Who acts on the command line, for an audit trail: always the operating-system account running
+/// the command and the host (`cli:alice@ops-1`, from the process's real uid, not from `$USER`,
+/// which may be unset or anything), after the name `given` (`--actor`) when there is one
+/// (`ops:alice via cli:deploy@ops-1`, for shared accounts).
+pub fn command_line_actor(given: Option<&str>) -> String {
     let uid = nix::unistd::getuid();
     let user = match nix::unistd::User::from_uid(uid) {
         Ok(Some(user)) => user.name,
@@ -172,7 +176,7 @@ fn actor(cli: &Cli) -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown-host".into());
     let os = format!("cli:{user}@{host}");
-    match &cli.actor {
+    match given {
         Some(given) => format!("{given} via {os}"),
         None => os,
     }

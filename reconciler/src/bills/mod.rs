@@ -1,0 +1,261 @@
+//! The daily close: each Alipay account's bill of day D, fetched at 10:00 Beijing time or later,
+//! kept as downloaded (with its SHA-256) before it is read, read as a stream into the ledger's
+//! `bill_rows`, matched against the ledger in SQL, and every disagreement classified by asking
+//! Alipay (the third way) and stored as a discrepancy for ops to resolve. Fetching and matching a
+//! day again changes nothing; a day in progress is never fetched.
+//!
+//! A bill is an Alipay account's (an OpenAPI app's): tenants sharing the account share it, and
+//! it is asked for with the keys of one of them.
+//!
+//! # Layout
+//! - [`mod@self`]: [`Settlement`], the accounts, and [`Settlement::reconcile_day`] (one account,
+//!   one day: what the daily job, the CLI and the tests run).
+//! - [`download`]: the link (`alipay.data.dataservice.bill.downloadurl.query`) and the download.
+//! - [`read`]: the kept file into rows, on a blocking thread.
+//! - [`classify`]: Alipay asked, the disagreement classified.
+//! - [`daily`]: the loop that runs the close for every live account.
+
+pub mod classify;
+pub mod daily;
+pub mod download;
+pub mod read;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ledger::Store;
+use ledger::store::{BillFeed, DayState, LoadError};
+use serde::Serialize;
+use tenants::snapshot::{Snapshot, Snapshots, Tenant};
+use time::{Date, OffsetDateTime};
+use tokio::sync::mpsc;
+use upstream::Upstream;
+use uuid::Uuid;
+
+use crate::config::Config;
+use classify::{Asker, DayOf};
+use download::{DownloadClient, DownloadLimits, FetchError};
+
+/// One Alipay account and its live tenants.
+#[derive(Clone)]
+pub struct Account {
+    /// `openapi:<app_id>` or `mapi:<partner>` (the ledger's `alipay_account`).
+    pub name: String,
+    /// Its tenants (active, with keys), by id.
+    pub tenants: Vec<Arc<Tenant>>,
+}
+
+impl Account {
+    fn caller(&self) -> Option<&Tenant> {
+        self.tenants.first().map(|t| &**t)
+    }
+
+    fn tenant_ids(&self) -> Vec<Uuid> {
+        self.tenants.iter().map(|t| t.id).collect()
+    }
+
+    fn is_openapi(&self) -> bool {
+        self.name.starts_with("openapi:")
+    }
+}
+
+/// The live accounts of a snapshot (tenants that are active and can call Alipay).
+pub fn accounts(snapshot: &Snapshot) -> Vec<Account> {
+    let mut by_name: BTreeMap<String, Vec<Arc<Tenant>>> = BTreeMap::new();
+    for tenant in snapshot.tenants().filter(|t| t.is_active() && t.is_ready()) {
+        by_name.entry(tenant.alipay_account()).or_default().push(tenant.clone());
+    }
+    by_name
+        .into_iter()
+        .map(|(name, mut tenants)| {
+            tenants.sort_by_key(|t| t.id);
+            Account { name, tenants }
+        })
+        .collect()
+}
+
+/// What reconciling a day did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayReport {
+    pub alipay_account: String,
+    pub day: Date,
+    pub state: DayState,
+    /// Rows read from the bill.
+    pub rows: u64,
+    /// Disagreements found this time (stored once: a repeat run stores none again).
+    pub disagreements: usize,
+    /// Discrepancies stored for the first time by this run.
+    pub new_discrepancies: usize,
+    /// Where the raw file is kept, and its SHA-256 (hex).
+    pub file: Option<(String, String)>,
+}
+
+/// Why a day was not reconciled now.
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    #[error("{day} is not over for Alipay's bill yet: it can be fetched from {from} (Beijing time)")]
+    NotYet { day: Date, from: OffsetDateTime },
+    #[error("another reconciler is working on {0}'s bill of {1}, or it is reconciled (pass --again to redo it)")]
+    Busy(String, Date),
+    #[error("{0}: no tenant of it can call Alipay")]
+    NoCaller(String),
+    #[error("{0}: Global (MAPI) accounts' files are not read yet")]
+    Unsupported(String),
+    #[error("bills_dir is not set: the daily close is off")]
+    Off,
+    #[error("{0}")]
+    Later(String),
+    #[error(transparent)]
+    Store(#[from] ledger::StoreError),
+}
+
+/// What settlement works with.
+pub struct Settlement {
+    pub store: Store,
+    pub snapshots: Arc<Snapshots>,
+    pub upstream: Upstream,
+    pub client: DownloadClient,
+    pub config: Config,
+}
+
+impl Settlement {
+    pub fn new(store: Store, snapshots: Arc<Snapshots>, config: Config) -> Self {
+        Settlement { store, snapshots, upstream: Upstream::new(config.upstream_timeout), client: download::client(), config }
+    }
+
+    /// From when day `day`'s bill is asked for.
+    pub fn fetchable_from(&self, day: Date) -> OffsetDateTime {
+        let (_, end) = ledger::store::beijing_bounds(day);
+        end + time::Duration::minutes(i64::from(self.config.bills_fetch_after_minutes))
+    }
+
+    fn folder(&self, account: &str) -> Result<PathBuf, SettleError> {
+        let root = self.config.bills_dir.as_deref().ok_or(SettleError::Off)?;
+        let name: String =
+            account.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
+        Ok(root.join(name))
+    }
+
+    /// Reconciles `account`'s day `day` as of `now`: fetch, keep, read, match, classify. A day
+    /// already reconciled is done again only with `again` (and then changes nothing that holds).
+    pub async fn reconcile_day(
+        &self,
+        account: &Account,
+        day: Date,
+        now: OffsetDateTime,
+        again: bool,
+    ) -> Result<DayReport, SettleError> {
+        let from = self.fetchable_from(day);
+        if now < from {
+            return Err(SettleError::NotYet { day, from });
+        }
+        let folder = self.folder(&account.name)?;
+        if !account.is_openapi() {
+            return Err(SettleError::Unsupported(account.name.clone()));
+        }
+        let caller = account.caller().ok_or_else(|| SettleError::NoCaller(account.name.clone()))?;
+        let lease = self.config.bills_download_timeout + self.config.upstream_timeout * 4;
+        if self.store.lease_bill_day(&account.name, day, lease, again).await?.is_none() {
+            return Err(SettleError::Busy(account.name.clone(), day));
+        }
+        let outcome = self.fetch_and_match(account, caller, day, now, &folder).await;
+        if let Err(error) = &outcome {
+            let next = now + self.config.bills_retry;
+            self.store.bill_day_later(&account.name, day, &error.to_string(), next).await?;
+            metrics::counter!("bill_days_total", "outcome" => "later").increment(1);
+        }
+        outcome
+    }
+
+    async fn fetch_and_match(
+        &self,
+        account: &Account,
+        caller: &Tenant,
+        day: Date,
+        now: OffsetDateTime,
+        folder: &Path,
+    ) -> Result<DayReport, SettleError> {
+        let limits =
+            DownloadLimits { max_bytes: self.config.bills_max_file_bytes, timeout: self.config.bills_download_timeout };
+        let tenants = account.tenant_ids();
+        let kept = match download::fetch_trade_bill(&self.upstream, &self.client, caller, day, folder, limits).await {
+            Ok(kept) => Some(kept),
+            Err(FetchError::NotExist) => {
+                if !self.store.ledger_has_day(&account.name, &tenants, day).await? {
+                    self.store.bill_day_empty(&account.name, day).await?;
+                    metrics::counter!("bill_days_total", "outcome" => "empty").increment(1);
+                    return Ok(report(account, day, DayState::Empty, 0, 0, 0, None));
+                }
+                let give_up = self.fetchable_from(day) + time::Duration::days(i64::from(self.config.bills_give_up_days));
+                if now < give_up {
+                    return Err(SettleError::Later(format!(
+                        "Alipay has no bill yet while the ledger has trades of the day; asked again until {give_up}"
+                    )));
+                }
+                None
+            }
+            Err(error) => return Err(SettleError::Later(error.to_string())),
+        };
+        if let Some(kept) = &kept {
+            let size = i64::try_from(kept.bytes).unwrap_or(i64::MAX);
+            let path = kept.path.display().to_string();
+            self.store.bill_day_fetched(&account.name, day, &path, &kept.sha256, size).await?;
+        }
+
+        let (feed, rows) = mpsc::channel(read::CHANNEL);
+        let reader = match &kept {
+            Some(kept) => {
+                let path = kept.path.clone();
+                tokio::task::spawn_blocking(move || read::trade_bill(path, day, feed))
+            }
+            // Matched against an empty bill: every ledger entry of the day is missing from it.
+            None => tokio::task::spawn_blocking(move || {
+                let _ = feed.blocking_send(BillFeed::End);
+            }),
+        };
+        let loaded = self.store.load_bill_rows(&account.name, day, rows).await;
+        let _ = reader.await;
+        let count = loaded.map_err(|error| match error {
+            LoadError::Store(error) => SettleError::Store(error),
+            refused => {
+                metrics::counter!("bill_files_refused_total").increment(1);
+                SettleError::Later(refused.to_string())
+            }
+        })?;
+
+        let disagreements = self.store.bill_disagreements(&account.name, &tenants, day).await?;
+        let found = disagreements.len();
+        let sole_tenant = match account.tenants.as_slice() {
+            [only] => Some(only.id),
+            _ => None,
+        };
+        let of = DayOf { account: &account.name, day, sole_tenant };
+        let mut asker = Asker { upstream: &self.upstream, caller, budget: self.config.bills_max_queries };
+        let mut new = 0;
+        for disagreement in disagreements {
+            let discrepancy = classify::classify(&self.store, &mut asker, &of, disagreement).await?;
+            if self.store.record_discrepancy(&discrepancy).await? {
+                new += 1;
+                metrics::counter!("bill_discrepancies_total", "class" => discrepancy.class.as_str()).increment(1);
+            }
+        }
+        self.store.bill_day_matched(&account.name, day, i64::try_from(found).unwrap_or(i64::MAX)).await?;
+        metrics::counter!("bill_days_total", "outcome" => "matched").increment(1);
+        metrics::counter!("bill_rows_total").increment(count);
+        let file = kept.map(|k| (k.path.display().to_string(), k.sha256.iter().map(|b| format!("{b:02x}")).collect()));
+        Ok(report(account, day, DayState::Matched, count, found, new, file))
+    }
+}
+
+fn report(
+    account: &Account,
+    day: Date,
+    state: DayState,
+    rows: u64,
+    disagreements: usize,
+    new_discrepancies: usize,
+    file: Option<(String, String)>,
+) -> DayReport {
+    DayReport { alipay_account: account.name.clone(), day, state, rows, disagreements, new_discrepancies, file }
+}

@@ -1,0 +1,67 @@
+//! Reading a kept bill file into rows for the ledger: on a blocking thread, a chunk at a time
+//! through a bounded channel, so memory does not grow with the file. The file's own checks
+//! (footer, summary) run at its end; only then is [`BillFeed::End`] sent, and a file refused
+//! anywhere sends [`BillFeed::Failed`] instead, so nothing of it is kept.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use bills::{BillPeriod, BillRow, RowKind, TradeBill};
+use ledger::store::{BillFeed, BilledKind, BilledRow};
+use time::Date;
+use tokio::sync::mpsc;
+
+/// Rows sent at once.
+const CHUNK: usize = 4096;
+/// Chunks in flight between the reader and the ledger's COPY.
+pub const CHANNEL: usize = 4;
+
+/// Reads the trade bill at `path` (which must cover `day`) into `feed`; runs on the calling
+/// (blocking) thread.
+pub fn trade_bill(path: PathBuf, day: Date, feed: mpsc::Sender<BillFeed>) {
+    let last = match read(&path, day, &feed) {
+        Ok(()) => BillFeed::End,
+        Err(why) => BillFeed::Failed(why),
+    };
+    let _ = feed.blocking_send(last);
+}
+
+fn read(path: &PathBuf, day: Date, feed: &mpsc::Sender<BillFeed>) -> Result<(), String> {
+    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut bill = TradeBill::open(BufReader::new(file)).map_err(|e| e.to_string())?;
+    if Some(bill.header().period) != BillPeriod::day(day) {
+        return Err(format!("the file is not the bill of {day}: it covers {}", bill.header().period.stamp()));
+    }
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for row in bill.rows().map_err(|e| e.to_string())? {
+        chunk.push(billed(row.map_err(|e| e.to_string())?));
+        if chunk.len() == CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            feed.blocking_send(BillFeed::Rows(full)).map_err(|_| "the ledger stopped taking rows".to_owned())?;
+        }
+    }
+    if !chunk.is_empty() {
+        feed.blocking_send(BillFeed::Rows(chunk)).map_err(|_| "the ledger stopped taking rows".to_owned())?;
+    }
+    Ok(())
+}
+
+/// A bill row as the ledger keeps it.
+pub fn billed(row: BillRow) -> BilledRow {
+    let (kind, out_request_no) = match row.kind {
+        RowKind::Payment => (BilledKind::Payment, String::new()),
+        RowKind::Refund { out_request_no } => (BilledKind::Refund, out_request_no.as_str().to_owned()),
+    };
+    BilledRow {
+        kind,
+        out_trade_no: row.out_trade_no.as_str().to_owned(),
+        out_request_no,
+        trade_no: row.trade_no.as_str().to_owned(),
+        currency: row.amount.currency().code().to_owned(),
+        amount_minor: i64::try_from(row.amount.minor()).unwrap_or(i64::MAX),
+        fee_minor: row.fee.minor(),
+        store_id: row.store_id.map(|s| s.as_str().to_owned()),
+        finished_at: row.finished_at,
+    }
+}

@@ -1,0 +1,275 @@
+//! The daily close against the sandbox's bills, made from its real trade state: a day of mixed
+//! traffic matches with no discrepancy; each planted discrepancy is found and classified; a
+//! repeat changes nothing; a day in progress is never fetched; an expired link is asked for again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ledger::store::{DayState, DiscrepancyClass, DiscrepancyFilter};
+use ledger::{TradeKey, TradeState};
+use reconciler::bills::{Account, SettleError, Settlement, accounts};
+use serde_json::{Value, json};
+use stack::*;
+use time::{Date, OffsetDateTime};
+
+use crate::helpers::*;
+
+/// Today in Beijing, the day the test's trades fall on.
+fn beijing_today() -> Date {
+    OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)).date()
+}
+
+/// 10:05 Beijing time the day after `day`: when its bill may be fetched.
+fn morning_after(day: Date) -> OffsetDateTime {
+    day.next_day().unwrap().with_hms(10, 5, 0).unwrap().assume_offset(time::macros::offset!(+8))
+}
+
+async fn hook(stack: &Stack, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let url = format!("{}/sandbox/{path}", stack.sandbox.url());
+    let answer = stack.http.request(method, url).json(&body).send().await.unwrap();
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{path}: {status} {body}");
+    body
+}
+
+/// The sandbox's bill clock set to the morning after `day`.
+async fn bills_out(stack: &Stack, day: Date) {
+    let now = morning_after(day).format(&time::format_description::well_known::Rfc3339).unwrap();
+    hook(stack, reqwest::Method::POST, "bills/now", json!({ "now": now })).await;
+}
+
+/// Settlement for `stack`, keeping files in a folder of its own.
+async fn settlement(stack: &Stack, reconciler: &reconciler::Reconciler) -> Settlement {
+    let dir = std::env::temp_dir().join(unique("bills-"));
+    let config = reconciler::Config { bills_dir: Some(dir), ..stack.reconciler_config() };
+    let shared = reconciler.shared();
+    Settlement::new(shared.store.clone(), shared.checker.snapshots.clone(), config)
+}
+
+fn account_of(settlement: &Settlement, pos: &Pos) -> Account {
+    accounts(&settlement.snapshots.current())
+        .into_iter()
+        .find(|a| a.name == pos.alipay_account())
+        .expect("the tenant's account is live")
+}
+
+async fn paid(pos: &Pos, amount: &str) -> String {
+    let no = trade_no("b");
+    let (status, answer) = pos.pay(&no, &code("00"), amount).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+    no
+}
+
+async fn refund(pos: &Pos, no: &str, request: &str, amount: &str) {
+    let body = json!({"out_request_no": request, "amount": amount});
+    let (_, answer) = pos.send("POST", &format!("/v1/payments/{no}/refunds"), Some(body)).await;
+    assert_eq!(answer["status"], "SUCCESS", "{answer}");
+}
+
+async fn all_final(stack: &Stack, pos: &Pos, numbers: &[String]) {
+    for no in numbers {
+        let trade = final_trade(stack, pos, no, Duration::from_secs(20)).await;
+        agrees_with_alipay(&trade, stack.truth(pos, no).await.as_ref()).unwrap();
+    }
+}
+
+/// A day of every kind of traffic: payments, partial and full refunds, a refused payment, an
+/// UNKNOWN one settled paid and one cancelled, a POS's cancel of a paid trade, QR orders paid and
+/// unpaid, a static-QR payment told by its notification.
+async fn mixed_day(stack: &Stack, pos: &Pos) -> Vec<String> {
+    let mut numbers = Vec::new();
+    for amount in ["12.00", "0.01", "388.88"] {
+        numbers.push(paid(pos, amount).await);
+    }
+    let partly = paid(pos, "100.00").await;
+    refund(pos, &partly, "R1", "30.00").await;
+    refund(pos, &partly, "R2", "0.50").await;
+    let whole = paid(pos, "45.60").await;
+    refund(pos, &whole, "R1", "45.60").await;
+    numbers.extend([partly, whole]);
+
+    let refused = trade_no("b");
+    assert_eq!(pos.pay(&refused, &code("50"), "9.99").await.1["status"], "FAILED");
+    for scenario in ["60", "61", "68"] {
+        let no = trade_no("b");
+        pos.pay(&no, &code(scenario), "23.00").await;
+        numbers.push(no);
+    }
+    let reversed = paid(pos, "77.70").await;
+    let (status, answer) = pos.send("POST", &format!("/v1/payments/{reversed}/cancel"), None).await;
+    assert!(status == 200 || status == 202, "{answer}");
+    numbers.push(reversed);
+
+    for pay in [true, false] {
+        let no = trade_no("q");
+        let body = json!({"out_trade_no": no, "amount": "18.00", "subject": "Dumplings", "expires_in": 600});
+        let (_, order) = pos.send("POST", "/v1/qr-orders", Some(body)).await;
+        let scan = json!({"qr_code": order["qr_code"], "pay": pay});
+        hook(stack, reqwest::Method::POST, "qr/scan", scan).await;
+        if pay {
+            numbers.push(no);
+        } else {
+            let client = stack.db.client().await;
+            let sql = "UPDATE trades SET deadline = now() WHERE tenant_id = $1 AND out_trade_no = $2";
+            client.execute(sql, &[&pos.tenant_id, &no]).await.unwrap();
+            numbers.push(no);
+        }
+    }
+    let notify_url = format!("{}/notify/{}", stack.base(), pos.tenant_id);
+    let qr = json!({"app_id": pos.alipay_id, "amount": "66.00", "notify_url": notify_url});
+    let static_qr = hook(stack, reqwest::Method::POST, "static-qr/pay", qr).await;
+    let static_no = static_qr["out_trade_no"].as_str().unwrap().to_owned();
+    let key = TradeKey::new(pos.tenant_id, static_no.clone());
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stack.gateway.state().store.get(&key).await.unwrap().is_none() {
+        assert!(tokio::time::Instant::now() < give_up, "the static-QR payment's notification was not applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    numbers.push(static_no);
+    all_final(stack, pos, &numbers).await;
+    numbers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_of_mixed_traffic_reconciles_with_no_discrepancy_and_again_changes_nothing() {
+    let stack = Stack::start(Options::scaled(SCALE)).await;
+    let reconciler = stack.start_reconciler(stack.reconciler_config()).await;
+    let pos = stack.openapi_tenant().await;
+    let day = beijing_today();
+    mixed_day(&stack, &pos).await;
+    let settlement = settlement(&stack, &reconciler).await;
+    let account = account_of(&settlement, &pos);
+
+    // A day in progress is never fetched.
+    let early = settlement.reconcile_day(&account, day, OffsetDateTime::now_utc(), false).await;
+    assert!(matches!(early, Err(SettleError::NotYet { .. })), "{early:?}");
+    assert_eq!(stack.sandbox_calls(&["alipay.data.dataservice.bill.downloadurl.query"]).await, 0);
+
+    bills_out(&stack, day).await;
+    let report = settlement.reconcile_day(&account, day, morning_after(day), false).await.unwrap();
+    let found = settlement.store.discrepancies(&DiscrepancyFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!((report.state, report.disagreements, found.len()), (DayState::Matched, 0, 0), "{found:#?}");
+    // 10 payments (4 of them refunded or reversed) and 5 refunds: 3 asked for, 1 reversal, and
+    // the reversal of scenario 68's payment cancelled at its deadline.
+    let (path, sha) = report.file.clone().unwrap();
+    let kept = std::fs::read(&path).unwrap();
+    assert_eq!(sha, hex_sha256(&kept), "the raw file is kept as its hash says");
+    eprintln!("mixed day: {} bill rows, 0 discrepancies; kept {} ({} bytes)", report.rows, path, kept.len());
+
+    let days = settlement.store.bill_days(Some(&account.name), day, 10).await.unwrap();
+    let again = settlement.reconcile_day(&account, day, morning_after(day), true).await.unwrap();
+    assert_eq!((again.rows, again.disagreements, again.new_discrepancies), (report.rows, 0, 0));
+    let after = settlement.store.bill_days(Some(&account.name), day, 10).await.unwrap();
+    assert_eq!(
+        (after[0].payments, after[0].refunds, after[0].state),
+        (days[0].payments, days[0].refunds, days[0].state)
+    );
+    // Without --again a reconciled day is left alone.
+    let done = settlement.reconcile_day(&account, day, morning_after(day), false).await;
+    assert!(matches!(done, Err(SettleError::Busy(..))), "{done:?}");
+    reconciler.stop().await;
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_planted_discrepancy_is_found_classified_and_resolved_by_an_ops_action() {
+    let stack = Stack::start(Options::scaled(SCALE)).await;
+    let reconciler = stack.start_reconciler(stack.reconciler_config()).await;
+    let (pos, webhooks) = stack.tenant_with_webhook(Dialect::Openapi, SignType::Rsa2, generous(), None).await;
+    let _ = webhooks;
+    let day = beijing_today();
+    let matched = paid(&pos, "10.00").await;
+    let differs = paid(&pos, "20.00").await;
+    let omitted = paid(&pos, "30.00").await;
+    let portal = paid(&pos, "40.00").await;
+    // A payment only Alipay knows (its notification never came).
+    let qr = json!({"app_id": pos.alipay_id, "amount": "50.00", "notify": false});
+    let unknown = hook(&stack, reqwest::Method::POST, "static-qr/pay", qr).await["out_trade_no"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A refund made in Alipay's merchant portal.
+    let refund = json!({"app_id": pos.alipay_id, "out_trade_no": portal, "amount": "5.00", "out_request_no": "HZ01"});
+    hook(&stack, reqwest::Method::POST, "refunds", refund).await;
+    // The bill states another amount for one payment, and leaves another out.
+    let amount = json!({"app_id": pos.alipay_id, "out_trade_no": differs, "amount": "21.00"});
+    hook(&stack, reqwest::Method::POST, "bills/overrides", amount).await;
+    let omit = json!({"app_id": pos.alipay_id, "out_trade_no": omitted, "omit": true});
+    hook(&stack, reqwest::Method::POST, "bills/overrides", omit).await;
+    assert!(stack.ledger(&pos, &unknown).await.is_none());
+
+    bills_out(&stack, day).await;
+    let settlement = settlement(&stack, &reconciler).await;
+    let account = account_of(&settlement, &pos);
+    let report = settlement.reconcile_day(&account, day, morning_after(day), false).await.unwrap();
+    let filter = DiscrepancyFilter { tenant_id: Some(pos.tenant_id), limit: 100, ..Default::default() };
+    let found = settlement.store.discrepancies(&filter).await.unwrap();
+    let classes: BTreeMap<&str, DiscrepancyClass> =
+        found.iter().map(|d| (d.out_trade_no.as_str(), d.class)).collect();
+    let expected = BTreeMap::from([
+        (unknown.as_str(), DiscrepancyClass::MissingFromLedger),
+        (differs.as_str(), DiscrepancyClass::AmountMismatch),
+        (omitted.as_str(), DiscrepancyClass::MissingFromBill),
+        (portal.as_str(), DiscrepancyClass::RefundMismatch),
+    ]);
+    assert_eq!(classes, expected, "{found:#?}");
+    assert_eq!((report.disagreements, report.new_discrepancies), (4, 4));
+    assert!(!classes.contains_key(matched.as_str()));
+    let by = |no: &str| found.iter().find(|d| d.out_trade_no == no).unwrap();
+    // Alipay sides with the ledger on the amount; the portal refund is Alipay's.
+    assert_eq!((by(&differs).ledger_minor, by(&differs).bill_minor, by(&differs).alipay_minor), (Some(2000), Some(2100), Some(2000)));
+    assert_eq!((by(&portal).out_request_no.as_str(), by(&portal).bill_minor, by(&portal).ledger_minor), ("HZ01", Some(500), None));
+    assert_eq!(by(&omitted).alipay_minor, Some(3000));
+
+    // The payment only Alipay knew is now the tenant's trade, and its merchant was told.
+    let recorded = stack.ledger(&pos, &unknown).await.expect("recorded from the bill");
+    assert_eq!((recorded.state, recorded.amount.to_string()), (TradeState::Success, "50.00".to_owned()));
+    let client = stack.db.client().await;
+    let told: i64 = client
+        .query_one("SELECT count(*) FROM webhook_outbox WHERE tenant_id = $1 AND out_trade_no = $2", &[&pos.tenant_id, &unknown])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(told, 1);
+
+    // Resolved by a recorded ops action; a repeat finds the same and stores nothing new.
+    let first = by(&omitted).id;
+    let resolved = settlement.store.resolve_discrepancy(first, "ops:test", "asked Alipay support, case 77").await.unwrap();
+    assert_eq!(resolved.unwrap().resolved_by.as_deref(), Some("ops:test"));
+    assert!(settlement.store.resolve_discrepancy(first, "ops:other", "again").await.unwrap().is_none());
+    let again = settlement.reconcile_day(&account, day, morning_after(day), true).await.unwrap();
+    assert_eq!((again.disagreements, again.new_discrepancies), (3, 0), "the recorded payment now matches");
+    let after = settlement.store.discrepancies(&filter).await.unwrap();
+    assert_eq!(after.len(), 4);
+    let kept = after.iter().find(|d| d.id == first).unwrap();
+    assert_eq!((kept.resolved_by.as_deref(), kept.resolution.as_deref()), (Some("ops:test"), Some("asked Alipay support, case 77")));
+    let open = settlement.store.open_discrepancies().await.unwrap();
+    assert_eq!(open.iter().map(|(_, n)| n).sum::<i64>(), 3);
+    reconciler.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_link_is_asked_for_again_and_a_day_with_nothing_is_empty() {
+    let stack = Stack::start(Options::scaled(SCALE)).await;
+    let reconciler = stack.start_reconciler(stack.reconciler_config()).await;
+    let pos = stack.openapi_tenant().await;
+    let day = beijing_today();
+    paid(&pos, "8.80").await;
+    bills_out(&stack, day).await;
+    hook(&stack, reqwest::Method::POST, "bills/expire", json!({"next": 2})).await;
+    let settlement = settlement(&stack, &reconciler).await;
+    let account = account_of(&settlement, &pos);
+    let report = settlement.reconcile_day(&account, day, morning_after(day), false).await.unwrap();
+    assert_eq!((report.state, report.rows, report.disagreements), (DayState::Matched, 1, 0));
+    assert_eq!(stack.sandbox_calls(&["alipay.data.dataservice.bill.downloadurl.query"]).await, 3);
+
+    // The day before: no bill at Alipay, nothing in the ledger.
+    let before = day.previous_day().unwrap();
+    let empty = settlement.reconcile_day(&account, before, morning_after(day), false).await.unwrap();
+    assert_eq!((empty.state, empty.rows), (DayState::Empty, 0));
+    reconciler.stop().await;
+}
