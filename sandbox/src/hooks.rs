@@ -2,9 +2,9 @@
 //!
 //! | call | what it does |
 //! |---|---|
-//! | `POST /sandbox/merchants` | register (or replace) a merchant |
+//! | `POST /sandbox/merchants` | register (or replace) a merchant ([`Registration`]: with `pid` and `fee_rate_bp` for its bills); answers its `id`, `pid` and `fee_rate_bp` |
 //! | `GET /sandbox/alipay-public-key` | the platform public key, PEM |
-//! | `GET /sandbox/trades/{app_id or partner}/{out_trade_no}` | a trade's ground truth |
+//! | `GET /sandbox/trades/{app_id or partner}/{out_trade_no}` | a trade's ground truth (its store, terminal and operator; each refund's `via`: `api`, `cancel` or `portal`) |
 //! | `GET`, `POST`, `DELETE /sandbox/faults` | read, set, clear injected faults (latency, 502s before or after the work; for some kinds of call, for the next N) |
 //! | `GET /sandbox/stats` | counters |
 //! | `POST /sandbox/oauth/codes` | issue an auth code for a user (`{"app_id", "user_id"?}`) |

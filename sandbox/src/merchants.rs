@@ -293,3 +293,37 @@ pub fn corrupt_signature(sign: &str) -> String {
     }
     chars.into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_apps_pid_is_named_or_derived_and_a_partners_is_itself() {
+        let long: AppId = "2021000000004242".parse().unwrap();
+        assert_eq!(derive_pid(&long).unwrap().as_str(), "2088000000004242");
+        let short: AppId = "42".parse().unwrap();
+        let derived = derive_pid(&short).unwrap();
+        assert!(derived.as_str().starts_with("2088"));
+        assert_eq!(derive_pid(&short), Some(derived));
+
+        let key = alipay::test_keys::MERCHANT_PUBLIC_B64;
+        let mut app = Registration::rsa(Dialect::Openapi, "2021000000004242", SignType::Rsa2, key);
+        let merchant = Merchant::from_registration(&app).unwrap();
+        assert_eq!((merchant.pid.as_str(), merchant.fee_rate.bp()), ("2088000000004242", DEFAULT_FEE_RATE_BP));
+        app.pid = Some("2088111122223333".into());
+        app.fee_rate_bp = Some(10_000);
+        let merchant = Merchant::from_registration(&app).unwrap();
+        assert_eq!((merchant.pid.as_str(), merchant.fee_rate.bp()), ("2088111122223333", 10_000));
+        app.fee_rate_bp = Some(10_001);
+        assert!(matches!(Merchant::from_registration(&app), Err(RegistrationError::BadFeeRate)));
+        app.fee_rate_bp = None;
+        app.pid = Some("1088111122223333".into());
+        assert!(matches!(Merchant::from_registration(&app), Err(RegistrationError::BadPid)));
+
+        let mut partner = Registration::md5("2088000000000001", alipay::test_keys::MD5_KEY);
+        assert_eq!(Merchant::from_registration(&partner).unwrap().pid.as_str(), "2088000000000001");
+        partner.pid = Some("2088000000000002".into());
+        assert!(matches!(Merchant::from_registration(&partner), Err(RegistrationError::BadPid)));
+    }
+}
