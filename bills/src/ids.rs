@@ -25,6 +25,13 @@ alipay::id_type!(
     |s| !s.is_empty() && s.len() <= 32 && s.chars().all(is_id_char)
 );
 
+alipay::id_type!(
+    /// The account bill's `账务流水号`: Alipay's number of one balance movement, 1 to 64 letters
+    /// or digits.
+    EntryNo, "账务流水号", "1 to 64 letters or digits",
+    |s| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric())
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,8 @@
 //! # Layout
 //! - [`trade`]: the OpenAPI trade bill ZIP (`业务明细` and `业务明细(汇总)`, GBK): [`TradeBill`]
 //!   streams [`BillRow`]s, [`write_trade_bill`] writes the archive.
+//! - [`account`]: the OpenAPI account bill ZIP (`账务明细`, `bill_type=signcustomer`), written by
+//!   [`write_account_bill`](account::write_account_bill).
 //! - [`global`]: Global's in-store transaction and settlement files (`|`-separated).
 //! - [`money`]: [`SignedAmount`] (a signed cell) and [`Total`] (a signed sum), in minor units.
 //! - [`ids`]: Global's codes with no `alipay` type ([`PartnerTransactionId`], [`Mcc`], ...).
@@ -20,6 +22,7 @@
 //! - `csv`: one comma-separated line, Alipay's TABs and RFC 4180 quotes.
 //! - `times`: the date and time forms, Beijing time.
 
+pub mod account;
 pub mod error;
 pub mod global;
 pub mod ids;
@@ -31,7 +34,7 @@ mod lines;
 mod times;
 
 pub use error::{BillError, Part, Problem, WriteError};
-pub use ids::{Mcc, OrderScene, PartnerTransactionId};
+pub use ids::{EntryNo, Mcc, OrderScene, PartnerTransactionId};
 pub use money::{SignedAmount, Total};
 pub use trade::{
     Account, BillHeader, BillPeriod, BillRow, DetailReader, Footer, RowKind, Summary, SummaryLine, TradeBill,

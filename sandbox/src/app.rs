@@ -1,5 +1,6 @@
 //! The sandbox's shared state, and the answer type every handler returns.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use alipay::charset::Charset;
 use bytes::Bytes;
 use http::StatusCode;
 
+use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::faults::Faults;
 use crate::ledger::Ledger;
@@ -16,6 +18,8 @@ use crate::stats::Stats;
 
 /// Everything a request may touch.
 pub struct App {
+    /// The bound address (bill download links point at it).
+    pub addr: SocketAddr,
     pub clock: Clock,
     pub merchants: Merchants,
     pub platform: Arc<Platform>,
@@ -23,6 +27,7 @@ pub struct App {
     pub stats: Arc<Stats>,
     pub faults: Faults,
     pub oauth: OauthCodes,
+    pub billing: Billing,
 }
 
 /// One HTTP answer, possibly held back for a while first (scenario 64, injected latency).

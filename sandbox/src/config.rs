@@ -3,12 +3,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use alipay::PrivateKey;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
+use crate::billing::Billing;
 use crate::clock::Clock;
 use crate::faults::Faults;
 use crate::ledger::Ledger;
@@ -32,6 +34,10 @@ pub struct Config {
     /// Notifications in flight (delivering or waiting to retry) before new ones are dropped.
     pub max_pending_notifications: usize,
     pub max_connections: usize,
+    /// How long a bill download link works (Alipay's: 30 s).
+    pub bill_url_ttl: Duration,
+    /// Where Global's files for MAPI partners are dropped (`<dir>/<partner>/...`), if anywhere.
+    pub global_drop_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -45,6 +51,8 @@ impl Default for Config {
             max_merchants: 100_000,
             max_pending_notifications: 100_000,
             max_connections: 10_000,
+            bill_url_ttl: Duration::from_secs(30),
+            global_drop_dir: None,
         }
     }
 }
@@ -91,7 +99,10 @@ impl Sandbox {
         let clock = Clock::new(config.time_scale);
         let stats = Arc::new(Stats::default());
         let notifier = Notifier::new(platform.clone(), clock, stats.clone(), config.max_pending_notifications);
+        let listener = telemetry::server::bind(config.listen).map_err(|e| StartError::Bind(config.listen, e))?;
+        let addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen, e))?;
         let app = Arc::new(App {
+            addr,
             clock,
             merchants: Merchants::new(config.max_merchants),
             platform,
@@ -99,6 +110,7 @@ impl Sandbox {
             stats,
             faults: Faults::default(),
             oauth: OauthCodes::default(),
+            billing: Billing::new(config.bill_url_ttl, config.global_drop_dir.clone()),
         });
         if let Some(path) = &config.merchants_file {
             let text = std::fs::read(path).map_err(|e| StartError::Read(path.clone(), e))?;
@@ -107,8 +119,6 @@ impl Sandbox {
                 app.merchants.register(reg).map_err(|e| StartError::Merchant(i, e))?;
             }
         }
-        let listener = telemetry::server::bind(config.listen).map_err(|e| StartError::Bind(config.listen, e))?;
-        let addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen, e))?;
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(crate::server::serve(listener, app.clone(), config.max_connections, async {
             let _ = stopped.await;

@@ -2,24 +2,32 @@
 //!
 //! | call | what it does |
 //! |---|---|
-//! | `POST /sandbox/merchants` | register (or replace) a merchant |
+//! | `POST /sandbox/merchants` | register (or replace) a merchant ([`Registration`]: with `pid` and `fee_rate_bp` for its bills); answers its `id`, `pid` and `fee_rate_bp` |
 //! | `GET /sandbox/alipay-public-key` | the platform public key, PEM |
-//! | `GET /sandbox/trades/{app_id or partner}/{out_trade_no}` | a trade's ground truth |
+//! | `GET /sandbox/trades/{app_id or partner}/{out_trade_no}` | a trade's ground truth (its store, terminal and operator; each refund's `via`: `api`, `cancel` or `portal`) |
 //! | `GET`, `POST`, `DELETE /sandbox/faults` | read, set, clear injected faults (latency, 502s before or after the work; for some kinds of call, for the next N) |
 //! | `GET /sandbox/stats` | counters |
 //! | `POST /sandbox/oauth/codes` | issue an auth code for a user (`{"app_id", "user_id"?}`) |
 //! | `POST /sandbox/qr/scan` | a buyer scans an order QR code (`{"qr_code", "auth_code"?, "pay"?}`) |
-//! | `POST /sandbox/static-qr/pay` | a buyer pays the merchant's static QR code (`{"app_id"|"partner", "amount", ...}`) |
+//! | `POST /sandbox/static-qr/pay` | a buyer pays the merchant's static QR code (`{"app_id"|"partner", "amount", "currency"?, "subject"?, "auth_code"?, "notify_url"?, "notify"?}`); `"notify": false` sends no notification (a payment only Alipay knows) |
+//! | `POST /sandbox/refunds` | a refund made in Alipay's merchant portal (`{"app_id"|"partner", "out_trade_no", "amount", "out_request_no"?}`): real, but no notification and no call; the request number defaults to a portal batch number (`HZ` and 18 digits); refused as the refund API refuses (404 no trade, 409 unpaid, over-refunded or a reused number with another amount) |
+//! | `GET`, `POST /sandbox/bills/now` | read or set the bill clock (`{"now": "<RFC 3339>"}`, `{"now": null}` for the real clock): what the bill API and the drop take for now (is a day today, is its bill ready); trade times stay real |
+//! | `POST /sandbox/bills/drop` | write Global's transaction and settlement files of a completed day (`{"date": "yyyy-MM-dd", "partner"?}`) under `--global-drop-dir`/`<partner>/`; answers `{"files": [{"path", "written"}]}` (`written` false: unchanged); 400 without a drop dir, 409 before 09:00 the next day by the bill clock |
+//! | `POST`, `DELETE /sandbox/bills/overrides` | make the bill files (trade bill, account bill, Global's) leave a trade out (`{"app_id"|"partner", "out_trade_no", "omit": true}`) or show another amount on its payment row (`{..., "amount": "12.34"}`), while queries keep the truth; DELETE clears them all (at most 10,000) |
+//! | `POST /sandbox/bills/expire` | the next N bill download links are dead on arrival (`{"next": N}`, N ≤ 1000): the download answers `下载超时，请重新下载` |
 
-use alipay::{Amount, AuthCode, Currency, Subject};
+use std::sync::Arc;
+
+use alipay::{Amount, AuthCode, Currency, OutRequestNo, Subject};
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::{Answer, App};
 use crate::faults::FaultConfig;
-use crate::merchants::{Dialect, Registration, valid_notify_url};
-use crate::trade::{Origin, Trade};
+use crate::ledger::RefundOutcome;
+use crate::merchants::{Dialect, Merchant, Registration, valid_notify_url};
+use crate::trade::{Origin, RefundVia, Trade};
 
 /// The barcode the hooks' buyer pays with when the test names none.
 const DEFAULT_BUYER_CODE: &str = "280000000000000100";
@@ -48,14 +56,16 @@ pub fn handle(app: &App, method: &Method, path: &str, body: &[u8]) -> Answer {
         (&Method::POST, ["oauth", "codes"]) => oauth_code(app, body),
         (&Method::POST, ["qr", "scan"]) => scan(app, body),
         (&Method::POST, ["static-qr", "pay"]) => static_qr_pay(app, body),
-        (_, ["merchants"] | ["alipay-public-key"] | ["trades", _, _] | ["faults"] | ["stats"]) => {
+        (&Method::POST, ["refunds"]) => portal_refund(app, body),
+        (_, ["bills", rest @ ..]) => crate::billing::hooks::handle(app, method, rest, body),
+        (_, ["merchants"] | ["alipay-public-key"] | ["trades", _, _] | ["faults"] | ["stats"] | ["refunds"]) => {
             Answer::hook_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => Answer::hook_error(StatusCode::NOT_FOUND, "no such hook"),
     }
 }
 
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Answer> {
+pub(crate) fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Answer> {
     serde_json::from_slice(body).map_err(|e| Answer::hook_error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
 }
 
@@ -67,7 +77,13 @@ fn register(app: &App, body: &[u8]) -> Answer {
     match app.merchants.register(&reg) {
         Ok((merchant, replaced)) => Answer::json(
             if replaced { StatusCode::OK } else { StatusCode::CREATED },
-            &json!({ "dialect": merchant.dialect, "id": merchant.id, "sign_type": merchant.sign_type.as_str() }),
+            &json!({
+                "dialect": merchant.dialect,
+                "id": merchant.id,
+                "sign_type": merchant.sign_type.as_str(),
+                "pid": merchant.pid.as_str(),
+                "fee_rate_bp": merchant.fee_rate.bp(),
+            }),
         ),
         Err(e) => Answer::hook_error(StatusCode::BAD_REQUEST, e),
     }
@@ -99,7 +115,14 @@ pub fn trade_json(trade: &Trade) -> serde_json::Value {
     let refunds: Vec<serde_json::Value> = trade
         .refunds
         .iter()
-        .map(|r| json!({ "out_request_no": r.out_request_no, "amount": r.amount.to_string() }))
+        .map(|r| {
+            let via = match r.via {
+                RefundVia::Api => "api",
+                RefundVia::Cancel => "cancel",
+                RefundVia::Portal => "portal",
+            };
+            json!({ "out_request_no": r.out_request_no, "amount": r.amount.to_string(), "via": via })
+        })
         .collect();
     let calls: Vec<serde_json::Value> = trade
         .calls
@@ -117,6 +140,9 @@ pub fn trade_json(trade: &Trade) -> serde_json::Value {
         "refunds": refunds,
         "buyer_user_id": trade.buyer.as_ref().map(|b| b.user_id.clone()),
         "subject": trade.subject,
+        "store_id": trade.place.store_id.as_ref().map(|s| s.as_str()),
+        "terminal_id": trade.place.terminal_id.as_ref().map(|s| s.as_str()),
+        "operator_id": trade.place.operator_id.as_ref().map(|s| s.as_str()),
         "scenario": trade.scenario.name(),
         "origin": origin,
         "qr_code": qr_code,
@@ -198,6 +224,16 @@ struct StaticQrRequest {
     subject: Option<String>,
     auth_code: Option<String>,
     notify_url: Option<String>,
+    #[serde(default = "yes")]
+    notify: bool,
+}
+
+/// The merchant a hook names by `app_id` or `partner`; 404 when there is none.
+pub(crate) fn merchant_named(app: &App, app_id: Option<&str>, partner: Option<&str>) -> Result<Arc<Merchant>, Answer> {
+    app_id
+        .or(partner)
+        .and_then(|id| app.merchants.get(id))
+        .ok_or_else(|| Answer::hook_error(StatusCode::NOT_FOUND, "no merchant with that app_id or partner"))
 }
 
 fn static_qr_pay(app: &App, body: &[u8]) -> Answer {
@@ -205,8 +241,9 @@ fn static_qr_pay(app: &App, body: &[u8]) -> Answer {
         Ok(req) => req,
         Err(answer) => return answer,
     };
-    let Some(merchant) = req.app_id.as_deref().or(req.partner.as_deref()).and_then(|id| app.merchants.get(id)) else {
-        return Answer::hook_error(StatusCode::NOT_FOUND, "no merchant with that app_id or partner");
+    let merchant = match merchant_named(app, req.app_id.as_deref(), req.partner.as_deref()) {
+        Ok(merchant) => merchant,
+        Err(answer) => return answer,
     };
     let currency = match req.currency.as_deref().map(str::parse::<Currency>).transpose() {
         Ok(currency) => currency.unwrap_or(Currency::CNY),
@@ -227,6 +264,51 @@ fn static_qr_pay(app: &App, body: &[u8]) -> Answer {
         Ok(code) => code,
         Err(answer) => return answer,
     };
-    let trade = app.ledger.static_qr_pay(merchant, amount, subject.to_string(), &code, req.notify_url);
+    let trade = app.ledger.static_qr_pay(merchant, amount, subject.to_string(), &code, req.notify_url, req.notify);
     Answer::json(StatusCode::CREATED, &trade_json(&trade))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortalRefundRequest {
+    app_id: Option<String>,
+    partner: Option<String>,
+    out_trade_no: String,
+    amount: String,
+    out_request_no: Option<String>,
+}
+
+/// A portal batch number: `HZ` and 18 digits.
+fn portal_batch_no() -> String {
+    format!("HZ{:018}", rand::random::<u64>() % 1_000_000_000_000_000_000)
+}
+
+fn portal_refund(app: &App, body: &[u8]) -> Answer {
+    let req: PortalRefundRequest = match parse(body) {
+        Ok(req) => req,
+        Err(answer) => return answer,
+    };
+    let merchant = match merchant_named(app, req.app_id.as_deref(), req.partner.as_deref()) {
+        Ok(merchant) => merchant,
+        Err(answer) => return answer,
+    };
+    let request_no = match req.out_request_no.as_deref().map(str::parse::<OutRequestNo>).transpose() {
+        Ok(no) => no.map_or_else(portal_batch_no, |no| no.to_string()),
+        Err(e) => return Answer::hook_error(StatusCode::BAD_REQUEST, e),
+    };
+    let conflict = |message: &str| Answer::hook_error(StatusCode::CONFLICT, message);
+    match app.ledger.portal_refund(&merchant.id, &req.out_trade_no, &request_no, &req.amount) {
+        RefundOutcome::Done { trade, refund, fund_change } => Answer::json(
+            if fund_change { StatusCode::CREATED } else { StatusCode::OK },
+            &json!({ "out_request_no": refund.out_request_no, "amount": refund.amount.to_string(), "trade": trade_json(&trade) }),
+        ),
+        RefundOutcome::NotFound => Answer::hook_error(StatusCode::NOT_FOUND, "no such trade"),
+        RefundOutcome::BadAmount => {
+            Answer::hook_error(StatusCode::BAD_REQUEST, "amount must be a positive amount in the trade's currency")
+        }
+        RefundOutcome::NotPaid(_) => conflict("the trade is not paid"),
+        RefundOutcome::Exceeds(_) => conflict("the amount exceeds what is left to refund"),
+        RefundOutcome::Discordant(_) => conflict("out_request_no was used with another amount"),
+        RefundOutcome::TooMany(_) => conflict("too many refunds"),
+    }
 }

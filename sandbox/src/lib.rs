@@ -4,8 +4,9 @@
 //! `service`), verifies each request against the merchant key registered with it, keeps real
 //! per-merchant trade state, plays the scenarios of design §5 (picked by the barcode's last two
 //! digits, every delay scaled by `--time-scale`), signs its answers with its platform key (or the
-//! merchant's MD5 key), and sends signed notifications on Alipay's retry schedule. Test hooks live
-//! under `/sandbox/` (see [`hooks`]). Never linked into production binaries.
+//! merchant's MD5 key), and sends signed notifications on Alipay's retry schedule. It makes Alipay's
+//! bill files from that trade state ([`billing`]). Test hooks live under `/sandbox/` (see
+//! [`hooks`]). Never linked into production binaries.
 //!
 //! # Layout
 //! - [`config`]: [`Config`] and [`Sandbox`], which binds, serves and stops.
@@ -13,7 +14,10 @@
 //! - [`openapi`], [`mapi`]: each dialect's methods and answers (requests are read, and OpenAPI's
 //!   common checks made, by `alipay::server`, which the gateway's front door shares).
 //! - [`ledger`]: the trades and their state machine, shared by both dialects.
-//! - [`trade`]: one trade, its status and its buyer.
+//! - [`trade`]: one trade, its status, its buyer, its place and its refunds.
+//! - [`billing`]: the bill files made from the trades (the OpenAPI trade and account bills
+//!   behind `alipay.data.dataservice.bill.downloadurl.query` and `GET /downloadBillFile.resource`,
+//!   Global's files dropped for MAPI partners), the bill clock and the bill hooks.
 //! - [`scenario`]: what a barcode's suffix makes happen.
 //! - [`notify`]: signed notifications with retries.
 //! - [`merchants`]: [`Registration`] (what `POST /sandbox/merchants` takes and clients send),
@@ -23,6 +27,7 @@
 //! - [`app`]: the shared state and the answer type.
 
 pub mod app;
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod faults;

@@ -28,6 +28,10 @@ struct Args {
     /// Trades kept in memory before the oldest are forgotten.
     #[arg(long, default_value_t = 2_000_000)]
     max_trades: usize,
+    /// Folder where Global's transaction and settlement files of MAPI partners are dropped
+    /// (`<dir>/<partner>/...`, on `POST /sandbox/bills/drop`).
+    #[arg(long)]
+    global_drop_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             merchants_file: args.merchants,
             platform_key_file: args.platform_key,
             max_trades: args.max_trades,
+            global_drop_dir: args.global_drop_dir,
             ..Config::default()
         };
         let sandbox = Sandbox::start(config).await?;

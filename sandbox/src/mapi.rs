@@ -15,14 +15,16 @@ use alipay::mapi::services::{
 use alipay::mapi::{write_answer, write_rejection};
 use alipay::openapi::trade::YesNo;
 use alipay::time_text::beijing_compact;
-use alipay::{Amount, AuthCode, Currency, Decimal, MoneyError, OutRequestNo, OutTradeNo, Partner, SignType, Subject};
+use alipay::{
+    Amount, AuthCode, Currency, Decimal, MerchantRef, MoneyError, OutRequestNo, OutTradeNo, Partner, SignType, Subject,
+};
 use serde::Serialize;
 
 use crate::app::{Answer, App};
 use crate::ledger::{CancelOutcome, Lookup, NewOrder, NewPay, PayOutcome, PrecreateOutcome, RefundOutcome};
 use crate::merchants::{Dialect, Merchant, corrupt_signature, valid_notify_url};
 use crate::scenario::{SLOW_ANSWER, Scenario};
-use crate::trade::{Origin, Status as TradeState, Trade};
+use crate::trade::{Origin, Place, Status as TradeState, Trade};
 use alipay::server::GatewayRequest;
 use alipay::server::mapi::{self as server, Refusal};
 
@@ -130,6 +132,12 @@ fn spot_answer(result_code: ResultCode, error: Option<&str>, trade: Option<&Trad
     }
 }
 
+/// The `store_id` of a spot pay's `extend_info` (a JSON object), if it holds a well-formed one.
+fn extend_info_store(extend_info: Option<&str>) -> Option<MerchantRef> {
+    let info: serde_json::Value = serde_json::from_str(extend_info?).ok()?;
+    info.get("store_id")?.as_str()?.parse().ok()
+}
+
 fn spot_pay(ctx: &Ctx<'_>) -> Result<Answer, Refusal> {
     let seller: Partner = required(ctx, "alipay_seller_id")?;
     let out_trade_no: OutTradeNo = required(ctx, "partner_trans_id")?;
@@ -155,15 +163,19 @@ fn spot_pay(ctx: &Ctx<'_>) -> Result<Answer, Refusal> {
     let Some(code) = ctx.req.value("buyer_identity_code").and_then(|c| c.parse::<AuthCode>().ok()) else {
         return Ok(ctx.answer(&spot_answer(ResultCode::Failed, Some("SOUNDWAVE_PARSER_FAIL"), None)));
     };
-    let outcome = ctx.app.ledger.pay(NewPay {
-        merchant: ctx.merchant.clone(),
-        out_trade_no: out_trade_no.to_string(),
-        buyer_code: code.to_string(),
-        subject: subject.to_string(),
-        total,
-        notify_url: ctx.req.value("notify_url").map(str::to_owned),
-        charset: ctx.req.charset,
-    });
+    let place = Place { store_id: extend_info_store(ctx.req.value("extend_info")), ..Place::default() };
+    let outcome = ctx.app.ledger.pay_in_store(
+        NewPay {
+            merchant: ctx.merchant.clone(),
+            out_trade_no: out_trade_no.to_string(),
+            buyer_code: code.to_string(),
+            subject: subject.to_string(),
+            total,
+            notify_url: ctx.req.value("notify_url").map(str::to_owned),
+            charset: ctx.req.charset,
+        },
+        place,
+    );
     let failed = |error: &str| ctx.answer(&spot_answer(ResultCode::Failed, Some(error), None));
     Ok(match outcome {
         PayOutcome::Created(trade) => {
@@ -326,6 +338,7 @@ fn precreate(ctx: &Ctx<'_>) -> Result<Answer, Refusal> {
         total,
         notify_url: ctx.req.value("notify_url").map(str::to_owned),
         charset: ctx.req.charset,
+        place: Place::default(),
     });
     let answer = match outcome {
         PrecreateOutcome::Code(trade) => AcquirePrecreateAnswer {

@@ -7,6 +7,8 @@ use alipay::{AppId, KeyError, Md5Key, Partner, PrivateKey, PublicKey, SignType, 
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
+use crate::billing::FeeRate;
+
 /// Which wire dialect a merchant speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +37,14 @@ pub struct Registration {
     /// Where notifications of trades made without a `notify_url` go (the static QR code's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_url: Option<String>,
+    /// The merchant's PID (`2088` and 12 digits), whose account (`<PID>0156`) names its bills. An
+    /// OpenAPI app's is derived from its app_id when absent ([`derive_pid`]); a MAPI partner's is
+    /// the partner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// Alipay's fee in basis points (at most 10000), [`DEFAULT_FEE_RATE_BP`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_rate_bp: Option<u32>,
 }
 
 impl Registration {
@@ -67,6 +77,8 @@ impl Registration {
             public_key: None,
             md5_key: None,
             notify_url: None,
+            pid: None,
+            fee_rate_bp: None,
         }
     }
 
@@ -89,8 +101,31 @@ pub enum RegistrationError {
     Key(#[from] KeyError),
     #[error("notify_url must be an http:// or https:// URL of at most 256 characters")]
     BadNotifyUrl,
+    #[error("pid must be 2088 and 12 digits (a mapi merchant's is its partner)")]
+    BadPid,
+    #[error("fee_rate_bp must be at most 10000 (100%)")]
+    BadFeeRate,
     #[error("too many merchants registered")]
     Full,
+}
+
+/// The fee Alipay charges when a registration names none: 60 bp, 0.6%.
+pub const DEFAULT_FEE_RATE_BP: u32 = 60;
+
+/// An OpenAPI app's PID when its registration names none: `2088` and the app_id's last 12 digits
+/// when it has 12 or more, else 12 digits of a hash of it (FNV-1a), so one app_id always gives one
+/// PID. (Always `Some`: `2088` and 12 digits is a partner.)
+pub fn derive_pid(app_id: &AppId) -> Option<Partner> {
+    let id = app_id.as_str();
+    let tail = match id.get(id.len().saturating_sub(12)..) {
+        Some(tail) if tail.len() == 12 => tail.to_owned(),
+        _ => {
+            let hash =
+                id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+            format!("{:012}", hash % 1_000_000_000_000)
+        }
+    };
+    format!("2088{tail}").parse().ok()
 }
 
 /// A registered merchant.
@@ -104,6 +139,10 @@ pub struct Merchant {
     /// Signs answers and notifications of MD5 merchants (with the merchant's own key).
     pub md5_signer: Option<Signer>,
     pub notify_url: Option<String>,
+    /// Whose account (`<PID>0156`) the merchant's bills are.
+    pub pid: Partner,
+    /// Alipay's fee on the merchant's payments (and returned on refunds).
+    pub fee_rate: FeeRate,
 }
 
 impl std::fmt::Debug for Merchant {
@@ -122,24 +161,29 @@ pub fn valid_notify_url(url: &str) -> bool {
 impl Merchant {
     pub fn from_registration(reg: &Registration) -> Result<Self, RegistrationError> {
         let sign_type: SignType = reg.sign_type.parse().map_err(|_| RegistrationError::BadSignType)?;
-        let id = match reg.dialect {
+        let named_pid =
+            reg.pid.as_deref().map(str::parse::<Partner>).transpose().map_err(|_| RegistrationError::BadPid)?;
+        let (id, pid) = match reg.dialect {
             Dialect::Openapi => {
                 if sign_type == SignType::Md5 {
                     return Err(RegistrationError::BadSignType);
                 }
-                reg.app_id
-                    .as_deref()
-                    .and_then(|id| id.parse::<AppId>().ok())
-                    .ok_or(RegistrationError::BadId)?
-                    .to_string()
+                let app_id =
+                    reg.app_id.as_deref().and_then(|id| id.parse::<AppId>().ok()).ok_or(RegistrationError::BadId)?;
+                let pid = named_pid.or_else(|| derive_pid(&app_id)).ok_or(RegistrationError::BadPid)?;
+                (app_id.to_string(), pid)
             }
-            Dialect::Mapi => reg
-                .partner
-                .as_deref()
-                .and_then(|id| id.parse::<Partner>().ok())
-                .ok_or(RegistrationError::BadId)?
-                .to_string(),
+            Dialect::Mapi => {
+                let partner =
+                    reg.partner.as_deref().and_then(|id| id.parse::<Partner>().ok()).ok_or(RegistrationError::BadId)?;
+                if named_pid.as_ref().is_some_and(|pid| *pid != partner) {
+                    return Err(RegistrationError::BadPid);
+                }
+                (partner.to_string(), partner)
+            }
         };
+        let fee_rate =
+            FeeRate::from_bp(reg.fee_rate_bp.unwrap_or(DEFAULT_FEE_RATE_BP)).ok_or(RegistrationError::BadFeeRate)?;
         if let Some(url) = &reg.notify_url
             && !valid_notify_url(url)
         {
@@ -156,7 +200,16 @@ impl Merchant {
                 (Verifier::rsa(rsa, &PublicKey::parse(text)?)?, None)
             }
         };
-        Ok(Merchant { dialect: reg.dialect, id, sign_type, verifier, md5_signer, notify_url: reg.notify_url.clone() })
+        Ok(Merchant {
+            dialect: reg.dialect,
+            id,
+            sign_type,
+            verifier,
+            md5_signer,
+            notify_url: reg.notify_url.clone(),
+            pid,
+            fee_rate,
+        })
     }
 }
 
@@ -239,4 +292,38 @@ pub fn corrupt_signature(sign: &str) -> String {
         };
     }
     chars.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_apps_pid_is_named_or_derived_and_a_partners_is_itself() {
+        let long: AppId = "2021000000004242".parse().unwrap();
+        assert_eq!(derive_pid(&long).unwrap().as_str(), "2088000000004242");
+        let short: AppId = "42".parse().unwrap();
+        let derived = derive_pid(&short).unwrap();
+        assert!(derived.as_str().starts_with("2088"));
+        assert_eq!(derive_pid(&short), Some(derived));
+
+        let key = alipay::test_keys::MERCHANT_PUBLIC_B64;
+        let mut app = Registration::rsa(Dialect::Openapi, "2021000000004242", SignType::Rsa2, key);
+        let merchant = Merchant::from_registration(&app).unwrap();
+        assert_eq!((merchant.pid.as_str(), merchant.fee_rate.bp()), ("2088000000004242", DEFAULT_FEE_RATE_BP));
+        app.pid = Some("2088111122223333".into());
+        app.fee_rate_bp = Some(10_000);
+        let merchant = Merchant::from_registration(&app).unwrap();
+        assert_eq!((merchant.pid.as_str(), merchant.fee_rate.bp()), ("2088111122223333", 10_000));
+        app.fee_rate_bp = Some(10_001);
+        assert!(matches!(Merchant::from_registration(&app), Err(RegistrationError::BadFeeRate)));
+        app.fee_rate_bp = None;
+        app.pid = Some("1088111122223333".into());
+        assert!(matches!(Merchant::from_registration(&app), Err(RegistrationError::BadPid)));
+
+        let mut partner = Registration::md5("2088000000000001", alipay::test_keys::MD5_KEY);
+        assert_eq!(Merchant::from_registration(&partner).unwrap().pid.as_str(), "2088000000000001");
+        partner.pid = Some("2088000000000002".into());
+        assert!(matches!(Merchant::from_registration(&partner), Err(RegistrationError::BadPid)));
+    }
 }

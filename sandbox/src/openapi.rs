@@ -22,10 +22,10 @@ use crate::ledger::{
 };
 use crate::merchants::{Dialect, Merchant, corrupt_signature, valid_notify_url};
 use crate::scenario::{SLOW_ANSWER, Scenario};
-use crate::trade::{Status as TradeState, Trade};
+use crate::trade::{Place, Status as TradeState, Trade};
 use alipay::server::openapi::{
-    self as server, amount, business, currency, invalid, member, missing, not_exist, paying, required, response_key,
-    system_error, text,
+    self as server, amount, business, currency, invalid, member, missing, not_exist, optional, paying, required,
+    response_key, system_error, text,
 };
 use alipay::server::{GatewayRequest, RequestError};
 
@@ -95,6 +95,10 @@ pub fn handle(app: &App, req: &GatewayRequest) -> Answer {
         "alipay.trade.precreate" => precreate(&ctx),
         "alipay.trade.close" => close(&ctx),
         "alipay.system.oauth.token" => oauth_token(&ctx),
+        "alipay.data.dataservice.bill.downloadurl.query" => {
+            let answer = crate::billing::query::bill_url(app, &ctx.merchant, server::biz(req));
+            ctx.answer(member(&answer))
+        }
         _ => {
             app.stats.rejected.inc();
             ctx.status(server::invalid_method())
@@ -154,6 +158,15 @@ fn pay_answer(status: Status, trade: &Trade) -> TradePayAnswer {
     }
 }
 
+/// The store, terminal and operator a pay or precreate names.
+fn place(biz: &Map<String, Value>) -> Result<Place, Status> {
+    Ok(Place {
+        store_id: optional(biz, "store_id")?,
+        terminal_id: optional(biz, "terminal_id")?,
+        operator_id: optional(biz, "operator_id")?,
+    })
+}
+
 fn pay(ctx: &Ctx<'_>) -> Answer {
     run(ctx, |biz| {
         let out_trade_no: OutTradeNo = required(biz, "out_trade_no")?;
@@ -167,15 +180,19 @@ fn pay(ctx: &Ctx<'_>) -> Answer {
             .ok_or_else(|| business("ACQ.PAYMENT_AUTH_CODE_INVALID", "invalid auth_code [SOUNDWAVE_PARSER_FAIL]"))?;
         let subject: Subject = required(biz, "subject")?;
         let total = amount(biz, "total_amount", currency(biz)?)?;
-        let outcome = ctx.app.ledger.pay(NewPay {
-            merchant: ctx.merchant.clone(),
-            out_trade_no: out_trade_no.to_string(),
-            buyer_code: auth_code.to_string(),
-            subject: subject.to_string(),
-            total,
-            notify_url: ctx.req.value("notify_url").map(str::to_owned),
-            charset: ctx.req.charset,
-        });
+        let place = place(biz)?;
+        let outcome = ctx.app.ledger.pay_in_store(
+            NewPay {
+                merchant: ctx.merchant.clone(),
+                out_trade_no: out_trade_no.to_string(),
+                buyer_code: auth_code.to_string(),
+                subject: subject.to_string(),
+                total,
+                notify_url: ctx.req.value("notify_url").map(str::to_owned),
+                charset: ctx.req.charset,
+            },
+            place,
+        );
         Ok(match outcome {
             PayOutcome::Created(trade) => pay_created(ctx, &trade),
             PayOutcome::NotCreated(scenario) => ctx.status(match scenario {
@@ -230,8 +247,8 @@ fn query(ctx: &Ctx<'_>) -> Answer {
             buyer_pay_amount: dec(paid),
             receipt_amount: dec(paid),
             send_pay_date: trade.paid_at.map(beijing_datetime),
-            store_id: None,
-            terminal_id: None,
+            store_id: trade.place.store_id.as_ref().map(|s| s.to_string()),
+            terminal_id: trade.place.terminal_id.as_ref().map(|s| s.to_string()),
             trans_currency: (trade.total.currency() != Currency::CNY).then_some(trade.total.currency()),
         };
         Ok(ctx.answer(member(&answer)))
@@ -342,6 +359,7 @@ fn precreate(ctx: &Ctx<'_>) -> Answer {
             total,
             notify_url: ctx.req.value("notify_url").map(str::to_owned),
             charset: ctx.req.charset,
+            place: place(biz)?,
         });
         let trade = match outcome {
             PrecreateOutcome::Code(trade) => trade,

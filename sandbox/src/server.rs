@@ -1,5 +1,5 @@
 //! HTTP: the listener (the shared server, `telemetry::server`, with its caps and deadlines) and
-//! routing to `gateway.do` or the hooks.
+//! routing to `gateway.do`, the bill download (`/downloadBillFile.resource`) or the hooks.
 //!
 //! A request's life: read the body (at most [`MAX_BODY_BYTES`], within [`BODY_TIMEOUT`]) → decode
 //! the parameters → draw injected faults → run the dialect's handler → hold the answer back if the
@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::app::{Answer, App};
 use crate::faults::FaultMode;
-use crate::{hooks, mapi, openapi};
+use crate::{billing, hooks, mapi, openapi};
 use alipay::server::{self as request, RequestError};
 use alipay::unified::Dialect as Wire;
 
@@ -78,6 +78,12 @@ async fn route(app: &App, bodies: &BodyReader, req: Request<Incoming>) -> Respon
         } else {
             let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
             gateway(app, parts.uri.query(), content_type, &body)
+        }
+    } else if path == billing::query::DOWNLOAD_PATH {
+        if parts.method == Method::GET {
+            billing::query::download(app, parts.uri.query())
+        } else {
+            Answer::text(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use GET")
         }
     } else if path.starts_with("/sandbox/") {
         hooks::handle(app, &parts.method, path, &body)

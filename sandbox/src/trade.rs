@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use alipay::Amount;
 use alipay::charset::Charset;
 use alipay::openapi::trade::{CancelAction, TradeStatus};
+use alipay::{Amount, MerchantRef};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
@@ -51,12 +51,34 @@ impl Buyer {
     }
 }
 
+/// Where the trade was made, as the merchant said (`store_id`, `terminal_id`, `operator_id`):
+/// what the bill rows show in 门店编号, 终端号 and 操作员.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
+    pub store_id: Option<MerchantRef>,
+    pub terminal_id: Option<MerchantRef>,
+    pub operator_id: Option<MerchantRef>,
+}
+
+/// How a refund came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundVia {
+    /// trade.refund / spot.refund.
+    Api,
+    /// A cancel of a paid trade (its `out_request_no` is the `out_trade_no`); Global calls it a
+    /// reversal.
+    Cancel,
+    /// Made in Alipay's merchant portal: no call, no notification, a batch number.
+    Portal,
+}
+
 /// One refund of a trade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
     pub out_request_no: String,
     pub amount: Amount,
     pub at: OffsetDateTime,
+    pub via: RefundVia,
 }
 
 /// A trade, as the sandbox's ground truth.
@@ -68,6 +90,7 @@ pub struct Trade {
     pub origin: Origin,
     pub subject: String,
     pub total: Amount,
+    pub place: Place,
     pub buyer: Option<Buyer>,
     pub created: Instant,
     pub created_at: OffsetDateTime,

@@ -49,6 +49,22 @@ pub(crate) const SUMMARY: Frame = Frame {
     dashes: [41, 40, 40, 37],
 };
 
+/// The account bill's detail file (`账务明细`, `bill_type=signcustomer`).
+pub(crate) const ACCOUNT_DETAIL: Frame = Frame {
+    title: "#支付宝账务明细查询",
+    list: "账务明细列表",
+    list_end: "账务明细列表结束",
+    dashes: [41, 40, 41, 36],
+};
+
+/// The account bill's summary file (`账务明细(汇总)`).
+pub(crate) const ACCOUNT_SUMMARY: Frame = Frame {
+    title: "#支付宝账务汇总查询",
+    list: "账务汇总列表",
+    list_end: "账务汇总列表结束",
+    dashes: [41, 40, 40, 37],
+};
+
 /// The text of a marker line (`#---…业务明细列表…---`), if `line` is a comment.
 pub(crate) fn marker_text(line: &str) -> Option<&str> {
     Some(line.trim().strip_prefix('#')?.trim_matches('-').trim())

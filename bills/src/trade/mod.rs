@@ -31,12 +31,12 @@
 
 mod archive;
 mod detail;
-mod frame;
+pub(crate) mod frame;
 mod header;
 mod row;
-mod summary;
+pub(crate) mod summary;
 mod tally;
-mod write;
+pub(crate) mod write;
 
 pub use archive::{Rows, TradeBill};
 pub use detail::{DetailReader, Footer};

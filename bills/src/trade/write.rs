@@ -113,7 +113,7 @@ fn unmappable(row: &BillRow, n: u64) -> WriteError {
 
 /// The ZIP entries' options: deflated, dated at the export (Beijing time), made on "DOS" so the
 /// bytes do not depend on the machine writing them.
-fn entry_options(exported_at: OffsetDateTime) -> SimpleFileOptions {
+pub(crate) fn entry_options(exported_at: OffsetDateTime) -> SimpleFileOptions {
     let at = exported_at.checked_to_offset(BEIJING).unwrap_or(exported_at);
     let modified = u16::try_from(at.year())
         .ok()

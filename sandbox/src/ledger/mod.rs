@@ -3,7 +3,6 @@
 //!
 //! Bounded: past `max_trades`, the oldest trades are forgotten.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use alipay::Amount;
@@ -16,12 +15,16 @@ use crate::clock::Clock;
 use crate::merchants::Merchant;
 use crate::notify::{Event, Notifier};
 use crate::scenario::Scenario;
-use crate::trade::{Buyer, Origin, Refund, Status, Trade};
+use crate::trade::{Buyer, Origin, Place, Refund, RefundVia, Status, Trade};
 
 /// Most refunds one trade takes.
 pub const MAX_REFUNDS_PER_TRADE: usize = 100;
 
-type Key = (String, String);
+mod numbers;
+mod store;
+
+use numbers::{new_qr_code, next_trade_no};
+use store::Store;
 
 /// Which trade a call names; `trade_no` wins when both are given.
 #[derive(Debug, Clone, Default)]
@@ -87,6 +90,7 @@ pub struct NewOrder {
     pub total: Amount,
     pub notify_url: Option<String>,
     pub charset: Charset,
+    pub place: Place,
 }
 
 pub enum PrecreateOutcome {
@@ -110,49 +114,6 @@ pub enum ScanError {
     UnknownCode,
     #[error("the order is no longer payable (trade closed or already paid)")]
     NotPayable,
-}
-
-#[derive(Default)]
-struct Store {
-    trades: HashMap<Key, Trade>,
-    by_trade_no: HashMap<String, Key>,
-    by_qr: HashMap<String, Key>,
-    /// (merchant, refund number) → the trade refunded: on MAPI, partner + `partner_refund_id`
-    /// names one refund, whichever trade a later request names.
-    by_refund_no: HashMap<Key, Key>,
-    order: VecDeque<Key>,
-}
-
-impl Store {
-    fn insert(&mut self, trade: Trade, max: usize) {
-        let key = (trade.merchant.id.clone(), trade.out_trade_no.clone());
-        self.by_trade_no.insert(trade.trade_no.clone(), key.clone());
-        if let Origin::Precreate { qr_code, .. } = &trade.origin {
-            self.by_qr.insert(qr_code.clone(), key.clone());
-        }
-        self.trades.insert(key.clone(), trade);
-        self.order.push_back(key);
-        while self.order.len() > max {
-            let Some(old) = self.order.pop_front() else { break };
-            if let Some(gone) = self.trades.remove(&old) {
-                self.by_trade_no.remove(&gone.trade_no);
-                for refund in &gone.refunds {
-                    self.by_refund_no.remove(&(gone.merchant.id.clone(), refund.out_request_no.clone()));
-                }
-                if let Origin::Precreate { qr_code, .. } = &gone.origin {
-                    self.by_qr.remove(qr_code);
-                }
-            }
-        }
-    }
-
-    fn key_of(&self, merchant: &str, lookup: &Lookup) -> Option<Key> {
-        if let Some(trade_no) = &lookup.trade_no {
-            return self.by_trade_no.get(trade_no).filter(|key| key.0 == merchant).cloned();
-        }
-        let key = (merchant.to_owned(), lookup.out_trade_no.clone()?);
-        self.trades.contains_key(&key).then_some(key)
-    }
 }
 
 /// All trades of all merchants.
@@ -264,8 +225,13 @@ impl Ledger {
         entry
     }
 
-    /// trade.pay / spot.pay.
+    /// trade.pay / spot.pay, where the merchant named no store.
     pub fn pay(&self, req: NewPay) -> PayOutcome {
+        self.pay_in_store(req, Place::default())
+    }
+
+    /// trade.pay / spot.pay made at `place` (which bill rows show).
+    pub fn pay_in_store(&self, req: NewPay, place: Place) -> PayOutcome {
         let scenario = Scenario::of_code(&req.buyer_code);
         let buyer = Buyer::of_code(&req.buyer_code);
         let merchant_id = req.merchant.id.clone();
@@ -287,6 +253,7 @@ impl Ledger {
             }
             let mut trade = self.new_trade(req.merchant, req.out_trade_no, Origin::Barcode, req.subject, req.total);
             trade.record_call("pay");
+            trade.place = place;
             trade.buyer = Some(Buyer::of_code(&req.buyer_code));
             trade.scenario = scenario;
             trade.cancel_retries_left = scenario.cancel_retries();
@@ -322,6 +289,7 @@ impl Ledger {
             origin,
             subject,
             total,
+            place: Place::default(),
             buyer: None,
             created: self.clock.now(),
             created_at: OffsetDateTime::now_utc(),
@@ -382,7 +350,8 @@ impl Ledger {
                     let rest = trade.total.checked_sub(trade.refunded()).unwrap_or(trade.total);
                     if !rest.is_zero() {
                         let out_request_no = trade.out_trade_no.clone();
-                        trade.refunds.push(Refund { out_request_no, amount: rest, at: OffsetDateTime::now_utc() });
+                        let at = OffsetDateTime::now_utc();
+                        trade.refunds.push(Refund { out_request_no, amount: rest, at, via: RefundVia::Cancel });
                     }
                     trade.mark_closed();
                     trade.cancel_action = Some(CancelAction::Refund);
@@ -400,7 +369,31 @@ impl Ledger {
 
     /// trade.refund / spot.refund: cumulative, idempotent on `out_request_no`.
     pub fn refund(&self, merchant: &str, lookup: &Lookup, out_request_no: Option<&str>, amount: &str) -> RefundOutcome {
-        let outcome = self.refund_trade(merchant, lookup, out_request_no, amount);
+        self.refund_via(RefundVia::Api, merchant, lookup, out_request_no, amount)
+    }
+
+    /// Test hook: a refund made in Alipay's merchant portal, under the batch number
+    /// `out_request_no`. Refused as the API refuses; no call recorded, no notification.
+    pub fn portal_refund(
+        &self,
+        merchant: &str,
+        out_trade_no: &str,
+        out_request_no: &str,
+        amount: &str,
+    ) -> RefundOutcome {
+        let lookup = Lookup { out_trade_no: Some(out_trade_no.to_owned()), trade_no: None };
+        self.refund_via(RefundVia::Portal, merchant, &lookup, Some(out_request_no), amount)
+    }
+
+    fn refund_via(
+        &self,
+        via: RefundVia,
+        merchant: &str,
+        lookup: &Lookup,
+        out_request_no: Option<&str>,
+        amount: &str,
+    ) -> RefundOutcome {
+        let outcome = self.refund_trade(via, merchant, lookup, out_request_no, amount);
         if let RefundOutcome::Done { trade, refund, fund_change: true } = &outcome {
             let trade_key = (trade.merchant.id.clone(), trade.out_trade_no.clone());
             self.store.lock().by_refund_no.insert((merchant.to_owned(), refund.out_request_no.clone()), trade_key);
@@ -410,12 +403,14 @@ impl Ledger {
 
     fn refund_trade(
         &self,
+        via: RefundVia,
         merchant: &str,
         lookup: &Lookup,
         out_request_no: Option<&str>,
         amount: &str,
     ) -> RefundOutcome {
-        self.with_call(Some("refund"), merchant, lookup, |trade, events| {
+        let call = (via == RefundVia::Api).then_some("refund");
+        self.with_call(call, merchant, lookup, |trade, events| {
             if !trade.visible() {
                 return RefundOutcome::NotFound;
             }
@@ -439,12 +434,14 @@ impl Ledger {
             if trade.refunds.len() >= MAX_REFUNDS_PER_TRADE {
                 return RefundOutcome::TooMany(trade.clone());
             }
-            let refund = Refund { out_request_no: request_no, amount, at: OffsetDateTime::now_utc() };
+            let refund = Refund { out_request_no: request_no, amount, at: OffsetDateTime::now_utc(), via };
             trade.refunds.push(refund.clone());
             if amount == rest {
                 trade.mark_closed();
             }
-            events.push(Event::Refunded);
+            if via == RefundVia::Api {
+                events.push(Event::Refunded);
+            }
             RefundOutcome::Done { trade: trade.clone(), refund, fund_change: true }
         })
         .unwrap_or(RefundOutcome::NotFound)
@@ -491,6 +488,7 @@ impl Ledger {
             let origin = Origin::Precreate { qr_code: new_qr_code(), scanned: false };
             let mut trade = self.new_trade(req.merchant, req.out_trade_no, origin, req.subject, req.total);
             trade.record_call("precreate");
+            trade.place = req.place;
             trade.notify_url = req.notify_url;
             trade.charset = req.charset;
             Some(trade)
@@ -543,7 +541,8 @@ impl Ledger {
     }
 
     /// Test hook: a buyer scans the merchant's static QR code, types `total` and pays. The trade
-    /// exists only at Alipay; the notification is how the merchant learns of it.
+    /// exists only at Alipay; the notification (unless `notify` is false) is how the merchant
+    /// learns of it.
     pub fn static_qr_pay(
         &self,
         merchant: Arc<Merchant>,
@@ -551,6 +550,7 @@ impl Ledger {
         subject: String,
         buyer_code: &str,
         notify_url: Option<String>,
+        notify: bool,
     ) -> Trade {
         let trade_no = next_trade_no();
         let mut trade = self.new_trade(merchant, format!("SQR{trade_no}"), Origin::StaticQr, subject, total);
@@ -559,27 +559,15 @@ impl Ledger {
         trade.notify_url = notify_url.or_else(|| trade.merchant.notify_url.clone());
         trade.mark_paid();
         self.insert(trade.clone());
-        self.notifier.send(Event::Paid, &trade);
+        if notify {
+            self.notifier.send(Event::Paid, &trade);
+        }
         trade
     }
-}
 
-/// 28 digits: the Beijing date, then a process-unique sequence (as Alipay's trade numbers).
-fn next_trade_no() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-    let start = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64 / 1000 % 10_000_000_000_000;
-    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-    let date = OffsetDateTime::now_utc().to_offset(alipay::time_text::BEIJING);
-    format!("{:04}{:02}{:02}22{:018}", date.year(), u8::from(date.month()), date.day(), start * 100_000 + seq % 100_000)
-}
-
-fn new_qr_code() -> String {
-    use rand::Rng;
-    let suffix: String = rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(22)
-        .map(|b| char::from(b).to_ascii_lowercase())
-        .collect();
-    format!("https://qr.alipay.com/bax{suffix}")
+    /// Copies of the trades `keep` selects, at most `max` (the bill files' view of the state).
+    pub fn select(&self, max: usize, mut keep: impl FnMut(&Trade) -> bool) -> Vec<Trade> {
+        let store = self.store.lock();
+        store.trades.values().filter(|trade| keep(trade)).take(max).cloned().collect()
+    }
 }
