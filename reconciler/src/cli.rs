@@ -172,7 +172,12 @@ pub async fn bills_show(
 }
 
 /// `bills resolve`.
-pub async fn bills_resolve(config: &Config, id: i64, resolution: &str, actor: Option<&str>) -> anyhow::Result<Discrepancy> {
+pub async fn bills_resolve(
+    config: &Config,
+    id: i64,
+    resolution: &str,
+    actor: Option<&str>,
+) -> anyhow::Result<Discrepancy> {
     if resolution.trim().is_empty() || resolution.len() > 2000 {
         anyhow::bail!("--resolution must say what was done, in 1 to 2000 characters");
     }

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
 }
 
 async fn bills(config: &Config, command: BillsCommand) -> anyhow::Result<()> {
-    use reconciler::cli as cli;
+    use reconciler::cli;
     match command {
         BillsCommand::Fetch { day, tenant, again, json } => {
             let keyring = Arc::new(tenants::Keyring::from_env()?);

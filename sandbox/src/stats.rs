@@ -26,7 +26,7 @@ impl Serialize for Counter {
 }
 
 /// The methods and services the sandbox counts by name; others count as `other`.
-pub const CALLS: [&str; 13] = [
+pub const CALLS: [&str; 14] = [
     "alipay.trade.pay",
     "alipay.trade.query",
     "alipay.trade.cancel",
@@ -35,6 +35,7 @@ pub const CALLS: [&str; 13] = [
     "alipay.trade.precreate",
     "alipay.trade.close",
     "alipay.system.oauth.token",
+    "alipay.data.dataservice.bill.downloadurl.query",
     "alipay.acquire.overseas.spot.pay",
     "alipay.acquire.overseas.query",
     "alipay.acquire.cancel",

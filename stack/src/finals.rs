@@ -28,6 +28,13 @@ pub fn agrees_with_alipay(trade: &Trade, truth: Option<&Value>) -> Result<(), St
     let refunded = truth.and_then(|t| t["refunded_amount"].as_str());
     let ok = match (trade.state, trade.cancel_action) {
         (TradeState::Success, _) => status == Some("TRADE_SUCCESS") && refunded == Some("0.00"),
+        (TradeState::PartiallyRefunded, _) => {
+            status == Some("TRADE_SUCCESS") && refunded == Some(trade.refunded.to_string().as_str())
+        }
+        // A full refund closes the trade at Alipay.
+        (TradeState::Refunded, _) => {
+            status == Some("TRADE_CLOSED") && refunded == Some(trade.amount.to_string().as_str())
+        }
         (TradeState::Cancelled, Some(CancelAction::Refund)) => {
             status == Some("TRADE_CLOSED") && refunded == Some(trade.amount.to_string().as_str())
         }

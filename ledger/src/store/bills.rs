@@ -220,7 +220,7 @@ const PAID: &str = "(t.state IN ('SUCCESS', 'PARTIALLY_REFUNDED', 'REFUNDED') \
                     OR (t.state = 'CANCELLED' AND t.cancel_action = 'refund'))";
 
 /// What a reversal refunded: all that was refunded, less the refunds the POS asked for.
-const REVERSED: &str = "(t.refunded_minor - (SELECT coalesce(sum(x.amount_minor), 0) FROM refunds x \
+const REVERSED: &str = "(t.refunded_minor - (SELECT coalesce(sum(x.amount_minor), 0)::bigint FROM refunds x \
                         WHERE x.tenant_id = t.tenant_id AND x.out_trade_no = t.out_trade_no AND x.state = 'SUCCESS'))";
 
 /// The most disagreements one day reports (a bill of another account would make every row one).
@@ -475,7 +475,7 @@ impl Store {
         let client = self.pool.get().await?;
         let sql = format!(
             "SELECT EXISTS (SELECT 1 FROM trades t WHERE t.tenant_id = ANY($4) AND t.alipay_account = $1 \
-               AND t.created_at >= $2 - interval '1 day' AND t.created_at < $3 AND {PAID} \
+               AND t.created_at >= $2::timestamptz - interval '1 day' AND t.created_at < $3 AND {PAID} \
                AND (coalesce(t.paid_at, t.created_at) BETWEEN $2 AND $3 \
                     OR (t.state = 'CANCELLED' AND coalesce(t.cancel_requested_at, t.updated_at) BETWEEN $2 AND $3))) \
              OR EXISTS (SELECT 1 FROM refunds r JOIN trades t USING (tenant_id, out_trade_no) \
@@ -617,7 +617,7 @@ impl Store {
             "SELECT t.tenant_id, t.out_trade_no, t.state, t.trade_no AS l_trade_no, t.currency AS l_currency, \
              t.amount_minor AS l_amount FROM trades t \
              WHERE t.tenant_id = ANY($5) \
-             AND t.alipay_account = $1 AND t.created_at >= $2 - interval '1 day' AND t.created_at < $3 AND {PAID} \
+             AND t.alipay_account = $1 AND t.created_at >= $2::timestamptz - interval '1 day' AND t.created_at < $3 AND {PAID} \
              AND coalesce(t.paid_at, t.created_at) >= $2 AND coalesce(t.paid_at, t.created_at) < $3 \
              AND NOT EXISTS (SELECT 1 FROM bill_rows b WHERE b.alipay_account = t.alipay_account \
                AND b.kind = 'payment' AND b.out_trade_no = t.out_trade_no AND b.out_request_no = '') \
@@ -647,7 +647,7 @@ impl Store {
             "SELECT t.tenant_id, t.out_trade_no, t.state, t.trade_no AS l_trade_no, t.currency AS l_currency, \
              t.amount_minor AS l_amount, {REVERSED} AS reversed FROM trades t \
              WHERE t.tenant_id = ANY($5) \
-             AND t.alipay_account = $1 AND t.created_at >= $2 - interval '1 day' AND t.created_at < $3 \
+             AND t.alipay_account = $1 AND t.created_at >= $2::timestamptz - interval '1 day' AND t.created_at < $3 \
              AND t.state = 'CANCELLED' AND t.cancel_action = 'refund' \
              AND coalesce(t.cancel_requested_at, t.updated_at) >= $2 AND coalesce(t.cancel_requested_at, t.updated_at) < $3 \
              AND {REVERSED} > 0 \
@@ -703,10 +703,7 @@ impl Store {
              AND (NOT $4 OR resolved_at IS NULL) ORDER BY day DESC, id LIMIT $5"
         );
         let rows = client
-            .query(
-                &sql,
-                &[&filter.tenant_id, &filter.alipay_account, &filter.day, &filter.open_only, &filter.limit],
-            )
+            .query(&sql, &[&filter.tenant_id, &filter.alipay_account, &filter.day, &filter.open_only, &filter.limit])
             .await?;
         rows.iter().map(Discrepancy::from_row).collect()
     }

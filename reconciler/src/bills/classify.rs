@@ -24,8 +24,14 @@ enum Said {
     Unclear(String),
     /// Alipay has no such trade or refund.
     NoSuch(String),
-    Trade { status: TradeStatus, total_minor: Option<i64> },
-    Refund { done: bool, amount_minor: Option<i64> },
+    Trade {
+        status: TradeStatus,
+        total_minor: Option<i64>,
+    },
+    Refund {
+        done: bool,
+        amount_minor: Option<i64>,
+    },
 }
 
 impl Said {
@@ -154,7 +160,8 @@ pub async fn classify(
     Ok(match disagreement {
         Disagreement::PaymentNotInLedger { row } => {
             let said = asker.trade(&row.out_trade_no, &row.currency).await;
-            let mut found = billed(base(DiscrepancyClass::MissingFromLedger, BilledKind::Payment, &row.out_trade_no, ""), &row);
+            let mut found =
+                billed(base(DiscrepancyClass::MissingFromLedger, BilledKind::Payment, &row.out_trade_no, ""), &row);
             found.alipay_minor = said.minor();
             found.tenant_id = of.sole_tenant;
             let recorded = match (&said, of.sole_tenant) {
@@ -226,7 +233,8 @@ pub async fn classify(
             );
             found.ledger_minor = Some(amount_minor);
             found.alipay_minor = said.minor();
-            found.detail = format!("the ledger refunded {amount_minor} on the day and no bill holds it; {}", said.text());
+            found.detail =
+                format!("the ledger refunded {amount_minor} on the day and no bill holds it; {}", said.text());
             found
         }
     })

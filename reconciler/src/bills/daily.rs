@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ledger::store::{DayState, DiscrepancyClass};
 use time::OffsetDateTime;
 
-use super::{Settlement, SettleError, accounts};
+use super::{SettleError, Settlement, accounts};
 
 pub async fn run(settlement: Arc<Settlement>) {
     loop {

@@ -33,8 +33,12 @@ const MAX_RELINKS: usize = 3;
 pub type DownloadClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 pub fn client() -> DownloadClient {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
-    Client::builder(TokioExecutor::new()).pool_timer(TokioTimer::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector)
+    let connector =
+        hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
 }
 
 /// A bill kept on disk.

@@ -121,7 +121,13 @@ pub struct Settlement {
 
 impl Settlement {
     pub fn new(store: Store, snapshots: Arc<Snapshots>, config: Config) -> Self {
-        Settlement { store, snapshots, upstream: Upstream::new(config.upstream_timeout), client: download::client(), config }
+        Settlement {
+            store,
+            snapshots,
+            upstream: Upstream::new(config.upstream_timeout),
+            client: download::client(),
+            config,
+        }
     }
 
     /// From when day `day`'s bill is asked for.
@@ -187,7 +193,8 @@ impl Settlement {
                     metrics::counter!("bill_days_total", "outcome" => "empty").increment(1);
                     return Ok(report(account, day, DayState::Empty, 0, 0, 0, None));
                 }
-                let give_up = self.fetchable_from(day) + time::Duration::days(i64::from(self.config.bills_give_up_days));
+                let give_up =
+                    self.fetchable_from(day) + time::Duration::days(i64::from(self.config.bills_give_up_days));
                 if now < give_up {
                     return Err(SettleError::Later(format!(
                         "Alipay has no bill yet while the ledger has trades of the day; asked again until {give_up}"

@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use alipay::SignType;
 use ledger::store::{DayState, DiscrepancyClass, DiscrepancyFilter};
 use ledger::{TradeKey, TradeState};
 use reconciler::bills::{Account, SettleError, Settlement, accounts};
 use serde_json::{Value, json};
 use stack::*;
+use tenants::model::Dialect;
 use time::{Date, OffsetDateTime};
 
 use crate::helpers::*;
@@ -150,8 +152,16 @@ async fn a_day_of_mixed_traffic_reconciles_with_no_discrepancy_and_again_changes
     let report = settlement.reconcile_day(&account, day, morning_after(day), false).await.unwrap();
     let found = settlement.store.discrepancies(&DiscrepancyFilter { limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!((report.state, report.disagreements, found.len()), (DayState::Matched, 0, 0), "{found:#?}");
-    // 10 payments (4 of them refunded or reversed) and 5 refunds: 3 asked for, 1 reversal, and
-    // the reversal of scenario 68's payment cancelled at its deadline.
+    // One row per paid trade and per refund (a reversal is a refund): 14 or 15, as scenario 68's
+    // buyer paid before or after the reconciler's last query (then its cancel reverses it).
+    let client = stack.db.client().await;
+    let sql = "SELECT (SELECT count(*) FROM trades WHERE tenant_id = $1 AND (state IN ('SUCCESS', \
+               'PARTIALLY_REFUNDED', 'REFUNDED') OR cancel_action = 'refund')) \
+               + (SELECT count(*) FROM refunds WHERE tenant_id = $1 AND state = 'SUCCESS') \
+               + (SELECT count(*) FROM trades WHERE tenant_id = $1 AND cancel_action = 'refund')";
+    let expected: i64 = client.query_one(sql, &[&pos.tenant_id]).await.unwrap().get(0);
+    assert!((14..=15).contains(&expected), "{expected}");
+    assert_eq!(report.rows, expected as u64);
     let (path, sha) = report.file.clone().unwrap();
     let kept = std::fs::read(&path).unwrap();
     assert_eq!(sha, hex_sha256(&kept), "the raw file is kept as its hash says");
@@ -188,10 +198,8 @@ async fn each_planted_discrepancy_is_found_classified_and_resolved_by_an_ops_act
     let portal = paid(&pos, "40.00").await;
     // A payment only Alipay knows (its notification never came).
     let qr = json!({"app_id": pos.alipay_id, "amount": "50.00", "notify": false});
-    let unknown = hook(&stack, reqwest::Method::POST, "static-qr/pay", qr).await["out_trade_no"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let unknown =
+        hook(&stack, reqwest::Method::POST, "static-qr/pay", qr).await["out_trade_no"].as_str().unwrap().to_owned();
     // A refund made in Alipay's merchant portal.
     let refund = json!({"app_id": pos.alipay_id, "out_trade_no": portal, "amount": "5.00", "out_request_no": "HZ01"});
     hook(&stack, reqwest::Method::POST, "refunds", refund).await;
@@ -208,8 +216,7 @@ async fn each_planted_discrepancy_is_found_classified_and_resolved_by_an_ops_act
     let report = settlement.reconcile_day(&account, day, morning_after(day), false).await.unwrap();
     let filter = DiscrepancyFilter { tenant_id: Some(pos.tenant_id), limit: 100, ..Default::default() };
     let found = settlement.store.discrepancies(&filter).await.unwrap();
-    let classes: BTreeMap<&str, DiscrepancyClass> =
-        found.iter().map(|d| (d.out_trade_no.as_str(), d.class)).collect();
+    let classes: BTreeMap<&str, DiscrepancyClass> = found.iter().map(|d| (d.out_trade_no.as_str(), d.class)).collect();
     let expected = BTreeMap::from([
         (unknown.as_str(), DiscrepancyClass::MissingFromLedger),
         (differs.as_str(), DiscrepancyClass::AmountMismatch),
@@ -221,8 +228,14 @@ async fn each_planted_discrepancy_is_found_classified_and_resolved_by_an_ops_act
     assert!(!classes.contains_key(matched.as_str()));
     let by = |no: &str| found.iter().find(|d| d.out_trade_no == no).unwrap();
     // Alipay sides with the ledger on the amount; the portal refund is Alipay's.
-    assert_eq!((by(&differs).ledger_minor, by(&differs).bill_minor, by(&differs).alipay_minor), (Some(2000), Some(2100), Some(2000)));
-    assert_eq!((by(&portal).out_request_no.as_str(), by(&portal).bill_minor, by(&portal).ledger_minor), ("HZ01", Some(500), None));
+    assert_eq!(
+        (by(&differs).ledger_minor, by(&differs).bill_minor, by(&differs).alipay_minor),
+        (Some(2000), Some(2100), Some(2000))
+    );
+    assert_eq!(
+        (by(&portal).out_request_no.as_str(), by(&portal).bill_minor, by(&portal).ledger_minor),
+        ("HZ01", Some(500), None)
+    );
     assert_eq!(by(&omitted).alipay_minor, Some(3000));
 
     // The payment only Alipay knew is now the tenant's trade, and its merchant was told.
@@ -230,7 +243,10 @@ async fn each_planted_discrepancy_is_found_classified_and_resolved_by_an_ops_act
     assert_eq!((recorded.state, recorded.amount.to_string()), (TradeState::Success, "50.00".to_owned()));
     let client = stack.db.client().await;
     let told: i64 = client
-        .query_one("SELECT count(*) FROM webhook_outbox WHERE tenant_id = $1 AND out_trade_no = $2", &[&pos.tenant_id, &unknown])
+        .query_one(
+            "SELECT count(*) FROM webhook_outbox WHERE tenant_id = $1 AND out_trade_no = $2",
+            &[&pos.tenant_id, &unknown],
+        )
         .await
         .unwrap()
         .get(0);
@@ -238,7 +254,8 @@ async fn each_planted_discrepancy_is_found_classified_and_resolved_by_an_ops_act
 
     // Resolved by a recorded ops action; a repeat finds the same and stores nothing new.
     let first = by(&omitted).id;
-    let resolved = settlement.store.resolve_discrepancy(first, "ops:test", "asked Alipay support, case 77").await.unwrap();
+    let resolved =
+        settlement.store.resolve_discrepancy(first, "ops:test", "asked Alipay support, case 77").await.unwrap();
     assert_eq!(resolved.unwrap().resolved_by.as_deref(), Some("ops:test"));
     assert!(settlement.store.resolve_discrepancy(first, "ops:other", "again").await.unwrap().is_none());
     let again = settlement.reconcile_day(&account, day, morning_after(day), true).await.unwrap();
@@ -246,7 +263,10 @@ async fn each_planted_discrepancy_is_found_classified_and_resolved_by_an_ops_act
     let after = settlement.store.discrepancies(&filter).await.unwrap();
     assert_eq!(after.len(), 4);
     let kept = after.iter().find(|d| d.id == first).unwrap();
-    assert_eq!((kept.resolved_by.as_deref(), kept.resolution.as_deref()), (Some("ops:test"), Some("asked Alipay support, case 77")));
+    assert_eq!(
+        (kept.resolved_by.as_deref(), kept.resolution.as_deref()),
+        (Some("ops:test"), Some("asked Alipay support, case 77"))
+    );
     let open = settlement.store.open_discrepancies().await.unwrap();
     assert_eq!(open.iter().map(|(_, n)| n).sum::<i64>(), 3);
     reconciler.stop().await;

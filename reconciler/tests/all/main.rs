@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backlog;
+mod bills;
 mod crash;
 mod exclusive;
 mod helpers;
