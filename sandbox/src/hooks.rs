@@ -8,12 +8,13 @@
 //! | `GET`, `POST`, `DELETE /sandbox/faults` | read, set, clear injected faults (latency, 502s before or after the work; for some kinds of call, for the next N) |
 //! | `GET /sandbox/stats` | counters |
 //! | `POST /sandbox/oauth/codes` | issue an auth code for a user (`{"app_id", "user_id"?}`) |
-//! | `POST /sandbox/qr/scan` | a buyer scans an order QR code (`{"qr_code", "auth_code"?, "pay"?}`) |
+//! | `POST /sandbox/qr/scan` | a buyer scans an order QR code (`{"qr_code", "auth_code"?, "pay"?, "notify"?}`; `"notify": false` loses the payment's notification) |
 //! | `POST /sandbox/static-qr/pay` | a buyer pays the merchant's static QR code (`{"app_id"|"partner", "amount", "currency"?, "subject"?, "auth_code"?, "notify_url"?, "notify"?}`); `"notify": false` sends no notification (a payment only Alipay knows) |
 //! | `POST /sandbox/refunds` | a refund made in Alipay's merchant portal (`{"app_id"|"partner", "out_trade_no", "amount", "out_request_no"?}`): real, but no notification and no call; the request number defaults to a portal batch number (`HZ` and 18 digits); refused as the refund API refuses (404 no trade, 409 unpaid, over-refunded or a reused number with another amount) |
 //! | `GET`, `POST /sandbox/bills/now` | read or set the bill clock (`{"now": "<RFC 3339>"}`, `{"now": null}` for the real clock): what the bill API and the drop take for now (is a day today, is its bill ready); trade times stay real |
 //! | `POST /sandbox/bills/drop` | write Global's transaction and settlement files of a completed day (`{"date": "yyyy-MM-dd", "partner"?}`) under `--global-drop-dir`/`<partner>/`; answers `{"files": [{"path", "written"}]}` (`written` false: unchanged); 400 without a drop dir, 409 before 09:00 the next day by the bill clock |
 //! | `POST`, `DELETE /sandbox/bills/overrides` | make the bill files (trade bill, account bill, Global's) leave a trade out (`{"app_id"|"partner", "out_trade_no", "omit": true}`) or show another amount on its payment row (`{..., "amount": "12.34"}`), while queries keep the truth; DELETE clears them all (at most 10,000) |
+//! | `POST /sandbox/bills/cut` | the next N bill downloads serve their file cut to K bytes (`{"next": N, "keep_bytes": K}`, N ≤ 1000), as a download cut short would leave it |
 //! | `POST /sandbox/bills/expire` | the next N bill download links are dead on arrival (`{"next": N}`, N ≤ 1000): the download answers `下载超时，请重新下载` |
 
 use std::sync::Arc;
@@ -183,6 +184,9 @@ struct ScanRequest {
     auth_code: Option<String>,
     #[serde(default = "yes")]
     pay: bool,
+    /// Whether Alipay's notification of the payment goes out (`false`: it is lost).
+    #[serde(default = "yes")]
+    notify: bool,
 }
 
 fn yes() -> bool {
@@ -207,7 +211,7 @@ fn scan(app: &App, body: &[u8]) -> Answer {
         Ok(code) => code,
         Err(answer) => return answer,
     };
-    match app.ledger.scan(&req.qr_code, &code, req.pay) {
+    match app.ledger.scan(&req.qr_code, &code, req.pay, req.notify) {
         Ok(trade) => Answer::json(StatusCode::OK, &trade_json(&trade)),
         Err(e @ crate::ledger::ScanError::UnknownCode) => Answer::hook_error(StatusCode::NOT_FOUND, e),
         Err(e) => Answer::hook_error(StatusCode::CONFLICT, e),

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bills;
 mod helpers;
 mod reconcile;
 mod state_machine;

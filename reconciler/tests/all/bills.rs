@@ -78,7 +78,7 @@ async fn all_final(stack: &Stack, pos: &Pos, numbers: &[String]) {
 
 /// A day of every kind of traffic: payments, partial and full refunds, a refused payment, an
 /// UNKNOWN one settled paid and one cancelled, a POS's cancel of a paid trade, QR orders paid and
-/// unpaid, a static-QR payment told by its notification.
+/// unpaid (the paid one's notification lost), a static-QR payment told by its notification.
 async fn mixed_day(stack: &Stack, pos: &Pos) -> Vec<String> {
     let mut numbers = Vec::new();
     for amount in ["12.00", "0.01", "388.88"] {
@@ -107,7 +107,8 @@ async fn mixed_day(stack: &Stack, pos: &Pos) -> Vec<String> {
         let no = trade_no("q");
         let body = json!({"out_trade_no": no, "amount": "18.00", "subject": "Dumplings", "expires_in": 600});
         let (_, order) = pos.send("POST", "/v1/qr-orders", Some(body)).await;
-        let scan = json!({"qr_code": order["qr_code"], "pay": pay});
+        // The paid order's notification is lost: the reconciler's polling settles it.
+        let scan = json!({"qr_code": order["qr_code"], "pay": pay, "notify": false});
         hook(stack, reqwest::Method::POST, "qr/scan", scan).await;
         if pay {
             numbers.push(no);
@@ -291,5 +292,37 @@ async fn an_expired_link_is_asked_for_again_and_a_day_with_nothing_is_empty() {
     let before = day.previous_day().unwrap();
     let empty = settlement.reconcile_day(&account, before, morning_after(day), false).await.unwrap();
     assert_eq!((empty.state, empty.rows), (DayState::Empty, 0));
+    reconciler.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bill_cut_short_is_refused_with_its_reason_kept_raw_and_nothing_recorded() {
+    let stack = Stack::start(Options::scaled(SCALE)).await;
+    let reconciler = stack.start_reconciler(stack.reconciler_config()).await;
+    let pos = stack.openapi_tenant().await;
+    let day = beijing_today();
+    paid(&pos, "8.80").await;
+    let omitted = paid(&pos, "9.90").await;
+    let omit = json!({"app_id": pos.alipay_id, "out_trade_no": omitted, "omit": true});
+    hook(&stack, reqwest::Method::POST, "bills/overrides", omit).await;
+    bills_out(&stack, day).await;
+    hook(&stack, reqwest::Method::POST, "bills/cut", json!({"next": 1, "keep_bytes": 300})).await;
+    let settlement = settlement(&stack, &reconciler).await;
+    let account = account_of(&settlement, &pos);
+
+    let refused = settlement.reconcile_day(&account, day, morning_after(day), false).await;
+    let Err(SettleError::Later(why)) = refused else { panic!("{refused:?}") };
+    let days = settlement.store.bill_days(Some(&account.name), day, 1).await.unwrap();
+    assert_eq!((days[0].state, days[0].last_error.as_deref()), (DayState::Pending, Some(why.as_str())));
+    assert_eq!(days[0].file_bytes, Some(300), "the file is kept as it came");
+    let client = stack.db.client().await;
+    let rows: i64 = client.query_one("SELECT count(*) FROM bill_rows", &[]).await.unwrap().get(0);
+    let found: i64 = client.query_one("SELECT count(*) FROM bill_discrepancies", &[]).await.unwrap().get(0);
+    assert_eq!((rows, found), (0, 0), "nothing of a refused file is recorded ({why})");
+    eprintln!("a bill cut to 300 bytes: refused ({why})");
+
+    // Asked again, the whole file matches (and finds the trade the bill leaves out).
+    let report = settlement.reconcile_day(&account, day, morning_after(day), false).await.unwrap();
+    assert_eq!((report.state, report.rows, report.disagreements), (DayState::Matched, 1, 1));
     reconciler.stop().await;
 }

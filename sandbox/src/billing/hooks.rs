@@ -32,7 +32,8 @@ pub fn handle(app: &App, method: &Method, rest: &[&str], body: &[u8]) -> Answer 
             Answer::json(StatusCode::OK, &json!({ "cleared": app.billing.overrides.clear() }))
         }
         (&Method::POST, ["expire"]) => expire(app, body),
-        (_, ["now" | "drop" | "overrides" | "expire"]) => {
+        (&Method::POST, ["cut"]) => cut(app, body),
+        (_, ["now" | "drop" | "overrides" | "expire" | "cut"]) => {
             Answer::hook_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => Answer::hook_error(StatusCode::NOT_FOUND, "no such hook"),
@@ -162,6 +163,25 @@ fn set_override(app: &App, body: &[u8]) -> Answer {
 #[serde(deny_unknown_fields)]
 struct ExpireRequest {
     next: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CutRequest {
+    next: u32,
+    keep_bytes: usize,
+}
+
+fn cut(app: &App, body: &[u8]) -> Answer {
+    let req: CutRequest = match parse(body) {
+        Ok(req) => req,
+        Err(answer) => return answer,
+    };
+    if req.next > MAX_DEAD_AHEAD {
+        return Answer::hook_error(StatusCode::BAD_REQUEST, "next must be at most 1000");
+    }
+    app.billing.links.cut_next(req.next, req.keep_bytes);
+    Answer::json(StatusCode::OK, &json!({ "next": req.next, "keep_bytes": req.keep_bytes }))
 }
 
 fn expire(app: &App, body: &[u8]) -> Answer {

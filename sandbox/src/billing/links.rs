@@ -29,6 +29,8 @@ struct Store {
     bytes: usize,
     /// The next this many links are issued dead.
     dead_ahead: u32,
+    /// The next this many links serve their file cut to this many bytes.
+    cut_ahead: (u32, usize),
 }
 
 pub struct Links {
@@ -47,6 +49,13 @@ impl Links {
         let mut store = self.store.lock();
         let dead = store.dead_ahead > 0;
         store.dead_ahead = store.dead_ahead.saturating_sub(1);
+        let file = match store.cut_ahead {
+            (0, _) => file,
+            (n, keep) => {
+                store.cut_ahead.0 = n - 1;
+                file.slice(..keep.min(file.len()))
+            }
+        };
         store.bytes += file.len();
         store.by_token.insert(token.clone(), Link { issued: Instant::now(), dead, file });
         store.order.push_back(token.clone());
@@ -64,6 +73,12 @@ impl Links {
         let store = self.store.lock();
         let link = store.by_token.get(token)?;
         (!link.dead && link.issued.elapsed() < self.ttl).then(|| link.file.clone())
+    }
+
+    /// The next `n` links (at most [`MAX_DEAD_AHEAD`]) serve their file cut to `keep` bytes, as
+    /// a download cut short would leave it.
+    pub fn cut_next(&self, n: u32, keep: usize) {
+        self.store.lock().cut_ahead = (n.min(MAX_DEAD_AHEAD), keep);
     }
 
     /// The next `n` links are issued dead (at most [`MAX_DEAD_AHEAD`]).

@@ -520,7 +520,7 @@ impl Ledger {
     }
 
     /// Test hook: a buyer scans an order QR code (and pays at once if `pay`).
-    pub fn scan(&self, qr_code: &str, buyer_code: &str, pay: bool) -> Result<Trade, ScanError> {
+    pub fn scan(&self, qr_code: &str, buyer_code: &str, pay: bool, notify: bool) -> Result<Trade, ScanError> {
         let (merchant, out_trade_no) = self.store.lock().by_qr.get(qr_code).cloned().ok_or(ScanError::UnknownCode)?;
         let lookup = Lookup { out_trade_no: Some(out_trade_no), trade_no: None };
         self.with_trade(&merchant, &lookup, |trade, events| {
@@ -533,7 +533,9 @@ impl Ledger {
             trade.buyer.get_or_insert_with(|| Buyer::of_code(buyer_code));
             if pay {
                 trade.mark_paid();
-                events.push(Event::Paid);
+                if notify {
+                    events.push(Event::Paid);
+                }
             }
             Ok(trade.clone())
         })
