@@ -14,6 +14,8 @@ use std::time::Duration;
 use ledger::{Announcer, DueIndex, Finals, Store};
 use telemetry::server::BodyReader;
 use tenants::admin::AdminToken;
+
+use crate::admin_bills::BillsAdmin;
 use tenants::snapshot::{Loader, RefreshConfig};
 use tenants::{Keyring, Registry};
 use tokio::net::TcpListener;
@@ -139,9 +141,11 @@ impl Gateway {
             tokio::spawn(telemetry::server::serve(listener, "partner", limits, handler, until_stopped(stopped.clone())))
         };
         let admin_bodies = tenants::admin::body_reader("admin", state.config.body_timeout);
-        let admin_routes = secrets
-            .admin_token
-            .map(|token| admin_routes(Registry::new(pool.clone(), Some(secrets.keyring.clone())), token, admin_bodies));
+        let admin_routes = secrets.admin_token.map(|token| {
+            let registry = Registry::new(pool.clone(), Some(secrets.keyring.clone()));
+            let bills = Arc::new(BillsAdmin { store: state.store.clone(), registry: registry.clone() });
+            admin_routes(registry, token, admin_bodies, bills)
+        });
         let admin = tokio::spawn(telemetry::serve_admin(
             admin_listener,
             state.config.admin_limits(),
@@ -189,10 +193,15 @@ impl Gateway {
     }
 }
 
-fn admin_routes(registry: Registry, token: AdminToken, bodies: BodyReader) -> telemetry::AdminRoutes {
+fn admin_routes(
+    registry: Registry,
+    token: AdminToken,
+    bodies: BodyReader,
+    bills: Arc<BillsAdmin>,
+) -> telemetry::AdminRoutes {
     Arc::new(move |request| {
-        let (registry, token, bodies) = (registry.clone(), token.clone(), bodies.clone());
-        Box::pin(async move { tenants::admin::handle(&registry, &token, &bodies, request).await })
+        let (registry, token, bodies, bills) = (registry.clone(), token.clone(), bodies.clone(), bills.clone());
+        Box::pin(async move { tenants::admin::handle(&registry, &token, &bodies, Some(&*bills), request).await })
     })
 }
 

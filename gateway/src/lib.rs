@@ -27,7 +27,9 @@
 //! - [`notify`]: Alipay's notifications.
 //! - [`front_door`]: Alipay's own `gateway.do`, for POS software written on Alipay's SDKs.
 //! - [`problem`]: errors as `application/problem+json` (the one place).
+//! - [`admin_bills`]: the admin API's settlement resources (bill days, discrepancies, resolve).
 
+pub mod admin_bills;
 pub mod api;
 pub mod app;
 pub mod auth;

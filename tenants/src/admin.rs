@@ -33,7 +33,9 @@
 mod bodies;
 mod token;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -67,7 +69,37 @@ pub fn body_reader(listener: &'static str, timeout: Duration) -> BodyReader {
     BodyReader::new(listener, MAX_BODY, timeout)
 }
 
-type Reply = Response<Full<Bytes>>;
+/// An admin API answer.
+pub type Reply = Response<Full<Bytes>>;
+
+/// Admin resources another crate serves behind this API's token, body limits and actor (the
+/// gateway's `/admin/bills/...`).
+pub trait Extension: Send + Sync {
+    /// Answers the call, or `None` when its path is not this extension's.
+    fn handle<'a>(&'a self, call: ExtensionCall<'a>) -> Option<Pin<Box<dyn Future<Output = Reply> + Send + 'a>>>;
+}
+
+/// One authenticated admin call, as an [`Extension`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtensionCall<'a> {
+    /// Who acts, for the audit trail.
+    pub actor: &'a str,
+    pub method: &'a Method,
+    /// The path's segments (`["admin", "bills", ...]`).
+    pub path: &'a [&'a str],
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// A JSON answer, for an [`Extension`].
+pub fn json_reply(status: StatusCode, value: &impl serde::Serialize) -> Reply {
+    json_ok(status, value)
+}
+
+/// A problem answer blaming the operator, for an [`Extension`].
+pub fn operator_problem(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Reply {
+    refused(status, code, detail)
+}
 
 fn reply(status: StatusCode, body: &serde_json::Value) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
@@ -216,7 +248,13 @@ fn body_refused(error: BodyError) -> Reply {
 /// Handles one admin request, reading its body (once the token is accepted) with `bodies`
 /// ([`body_reader`]). The peer's address, when the listener put it in the request's extensions (a
 /// `SocketAddr`), is logged on a failed authentication and named in the audit trail.
-pub async fn handle(registry: &Registry, token: &AdminToken, bodies: &BodyReader, req: Request<Incoming>) -> Reply {
+pub async fn handle(
+    registry: &Registry,
+    token: &AdminToken,
+    bodies: &BodyReader,
+    extension: Option<&dyn Extension>,
+    req: Request<Incoming>,
+) -> Reply {
     let peer = req.extensions().get::<SocketAddr>().map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string());
     let authorization = req.headers().get(header::AUTHORIZATION);
     if !token.accepts(authorization.and_then(|v| v.to_str().ok())) {
@@ -236,6 +274,11 @@ pub async fn handle(registry: &Registry, token: &AdminToken, bodies: &BodyReader
         Err(error) => return body_refused(error),
     };
     let path: Vec<&str> = parts.uri.path().trim_matches('/').split('/').collect();
+    let call =
+        ExtensionCall { actor: &actor, method: &parts.method, path: &path, query: parts.uri.query(), body: &body };
+    if let Some(answer) = extension.and_then(|extension| extension.handle(call)) {
+        return answer.await;
+    }
     route(registry, &actor, &parts.method, &path, &body).await.unwrap_or_else(from_error)
 }
 
@@ -334,7 +377,7 @@ pub async fn serve(
     let bodies = body_reader("tenants_admin", BODY_TIMEOUT);
     let handler = move |request| {
         let (registry, token, bodies) = (registry.clone(), token.clone(), bodies.clone());
-        async move { handle(&registry, &token, &bodies, request).await }
+        async move { handle(&registry, &token, &bodies, None, request).await }
     };
     telemetry::server::serve(listener, "tenants_admin", ConnectionLimits::admin(), handler, shutdown).await;
 }

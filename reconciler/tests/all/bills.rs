@@ -253,12 +253,38 @@ async fn each_planted_discrepancy_is_found_classified_and_resolved_by_an_ops_act
         .get(0);
     assert_eq!(told, 1);
 
-    // Resolved by a recorded ops action; a repeat finds the same and stores nothing new.
+    // Listed and resolved through the admin API, by a recorded ops action naming its actor.
+    let admin = format!("http://{}/admin/bills/discrepancies", stack.gateway.admin_addr());
+    let unauthorised = stack.http.get(&admin).send().await.unwrap();
+    assert_eq!(unauthorised.status(), 401);
+    let listed: Value = stack
+        .http
+        .get(format!("{admin}?tenant={}&day={day}", pos.slug))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["discrepancies"].as_array().map(Vec::len), Some(4), "{listed}");
     let first = by(&omitted).id;
-    let resolved =
-        settlement.store.resolve_discrepancy(first, "ops:test", "asked Alipay support, case 77").await.unwrap();
-    assert_eq!(resolved.unwrap().resolved_by.as_deref(), Some("ops:test"));
-    assert!(settlement.store.resolve_discrepancy(first, "ops:other", "again").await.unwrap().is_none());
+    let resolve = |resolution: &str| {
+        stack
+            .http
+            .post(format!("{admin}/{first}/resolve"))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("acq-actor", "ops:alice")
+            .json(&json!({ "resolution": resolution }))
+            .send()
+    };
+    let resolved = resolve("asked Alipay support, case 77").await.unwrap();
+    assert_eq!(resolved.status(), 200);
+    let resolved: Value = resolved.json().await.unwrap();
+    assert_eq!(resolved["resolved_by"], "ops:alice via admin-api@127.0.0.1", "{resolved}");
+    assert_eq!(resolve("again").await.unwrap().status(), 404, "a resolution is never overwritten");
+    assert_eq!(resolve(" ").await.unwrap().status(), 400);
+    // A repeat finds the same and stores nothing new.
     let again = settlement.reconcile_day(&account, day, morning_after(day), true).await.unwrap();
     assert_eq!((again.disagreements, again.new_discrepancies), (3, 0), "the recorded payment now matches");
     let after = settlement.store.discrepancies(&filter).await.unwrap();
@@ -266,7 +292,7 @@ async fn each_planted_discrepancy_is_found_classified_and_resolved_by_an_ops_act
     let kept = after.iter().find(|d| d.id == first).unwrap();
     assert_eq!(
         (kept.resolved_by.as_deref(), kept.resolution.as_deref()),
-        (Some("ops:test"), Some("asked Alipay support, case 77"))
+        (Some("ops:alice via admin-api@127.0.0.1"), Some("asked Alipay support, case 77"))
     );
     let open = settlement.store.open_discrepancies().await.unwrap();
     assert_eq!(open.iter().map(|(_, n)| n).sum::<i64>(), 3);
