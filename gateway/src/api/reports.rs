@@ -1,5 +1,8 @@
 //! `GET /v1/reports/sales?from=YYYY-MM-DD&to=YYYY-MM-DD`: per day (at the configured UTC offset)
 //! and store, the count, gross, refunds and net of the tenant's paid trades; both days included.
+//! Where Alipay's bill of the day is reconciled, each row also carries the day's `fees` and
+//! `net_settled` (the bill's payments less its refunds and fees, per Beijing day: what Alipay pays
+//! out); elsewhere they are `null`, and `unreconciled_days` lists those days.
 
 use alipay::{Amount, Currency};
 use bytes::Bytes;
@@ -25,13 +28,13 @@ fn date(ctx: &Ctx, name: &'static str, errors: &mut Vec<FieldError>) -> Option<D
     }
 }
 
+/// `minor` as a decimal of `currency` (`-0.07` for a fee charged).
 fn money(minor: i64, currency: &str) -> String {
-    let parsed = currency.parse::<Currency>().ok();
-    match (parsed, u64::try_from(minor)) {
-        (Some(currency), Ok(minor)) => {
-            Amount::from_minor(minor, currency).map_or_else(|_| minor.to_string(), |a| a.to_string())
-        }
-        _ => minor.to_string(),
+    let sign = if minor < 0 { "-" } else { "" };
+    match currency.parse::<Currency>() {
+        Ok(currency) => Amount::from_minor(minor.unsigned_abs(), currency)
+            .map_or_else(|_| minor.to_string(), |a| format!("{sign}{a}")),
+        Err(_) => minor.to_string(),
     }
 }
 
@@ -50,9 +53,20 @@ pub async fn sales(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> {
     let start = PrimitiveDateTime::new(from, Time::MIDNIGHT).assume_offset(offset);
     let end = PrimitiveDateTime::new(to + Days::days(1), Time::MIDNIGHT).assume_offset(offset);
     let rows = ctx.state.store.sales_report(ctx.tenant.id, start, end, offset).await?;
+    let settled = ctx.state.store.settled_report(ctx.tenant.id, &ctx.tenant.alipay_account(), from, to).await?;
     let days: Vec<serde_json::Value> = rows
         .iter()
         .map(|row| {
+            let reconciled = settled.reconciled.contains(&row.day);
+            let bill = settled
+                .rows
+                .iter()
+                .find(|b| b.day == row.day && b.store_id == row.store_id && b.currency == row.currency);
+            let (fees, net_settled) = match (reconciled, bill) {
+                (false, _) => (None, None),
+                (true, Some(bill)) => (Some(bill.fees_minor), Some(bill.net_settled_minor)),
+                (true, None) => (Some(0), Some(0)),
+            };
             json!({
                 "day": row.day.to_string(),
                 "store_id": row.store_id,
@@ -61,8 +75,15 @@ pub async fn sales(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> {
                 "gross": money(row.gross_minor, &row.currency),
                 "refunds": money(row.refunds_minor, &row.currency),
                 "net": money(row.net_minor, &row.currency),
+                "fees": fees.map(|minor| money(minor, &row.currency)),
+                "net_settled": net_settled.map(|minor| money(minor, &row.currency)),
             })
         })
+        .collect();
+    let unreconciled: Vec<String> = (0..=(to - from).whole_days())
+        .map(|n| from + Days::days(n))
+        .filter(|day| !settled.reconciled.contains(day))
+        .map(|day| day.to_string())
         .collect();
     let format = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
     let body = json!({
@@ -70,6 +91,7 @@ pub async fn sales(ctx: Ctx) -> Result<Response<Full<Bytes>>, ApiError> {
         "to": to.to_string(),
         "utc_offset": offset.format(format).unwrap_or_default(),
         "days": days,
+        "unreconciled_days": unreconciled,
     });
     Ok(json_response(StatusCode::OK, &body))
 }

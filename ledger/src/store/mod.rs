@@ -48,7 +48,7 @@ pub use notifications::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
 pub use outbox::{AfterAttempt, Attempt, Delivery, DeliveryReport, event_of};
 pub use reconcile::OpenTrade;
 pub use refunds::BeginRefund;
-pub use reports::SalesRow;
+pub use reports::{SalesRow, Settled, SettledRow};
 
 use crate::state::TradeState;
 use crate::trade::{NewTrade, Settlement, TRADE_COLUMNS, Trade, TradeKey};

@@ -1,5 +1,6 @@
 //! The sales report: per day (at the report's UTC offset) and store, the count, gross, refunds and
-//! net of the tenant's paid trades.
+//! net of the tenant's paid trades; and, from Alipay's bills, the fees and the net settled per
+//! Beijing day and store, with the days whose bill is reconciled.
 
 use serde::Serialize;
 use time::{Date, OffsetDateTime, UtcOffset};
@@ -57,5 +58,72 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// What Alipay's bills settle for a tenant on one Beijing day and store. Amounts in minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettledRow {
+    pub day: Date,
+    pub store_id: Option<String>,
+    pub currency: String,
+    /// Alipay's fees, as the bill states them (negative when charged).
+    pub fees_minor: i64,
+    /// The day's billed payments less its billed refunds, plus the fees: what Alipay settles.
+    pub net_settled_minor: i64,
+}
+
+/// The bills of a tenant's account over some days.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Settled {
+    pub rows: Vec<SettledRow>,
+    /// The days whose bill is reconciled (matched, or empty at Alipay and in the ledger).
+    pub reconciled: Vec<Date>,
+}
+
+impl Store {
+    /// What the bills of `account` (its rows of `tenant_id`'s trades, by the trade's store) settle
+    /// per Beijing day in `[from, to]`, and which of those days are reconciled. On the reports'
+    /// pool.
+    pub async fn settled_report(
+        &self,
+        tenant_id: Uuid,
+        account: &str,
+        from: Date,
+        to: Date,
+    ) -> Result<Settled, StoreError> {
+        let client = self.reports.get().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT b.day, t.store_id, b.currency, sum(b.fee_minor)::bigint AS fees, \
+                 sum(CASE WHEN b.kind = 'payment' THEN b.amount_minor ELSE -b.amount_minor END + b.fee_minor)::bigint \
+                 AS net FROM bill_rows b JOIN trades t ON t.alipay_account = b.alipay_account \
+                 AND t.out_trade_no = b.out_trade_no \
+                 WHERE b.alipay_account = $2 AND t.tenant_id = $1 AND b.day >= $3 AND b.day <= $4 \
+                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            )
+            .await?;
+        let rows = client.query(&statement, &[&tenant_id, &account, &from, &to]).await?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                Ok(SettledRow {
+                    day: row.try_get("day")?,
+                    store_id: row.try_get("store_id")?,
+                    currency: row.try_get("currency")?,
+                    fees_minor: row.try_get("fees")?,
+                    net_settled_minor: row.try_get("net")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let days = client
+            .query(
+                "SELECT day FROM bill_days WHERE alipay_account = $1 AND day >= $2 AND day <= $3 \
+                 AND state IN ('matched', 'empty') ORDER BY day",
+                &[&account, &from, &to],
+            )
+            .await?;
+        let reconciled = days.iter().map(|row| row.try_get(0)).collect::<Result<Vec<Date>, _>>()?;
+        Ok(Settled { rows, reconciled })
     }
 }

@@ -149,6 +149,11 @@ async fn a_day_of_mixed_traffic_reconciles_with_no_discrepancy_and_again_changes
     assert!(matches!(early, Err(SettleError::NotYet { .. })), "{early:?}");
     assert_eq!(stack.sandbox_calls(&["alipay.data.dataservice.bill.downloadurl.query"]).await, 0);
 
+    let sales = format!("/v1/reports/sales?from={day}&to={day}");
+    let (_, before) = pos.send("GET", &sales, None).await;
+    assert_eq!(before["unreconciled_days"], json!([day.to_string()]), "{before}");
+    assert!(before["days"].as_array().unwrap().iter().all(|row| row["fees"].is_null() && row["net_settled"].is_null()));
+
     bills_out(&stack, day).await;
     let report = settlement.reconcile_day(&account, day, morning_after(day), false).await.unwrap();
     let found = settlement.store.discrepancies(&DiscrepancyFilter { limit: 100, ..Default::default() }).await.unwrap();
@@ -167,6 +172,28 @@ async fn a_day_of_mixed_traffic_reconciles_with_no_discrepancy_and_again_changes
     let kept = std::fs::read(&path).unwrap();
     assert_eq!(sha, hex_sha256(&kept), "the raw file is kept as its hash says");
     eprintln!("mixed day: {} bill rows, 0 discrepancies; kept {} ({} bytes)", report.rows, path, kept.len());
+
+    // The sales report now carries Alipay's fees and what it settles, per store, as the bill has
+    // them (0.6% charged per payment and returned per refund, rounded half up).
+    let (_, after) = pos.send("GET", &sales, None).await;
+    assert_eq!(after["unreconciled_days"], json!([]), "{after}");
+    let sum = |field: &str| -> i64 {
+        let cents = |v: &Value| {
+            let text = v.as_str().unwrap();
+            let minor = |t: &str| alipay::Amount::parse(t, alipay::Currency::CNY).unwrap().minor() as i64;
+            text.strip_prefix('-').map_or_else(|| minor(text), |t| -minor(t))
+        };
+        after["days"].as_array().unwrap().iter().map(|row| cents(&row[field])).sum()
+    };
+    let billed: (i64, i64) = {
+        let sql = "SELECT sum(fee_minor)::bigint, sum(CASE WHEN kind = 'payment' THEN amount_minor \
+                   ELSE -amount_minor END + fee_minor)::bigint FROM bill_rows";
+        let row = client.query_one(sql, &[]).await.unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert!(billed.0 < 0, "fees are charged");
+    assert_eq!((sum("fees"), sum("net_settled")), billed, "{after}");
+    eprintln!("sales report of the day: fees {} and net settled {} (minor units)", billed.0, billed.1);
 
     let days = settlement.store.bill_days(Some(&account.name), day, 10).await.unwrap();
     let again = settlement.reconcile_day(&account, day, morning_after(day), true).await.unwrap();
