@@ -93,6 +93,9 @@ pub struct Config {
     /// Where downloaded bills are kept, as downloaded (one folder per Alipay account). Unset, the
     /// daily close does not run and `reconciler bills fetch` refuses.
     pub bills_dir: Option<PathBuf>,
+    /// Where Alipay's SFTP drop (mirrored here) leaves Global partners' daily files, one folder
+    /// per partner. Unset, Global accounts are not reconciled.
+    pub bills_global_dir: Option<PathBuf>,
     /// Day D's bill is asked for from this many minutes after D's end, Beijing time (Alipay: made
     /// by 09:00, "after 10:00" to be safe).
     pub bills_fetch_after_minutes: u32,
@@ -176,6 +179,7 @@ impl Default for Config {
             snapshot_reload: Duration::from_secs(60),
             worker_threads: None,
             bills_dir: None,
+            bills_global_dir: None,
             bills_fetch_after_minutes: 600,
             bills_poll: Duration::from_millis(5 * MINUTE),
             bills_retry: Duration::from_millis(30 * MINUTE),

@@ -94,6 +94,8 @@ pub struct Options {
     pub deadline_ms: u64,
     /// A waiting QR order's first check after its code was made.
     pub qr_check_ms: u64,
+    /// Where the sandbox drops Global partners' daily files (`POST /sandbox/bills/drop`).
+    pub global_drop_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -107,6 +109,7 @@ impl Default for Options {
             first_check_ms: 5_000,
             deadline_ms: 60_000,
             qr_check_ms: 15_000,
+            global_drop_dir: None,
         }
     }
 }
@@ -149,6 +152,7 @@ impl Stack {
         let sandbox = Sandbox::start(sandbox::Config {
             time_scale: options.time_scale,
             platform_key_file: Some(ALIPAY_PRIVATE_FILE.into()),
+            global_drop_dir: options.global_drop_dir.clone(),
             ..sandbox::Config::default()
         })
         .await

@@ -734,3 +734,39 @@ impl Store {
         row.as_ref().map(Discrepancy::from_row).transpose()
     }
 }
+
+impl Store {
+    /// The trades of `account`'s refunds named by their wire number (`refund_nos`), and of
+    /// Alipay trade numbers (`trade_nos`, for refunds the ledger does not know), among `tenants`'
+    /// trades made since `since`: what a Global transaction file's refund rows, which name the
+    /// refund and Alipay's trade but not the merchant's, belong to.
+    pub async fn trades_of_refunds(
+        &self,
+        account: &str,
+        tenants: &[Uuid],
+        refund_nos: &[String],
+        trade_nos: &[String],
+        since: OffsetDateTime,
+    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), StoreError> {
+        let client = self.pool.get().await?;
+        let refunds = client
+            .query(
+                "SELECT r.wire_request_no, r.out_trade_no FROM refunds r JOIN trades t USING (tenant_id, out_trade_no) \
+                 WHERE r.tenant_id = ANY($2) AND t.alipay_account = $1 AND t.created_at >= $4 \
+                 AND r.wire_request_no = ANY($3)",
+                &[&account, &tenants, &refund_nos, &since],
+            )
+            .await?;
+        let trades = client
+            .query(
+                "SELECT trade_no, out_trade_no FROM trades WHERE tenant_id = ANY($2) AND alipay_account = $1 \
+                 AND created_at >= $4 AND trade_no = ANY($3)",
+                &[&account, &tenants, &trade_nos, &since],
+            )
+            .await?;
+        let pairs = |rows: Vec<tokio_postgres::Row>| -> Result<Vec<(String, String)>, StoreError> {
+            rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+        };
+        Ok((pairs(refunds)?, pairs(trades)?))
+    }
+}

@@ -25,7 +25,8 @@ pub async fn round(settlement: &Settlement, now: OffsetDateTime) -> Result<(), S
     let lookback = i64::from(settlement.config.bills_lookback_days);
     let first = today - time::Duration::days(lookback);
     let snapshot = settlement.snapshots.current();
-    for account in accounts(&snapshot).into_iter().filter(|a| a.name.starts_with("openapi:")) {
+    let global = settlement.config.bills_global_dir.is_some();
+    for account in accounts(&snapshot).into_iter().filter(|a| a.name.starts_with("openapi:") || global) {
         let known = settlement.store.bill_days(Some(&account.name), first, lookback + 1).await?;
         let mut day = first;
         while day < today {

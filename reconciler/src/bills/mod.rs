@@ -4,20 +4,23 @@
 //! Alipay (the third way) and stored as a discrepancy for ops to resolve. Fetching and matching a
 //! day again changes nothing; a day in progress is never fetched.
 //!
-//! A bill is an Alipay account's (an OpenAPI app's): tenants sharing the account share it, and
-//! it is asked for with the keys of one of them.
+//! A bill is an Alipay account's (an OpenAPI app's, asked for with the keys of one of its
+//! tenants; a Global partner's, its transaction file found in the SFTP drop's folder): tenants
+//! sharing the account share it.
 //!
 //! # Layout
 //! - [`mod@self`]: [`Settlement`], the accounts, and [`Settlement::reconcile_day`] (one account,
 //!   one day: what the daily job, the CLI and the tests run).
 //! - [`download`]: the link (`alipay.data.dataservice.bill.downloadurl.query`) and the download.
 //! - [`read`]: the kept file into rows, on a blocking thread.
+//! - [`global`]: a Global (MAPI) partner's transaction file, from the SFTP drop's folder.
 //! - [`classify`]: Alipay asked, the disagreement classified.
 //! - [`daily`]: the loop that runs the close for every live account.
 
 pub mod classify;
 pub mod daily;
 pub mod download;
+pub mod global;
 pub mod read;
 
 use std::collections::BTreeMap;
@@ -100,7 +103,7 @@ pub enum SettleError {
     Busy(String, Date),
     #[error("{0}: no tenant of it can call Alipay")]
     NoCaller(String),
-    #[error("{0}: Global (MAPI) accounts' files are not read yet")]
+    #[error("{0}: a Global (MAPI) account's files are read from bills_global_dir, which is not set")]
     Unsupported(String),
     #[error("bills_dir is not set: the daily close is off")]
     Off,
@@ -157,7 +160,7 @@ impl Settlement {
             return Err(SettleError::NotYet { day, from });
         }
         let folder = self.folder(&account.name)?;
-        if !account.is_openapi() {
+        if !account.is_openapi() && self.config.bills_global_dir.is_none() {
             return Err(SettleError::Unsupported(account.name.clone()));
         }
         let caller = account.caller().ok_or_else(|| SettleError::NoCaller(account.name.clone()))?;
@@ -185,7 +188,17 @@ impl Settlement {
         let limits =
             DownloadLimits { max_bytes: self.config.bills_max_file_bytes, timeout: self.config.bills_download_timeout };
         let tenants = account.tenant_ids();
-        let kept = match download::fetch_trade_bill(&self.upstream, &self.client, caller, day, folder, limits).await {
+        let fetched = match account.name.strip_prefix("mapi:") {
+            None => download::fetch_trade_bill(&self.upstream, &self.client, caller, day, folder, limits).await,
+            Some(partner) => {
+                let drop_dir = self.config.bills_global_dir.clone().ok_or(SettleError::Off)?;
+                let (partner, folder, max) = (partner.to_owned(), folder.to_owned(), limits.max_bytes);
+                tokio::task::spawn_blocking(move || global::keep(&drop_dir, &partner, day, &folder, max))
+                    .await
+                    .map_err(|e| SettleError::Later(format!("the file copy stopped: {e}")))?
+            }
+        };
+        let kept = match fetched {
             Ok(kept) => Some(kept),
             Err(FetchError::NotExist) => {
                 if !self.store.ledger_has_day(&account.name, &tenants, day).await? {
@@ -211,13 +224,18 @@ impl Settlement {
         }
 
         let (feed, rows) = mpsc::channel(read::CHANNEL);
-        let reader = match &kept {
-            Some(kept) => {
+        let reader = match (&kept, account.name.strip_prefix("mapi:")) {
+            (Some(kept), None) => {
                 let path = kept.path.clone();
                 tokio::task::spawn_blocking(move || read::trade_bill(path, day, feed))
             }
+            (Some(kept), Some(partner)) => {
+                let trades = self.refund_trades(account, partner, &kept.path, day).await?;
+                let (path, partner) = (kept.path.clone(), partner.to_owned());
+                tokio::task::spawn_blocking(move || global::transaction_file(path, partner, day, trades, feed))
+            }
             // Matched against an empty bill: every ledger entry of the day is missing from it.
-            None => tokio::task::spawn_blocking(move || {
+            (None, _) => tokio::task::spawn_blocking(move || {
                 let _ = feed.blocking_send(BillFeed::End);
             }),
         };
@@ -252,6 +270,38 @@ impl Settlement {
         metrics::counter!("bill_rows_total").increment(count);
         let file = kept.map(|k| (k.path.display().to_string(), k.sha256.iter().map(|b| format!("{b:02x}")).collect()));
         Ok(report(account, day, DayState::Matched, count, found, new, file))
+    }
+}
+
+impl Settlement {
+    /// Whose trade each refund row of a Global transaction file is (its first pass).
+    async fn refund_trades(
+        &self,
+        account: &Account,
+        partner: &str,
+        path: &Path,
+        day: Date,
+    ) -> Result<global::RefundTrades, SettleError> {
+        let (path, partner_id) = (path.to_owned(), partner.to_owned());
+        let refunds = tokio::task::spawn_blocking(move || global::refunds(&path, &partner_id, day))
+            .await
+            .map_err(|e| SettleError::Later(format!("the file read stopped: {e}")))?
+            .map_err(|why| {
+                metrics::counter!("bill_files_refused_total").increment(1);
+                SettleError::Later(format!("the bill was refused: {why}"))
+            })?;
+        if refunds.is_empty() {
+            return Ok(global::RefundTrades::default());
+        }
+        let (refund_nos, trade_nos): (Vec<String>, Vec<String>) = refunds.into_iter().unzip();
+        // A refund may come long after its payment: a year of the account's trades.
+        let since = ledger::store::beijing_bounds(day).0 - time::Duration::days(366);
+        let (by_refund, by_trade_no) =
+            self.store.trades_of_refunds(&account.name, &account.tenant_ids(), &refund_nos, &trade_nos, since).await?;
+        Ok(global::RefundTrades {
+            by_refund: by_refund.into_iter().collect(),
+            by_trade_no: by_trade_no.into_iter().collect(),
+        })
     }
 }
 

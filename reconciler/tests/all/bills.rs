@@ -379,3 +379,58 @@ async fn a_bill_cut_short_is_refused_with_its_reason_kept_raw_and_nothing_record
     assert_eq!((report.state, report.rows, report.disagreements), (DayState::Matched, 1, 1));
     reconciler.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_partners_drop_file_is_matched_and_its_discrepancies_classified() {
+    let drop_dir = std::env::temp_dir().join(unique("drop-"));
+    let stack = Stack::start(Options { global_drop_dir: Some(drop_dir.clone()), ..Options::scaled(SCALE) }).await;
+    let reconciler = stack.start_reconciler(stack.reconciler_config()).await;
+    let pos = stack.tenant(Dialect::Mapi, SignType::Md5, generous()).await;
+    let day = beijing_today();
+    let pay = |amount: &'static str| {
+        let pos = &pos;
+        async move {
+            let no = trade_no("g");
+            let (_, answer) = pos.pay_in(&no, &code("00"), amount, "HKD").await;
+            assert_eq!(answer["status"], "SUCCESS", "{answer}");
+            no
+        }
+    };
+    pay("12.00").await;
+    let partly = pay("100.00").await;
+    refund(&pos, &partly, "R1", "40.00").await;
+    let reversed = pay("33.30").await;
+    let (status, answer) = pos.send("POST", &format!("/v1/payments/{reversed}/cancel"), None).await;
+    assert!(status == 200 || status == 202, "{answer}");
+    final_trade(&stack, &pos, &reversed, Duration::from_secs(10)).await;
+    let portal = pay("50.00").await;
+    let refund = json!({"partner": pos.alipay_id, "out_trade_no": portal, "amount": "5.00", "out_request_no": "HZ02"});
+    hook(&stack, reqwest::Method::POST, "refunds", refund).await;
+    let omitted = pay("60.00").await;
+    let omit = json!({"partner": pos.alipay_id, "out_trade_no": omitted, "omit": true});
+    hook(&stack, reqwest::Method::POST, "bills/overrides", omit).await;
+
+    bills_out(&stack, day).await;
+    let dropped = hook(&stack, reqwest::Method::POST, "bills/drop", json!({"date": day.to_string()})).await;
+    assert_eq!(dropped["files"].as_array().map(Vec::len), Some(2), "{dropped}");
+    let mut settlement = settlement(&stack, &reconciler).await;
+    let account = account_of(&settlement, &pos);
+    let refused = settlement.reconcile_day(&account, day, morning_after(day), false).await;
+    assert!(matches!(refused, Err(SettleError::Unsupported(_))), "without bills_global_dir: {refused:?}");
+    settlement.config.bills_global_dir = Some(drop_dir.clone());
+    let report = settlement.reconcile_day(&account, day, morning_after(day), false).await.unwrap();
+    // 5 payments less the one left out, a refund, a reversal and the portal's refund.
+    assert_eq!((report.state, report.rows), (DayState::Matched, 7));
+    let filter = DiscrepancyFilter { alipay_account: Some(account.name.clone()), limit: 100, ..Default::default() };
+    let found = settlement.store.discrepancies(&filter).await.unwrap();
+    let classes: BTreeMap<(&str, &str), DiscrepancyClass> =
+        found.iter().map(|d| ((d.out_trade_no.as_str(), d.out_request_no.as_str()), d.class)).collect();
+    let expected = BTreeMap::from([
+        ((omitted.as_str(), ""), DiscrepancyClass::MissingFromBill),
+        ((portal.as_str(), "HZ02"), DiscrepancyClass::RefundMismatch),
+    ]);
+    assert_eq!(classes, expected, "{found:#?}");
+    let days = settlement.store.bill_days(Some(&account.name), day, 1).await.unwrap();
+    assert!(days[0].file_path.as_deref().is_some_and(|p| p.ends_with(".txt")), "{:?}", days[0]);
+    reconciler.stop().await;
+}
