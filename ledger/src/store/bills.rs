@@ -45,10 +45,16 @@ impl DayState {
     }
 }
 
+/// Writes a day as `yyyy-mm-dd` (serde's default for `Date` is a tuple).
+pub fn serialize_day<S: serde::Serializer>(day: &Date, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(day)
+}
+
 /// One account's bill day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BillDay {
     pub alipay_account: String,
+    #[serde(serialize_with = "serialize_day")]
     pub day: Date,
     pub state: DayState,
     pub attempts: i32,
@@ -292,6 +298,7 @@ pub struct NewDiscrepancy {
 pub struct Discrepancy {
     pub id: i64,
     pub alipay_account: String,
+    #[serde(serialize_with = "serialize_day")]
     pub day: Date,
     pub tenant_id: Option<Uuid>,
     pub class: DiscrepancyClass,

@@ -42,7 +42,7 @@ pub(crate) use trades::{read_many, record_on};
 
 pub use bills::{
     BillDay, BillFeed, BilledKind, BilledRow, DayState, Disagreement, Discrepancy, DiscrepancyClass, DiscrepancyFilter,
-    LedgerPayment, LoadError, MAX_DISAGREEMENTS, NewDiscrepancy, beijing_bounds,
+    LedgerPayment, LoadError, MAX_DISAGREEMENTS, NewDiscrepancy, beijing_bounds, serialize_day,
 };
 pub use notifications::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
 pub use outbox::{AfterAttempt, Attempt, Delivery, DeliveryReport, event_of};

@@ -82,6 +82,7 @@ pub fn accounts(snapshot: &Snapshot) -> Vec<Account> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DayReport {
     pub alipay_account: String,
+    #[serde(serialize_with = "ledger::store::serialize_day")]
     pub day: Date,
     pub state: DayState,
     /// Rows read from the bill.
@@ -97,7 +98,7 @@ pub struct DayReport {
 /// Why a day was not reconciled now.
 #[derive(Debug, thiserror::Error)]
 pub enum SettleError {
-    #[error("{day} is not over for Alipay's bill yet: it can be fetched from {from} (Beijing time)")]
+    #[error("{day} is not over for Alipay's bill yet: it can be fetched from {} Beijing time", beijing_minute(*from))]
     NotYet { day: Date, from: OffsetDateTime },
     #[error("another reconciler is working on {0}'s bill of {1}, or it is reconciled (pass --again to redo it)")]
     Busy(String, Date),
@@ -111,6 +112,11 @@ pub enum SettleError {
     Later(String),
     #[error(transparent)]
     Store(#[from] ledger::StoreError),
+}
+
+fn beijing_minute(at: OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    at.to_offset(time::macros::offset!(+8)).format(format).unwrap_or_default()
 }
 
 /// What settlement works with.

@@ -345,6 +345,33 @@ async fn an_expired_link_is_asked_for_again_and_a_day_with_nothing_is_empty() {
     let before = day.previous_day().unwrap();
     let empty = settlement.reconcile_day(&account, before, morning_after(day), false).await.unwrap();
     assert_eq!((empty.state, empty.rows), (DayState::Empty, 0));
+
+    // Ops by the command line: the days as reconciled; today refused in one line, nothing fetched.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_reconciler"))
+            .args(args)
+            .env("RECONCILER_DATABASE_URL", &stack.db.url)
+            .env("RECONCILER_BILLS_DIR", std::env::temp_dir().join(unique("bills-cli-")))
+            .env("ACQ_MASTER_KEYS", stack.master_key.as_str())
+            .output()
+            .unwrap()
+    };
+    let shown = cli(&["bills", "show", "--since", &before.to_string(), "--json"]);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let states: Vec<(&str, &str)> = shown["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["day"].as_str().unwrap(), d["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [(day.to_string().as_str(), "matched"), (before.to_string().as_str(), "empty")]);
+    let calls = stack.sandbox_calls(&["alipay.data.dataservice.bill.downloadurl.query"]).await;
+    let today = cli(&["bills", "fetch", "--day", &day.to_string(), "--tenant", &pos.slug]);
+    let error = String::from_utf8_lossy(&today.stderr);
+    assert!(!today.status.success() && error.contains("is not over"), "{error}");
+    assert_eq!(error.lines().filter(|l| l.starts_with("error:")).count(), 1, "{error}");
+    assert_eq!(stack.sandbox_calls(&["alipay.data.dataservice.bill.downloadurl.query"]).await, calls);
     reconciler.stop().await;
 }
 
