@@ -461,3 +461,30 @@ async fn a_global_partners_drop_file_is_matched_and_its_discrepancies_classified
     assert!(days[0].file_path.as_deref().is_some_and(|p| p.ends_with(".txt")), "{:?}", days[0]);
     reconciler.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_round_closes_every_finished_day_of_every_live_account_once() {
+    let stack = Stack::start(Options::scaled(SCALE)).await;
+    let reconciler = stack.start_reconciler(stack.reconciler_config()).await;
+    let (first, second) = (stack.openapi_tenant().await, stack.openapi_tenant().await);
+    let day = beijing_today();
+    paid(&first, "1.00").await;
+    paid(&second, "2.00").await;
+    bills_out(&stack, day).await;
+    let settlement = settlement(&stack, &reconciler).await;
+    reconciler::bills::daily::round(&settlement, morning_after(day)).await.unwrap();
+    let lookback = i64::from(settlement.config.bills_lookback_days);
+    for pos in [&first, &second] {
+        let days =
+            settlement.store.bill_days(Some(&pos.alipay_account()), day - time::Duration::days(30), 100).await.unwrap();
+        let states: Vec<(Date, DayState, i32)> = days.iter().map(|d| (d.day, d.state, d.attempts)).collect();
+        let mut expected = vec![(day, DayState::Matched, 1)];
+        expected.extend((1..lookback).map(|n| (day - time::Duration::days(n), DayState::Empty, 1)));
+        assert_eq!(states, expected);
+    }
+    // A second round finds nothing to do.
+    let calls = stack.sandbox_calls(&["alipay.data.dataservice.bill.downloadurl.query"]).await;
+    reconciler::bills::daily::round(&settlement, morning_after(day)).await.unwrap();
+    assert_eq!(stack.sandbox_calls(&["alipay.data.dataservice.bill.downloadurl.query"]).await, calls);
+    reconciler.stop().await;
+}
