@@ -276,9 +276,10 @@ impl DiscrepancyClass {
 }
 
 /// A discrepancy as found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewDiscrepancy {
     pub alipay_account: String,
+    #[serde(serialize_with = "serialize_day")]
     pub day: Date,
     pub tenant_id: Option<Uuid>,
     pub class: DiscrepancyClass,
@@ -297,20 +298,8 @@ pub struct NewDiscrepancy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Discrepancy {
     pub id: i64,
-    pub alipay_account: String,
-    #[serde(serialize_with = "serialize_day")]
-    pub day: Date,
-    pub tenant_id: Option<Uuid>,
-    pub class: DiscrepancyClass,
-    pub kind: BilledKind,
-    pub out_trade_no: String,
-    pub out_request_no: String,
-    pub trade_no: Option<String>,
-    pub currency: Option<String>,
-    pub ledger_minor: Option<i64>,
-    pub bill_minor: Option<i64>,
-    pub alipay_minor: Option<i64>,
-    pub detail: String,
+    #[serde(flatten)]
+    pub found: NewDiscrepancy,
     #[serde(with = "time::serde::rfc3339")]
     pub found_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -323,10 +312,16 @@ const DISCREPANCY_COLUMNS: &str = "id, alipay_account, day, tenant_id, class, ki
                                    trade_no, currency, ledger_minor, bill_minor, alipay_minor, detail, found_at, \
                                    resolved_at, resolved_by, resolution";
 
+impl std::ops::Deref for Discrepancy {
+    type Target = NewDiscrepancy;
+    fn deref(&self) -> &NewDiscrepancy {
+        &self.found
+    }
+}
+
 impl Discrepancy {
     fn from_row(row: &tokio_postgres::Row) -> Result<Self, StoreError> {
-        Ok(Discrepancy {
-            id: row.try_get("id")?,
+        let found = NewDiscrepancy {
             alipay_account: row.try_get("alipay_account")?,
             day: row.try_get("day")?,
             tenant_id: row.try_get("tenant_id")?,
@@ -340,6 +335,10 @@ impl Discrepancy {
             bill_minor: row.try_get("bill_minor")?,
             alipay_minor: row.try_get("alipay_minor")?,
             detail: row.try_get("detail")?,
+        };
+        Ok(Discrepancy {
+            id: row.try_get("id")?,
+            found,
             found_at: row.try_get("found_at")?,
             resolved_at: row.try_get("resolved_at")?,
             resolved_by: row.try_get("resolved_by")?,

@@ -18,11 +18,10 @@ use time::Date;
 use tokio::sync::mpsc;
 
 use super::download::{FetchError, Kept};
+use super::read;
 
 /// Refund rows one file may hold (their numbers are looked up at once).
 const MAX_REFUNDS: usize = 100_000;
-/// Rows sent at once.
-const CHUNK: usize = 4096;
 
 /// Copies `partner`'s transaction file of `day` from the drop into `folder`, hashing it.
 pub fn keep(drop_dir: &Path, partner: &str, day: Date, folder: &Path, max_bytes: u64) -> Result<Kept, FetchError> {
@@ -95,33 +94,10 @@ pub struct RefundTrades {
 
 /// The second pass: the rows into `feed`, ended by [`BillFeed::End`] or [`BillFeed::Failed`].
 pub fn transaction_file(path: PathBuf, partner: String, day: Date, trades: RefundTrades, feed: mpsc::Sender<BillFeed>) {
-    let last = match read(&path, &partner, day, &trades, &feed) {
-        Ok(()) => BillFeed::End,
-        Err(why) => BillFeed::Failed(why),
-    };
-    let _ = feed.blocking_send(last);
-}
-
-fn read(
-    path: &Path,
-    partner: &str,
-    day: Date,
-    trades: &RefundTrades,
-    feed: &mpsc::Sender<BillFeed>,
-) -> Result<(), String> {
-    let mut chunk = Vec::with_capacity(CHUNK);
-    for row in open(path, partner, day)? {
-        let Some(billed) = billed(row.map_err(|e| e.to_string())?, trades) else { continue };
-        chunk.push(billed);
-        if chunk.len() == CHUNK {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            feed.blocking_send(BillFeed::Rows(full)).map_err(|_| "the ledger stopped taking rows".to_owned())?;
-        }
-    }
-    if !chunk.is_empty() {
-        feed.blocking_send(BillFeed::Rows(chunk)).map_err(|_| "the ledger stopped taking rows".to_owned())?;
-    }
-    Ok(())
+    read::feed_all(&feed, || {
+        let rows = open(&path, &partner, day)?;
+        read::send_rows(rows.map(|row| row.map(|row| billed(row, &trades)).map_err(|e| e.to_string())), &feed)
+    });
 }
 
 /// A transaction as the ledger keeps it: payments by `partner_trans_id`; reversals (and cancels

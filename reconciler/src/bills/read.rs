@@ -20,29 +20,44 @@ pub const CHANNEL: usize = 4;
 /// Reads the trade bill at `path` (which must cover `day`) into `feed`; runs on the calling
 /// (blocking) thread.
 pub fn trade_bill(path: PathBuf, day: Date, feed: mpsc::Sender<BillFeed>) {
-    let last = match read(&path, day, &feed) {
+    feed_all(&feed, || {
+        let file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let mut bill = TradeBill::open(BufReader::new(file)).map_err(|e| e.to_string())?;
+        if Some(bill.header().period) != BillPeriod::day(day) {
+            return Err(format!("the file is not the bill of {day}: it covers {}", bill.header().period.stamp()));
+        }
+        let rows = bill.rows().map_err(|e| e.to_string())?;
+        send_rows(rows.map(|row| row.map(|row| Some(billed(row))).map_err(|e| e.to_string())), &feed)
+    });
+}
+
+/// Runs `read` (which sends rows to `feed`), then ends the feed: [`BillFeed::End`] once it read
+/// the whole file, [`BillFeed::Failed`] with its reason otherwise.
+pub fn feed_all(feed: &mpsc::Sender<BillFeed>, read: impl FnOnce() -> Result<(), String>) {
+    let last = match read() {
         Ok(()) => BillFeed::End,
         Err(why) => BillFeed::Failed(why),
     };
     let _ = feed.blocking_send(last);
 }
 
-fn read(path: &PathBuf, day: Date, feed: &mpsc::Sender<BillFeed>) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let mut bill = TradeBill::open(BufReader::new(file)).map_err(|e| e.to_string())?;
-    if Some(bill.header().period) != BillPeriod::day(day) {
-        return Err(format!("the file is not the bill of {day}: it covers {}", bill.header().period.stamp()));
-    }
+/// Sends `rows` (each kept, skipped as `None`, or the file's error) to `feed` in chunks.
+pub fn send_rows(
+    rows: impl Iterator<Item = Result<Option<BilledRow>, String>>,
+    feed: &mpsc::Sender<BillFeed>,
+) -> Result<(), String> {
+    let send =
+        |chunk| feed.blocking_send(BillFeed::Rows(chunk)).map_err(|_| "the ledger stopped taking rows".to_owned());
     let mut chunk = Vec::with_capacity(CHUNK);
-    for row in bill.rows().map_err(|e| e.to_string())? {
-        chunk.push(billed(row.map_err(|e| e.to_string())?));
+    for row in rows {
+        let Some(row) = row? else { continue };
+        chunk.push(row);
         if chunk.len() == CHUNK {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            feed.blocking_send(BillFeed::Rows(full)).map_err(|_| "the ledger stopped taking rows".to_owned())?;
+            send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))?;
         }
     }
     if !chunk.is_empty() {
-        feed.blocking_send(BillFeed::Rows(chunk)).map_err(|_| "the ledger stopped taking rows".to_owned())?;
+        send(chunk)?;
     }
     Ok(())
 }
