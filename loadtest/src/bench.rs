@@ -102,7 +102,14 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     for run in &report.runs {
         std::fs::write(args.out.join(format!("{}.svg", render::slug(&run.title))), render::chart_svg(run))?;
     }
-    std::fs::write(&args.markdown, render::bench_markdown(&report))?;
+    // The file layer's own benchmarks (bills, settlement) are run by `cargo bench`, not here:
+    // their section, in bench/settlement.md, follows the load runs.
+    let mut markdown = render::bench_markdown(&report);
+    if let Ok(settlement) = std::fs::read_to_string(args.out.join("settlement.md")) {
+        markdown.push('\n');
+        markdown.push_str(&settlement);
+    }
+    std::fs::write(&args.markdown, markdown)?;
     println!("wrote {} and {}", args.out.join("report.json").display(), args.markdown.display());
     Ok(())
 }

@@ -557,6 +557,10 @@ impl Store {
             }
         }
         writer.finish().await.map_err(store_error)?;
+        // Without statistics of the rows just written, Postgres takes the table for one row and
+        // plans the matching as nested loops over it: quadratic, cut by the statement timeout at
+        // 100,000 rows (reconciler/benches/settle.rs). Sampled, so a few hundred ms at most.
+        tx.batch_execute("ANALYZE bill_rows").await.map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(count)
     }
@@ -570,7 +574,11 @@ impl Store {
         day: Date,
     ) -> Result<Vec<Disagreement>, StoreError> {
         let (start, end) = beijing_bounds(day);
-        let client = self.pool.get().await?;
+        let mut connection = self.pool.get().await?;
+        // Hash joins of a day's rows want memory; compiling the plans (JIT) costs more than it
+        // saves on queries that mostly find nothing.
+        let client = connection.transaction().await?;
+        client.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off").await?;
         let mut found = Vec::new();
 
         let payments = format!(
@@ -669,6 +677,7 @@ impl Store {
                 ledger,
             });
         }
+        client.commit().await?;
         Ok(found)
     }
 
