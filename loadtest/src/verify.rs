@@ -90,7 +90,7 @@ async fn settled_rows(store: &Store, keys: &[TradeKey], wait: Duration) -> anyho
                 store.get_many(chunk).await?.into_iter().map(|t| (t.key.clone(), t)).collect();
             rows.extend(chunk.iter().map(|key| found.remove(key)));
         }
-        let open = rows.iter().flatten().filter(|t| !t.state.is_final()).count();
+        let open = rows.iter().flatten().filter(|t| t.is_open()).count();
         if open == 0 || Instant::now() >= until {
             return Ok(rows);
         }
@@ -199,9 +199,10 @@ fn judge(sent: &SentTrade, row: Option<&Trade>, truth: Option<&Truth>, v: &mut V
         }
         return None;
     };
-    if !row.state.is_final() {
+    if row.is_open() {
         v.non_final += 1;
-        return Some(format!("still {} in the ledger", row.state));
+        let pending = if row.state.is_final() { " with its cancel still reversing it" } else { "" };
+        return Some(format!("still {}{pending} in the ledger", row.state));
     }
     let Some(held) = held_at_alipay(truth) else {
         v.mismatches += 1;
@@ -279,6 +280,45 @@ mod tests {
         assert_eq!(read.unwrap().map(|t| t.total_amount), Some("58.00".to_owned()));
         let read = truth(&client, &flaky_sandbox(usize::MAX).await).await;
         assert_eq!(read.unwrap_err(), "HTTP 503");
+    }
+
+    /// A paid trade whose cancel the reconciler is still driving: Alipay has reversed it already,
+    /// the ledger not yet. Still open, never "the ledger shows money Alipay does not hold".
+    #[test]
+    fn a_paid_trade_with_its_cancel_under_way_is_open_not_a_mismatch() {
+        let now = time::OffsetDateTime::now_utc();
+        let row = Trade {
+            key: TradeKey::new(uuid::Uuid::nil(), "t1"),
+            kind: ledger::TradeKind::Barcode,
+            state: TradeState::Success,
+            version: 2,
+            fingerprint: Vec::new(),
+            amount: Amount::from_minor(5800, Currency::CNY).unwrap(),
+            refunded: Amount::from_minor(0, Currency::CNY).unwrap(),
+            subject: "lunch".into(),
+            store_id: None,
+            terminal_id: None,
+            operator_id: None,
+            trade_no: Some("2026120522000000000000000001".into()),
+            buyer_user_id: None,
+            qr_code: None,
+            failure_code: None,
+            failure_message: None,
+            unknown_reason: None,
+            cancel_action: None,
+            cancel_requested: true,
+            cancel_requested_at: Some(now),
+            created_at: now,
+            updated_at: now,
+            paid_at: Some(now),
+            deadline: None,
+            next_check_at: Some(now),
+        };
+        let reversed = Truth { trade_status: "TRADE_CLOSED".into(), ..paid_at_alipay() };
+        let mut v = Verification::default();
+        let problem = judge(&sent("SUCCESS"), Some(&row), Some(&reversed), &mut v).unwrap();
+        assert_eq!((v.non_final, v.mismatches, v.double_charges), (1, 0, 0), "{problem}");
+        assert!(problem.contains("cancel"), "{problem}");
     }
 
     #[test]

@@ -70,7 +70,7 @@ async fn a_mixed_run_is_measured_and_every_answer_verified() {
     };
     let (report, trades) = run(run_options).await.unwrap();
     assert!((350..=450).contains(&report.requests), "about 200/s for 2 s: {}", report.requests);
-    assert_eq!(report.errors, 0, "{:?}", report.errors_by_kind);
+    assert_eq!(report.errors, 0, "{:?} {:?}", report.errors_by_kind, report.status_mix);
     let heard = |status: &str| trades.iter().filter(|t| t.heard == status).count();
     assert!(heard("SUCCESS") > 0 && heard("FAILED") > 0 && heard("UNKNOWN") > 0, "{:?}", report.status_mix);
     assert!(report.by_operation.contains_key("query"), "{:?}", report.by_operation.keys());

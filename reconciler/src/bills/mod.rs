@@ -216,7 +216,8 @@ impl Settlement {
                     self.fetchable_from(day) + time::Duration::days(i64::from(self.config.bills_give_up_days));
                 if now < give_up {
                     return Err(SettleError::Later(format!(
-                        "Alipay has no bill yet while the ledger has trades of the day; asked again until {give_up}"
+                        "Alipay has no bill yet while the ledger has trades of the day; asked again until {} Beijing time",
+                        beijing_minute(give_up)
                     )));
                 }
                 None
