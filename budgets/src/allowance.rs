@@ -28,6 +28,9 @@ struct Held {
     until: Instant,
     /// How many the next claim asks for.
     batch: u32,
+    /// Since when a claim of a whole batch is on its way: meanwhile other callers ask for one
+    /// each, or fifty callers missing at once would claim fifty batches.
+    batch_asked: Option<Instant>,
 }
 
 /// This replica's claimed calls, by draw.
@@ -58,26 +61,36 @@ impl Allowances {
         true
     }
 
-    /// How many calls the next claim of draw `id` asks for.
-    pub fn batch(&self, id: u64) -> u32 {
-        self.held.get(&id).map_or(1, |held| held.batch)
+    /// How many calls a claim of draw `id` made now asks for: a batch if one is due and no other
+    /// is on its way (one whose answer never came counts for [`LEASE`]), else one.
+    pub fn batch(&self, id: u64, now: Instant) -> u32 {
+        let Some(mut held) = self.held.get_mut(&id) else { return 1 };
+        let asked = held.batch_asked.is_some_and(|since| now < since + LEASE);
+        if held.batch <= 1 || asked {
+            return 1;
+        }
+        held.batch_asked = Some(now);
+        held.batch
     }
 
-    /// Records a claim of `granted` calls (one spent at once) and sizes the next: 10 ms of the
-    /// draw's slowest budget while the headroom left is large beside what `replicas` might claim
-    /// together, else one.
+    /// Records a claim of `granted` calls (one spent at once; the rest added to what is held) and
+    /// sizes the next: 10 ms of the draw's slowest budget while the headroom left is large beside
+    /// what `replicas` might claim together, else one.
     pub fn claimed(&self, id: u64, draw: &[(&str, Rate)], granted: u32, headroom: u32, replicas: u32, now: Instant) {
         let slowest = draw.iter().map(|(_, rate)| rate.calls_in(BATCH_WINDOW)).min().unwrap_or(1);
         let most = u32::try_from(slowest).unwrap_or(MAX_BATCH).clamp(1, MAX_BATCH);
         let batch = if u64::from(headroom) >= 4 * u64::from(most) * u64::from(replicas.max(1)) { most } else { 1 };
-        let held = Held { calls: granted.saturating_sub(1), until: now + LEASE, batch };
-        self.held.insert(id, held);
+        let extra = granted.saturating_sub(1);
+        let mut held = self.held.entry(id).or_insert(Held { calls: 0, until: now, batch, batch_asked: None });
+        let kept = if now < held.until { held.calls } else { 0 };
+        *held = Held { calls: kept.saturating_add(extra), until: now + LEASE, batch, batch_asked: None };
     }
 
     /// A refused claim: the next asks for one.
     pub fn refused(&self, id: u64) {
         if let Some(mut held) = self.held.get_mut(&id) {
-            *held = Held { calls: 0, until: held.until, batch: 1 };
+            held.batch = 1;
+            held.batch_asked = None;
         }
     }
 
@@ -106,19 +119,26 @@ mod tests {
         let id = allowances.id(&draw);
         let now = Instant::now();
         assert!(!allowances.spend(id, now), "nothing claimed yet");
-        assert_eq!(allowances.batch(id), 1);
+        assert_eq!(allowances.batch(id, now), 1);
 
         allowances.claimed(id, &draw, 3, 1_000, 3, now);
-        assert_eq!(allowances.batch(id), 10, "10 ms of the slowest budget, far from the limit");
         assert!(allowances.spend(id, now) && allowances.spend(id, now), "3 claimed, 1 spent at once");
         assert!(!allowances.spend(id, now));
+        assert_eq!(allowances.batch(id, now), 10, "10 ms of the slowest budget, far from the limit");
+        assert_eq!(allowances.batch(id, now), 1, "one batch on its way at a time");
+        allowances.claimed(id, &draw, 10, 1_000, 3, now);
+        allowances.claimed(id, &draw, 1, 1_000, 3, now);
+        let spent = (0..20).take_while(|_| allowances.spend(id, now)).count();
+        assert_eq!(spent, 9, "what two claims left is added up, none dropped");
+        assert_eq!(allowances.batch(id, now), 10);
+        assert_eq!(allowances.batch(id, now + LEASE), 10, "a batch never answered is asked again");
 
         allowances.claimed(id, &draw, 5, 100, 3, now);
-        assert_eq!(allowances.batch(id), 1, "headroom 100 < 4 × 10 × 3 replicas");
+        assert_eq!(allowances.batch(id, now), 1, "headroom 100 < 4 × 10 × 3 replicas");
         assert!(!allowances.spend(id, now + LEASE), "expired");
 
         allowances.refused(id);
-        assert_eq!(allowances.batch(id), 1);
+        assert_eq!(allowances.batch(id, now), 1);
         allowances.forget_expired(now + 2 * LEASE);
         assert!(allowances.is_empty());
         assert_ne!(

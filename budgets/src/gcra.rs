@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use redis::{RedisResult, Script};
+use redis::{Cmd, RedisResult, Script, Value};
 
 use crate::rate::Rate;
 
@@ -70,19 +70,30 @@ impl Default for Gcra {
 }
 
 impl Gcra {
-    /// Takes up to `want` calls from each of `budgets` (Redis keys with their rates), atomically.
-    pub async fn take(
-        &self,
-        connection: &mut impl redis::aio::ConnectionLike,
-        budgets: &[(&str, Rate)],
-        want: u32,
-    ) -> RedisResult<Answer> {
-        let mut invocation = self.script.prepare_invoke();
-        invocation.arg(want.max(1));
-        for (key, rate) in budgets {
-            invocation.key(*key).arg(rate.interval_us()).arg(rate.limit_us());
+    /// `EVALSHA` taking up to `want` calls from each of `budgets` (Redis keys with their rates),
+    /// atomically: a command of its own, so it can ride in one pipeline with the request's other
+    /// Redis work; read its answer with [`Gcra::answer`].
+    pub fn command(&self, budgets: &[(&str, Rate)], want: u32) -> Cmd {
+        let mut command = Cmd::with_capacity(4 + 3 * budgets.len(), 64 * budgets.len() + 64);
+        command.arg("EVALSHA").arg(self.script.get_hash()).arg(budgets.len());
+        for (key, _) in budgets {
+            command.arg(*key);
         }
-        let (granted, wait_us, headroom): (i64, i64, i64) = invocation.invoke_async(connection).await?;
+        command.arg(want.max(1));
+        for (_, rate) in budgets {
+            command.arg(rate.interval_us()).arg(rate.limit_us());
+        }
+        command
+    }
+
+    /// Loads the script (Redis answered `NOSCRIPT`: it restarted or was flushed).
+    pub async fn load(&self, connection: &mut impl redis::aio::ConnectionLike) -> RedisResult<()> {
+        self.script.load_async(connection).await.map(drop)
+    }
+
+    /// What [`Gcra::command`] answered.
+    pub fn answer(value: Value) -> RedisResult<Answer> {
+        let (granted, wait_us, headroom): (i64, i64, i64) = redis::from_redis_value(value)?;
         Ok(Answer {
             granted: u32::try_from(granted).unwrap_or(0),
             wait: Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)),

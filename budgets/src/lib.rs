@@ -19,6 +19,8 @@
 //!
 //! # Layout
 //! - [`rate`]: [`Rate`]: calls per second and burst; shares and reserved parts of it.
+//! - [`apps`]: [`AppLimits`]: Alipay's limit on each app, split between the POS traffic and
+//!   settlement.
 //! - [`gcra`]: the Lua script, Redis's clock, one round trip for every budget of a draw.
 //! - [`allowance`]: calls claimed ahead when far from the limit.
 //! - [`fair_share`]: the in-memory share each replica enforces when Redis is away.
@@ -28,6 +30,7 @@
 //! `budget_refusals_total{via}`, `budget_redis_failures_total`, `budget_replicas_live{role}`.
 
 pub mod allowance;
+pub mod apps;
 pub mod fair_share;
 pub mod gcra;
 pub mod rate;
@@ -41,6 +44,7 @@ use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 
 use allowance::Allowances;
+pub use apps::AppLimits;
 use fair_share::FairShare;
 use gcra::Gcra;
 pub use rate::Rate;
@@ -68,6 +72,32 @@ impl Via {
             Via::FairShare => "fair_share",
         }
     }
+}
+
+/// A budget check waiting for Redis ([`Budgets::prepare`]).
+pub struct Ask {
+    id: u64,
+    /// The GCRA script's `EVALSHA`.
+    pub command: redis::Cmd,
+    asked: Instant,
+}
+
+/// What [`Budgets::prepare`] found.
+pub enum Prepared {
+    /// Decided without Redis.
+    Decided(Result<Via, Duration>),
+    /// Redis must be asked.
+    Ask(Ask),
+}
+
+/// Counts a decision (`budget_checks_total` / `budget_refusals_total` by where it was made).
+fn counted(decided: Result<Via, (Via, Duration)>) -> Result<Via, Duration> {
+    let (name, via) = match decided {
+        Ok(via) => ("budget_checks_total", via),
+        Err((via, _)) => ("budget_refusals_total", via),
+    };
+    metrics::counter!(name, "via" => via.as_str()).increment(1);
+    decided.map_err(|(_, wait)| wait)
 }
 
 /// Every budget one service's replicas share.
@@ -110,47 +140,82 @@ impl Budgets {
     /// Takes one call from every budget of `draw` (names and rates), or none: `Err(wait)` when
     /// one of them is spent.
     pub async fn take(&self, draw: &[(&str, Rate)]) -> Result<Via, Duration> {
-        let via = self.take_from(draw).await;
-        let (name, outcome) = match via {
-            Ok(via) => ("budget_checks_total", via),
-            Err((via, _)) => ("budget_refusals_total", via),
-        };
-        metrics::counter!(name, "via" => outcome.as_str()).increment(1);
-        via.map_err(|(_, wait)| wait)
+        match self.prepare(draw) {
+            Prepared::Decided(decided) => decided,
+            Prepared::Ask(ask) => self.send(draw, ask).await,
+        }
     }
 
-    async fn take_from(&self, draw: &[(&str, Rate)]) -> Result<Via, (Via, Duration)> {
+    /// Sends the [`Ask`] alone and finishes it.
+    pub async fn send(&self, draw: &[(&str, Rate)], ask: Ask) -> Result<Via, Duration> {
+        let mut connection = self.connection.clone();
+        let answer = tokio::time::timeout(self.redis_wait, ask.command.query_async(&mut connection)).await;
+        self.finish(draw, ask, answer.ok()).await
+    }
+
+    /// The first half of [`Budgets::take`]: decided here (calls claimed ahead, or the fair share
+    /// while Redis rests), or a command for Redis, to send alone or in one pipeline with the
+    /// request's other Redis work and hand back to [`Budgets::finish`].
+    pub fn prepare(&self, draw: &[(&str, Rate)]) -> Prepared {
         let id = self.allowances.id(draw);
         let now = Instant::now();
         if self.allowances.spend(id, now) {
-            return Ok(Via::Allowance);
+            return Prepared::Decided(counted(Ok(Via::Allowance)));
         }
-        if !self.resting(now) {
-            let keys: Vec<String> = draw.iter().map(|(name, _)| format!("{}{name}", self.key_prefix)).collect();
-            let budgets: Vec<(&str, Rate)> = keys.iter().map(String::as_str).zip(draw.iter().map(|d| d.1)).collect();
-            let mut connection = self.connection.clone();
-            let want = self.allowances.batch(id);
-            let answer = tokio::time::timeout(self.redis_wait, self.gcra.take(&mut connection, &budgets, want)).await;
-            if let Ok(Ok(_)) = answer
-                && !self.shared_again.swap(true, Ordering::Relaxed)
-            {
-                self.fair_share.clear();
-            }
-            match answer {
-                Ok(Ok(answer)) if answer.granted > 0 => {
-                    let live = self.replicas.live();
-                    self.allowances.claimed(id, draw, answer.granted, answer.headroom, live, now);
-                    return Ok(Via::Redis);
-                }
-                Ok(Ok(answer)) => {
-                    self.allowances.refused(id);
-                    return Err((Via::Redis, answer.wait));
-                }
-                Ok(Err(error)) => self.rest(now, &error.to_string()),
-                Err(_) => self.rest(now, "no answer in time"),
-            }
+        if self.resting(now) {
+            return Prepared::Decided(self.by_fair_share(draw));
         }
-        self.fair_share.take(draw, self.replicas.live()).map(|()| Via::FairShare).map_err(|wait| (Via::FairShare, wait))
+        let want = self.allowances.batch(id, now);
+        let keys: Vec<String> = draw.iter().map(|(name, _)| format!("{}{name}", self.key_prefix)).collect();
+        let budgets: Vec<(&str, Rate)> = keys.iter().map(String::as_str).zip(draw.iter().map(|d| d.1)).collect();
+        Prepared::Ask(Ask { id, command: self.gcra.command(&budgets, want), asked: now })
+    }
+
+    /// The second half of [`Budgets::take`]: Redis's answer to the [`Ask`] (`None`: none in
+    /// time). A script Redis no longer has (it restarted) is loaded and asked again.
+    pub async fn finish(
+        &self,
+        draw: &[(&str, Rate)],
+        ask: Ask,
+        answer: Option<redis::RedisResult<redis::Value>>,
+    ) -> Result<Via, Duration> {
+        let answer = match answer {
+            Some(Err(error)) if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                let mut connection = self.connection.clone();
+                let again = async {
+                    self.gcra.load(&mut connection).await?;
+                    ask.command.query_async::<redis::Value>(&mut connection).await
+                };
+                tokio::time::timeout(self.redis_wait, again).await.ok()
+            }
+            other => other,
+        };
+        let answer = match answer.map(|result| result.and_then(Gcra::answer)) {
+            Some(Ok(answer)) => answer,
+            Some(Err(error)) => {
+                self.rest(ask.asked, &error.to_string());
+                return self.by_fair_share(draw);
+            }
+            None => {
+                self.rest(ask.asked, "no answer in time");
+                return self.by_fair_share(draw);
+            }
+        };
+        if !self.shared_again.swap(true, Ordering::Relaxed) {
+            self.fair_share.clear();
+        }
+        if answer.granted == 0 {
+            self.allowances.refused(ask.id);
+            return counted(Err((Via::Redis, answer.wait)));
+        }
+        let live = self.replicas.live();
+        self.allowances.claimed(ask.id, draw, answer.granted, answer.headroom, live, ask.asked);
+        counted(Ok(Via::Redis))
+    }
+
+    fn by_fair_share(&self, draw: &[(&str, Rate)]) -> Result<Via, Duration> {
+        let decided = self.fair_share.take(draw, self.replicas.live());
+        counted(decided.map(|()| Via::FairShare).map_err(|wait| (Via::FairShare, wait)))
     }
 
     fn resting(&self, now: Instant) -> bool {

@@ -164,3 +164,20 @@ async fn without_redis_each_replica_takes_its_fair_share_and_redis_is_the_truth_
     }
     assert_eq!(via, Ok(Via::Redis), "Redis back: the shared budget again");
 }
+
+/// Callers arriving together while this replica holds no calls each ask Redis for one; only one
+/// asks for a batch ahead (fifty batches at once would spend the burst on calls nobody makes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_arriving_together_claim_one_batch_not_one_each() {
+    let prefix = stack::unique("budgets");
+    let budgets = replica(REDIS, &prefix, "gateway").await;
+    let draw = [("tenant:t1:pay", Rate::per_second(1_000, 100))];
+    assert_eq!(budgets.take(&draw).await, Ok(Via::Redis), "the next claim is a batch of 10");
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..60 {
+        let budgets = budgets.clone();
+        callers.spawn(async move { budgets.take(&[("tenant:t1:pay", Rate::per_second(1_000, 100))]).await });
+    }
+    let refused = callers.join_all().await.iter().filter(|taken| taken.is_err()).count();
+    assert_eq!(refused, 0, "61 calls of a burst of 100");
+}

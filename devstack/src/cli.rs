@@ -25,14 +25,16 @@ pub enum Command {
     Init,
     /// Makes sure the demo tenants exist; writes stack.json with where everything is.
     Tenants {
-        #[arg(long)]
-        gateway_url: String,
+        /// Every gateway's partner API, repeated (the first is the one onboarding goes through).
+        #[arg(long = "gateway-url", required = true)]
+        gateway_urls: Vec<String>,
         #[arg(long)]
         admin_url: String,
         #[arg(long)]
         sandbox_url: String,
-        #[arg(long)]
-        reconciler_admin_url: String,
+        /// Every reconciler's admin listener, repeated.
+        #[arg(long = "reconciler-admin-url", required = true)]
+        reconciler_admin_urls: Vec<String>,
         #[arg(long)]
         database_url: String,
         #[arg(long)]
@@ -66,10 +68,10 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init => state.init(),
         Command::Tenants {
-            gateway_url,
+            gateway_urls,
             admin_url,
             sandbox_url,
-            reconciler_admin_url,
+            reconciler_admin_urls,
             database_url,
             redis_url,
             pids,
@@ -80,20 +82,24 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 sandbox_url: sandbox_url.clone(),
                 token: state.read("admin.token")?,
             };
-            stack.gateway_url = gateway_url;
+            stack.gateway_url = gateway_urls.first().cloned().unwrap_or_default();
+            stack.gateway_urls = gateway_urls;
             stack.admin_url = admin_url;
             stack.sandbox_url = sandbox_url;
-            stack.reconciler_admin_url = reconciler_admin_url;
+            stack.reconciler_admin_url = reconciler_admin_urls.first().cloned().unwrap_or_default();
+            stack.reconciler_admin_urls = reconciler_admin_urls;
             stack.database_url = database_url;
             stack.redis_url = redis_url;
             stack.pid = pids.into_iter().collect();
             ensure(&state, &endpoints, &mut stack).await?;
             state.write_stack(&stack)?;
-            // The gateway's tenant snapshot follows the registry a moment after onboarding.
-            let client = loadtest::client::Client::new(&stack.gateway_url, std::time::Duration::from_secs(5), 1);
-            for tenant in &stack.tenants {
-                if !client.wait_until_known(tenant).await {
-                    anyhow::bail!("the gateway does not know {} after 30 s", tenant.slug);
+            // Each gateway's tenant snapshot follows the registry a moment after onboarding.
+            for gateway in &stack.gateway_urls {
+                let client = loadtest::client::Client::new(gateway, std::time::Duration::from_secs(5), 1);
+                for tenant in &stack.tenants {
+                    if !client.wait_until_known(tenant).await {
+                        anyhow::bail!("the gateway at {gateway} does not know {} after 30 s", tenant.slug);
+                    }
                 }
             }
             Ok(())

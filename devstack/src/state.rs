@@ -13,13 +13,20 @@ use serde::{Deserialize, Serialize};
 /// `.dev/stack.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StackFile {
+    /// The first of `gateway_urls`.
     pub gateway_url: String,
+    /// Every gateway's partner API (`deploy/dev up --replicas N`: N of them, consecutive ports).
+    #[serde(default)]
+    pub gateway_urls: Vec<String>,
     pub admin_url: String,
     pub sandbox_url: String,
+    /// The first of `reconciler_admin_urls`.
     pub reconciler_admin_url: String,
+    #[serde(default)]
+    pub reconciler_admin_urls: Vec<String>,
     pub database_url: String,
     pub redis_url: String,
-    /// Process ids by service (`sandbox`, `gateway`, `reconciler`).
+    /// Process ids by service (`sandbox`, `gateway`, `gateway-2`, ..., `reconciler`, `reconciler-2`).
     pub pid: BTreeMap<String, u32>,
     pub tenants: Vec<PosTenant>,
 }

@@ -109,6 +109,13 @@ impl Gateway {
         let report_offset = config.report_offset()?;
         let bodies = telemetry::server::BodyReader::new("partner", config.max_body_bytes, config.body_timeout)
             .with_budget(config.unauthenticated_body_budget_bytes);
+        let shared_budgets = Arc::new(budgets::Budgets::new(
+            due_index.connection(),
+            &config.redis_prefix,
+            "gateway",
+            config.budget_redis_timeout,
+        ));
+        let budgets_task = shared_budgets.spawn_announcer();
         let window = 2 * config.clock_skew;
         let seen = SeenSet::new(due_index.connection(), &config.redis_prefix, window);
         let here = Nonces::new(i64::try_from(window.as_secs()).unwrap_or(i64::MAX), NONCES_PER_GENERATION);
@@ -121,7 +128,12 @@ impl Gateway {
             due_index,
             finals,
             announcer,
-            budgets: Budgets::new(config.report_rate_per_minute, config.report_burst),
+            budgets: Budgets::new(
+                shared_budgets,
+                config.report_rate_per_minute,
+                config.report_burst,
+                config.app_limits()?,
+            ),
             payments: Inflight::default(),
             cancels: Inflight::default(),
             refunds: Inflight::default(),
@@ -161,7 +173,7 @@ impl Gateway {
             state,
             stop,
             servers: vec![partner, admin],
-            background: vec![snapshot_task, finals_task, announcer_task],
+            background: vec![snapshot_task, finals_task, announcer_task, budgets_task],
         })
     }
 
@@ -190,6 +202,7 @@ impl Gateway {
         for task in self.background {
             task.abort();
         }
+        self.state.budgets.shared().leave().await;
     }
 }
 

@@ -55,6 +55,20 @@ pub struct Config {
     /// budget of its own, so reports never spend what queries, cancels and refunds need.
     pub report_rate_per_minute: u32,
     pub report_burst: u32,
+    /// Alipay's limit on each app or partner, calls a second and burst, shared by every tenant on
+    /// it, the gateways' and the reconcilers' calls together (they must be given the same).
+    pub alipay_app_rate: u32,
+    pub alipay_app_burst: u32,
+    /// Apps or partners Alipay gave another limit: `<account>=<calls per second>/<burst>`
+    /// (`openapi:2021000000000001=300/50`, `mapi:2088000000000001=100/20`).
+    pub alipay_app_limits: Vec<String>,
+    /// The part of each app's limit reserved for the reconcilers' queries and cancels (1 to 90
+    /// percent); POS traffic has the rest, so a pay storm never starves settlement.
+    pub settle_share_percent: u32,
+    /// How long a call waits for Redis to take it from the shared budgets; past it (or on an
+    /// error) each gateway enforces its fair share alone for a second.
+    #[serde(rename = "budget_redis_timeout_ms", with = "service::millis")]
+    pub budget_redis_timeout: Duration,
     pub redis_url: String,
     /// Key prefix in Redis of the due-index and the replay seen-set (several deployments may
     /// share one Redis; every gateway of one deployment must use the same).
@@ -146,6 +160,11 @@ impl Default for Config {
             report_statement_timeout: Duration::from_millis(5_000),
             report_rate_per_minute: 6,
             report_burst: 3,
+            alipay_app_rate: 1_000,
+            alipay_app_burst: 200,
+            alipay_app_limits: Vec::new(),
+            settle_share_percent: 20,
+            budget_redis_timeout: Duration::from_millis(50),
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "acq".into(),
             nonce_redis_timeout: Duration::from_millis(200),
@@ -188,6 +207,17 @@ impl Config {
     }
 
     /// Checks every value; answers the configuration unchanged when it holds.
+    /// Alipay's limits on the apps, as the budgets use them.
+    pub fn app_limits(&self) -> Result<budgets::AppLimits, ConfigError> {
+        budgets::AppLimits::new(
+            self.alipay_app_rate,
+            self.alipay_app_burst,
+            &self.alipay_app_limits,
+            self.settle_share_percent,
+        )
+        .map_err(|e| ConfigError(format!("alipay_app_rate, alipay_app_burst, alipay_app_limits: {e}")))
+    }
+
     pub fn validate(self) -> Result<Config, ConfigError> {
         let (ms, secs) = (Duration::from_millis, Duration::from_secs);
         let fail = |message: &str| Err(ConfigError(message.to_owned()));
@@ -207,6 +237,10 @@ impl Config {
         }
         if !(1..=60_000).contains(&self.report_rate_per_minute) || !(1..=10_000).contains(&self.report_burst) {
             return fail("report_rate_per_minute must be 1 to 60000 and report_burst 1 to 10000");
+        }
+        self.app_limits()?;
+        if !(ms(1)..=ms(5_000)).contains(&self.budget_redis_timeout) {
+            return fail("budget_redis_timeout_ms must be 1 to 5000");
         }
         if !(ms(1)..=ms(5_000)).contains(&self.nonce_redis_timeout) {
             return fail("nonce_redis_timeout_ms must be 1 to 5000");

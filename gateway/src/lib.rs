@@ -21,7 +21,9 @@
 //! - [`auth`]: the ACQ1-HMAC-SHA256 scheme (signature and clock skew).
 //! - [`replay`]: each nonce used once across every replica (memory, then Redis; the process
 //!   start when Redis is away).
-//! - [`limits`]: per-tenant GCRA budgets (pay, other, reports).
+//! - [`limits`]: the budgets a call draws on (its tenant's pay, other or report budget; its
+//!   Alipay app's), held across every replica through Redis (`budgets`).
+//! - [`admission`]: an authenticated request's nonce claim and budget check, one Redis round trip.
 //! - [`api`]: the partner API's handlers, the calls they make, and views.
 //! - [`inflight`]: one call to Alipay per trade at a time.
 //! - [`notify`]: Alipay's notifications.
@@ -30,6 +32,7 @@
 //! - [`admin_bills`]: the admin API's settlement resources (bill days, discrepancies, resolve).
 
 pub mod admin_bills;
+pub mod admission;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -167,13 +167,15 @@ impl SeenSet {
             ))),
         }
     }
+}
 
-    /// Records the pair; `Ok(false)` if some gateway recorded it before.
-    pub async fn claim(&self, key_id: &str, nonce: &str) -> Result<bool, redis::RedisError> {
-        let mut connection = self.connection.clone();
-        let answer: redis::Value = self.claim_command(key_id, nonce).query_async(&mut connection).await?;
-        SeenSet::first_use(&answer)
-    }
+/// What Redis said of a claim.
+pub enum RedisSaid {
+    /// Not asked: Redis failed less than [`REDIS_REST`] ago.
+    Resting,
+    /// No answer in time.
+    Late,
+    Answered(redis::RedisResult<redis::Value>),
 }
 
 /// What the replay check found.
@@ -227,13 +229,52 @@ impl Replays {
     /// Whether this is the first use of (`key_id`, `nonce`) of a request stamped `timestamp`
     /// (Unix seconds, already checked against the skew window); `now` is Unix seconds.
     pub async fn check(&self, key_id: &str, nonce: &str, timestamp: i64, now: i64) -> Verdict {
-        if !self.here.first_use(key_id, nonce, now) {
-            refused("here");
+        if self.seen_here(key_id, nonce, now) {
             return Verdict::Replayed;
         }
-        if self.elapsed_ms() >= self.rest_until_ms.load(Ordering::Relaxed) {
-            match tokio::time::timeout(self.wait, self.shared.claim(key_id, nonce)).await {
-                Ok(Ok(first)) => {
+        let said = if self.resting() {
+            RedisSaid::Resting
+        } else {
+            let mut connection = self.shared.connection.clone();
+            let claim = self.shared.claim_command(key_id, nonce);
+            match tokio::time::timeout(self.wait, claim.query_async(&mut connection)).await {
+                Ok(answer) => RedisSaid::Answered(answer),
+                Err(_) => RedisSaid::Late,
+            }
+        };
+        self.judge(said, timestamp)
+    }
+
+    /// The first step of [`Replays::check`]: whether this process saw the pair (a replay, counted).
+    pub fn seen_here(&self, key_id: &str, nonce: &str, now: i64) -> bool {
+        let seen = !self.here.first_use(key_id, nonce, now);
+        if seen {
+            refused("here");
+        }
+        seen
+    }
+
+    /// Whether Redis is left alone now (it failed less than [`REDIS_REST`] ago).
+    pub fn resting(&self) -> bool {
+        self.elapsed_ms() < self.rest_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// The seen-set's claim of the pair, to send (alone or in a pipeline) unless [`Replays::resting`].
+    pub fn claim_command(&self, key_id: &str, nonce: &str) -> redis::Cmd {
+        self.shared.claim_command(key_id, nonce)
+    }
+
+    /// How long a request waits for Redis.
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// The last step of [`Replays::check`]: what Redis said of the claim, or the fallback by the
+    /// request's `timestamp`.
+    pub fn judge(&self, said: RedisSaid, timestamp: i64) -> Verdict {
+        match said {
+            RedisSaid::Answered(Ok(answer)) => match SeenSet::first_use(&answer) {
+                Ok(first) => {
                     if self.degraded.load(Ordering::Relaxed) && self.degraded.swap(false, Ordering::Relaxed) {
                         tracing::info!("Redis answers again: replays are checked across every gateway");
                     }
@@ -243,9 +284,11 @@ impl Replays {
                     }
                     return Verdict::First;
                 }
-                Ok(Err(error)) => self.rest(&error),
-                Err(_) => self.rest(&format_args!("no answer within {:?}", self.wait)),
-            }
+                Err(error) => self.rest(&error),
+            },
+            RedisSaid::Answered(Err(error)) => self.rest(&error),
+            RedisSaid::Late => self.rest(&format_args!("no answer within {:?}", self.wait)),
+            RedisSaid::Resting => {}
         }
         let (verdict, result) = match timestamp.cmp(&self.started_secs) {
             std::cmp::Ordering::Greater => (Verdict::First, "accepted"),

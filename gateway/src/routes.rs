@@ -18,11 +18,11 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use time::OffsetDateTime;
 
+use crate::admission::Signed;
 use crate::api::{self, Ctx, Timing};
 use crate::auth::{Authenticated, SignedRequest, authenticate};
 use crate::limits::Budget;
 use crate::problem::ApiError;
-use crate::replay::Verdict;
 use crate::state::AppState;
 use telemetry::server::ReadBody;
 use tenants::model::Dialect;
@@ -221,22 +221,8 @@ async fn respond(
     let Authenticated { tenant, key_id, nonce, timestamp } =
         authenticate(&snapshot, state.config.clock_skew, signed, now)?;
     drop(unauthenticated);
-    match state.replays.check(key_id, nonce, timestamp, now.unix_timestamp()).await {
-        Verdict::First => {}
-        Verdict::Replayed => return Err(ApiError::Unauthorized),
-        Verdict::Undecided => {
-            return Err(ApiError::Busy {
-                what: "the request's nonce cannot be checked yet; sign it again",
-                retry_after_secs: 1,
-            });
-        }
-    }
-    if !tenant.is_active() {
-        return Err(ApiError::Suspended);
-    }
-    if let Err(wait) = state.budgets.check(tenant.id, tenant.limits, route.budget()) {
-        return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs_f64().ceil() as u64 });
-    }
+    let signed = Signed { key_id, nonce, timestamp, now: now.unix_timestamp() };
+    crate::admission::admit(state, &tenant, &signed, route.budget()).await?;
     let ctx = Ctx { state: state.clone(), tenant, query: parts.uri.query().map(str::to_owned) };
     match route {
         Route::Pay => api::payments::pay(ctx, &body).await,

@@ -40,7 +40,7 @@ use crate::mix::Mix;
 use crate::provision::{Onboarding, ProvisionOptions, provision};
 use crate::render;
 use crate::report::{BenchReport, Report, Verification};
-use crate::run::{Api, Load, RunOptions, run};
+use crate::run::{Api, Load, RunOptions, Spread, run};
 use crate::schedule::Schedule;
 use crate::tenants_file::PosTenant;
 use crate::verify::{VerifyOptions, verify};
@@ -208,7 +208,8 @@ impl Bench {
     fn options(&self, title: &str, tenants: &[PosTenant], api: Api, mix: Mix, load: Load) -> RunOptions {
         RunOptions {
             title: title.to_owned(),
-            target: self.gateway_url.clone(),
+            targets: vec![self.gateway_url.clone()],
+            spread: Spread::RoundRobin,
             tenants: tenants.to_vec(),
             api,
             mix,

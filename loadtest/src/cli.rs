@@ -12,7 +12,7 @@ use tenants::model::Limits;
 use crate::mix::Mix;
 use crate::provision::{Onboarding, ProvisionOptions, provision};
 use crate::report::Report;
-use crate::run::{Api, Load, RunOptions, run};
+use crate::run::{Api, Load, RunOptions, Spread, run};
 use crate::schedule::{Schedule, parse_duration};
 use crate::tenants_file::TenantsFile;
 use crate::verify::{VerifyOptions, verify};
@@ -42,9 +42,13 @@ pub struct RunArgs {
     /// The tenants file (from `loadtest provision`, or `.dev/stack.json`).
     #[arg(long)]
     pub tenants: PathBuf,
-    /// The gateway's base URL (default: the tenants file's `gateway_url`).
-    #[arg(long)]
-    pub gateway: Option<String>,
+    /// A gateway's base URL, repeated for several (default: the tenants file's `gateway_urls`,
+    /// or its `gateway_url`).
+    #[arg(long = "target", visible_alias = "gateway")]
+    pub targets: Vec<String>,
+    /// How calls are spread over several targets: in turn, or each tenant to one target.
+    #[arg(long, value_enum, default_value_t = Spread::RoundRobin)]
+    pub spread: Spread,
     /// Only the tenants that sign with this (MD5, RSA2).
     #[arg(long)]
     pub only: Option<String>,
@@ -174,11 +178,10 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
     if tenants.is_empty() {
         anyhow::bail!("no tenant in {} signs with {}", args.tenants.display(), args.only.unwrap_or_default());
     }
-    let target = args
-        .gateway
-        .clone()
-        .or(file.gateway_url.clone())
-        .ok_or_else(|| anyhow::anyhow!("give --gateway (the tenants file has no gateway_url)"))?;
+    let targets = if args.targets.is_empty() { file.gateways() } else { args.targets.clone() };
+    if targets.is_empty() {
+        anyhow::bail!("give --target (the tenants file has no gateway_url)");
+    }
     let load = match (args.rate.clone(), args.connections) {
         (Some(schedule), None) => Load::Open(schedule),
         (None, Some(connections)) if connections > 0 => Load::Closed { connections },
@@ -188,7 +191,8 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
     let mix = args.mix.clone().with_outcomes(args.failed, args.unknown).map_err(anyhow::Error::msg)?;
     let options = RunOptions {
         title: args.title.clone(),
-        target,
+        targets,
+        spread: args.spread,
         tenants: tenants.clone(),
         api: args.api,
         mix,

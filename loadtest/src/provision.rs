@@ -115,6 +115,7 @@ pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> an
     }
     Ok(TenantsFile {
         gateway_url: options.gateway_url.clone(),
+        gateway_urls: Vec::new(),
         sandbox_url: Some(options.sandbox_url.clone()),
         database_url: options.database_url.clone(),
         tenants,

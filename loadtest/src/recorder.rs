@@ -47,6 +47,8 @@ pub struct Recorder {
     started: Instant,
     overall: Histogram<u64>,
     by_op: BTreeMap<Op, PerOp>,
+    /// By target (gateway) index.
+    by_target: BTreeMap<usize, PerOp>,
     seconds: Vec<PerSecond>,
     errors_by_kind: BTreeMap<&'static str, u64>,
     status_mix: BTreeMap<String, u64>,
@@ -62,6 +64,7 @@ impl Recorder {
             started,
             overall: histogram(),
             by_op: BTreeMap::new(),
+            by_target: BTreeMap::new(),
             seconds: Vec::new(),
             errors_by_kind: BTreeMap::new(),
             status_mix: BTreeMap::new(),
@@ -72,12 +75,16 @@ impl Recorder {
         }
     }
 
-    /// One call's answer, `took` after its intended send time.
-    pub fn record(&mut self, op: Op, answer: &Answer, took: Duration) {
+    /// One call's answer from target number `target`, `took` after its intended send time.
+    pub fn record(&mut self, op: Op, target: usize, answer: &Answer, took: Duration) {
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
         let error = answer.error_kind();
         self.requests += 1;
         self.overall.saturating_record(micros);
+        let per_target = self.by_target.entry(target).or_default();
+        per_target.requests += 1;
+        per_target.errors += u64::from(error.is_some());
+        per_target.latency.get_or_insert_with(histogram).saturating_record(micros);
         let per_op = self.by_op.entry(op).or_default();
         per_op.requests += 1;
         per_op.latency.get_or_insert_with(histogram).saturating_record(micros);
@@ -99,7 +106,7 @@ impl Recorder {
 
     /// A call the generator could not even send (too many in flight).
     pub fn refuse(&mut self, op: Op, answer: &Answer) {
-        self.record(op, answer, Duration::from_micros(1));
+        self.record(op, 0, answer, Duration::from_micros(1));
     }
 
     pub fn remember(&mut self, trade: SentTrade) {
@@ -122,8 +129,14 @@ impl Recorder {
         self.errors
     }
 
-    /// The report's measured part (the caller fills in title, target, mode, generator).
-    pub fn report(&self, duration: Duration) -> Report {
+    /// The report's measured part (the caller fills in title, target, mode, generator); split by
+    /// target when there are several (`targets` names them by index).
+    pub fn report(&self, duration: Duration, targets: &[String]) -> Report {
+        let stats = |per: &PerOp| OperationStats {
+            requests: per.requests,
+            errors: per.errors,
+            latency: per.latency.as_ref().map(percentiles).unwrap_or_default(),
+        };
         let seconds = duration.as_secs_f64();
         Report {
             duration_s: seconds,
@@ -133,14 +146,15 @@ impl Recorder {
             errors: self.errors,
             errors_by_kind: self.errors_by_kind.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             status_mix: self.status_mix.clone(),
-            by_operation: self
-                .by_op
-                .iter()
-                .map(|(op, stats)| {
-                    let latency = stats.latency.as_ref().map(percentiles).unwrap_or_default();
-                    (op.name().to_owned(), OperationStats { requests: stats.requests, errors: stats.errors, latency })
-                })
-                .collect(),
+            by_operation: self.by_op.iter().map(|(op, per)| (op.name().to_owned(), stats(per))).collect(),
+            by_target: if targets.len() > 1 {
+                self.by_target
+                    .iter()
+                    .map(|(n, per)| (targets.get(*n).cloned().unwrap_or_else(|| n.to_string()), stats(per)))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            },
             timeline: self
                 .seconds
                 .iter()
@@ -186,10 +200,13 @@ mod tests {
         let mut recorder = Recorder::new(Instant::now());
         let paid = Answer::Http { code: 200, status: Some("SUCCESS") };
         for ms in 1..=100 {
-            recorder.record(Op::Pay, &paid, Duration::from_millis(ms));
+            recorder.record(Op::Pay, (ms % 2) as usize, &paid, Duration::from_millis(ms));
         }
-        recorder.record(Op::Query, &Answer::Http { code: 503, status: None }, Duration::from_millis(5));
-        let report = recorder.report(Duration::from_secs(2));
+        recorder.record(Op::Query, 1, &Answer::Http { code: 503, status: None }, Duration::from_millis(5));
+        let report = recorder.report(Duration::from_secs(2), &["http://a".into(), "http://b".into()]);
+        let (a, b) = (&report.by_target["http://a"], &report.by_target["http://b"]);
+        assert_eq!((a.requests, a.errors, b.requests, b.errors), (50, 0, 51, 1), "split by target");
+        assert!(recorder.report(Duration::from_secs(2), &["http://a".into()]).by_target.is_empty(), "one target");
         assert_eq!((report.requests, report.errors), (101, 1));
         assert_eq!(report.status_mix.get("200 SUCCESS"), Some(&100));
         assert_eq!(report.errors_by_kind.get("http_5xx"), Some(&1));

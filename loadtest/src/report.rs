@@ -86,6 +86,9 @@ pub struct Report {
     /// `200 SUCCESS`, `200 UNKNOWN`, `200 FAILED`, `202`, `429`, …
     pub status_mix: BTreeMap<String, u64>,
     pub by_operation: BTreeMap<String, OperationStats>,
+    /// The same by target (gateway), when the run had several.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_target: BTreeMap<String, OperationStats>,
     pub timeline: Vec<Second>,
     pub generator: Generator,
     pub verification: Option<Verification>,

@@ -39,16 +39,29 @@ pub enum Api {
     Alipay,
 }
 
+/// How calls are spread over several targets (gateway replicas).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Spread {
+    /// Each call to the next target in turn (a later query or cancel of a payment may reach
+    /// another gateway than its pay: they are stateless).
+    #[default]
+    RoundRobin,
+    /// Each tenant to one target (its index modulo the targets), as a balancer hashing on the
+    /// POS's tenant would.
+    Tenant,
+}
+
 /// How one run's calls are sent.
 enum Sender {
-    Partner(Box<Client>),
+    /// A client per target.
+    Partner(Vec<Client>),
     Alipay(FrontDoors),
 }
 
 impl Sender {
-    async fn send(&self, tenants: &[PosTenant], tenant: usize, intent: &Intent) -> Answer {
+    async fn send(&self, tenants: &[PosTenant], tenant: usize, target: usize, intent: &Intent) -> Answer {
         match self {
-            Sender::Partner(client) => client.send(&tenants[tenant], &Call::of(intent)).await,
+            Sender::Partner(clients) => clients[target].send(&tenants[tenant], &Call::of(intent)).await,
             Sender::Alipay(doors) => doors.send(tenant, intent).await,
         }
     }
@@ -58,9 +71,11 @@ impl Sender {
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub title: String,
-    pub target: String,
+    /// The gateways' base URLs (at least one); the report splits its figures by target.
+    pub targets: Vec<String>,
+    pub spread: Spread,
     pub tenants: Vec<PosTenant>,
-    /// The API the calls go to: the partner API at `target`, or each tenant's front door.
+    /// The API the calls go to: the partner API at the targets, or each tenant's front door.
     pub api: Api,
     pub mix: Mix,
     pub load: Load,
@@ -84,6 +99,8 @@ struct Shared {
     paid: Mutex<VecDeque<(usize, String)>>,
     in_flight: AtomicUsize,
     next_trade: AtomicU64,
+    /// Calls sent so far (round robin over the targets).
+    turn: AtomicU64,
     run_id: String,
 }
 
@@ -96,6 +113,12 @@ pub async fn run(options: RunOptions) -> anyhow::Result<(Report, Vec<SentTrade>)
     if options.duration.is_none() && options.requests.is_none() {
         anyhow::bail!("give a duration or a number of requests");
     }
+    if options.targets.is_empty() {
+        anyhow::bail!("no target to send to");
+    }
+    if options.api == Api::Alipay && options.targets.len() > 1 {
+        anyhow::bail!("the front doors are each tenant's own URL: give one target with --api alipay");
+    }
     let connections = match &options.load {
         Load::Closed { connections } => *connections,
         Load::Open(_) => options.max_in_flight,
@@ -103,7 +126,9 @@ pub async fn run(options: RunOptions) -> anyhow::Result<(Report, Vec<SentTrade>)
     let http = Http::new(options.timeout, connections.clamp(1, 10_000));
     // Each tenant's POS key is parsed here, once.
     let sender = match options.api {
-        Api::Partner => Sender::Partner(Box::new(Client::over(http, &options.target))),
+        Api::Partner => {
+            Sender::Partner(options.targets.iter().map(|target| Client::over(http.clone(), target)).collect())
+        }
         Api::Alipay => Sender::Alipay(FrontDoors::new(&options.tenants, &http)?),
     };
     let started = Instant::now();
@@ -114,6 +139,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<(Report, Vec<SentTrade>)
         paid: Mutex::new(VecDeque::new()),
         in_flight: AtomicUsize::new(0),
         next_trade: AtomicU64::new(0),
+        turn: AtomicU64::new(0),
         run_id: run_id(),
         options,
     });
@@ -135,10 +161,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<(Report, Vec<SentTrade>)
     }
     let cpu = telemetry::process::own_cpu_seconds() - cpu_before;
     let recorder = shared.recorder.lock().map_err(|_| anyhow::anyhow!("the recorder was poisoned"))?;
-    let mut report = recorder.report(elapsed);
     let options = &shared.options;
+    let mut report = recorder.report(elapsed, &options.targets);
     report.title = options.title.clone();
-    report.target = options.target.clone();
+    report.target = options.targets.join(", ");
     report.tenants = options.tenants.len() as u64;
     report.started_at = started_at;
     report.mode = match &options.load {
@@ -228,7 +254,12 @@ async fn one_call(shared: &Shared, intended: Instant) {
         }
         return;
     }
-    let answer = shared.sender.send(&shared.options.tenants, tenant, &intent).await;
+    let targets = shared.options.targets.len().max(1);
+    let target = match shared.options.spread {
+        Spread::RoundRobin => (shared.turn.fetch_add(1, Ordering::Relaxed) % targets as u64) as usize,
+        Spread::Tenant => tenant % targets,
+    };
+    let answer = shared.sender.send(&shared.options.tenants, tenant, target, &intent).await;
     let took = intended.elapsed();
     shared.in_flight.fetch_sub(1, Ordering::AcqRel);
     let status = answer.status();
@@ -243,7 +274,7 @@ async fn one_call(shared: &Shared, intended: Instant) {
         paid.push_back((tenant, out_trade_no.clone()));
     }
     let Ok(mut recorder) = shared.recorder.lock() else { return };
-    recorder.record(op, &answer, took);
+    recorder.record(op, target, &answer, took);
     match op {
         Op::Pay => recorder.remember(SentTrade {
             tenant,

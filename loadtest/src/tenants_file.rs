@@ -77,6 +77,9 @@ impl PosTenant {
 pub struct TenantsFile {
     #[serde(default)]
     pub gateway_url: Option<String>,
+    /// Every gateway of the stack (`deploy/dev up --replicas N`); `gateway_url` is the first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateway_urls: Vec<String>,
     #[serde(default)]
     pub sandbox_url: Option<String>,
     #[serde(default)]
@@ -102,6 +105,15 @@ impl TenantsFile {
         }
         std::fs::write(path, serde_json::to_vec_pretty(self)?)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    }
+
+    /// The gateways to offer load to: every one the file names.
+    pub fn gateways(&self) -> Vec<String> {
+        if self.gateway_urls.is_empty() {
+            self.gateway_url.iter().cloned().collect()
+        } else {
+            self.gateway_urls.clone()
+        }
     }
 
     /// Only the tenants that sign with `sign_type` (`MD5`, `RSA2`), or all for `None`.

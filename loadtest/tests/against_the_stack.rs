@@ -57,7 +57,8 @@ async fn a_mixed_run_is_measured_and_every_answer_verified() {
     let mix: Mix = "pay=80,query=10,refund=5,cancel=5".parse().unwrap();
     let run_options = RunOptions {
         title: "mixed".into(),
-        target: stack.base(),
+        targets: vec![stack.base()],
+        spread: loadtest::run::Spread::RoundRobin,
         tenants: file.tenants.clone(),
         api: Api::Partner,
         mix: mix.with_outcomes(0.1, 0.1).unwrap(),
@@ -130,7 +131,8 @@ async fn a_run_through_the_front_doors_is_verified_as_strictly() {
     let mix: Mix = "pay=75,query=10,refund=5,cancel=5,qr_order=5".parse().unwrap();
     let run_options = RunOptions {
         title: "front door".into(),
-        target: stack.base(),
+        targets: vec![stack.base()],
+        spread: loadtest::run::Spread::RoundRobin,
         tenants: tenants.clone(),
         api: Api::Alipay,
         mix: mix.with_outcomes(0.1, 0.1).unwrap(),
@@ -165,4 +167,58 @@ async fn a_run_through_the_front_doors_is_verified_as_strictly() {
         "{:?}",
         verified.examples
     );
+}
+
+/// Two gateways of one stack (replicas on one Postgres and Redis), calls spread over both in
+/// turn: the report splits its figures by gateway, and every answer verifies as strictly (a
+/// query, refund or cancel often reaches the other gateway than its payment did).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_two_gateways_is_split_by_target_and_verified() {
+    let stack = Stack::start(Options::scaled(0.01)).await;
+    let _reconciler = stack.start_reconciler(stack.reconciler_config()).await;
+    let replica = stack.replica().await;
+    let file = provisioned(&stack, false).await;
+    let targets = vec![stack.base(), format!("http://{}", replica.addr())];
+    for target in &targets {
+        let client = loadtest::client::Client::new(target, Duration::from_secs(5), 1);
+        for tenant in &file.tenants {
+            assert!(client.wait_until_known(tenant).await, "{target} learns of {}", tenant.slug);
+        }
+    }
+    let mix: Mix = "pay=70,query=15,refund=5,cancel=10".parse().unwrap();
+    let run_options = RunOptions {
+        title: "two gateways".into(),
+        targets: targets.clone(),
+        spread: loadtest::run::Spread::RoundRobin,
+        tenants: file.tenants.clone(),
+        api: Api::Partner,
+        mix: mix.with_outcomes(0.1, 0.1).unwrap(),
+        load: Load::Open(Schedule::Constant(100.0)),
+        duration: Some(Duration::from_secs(2)),
+        requests: None,
+        timeout: Duration::from_secs(10),
+        max_in_flight: 1_000,
+        progress: false,
+    };
+    let (report, trades) = run(run_options).await.unwrap();
+    assert_eq!(report.errors, 0, "{:?} {:?}", report.errors_by_kind, report.status_mix);
+    let split: Vec<u64> = targets.iter().map(|t| report.by_target[t].requests).collect();
+    println!("two gateways, in turn: {split:?} requests of {}", report.requests);
+    assert_eq!(split.iter().sum::<u64>(), report.requests);
+    assert!(split.iter().all(|n| n.abs_diff(report.requests / 2) <= 1), "in turn: {split:?}");
+    assert!(loadtest::render::run_markdown(&report).contains("### By target"));
+
+    let verify_options = VerifyOptions {
+        database_url: stack.db.url.clone(),
+        sandbox_url: stack.sandbox.url(),
+        wait: Duration::from_secs(30),
+    };
+    let verified = verify(&file.tenants, &trades, &verify_options).await.unwrap();
+    assert_eq!(
+        (verified.checked, verified.mismatches, verified.double_charges, verified.non_final),
+        (trades.len() as u64, 0, 0, 0),
+        "{:?}",
+        verified.examples
+    );
+    replica.stop().await;
 }

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use ledger::{Announcer, DueIndex, Store};
 use tenants::Keyring;
@@ -23,8 +22,6 @@ use crate::writer::Writer;
 
 /// Follow-ups queued for the writer at most.
 const WRITER_QUEUE: usize = 16 * 1024;
-/// How often idle tenants' budgets are forgotten.
-const BUDGET_UPKEEP: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -95,12 +92,24 @@ impl Reconciler {
             cancel_retry_max: config.cancel_retry_max,
         };
         let (announcer, announcer_task) = Announcer::start(pool.clone());
+        let shared_budgets = Arc::new(budgets::Budgets::new(
+            due_index.connection(),
+            &config.redis_prefix,
+            "reconciler",
+            config.budget_redis_timeout,
+        ));
+        let budgets_task = shared_budgets.spawn_announcer();
         let checker = Checker {
             announcer,
             store: Store::with_write_pool(pool, writes),
             snapshots,
             upstream: Upstream::new(config.upstream_timeout),
-            budgets: Budgets::new(config.query_rate_per_tenant, config.cancel_rate_per_tenant),
+            budgets: Budgets::new(
+                shared_budgets.clone(),
+                config.query_rate_per_tenant,
+                config.cancel_rate_per_tenant,
+                config.app_limits()?,
+            ),
             schedule,
         };
         let shared = Arc::new(Shared {
@@ -135,7 +144,7 @@ impl Reconciler {
             snapshot_task,
             announcer_task,
             tokio::spawn(crate::sweeper::run(shared.clone(), stopped)),
-            tokio::spawn(forget_idle_budgets(shared.clone())),
+            budgets_task,
         ];
         if shared.config.bills_dir.is_some() {
             let settlement = Arc::new(shared.settlement());
@@ -166,13 +175,7 @@ impl Reconciler {
         for task in self.background {
             task.abort();
         }
-    }
-}
-
-async fn forget_idle_budgets(shared: Arc<Shared>) {
-    loop {
-        tokio::time::sleep(BUDGET_UPKEEP).await;
-        shared.checker.budgets.forget_idle();
+        self.shared.checker.budgets.shared().leave().await;
     }
 }
 

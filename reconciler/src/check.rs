@@ -84,7 +84,7 @@ impl Checker {
             return Next::At(started + self.schedule.cancel_retry_max);
         };
         let step = self.schedule.step(&trade, tenant.alipay_dialect() == Dialect::OpenApi, started);
-        if let Err(wait) = self.budgets.take(tenant.id, step) {
+        if let Err(wait) = self.budgets.take(&tenant, step).await {
             count(step, "over_budget");
             return Next::At(started + wait);
         }

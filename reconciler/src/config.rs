@@ -69,6 +69,20 @@ pub struct Config {
     /// Cancels and closes per second per tenant (a budget of their own, so queries never
     /// starve them).
     pub cancel_rate_per_tenant: u32,
+    /// Alipay's limit on each app or partner, calls a second and burst, shared by every tenant on
+    /// it, the gateways' and the reconcilers' calls together (they must be given the same).
+    pub alipay_app_rate: u32,
+    pub alipay_app_burst: u32,
+    /// Apps or partners Alipay gave another limit: `<account>=<calls per second>/<burst>`
+    /// (`openapi:2021000000000001=300/50`, `mapi:2088000000000001=100/20`).
+    pub alipay_app_limits: Vec<String>,
+    /// The part of each app's limit reserved for the reconcilers' queries and cancels (1 to 90
+    /// percent); POS traffic has the rest, so a pay storm never starves settlement.
+    pub settle_share_percent: u32,
+    /// How long a call waits for Redis to take it from the shared budgets; past it (or on an
+    /// error) each reconciler enforces its fair share alone for a second.
+    #[serde(rename = "budget_redis_timeout_ms", with = "service::millis")]
+    pub budget_redis_timeout: Duration,
     /// Webhook deliveries at once.
     pub webhook_concurrency: usize,
     #[serde(rename = "webhook_timeout_ms", with = "service::millis")]
@@ -146,6 +160,11 @@ impl Default for Config {
             sweep_window: Duration::from_secs(86_400),
             query_rate_per_tenant: 200,
             cancel_rate_per_tenant: 200,
+            alipay_app_rate: 1_000,
+            alipay_app_burst: 200,
+            alipay_app_limits: Vec::new(),
+            settle_share_percent: 20,
+            budget_redis_timeout: Duration::from_millis(50),
             webhook_concurrency: 64,
             webhook_timeout: Duration::from_millis(10_000),
             webhook_retry_ms: vec![
@@ -204,6 +223,17 @@ impl Config {
     }
 
     /// Checks every value; answers the configuration unchanged when it holds.
+    /// Alipay's limits on the apps, as the budgets use them.
+    pub fn app_limits(&self) -> Result<budgets::AppLimits, ConfigError> {
+        budgets::AppLimits::new(
+            self.alipay_app_rate,
+            self.alipay_app_burst,
+            &self.alipay_app_limits,
+            self.settle_share_percent,
+        )
+        .map_err(|e| ConfigError(format!("alipay_app_rate, alipay_app_burst, alipay_app_limits: {e}")))
+    }
+
     pub fn validate(self) -> Result<Config, ConfigError> {
         let ms = Duration::from_millis;
         let fail = |message: &str| Err(ConfigError(message.to_owned()));
@@ -253,6 +283,10 @@ impl Config {
         }
         if self.sweep_window < Duration::from_secs(60) {
             return fail("sweep_window_secs must be at least 60");
+        }
+        self.app_limits()?;
+        if self.budget_redis_timeout.is_zero() || self.budget_redis_timeout > Duration::from_secs(5) {
+            return fail("budget_redis_timeout_ms must be 1 to 5000");
         }
         if self.query_rate_per_tenant == 0 || self.cancel_rate_per_tenant == 0 {
             return fail("query_rate_per_tenant and cancel_rate_per_tenant must be positive");

@@ -190,6 +190,13 @@ impl Stack {
         format!("http://{}", self.gateway.addr())
     }
 
+    /// Another gateway in this process, a replica of the first: the same Postgres, Redis prefix,
+    /// sandbox and master key, ports of its own. Its base URL is `http://{addr()}`.
+    pub async fn replica(&self) -> Gateway {
+        let secrets = Secrets { keyring: self.keyring.clone(), admin_token: None };
+        Gateway::start(self.gateway_config(), secrets).await.unwrap()
+    }
+
     /// A reconciler configuration for this stack, its schedule at the stack's time scale.
     pub fn reconciler_config(&self) -> reconciler::Config {
         let scale = |ms: f64| ((ms * self.options.time_scale).round() as u64).max(1);

@@ -65,7 +65,7 @@ pub async fn answer(
     let Some(signer) = verified.filter(|_| sign_type == door.sign_type) else {
         return refused("ILLEGAL_SIGN", req.charset);
     };
-    if let Err(status) = admit(state, &tenant, &req, budget_of(Some(&service))) {
+    if let Err(status) = admit(state, &tenant, &req, budget_of(Some(&service))).await {
         let error = match status.code.as_str() {
             "40006" => "ILLEGAL_PARTNER",
             "40005" => "SYSTEM_ERROR",

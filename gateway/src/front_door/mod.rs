@@ -86,9 +86,11 @@ async fn openapi_door(
     drop(snapshot);
     let now = OffsetDateTime::now_utc();
     let answer = Answering { tenant: &tenant, now, charset: req.charset };
-    let admitted = front_door_of(&tenant)
-        .and_then(|door| wire::check_common(&req, door.sign_type, door.verifiers(now)))
-        .and_then(|()| admit(state, &tenant, &req, budget_of(req.value("method"))));
+    let checked = front_door_of(&tenant).and_then(|door| wire::check_common(&req, door.sign_type, door.verifiers(now)));
+    let admitted = match checked {
+        Ok(()) => admit(state, &tenant, &req, budget_of(req.value("method"))).await,
+        Err(status) => Err(status),
+    };
     if let Err(status) = admitted {
         metrics::counter!("gateway_front_door_refused_total", "reason" => refusal_label(&status)).increment(1);
         return answer.status(&key, &status);
@@ -117,7 +119,7 @@ fn budget_of(call: Option<&str>) -> Budget {
 
 /// The tenant's own gates, after the POS's signature verified: the notify_url may be sent to,
 /// the tenant is active, the call is within its budget (in OpenAPI's words; MAPI answers its own).
-fn admit(state: &AppState, tenant: &Tenant, req: &GatewayRequest, budget: Budget) -> Result<(), Status> {
+async fn admit(state: &AppState, tenant: &Tenant, req: &GatewayRequest, budget: Budget) -> Result<(), Status> {
     if let Some(url) = req.value("notify_url")
         && url_policy::check(url, UrlPolicy::for_environment(&tenant.environment)).is_err()
     {
@@ -131,7 +133,7 @@ fn admit(state: &AppState, tenant: &Tenant, req: &GatewayRequest, budget: Budget
             "the app is suspended",
         ));
     }
-    if state.budgets.check(tenant.id, tenant.limits, budget).is_err() {
+    if state.budgets.check(tenant, budget).await.is_err() {
         metrics::counter!("gateway_rate_limited_total", "budget" => budget.as_str()).increment(1);
         return Err(Status::error("40005", "Call Limited", "isv.app-call-limited", "call limited"));
     }

@@ -18,4 +18,5 @@ mod replay;
 mod report_flood;
 mod scenarios;
 mod secrets;
+mod shared_limits;
 mod slow_clients;

@@ -22,7 +22,8 @@ pub fn run_markdown(report: &Report) -> String {
         decimal(report.duration_s, 1),
     );
     headline(&mut out, report);
-    operations(&mut out, &report.by_operation);
+    operations(&mut out, "By operation", "Operation", &report.by_operation);
+    operations(&mut out, "By target", "Target", &report.by_target);
     tally(&mut out, "Errors by kind", "Kind", &report.errors_by_kind);
     tally(&mut out, "Status mix", "Status", &report.status_mix);
     generator(&mut out, &report.generator);
@@ -95,12 +96,13 @@ fn headline(out: &mut String, report: &Report) {
     table(out, &header, &[row], 0);
 }
 
-fn operations(out: &mut String, by_operation: &BTreeMap<String, OperationStats>) {
+/// Figures split by operation or by target, under a `###` heading; nothing when empty.
+fn operations(out: &mut String, heading: &str, name: &str, by_operation: &BTreeMap<String, OperationStats>) {
     if by_operation.is_empty() {
         return;
     }
-    out.push_str("### By operation\n\n");
-    let header = ["Operation", "Requests", "Errors", "p50 (ms)", "p99 (ms)", "p99.9 (ms)"];
+    let _ = writeln!(out, "### {heading}\n");
+    let header = [name, "Requests", "Errors", "p50 (ms)", "p99 (ms)", "p99.9 (ms)"];
     let rows: Vec<_> = by_operation
         .iter()
         .map(|(name, stats)| {
