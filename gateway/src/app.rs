@@ -91,8 +91,15 @@ impl Gateway {
         }
         let database = |e: tenants::db::DbError| StartError::Database(e.to_string());
         let pool = tenants::db::bounded_pool(&config.database_url, config.pool_limits()).map_err(database)?;
-        let write_limits = config.write_pool_limits(ledger::store::WRITE_CONNECTIONS);
+        let given_back = ledger::store::GIVEN_BACK_WRITE_CONNECTIONS;
+        let write_limits = config.write_pool_limits(ledger::store::WRITE_CONNECTIONS - given_back);
         let writes = tenants::db::pool_planning_each_time(&config.database_url, write_limits).map_err(database)?;
+        // The outcomes Alipay gives back and the announcements (both may be lost in a crash of
+        // Postgres: docs/durability.md) commit without waiting for the flush: one durable commit
+        // per pay, its intent's.
+        let unflushed_limits = config.write_pool_limits(given_back + 1).commit_without_flush();
+        let unflushed =
+            tenants::db::pool_planning_each_time(&config.database_url, unflushed_limits).map_err(database)?;
         let reports = tenants::db::bounded_pool(&config.database_url, config.report_pool_limits()).map_err(database)?;
         let refresh =
             RefreshConfig { database_url: config.database_url.clone(), full_reload_every: config.snapshot_reload };
@@ -101,7 +108,7 @@ impl Gateway {
         let due_index = DueIndex::new(&config.redis_url, &config.redis_prefix)?;
         let finals = Finals::default();
         let finals_task = tokio::spawn(finals.clone().listen(config.database_url.clone()));
-        let (announcer, announcer_task) = Announcer::start(pool.clone());
+        let (announcer, announcer_task) = Announcer::start(unflushed.clone());
         let metrics = telemetry::metrics()?;
         let (listener, addr) = bind(config.listen)?;
         let (admin_listener, admin_addr) = bind(config.admin_listen)?;
@@ -123,7 +130,7 @@ impl Gateway {
             bodies,
             upstream: Upstream::new(config.upstream_timeout),
             replays: Replays::new(here, seen, config.nonce_redis_timeout, started_secs),
-            store: Store::with_write_pool(pool.clone(), writes).with_report_pool(reports),
+            store: Store::with_write_pools(pool.clone(), writes, unflushed).with_report_pool(reports),
             snapshots,
             due_index,
             finals,

@@ -216,6 +216,16 @@ impl Settlement {
             Settlement::Cancelled { .. } => TradeState::Cancelled,
         }
     }
+
+    /// Whether Alipay's answer to a query gives this settlement back whole, so that losing it
+    /// (written without waiting for the disk, then a crash) loses nothing: the trade is left as
+    /// it was (PAYING, due) and the reconciler asks Alipay. A payment (TRADE_SUCCESS with its
+    /// trade_no, buyer and time) and an UNKNOWN (the reconciler's own starting point) come back;
+    /// a FAILED's code and message, a QR code and a cancel's action do not.
+    /// docs/durability.md says why.
+    pub fn alipay_gives_it_back(&self) -> bool {
+        matches!(self, Settlement::Paid { .. } | Settlement::Unknown { .. })
+    }
 }
 
 /// A refund row.

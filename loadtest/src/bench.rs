@@ -16,7 +16,10 @@
 //!    1% UNKNOWN), closed loop for a few seconds to find the capacity, then open loop at half of
 //!    it: the headline throughput and latency.
 //!
-//! `--only` picks some of them (`md5`, `rsa2`, `front-door`, `mixed`); the report then holds only
+//! 5. Many gateways ([`crate::scale`]): MD5 payments over one, two and three gateways given the
+//!    same CPU, then one gateway at half its capacity beside pgbench's durable commits.
+//!
+//! `--only` picks some of them (`md5`, `rsa2`, `front-door`, `mixed`, `scale`); the report then holds only
 //! those. Every run is verified against the ledger and the sandbox's ground truth. Time runs at the
 //! sandbox's `--time-scale` 0.1 (the reconciler queries every 500 ms and cancels at 6 s), so
 //! UNKNOWN trades settle within the bench. Writes `bench/report.json`, one SVG per run, and
@@ -85,6 +88,9 @@ pub enum BenchRun {
     FrontDoor,
     /// All tenants, the mixed workload: capacity, then the headline open-loop run.
     Mixed,
+    /// MD5 payments over one, two and three gateways sharing one core; then one gateway at half
+    /// its capacity beside pgbench's durable commits ([`crate::scale`]).
+    Scale,
 }
 
 /// The sandbox's time scale for the bench: Alipay's 5 s and 60 s become 500 ms and 6 s.
@@ -145,7 +151,7 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
     let front_door_floor = crypto_floor(2)?;
     let verify_options =
         VerifyOptions { database_url: database_url.to_owned(), sandbox_url, wait: Duration::from_secs(60) };
-    let bench = Bench { gateway_url, verify: verify_options, gateway_pid: gateway.pid() };
+    let bench = Bench { targets: vec![gateway_url], verify: verify_options, gateway_pids: vec![gateway.pid()] };
 
     let md5 = file.only(Some("MD5"));
     let rsa2 = file.only(Some("RSA2"));
@@ -193,22 +199,50 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
         report.errors = headline.errors;
         report.runs.extend([probe, headline]);
     }
+    if wanted(BenchRun::Scale) {
+        // Two more gateways on the same database, Redis prefix and tenants.
+        let mut all = Bench { targets: bench.targets.clone(), gateway_pids: bench.gateway_pids.clone(), ..bench };
+        let mut more = Vec::new();
+        for _ in 0..2 {
+            let (extra, url, admin) = binaries.gateway(database_url, &args.redis_url, &prefix, &master).await?;
+            ready_within(&admin, Duration::from_secs(10)).await?;
+            if let Some(last) = file.tenants.last() {
+                crate::client::Client::new(&url, Duration::from_secs(5), 1).wait_until_known(last).await;
+            }
+            all.targets.push(url);
+            all.gateway_pids.push(extra.pid());
+            more.push(extra);
+        }
+        let (scale, runs) = crate::scale::measure(&all, &md5, args.pays / 2, args.duration, database_url).await?;
+        report.scale = Some(scale);
+        report.runs.extend(runs);
+    }
     report.verification = report.runs.iter().filter_map(|r| r.verification.as_ref()).fold(Verification::default(), add);
     report.gateway_rss_mib = rss_mib(gateway.pid());
     Ok(report)
 }
 
-struct Bench {
-    gateway_url: String,
+/// The gateways a run is sent to (round robin), and how its answers are verified.
+pub(crate) struct Bench {
+    pub(crate) targets: Vec<String>,
     verify: VerifyOptions,
-    gateway_pid: u32,
+    pub(crate) gateway_pids: Vec<u32>,
 }
 
 impl Bench {
+    /// The first `n` gateways only.
+    pub(crate) fn first(&self, n: usize) -> Bench {
+        Bench {
+            targets: self.targets.iter().take(n).cloned().collect(),
+            verify: self.verify.clone(),
+            gateway_pids: self.gateway_pids.iter().take(n).copied().collect(),
+        }
+    }
+
     fn options(&self, title: &str, tenants: &[PosTenant], api: Api, mix: Mix, load: Load) -> RunOptions {
         RunOptions {
             title: title.to_owned(),
-            targets: vec![self.gateway_url.clone()],
+            targets: self.targets.clone(),
             spread: Spread::RoundRobin,
             tenants: tenants.to_vec(),
             api,
@@ -222,8 +256,8 @@ impl Bench {
         }
     }
 
-    /// A closed-loop run of `requests`; answers it and the gateway's CPU µs per request.
-    async fn closed(
+    /// A closed-loop run of `requests`; answers it and the gateways' CPU µs per request.
+    pub(crate) async fn closed(
         &self,
         title: &str,
         tenants: &[PosTenant],
@@ -241,7 +275,7 @@ impl Bench {
         self.measured(RunOptions { duration, ..self.options(title, tenants, Api::Partner, mix, load) }).await
     }
 
-    async fn open(
+    pub(crate) async fn open(
         &self,
         title: &str,
         tenants: &[PosTenant],
@@ -255,10 +289,11 @@ impl Bench {
     }
 
     async fn measured(&self, options: RunOptions) -> anyhow::Result<(Report, f64)> {
-        let before = cpu_seconds(self.gateway_pid);
+        let cpu = || self.gateway_pids.iter().map(|&pid| cpu_seconds(pid)).sum::<f64>();
+        let before = cpu();
         let tenants = options.tenants.clone();
         let (mut report, trades) = run(options).await?;
-        let cpu_us = (cpu_seconds(self.gateway_pid) - before) * 1e6 / (report.requests.max(1) as f64);
+        let cpu_us = (cpu() - before) * 1e6 / (report.requests.max(1) as f64);
         report.verification = Some(verify(&tenants, &trades, &self.verify).await?);
         crate::cli::print_summary(&report);
         println!("  gateway CPU {cpu_us:.1} µs per request");

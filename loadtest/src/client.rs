@@ -253,6 +253,14 @@ impl Http {
 
     /// Sends `request`; its status and whole body, or why there is none.
     pub async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), ErrorKind> {
+        self.exchange_timed(request).await.map(|(code, body, _)| (code, body))
+    }
+
+    /// [`Http::exchange`], with what the gateway says it added itself ([`added_by_gateway`]).
+    pub async fn exchange_timed(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(u16, Bytes, Option<Duration>), ErrorKind> {
         let exchange = async {
             let response = match self.client.request(request).await {
                 Ok(response) => response,
@@ -260,11 +268,24 @@ impl Http {
                 Err(_) => return Err(ErrorKind::Io),
             };
             let code = response.status().as_u16();
+            let added =
+                response.headers().get("server-timing").and_then(|v| v.to_str().ok()).and_then(added_by_gateway);
             let body = response.into_body().collect().await.map_err(|_| ErrorKind::Io)?.to_bytes();
-            Ok((code, body))
+            Ok((code, body, added))
         };
         tokio::time::timeout(self.timeout, exchange).await.unwrap_or(Err(ErrorKind::Timeout))
     }
+}
+
+/// What the gateway added to a call, by its own `Server-Timing` (`…upstream;dur=U, …,
+/// total;dur=T`, milliseconds): T − U, the time from its reading the request to its answer less
+/// the time it waited for Alipay (its ledger commits included). None without a total.
+pub fn added_by_gateway(timing: &str) -> Option<Duration> {
+    let dur = |name: &str| -> Option<f64> {
+        timing.split(',').find_map(|part| part.trim().strip_prefix(name)?.strip_prefix(";dur=")?.parse().ok())
+    };
+    let added_ms = dur("total")? - dur("upstream").unwrap_or(0.0);
+    Duration::try_from_secs_f64(added_ms.max(0.0) / 1000.0).ok()
 }
 
 /// Sends calls to one gateway's partner API.
@@ -296,6 +317,11 @@ impl Client {
 
     /// Signs `call` as `tenant` and sends it.
     pub async fn send(&self, tenant: &PosTenant, call: &Call) -> Answer {
+        self.send_timed(tenant, call).await.0
+    }
+
+    /// [`Client::send`], with what the gateway added ([`added_by_gateway`]).
+    pub async fn send_timed(&self, tenant: &PosTenant, call: &Call) -> (Answer, Option<Duration>) {
         let body = call.body.clone().unwrap_or_default();
         let authorization = authorization(tenant, call.method.as_str(), &call.path, &body);
         let mut request = Request::builder()
@@ -306,17 +332,17 @@ impl Client {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
         }
         let Ok(request) = request.body(Full::new(body)) else {
-            return Answer::Failed(ErrorKind::Build);
+            return (Answer::Failed(ErrorKind::Build), None);
         };
-        let (code, body) = match self.http.exchange(request).await {
+        let (code, body, added) = match self.http.exchange_timed(request).await {
             Ok(answer) => answer,
-            Err(kind) => return Answer::Failed(kind),
+            Err(kind) => return (Answer::Failed(kind), None),
         };
         let status = serde_json::from_slice::<Status<'_>>(&body)
             .ok()
             .and_then(|s| s.status)
             .map(|s| STATUSES.into_iter().find(|known| *known == s).unwrap_or("OTHER"));
-        Answer::Http { code, status }
+        (Answer::Http { code, status }, added)
     }
 
     /// Waits (up to 30 s) until the gateway knows `tenant` (its snapshot follows the registry a
@@ -337,6 +363,14 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_the_gateway_added_is_its_total_less_alipays_time() {
+        let pay = "intent;dur=0.412, upstream;dur=1.250, outcome;dur=0.300, total;dur=2.000";
+        assert_eq!(added_by_gateway(pay), Some(Duration::from_micros(750)));
+        assert_eq!(added_by_gateway("total;dur=0.120"), Some(Duration::from_micros(120)), "no call to Alipay");
+        assert_eq!(added_by_gateway("intent;dur=0.4"), None, "no total");
+    }
 
     #[test]
     fn answers_sort_into_errors_and_labels() {

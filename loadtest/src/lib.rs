@@ -13,6 +13,7 @@
 //! - [`provision`]: tenants for a run, written to a [`tenants_file`].
 //! - [`bench`]: the whole stack on this machine (its binaries started with the tests' launcher,
 //!   `service::launch`), the standard runs, `bench/report.json` and `BENCHMARKS.md`.
+//!   [`scale`]: its run over many gateways, and pgbench's commits beside it.
 //! - [`report`]: what was measured; [`render`]: as Markdown and SVG.
 //! - [`cli`]: the `loadtest` command.
 
@@ -26,6 +27,7 @@ pub mod recorder;
 pub mod render;
 pub mod report;
 pub mod run;
+pub mod scale;
 pub mod schedule;
 pub mod tenants_file;
 pub mod verify;

@@ -46,6 +46,8 @@ struct PerSecond {
 pub struct Recorder {
     started: Instant,
     overall: Histogram<u64>,
+    /// What the gateway says it added (`Server-Timing`), for the calls that said.
+    added: Histogram<u64>,
     by_op: BTreeMap<Op, PerOp>,
     /// By target (gateway) index.
     by_target: BTreeMap<usize, PerOp>,
@@ -63,6 +65,7 @@ impl Recorder {
         Recorder {
             started,
             overall: histogram(),
+            added: histogram(),
             by_op: BTreeMap::new(),
             by_target: BTreeMap::new(),
             seconds: Vec::new(),
@@ -104,6 +107,11 @@ impl Recorder {
         *self.status_mix.entry(answer.label()).or_default() += 1;
     }
 
+    /// What the gateway added to one call, by its own account.
+    pub fn added_by_gateway(&mut self, added: Duration) {
+        self.added.saturating_record(u64::try_from(added.as_micros()).unwrap_or(u64::MAX).max(1));
+    }
+
     /// A call the generator could not even send (too many in flight).
     pub fn refuse(&mut self, op: Op, answer: &Answer) {
         self.record(op, 0, answer, Duration::from_micros(1));
@@ -143,6 +151,7 @@ impl Recorder {
             requests: self.requests,
             throughput_rps: if seconds > 0.0 { self.requests as f64 / seconds } else { 0.0 },
             latency: percentiles(&self.overall),
+            added_by_gateway: (!self.added.is_empty()).then(|| percentiles(&self.added)),
             errors: self.errors,
             errors_by_kind: self.errors_by_kind.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             status_mix: self.status_mix.clone(),

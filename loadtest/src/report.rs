@@ -80,6 +80,9 @@ pub struct Report {
     pub requests: u64,
     pub throughput_rps: f64,
     pub latency: Percentiles,
+    /// What the gateway added by its own `Server-Timing` (its time less Alipay's), when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by_gateway: Option<Percentiles>,
     pub errors: u64,
     /// `timeout`, `connect`, `http_5xx`, `http_4xx`, `unexpected_body`, …
     pub errors_by_kind: BTreeMap<String, u64>,
@@ -124,4 +127,46 @@ pub struct BenchReport {
     pub verification: Verification,
     /// Every run, in order.
     pub runs: Vec<Report>,
+    /// Many gateways on one Postgres and Redis; None when not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<ScaleReport>,
+}
+
+/// The same closed loop of MD5 pays over one, two and three gateways given the same CPU (all
+/// pinned to one core together), then the latency at half of one gateway's capacity beside a
+/// durable commit's, measured by pgbench right after on the same machine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScaleReport {
+    /// The core the gateways shared.
+    pub core: usize,
+    pub steps: Vec<ScaleStep>,
+    pub half_capacity: HalfCapacity,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScaleStep {
+    pub gateways: usize,
+    pub throughput_rps: f64,
+    pub p99_ms: f64,
+    /// Summed over the gateways.
+    pub gateway_cpu_us_per_pay: f64,
+    /// Throughput over the one gateway's.
+    pub efficiency: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HalfCapacity {
+    /// One gateway's closed-loop MD5 pays per second (unpinned), and the open-loop rate run.
+    pub capacity_rps: f64,
+    pub rate_rps: f64,
+    /// End to end at the load generator (the sandbox answers at once).
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// What the gateway added by its own account (`Server-Timing` total less Alipay's time).
+    pub added_p50_ms: f64,
+    pub added_p99_ms: f64,
+    /// pgbench: one-row INSERT transactions, durable commits, at `commit_rate` with 2 clients.
+    pub commit_rate: u32,
+    pub commit_p50_ms: f64,
+    pub commit_p99_ms: f64,
 }

@@ -59,10 +59,17 @@ enum Sender {
 }
 
 impl Sender {
-    async fn send(&self, tenants: &[PosTenant], tenant: usize, target: usize, intent: &Intent) -> Answer {
+    /// The answer, and what the gateway added to the call by its `Server-Timing` (partner API).
+    async fn send(
+        &self,
+        tenants: &[PosTenant],
+        tenant: usize,
+        target: usize,
+        intent: &Intent,
+    ) -> (Answer, Option<Duration>) {
         match self {
-            Sender::Partner(clients) => clients[target].send(&tenants[tenant], &Call::of(intent)).await,
-            Sender::Alipay(doors) => doors.send(tenant, intent).await,
+            Sender::Partner(clients) => clients[target].send_timed(&tenants[tenant], &Call::of(intent)).await,
+            Sender::Alipay(doors) => (doors.send(tenant, intent).await, None),
         }
     }
 }
@@ -259,7 +266,7 @@ async fn one_call(shared: &Shared, intended: Instant) {
         Spread::RoundRobin => (shared.turn.fetch_add(1, Ordering::Relaxed) % targets as u64) as usize,
         Spread::Tenant => tenant % targets,
     };
-    let answer = shared.sender.send(&shared.options.tenants, tenant, target, &intent).await;
+    let (answer, added) = shared.sender.send(&shared.options.tenants, tenant, target, &intent).await;
     let took = intended.elapsed();
     shared.in_flight.fetch_sub(1, Ordering::AcqRel);
     let status = answer.status();
@@ -275,6 +282,9 @@ async fn one_call(shared: &Shared, intended: Instant) {
     }
     let Ok(mut recorder) = shared.recorder.lock() else { return };
     recorder.record(op, target, &answer, took);
+    if let Some(added) = added {
+        recorder.added_by_gateway(added);
+    }
     match op {
         Op::Pay => recorder.remember(SentTrade {
             tenant,

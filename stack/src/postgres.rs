@@ -20,7 +20,13 @@ pub struct PrivatePostgres {
 impl PrivatePostgres {
     /// A new cluster (trust authentication for `postgres`), started.
     pub fn start() -> PrivatePostgres {
-        let postgres = PrivatePostgres::init();
+        PrivatePostgres::start_with("")
+    }
+
+    /// [`PrivatePostgres::start`] with server settings of the test's own (`-c name=value …`).
+    pub fn start_with(settings: &str) -> PrivatePostgres {
+        let mut postgres = PrivatePostgres::init();
+        postgres.settings = settings.to_owned();
         postgres.start_server();
         postgres
     }
@@ -68,10 +74,29 @@ impl PrivatePostgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    /// Kills the server the way a crash would (`pg_ctl stop -m immediate`: no checkpoint, every
-    /// connection cut), then starts it again; it recovers from its write-ahead log.
+    /// Kills every process of the server with SIGKILL (the postmaster stopped first, so it
+    /// starts no new ones), as a crash would: what sat in its write-ahead log buffers, not yet
+    /// written out, is gone. Then starts it again; it recovers from its write-ahead log.
     pub fn crash_and_restart(&self) {
-        self.run("pg_ctl", &["stop", "-D", &self.data(), "-m", "immediate", "-w"]);
+        let pid_file = std::fs::read_to_string(Path::new(&self.data()).join("postmaster.pid")).unwrap();
+        let postmaster: u32 = pid_file.lines().next().and_then(|l| l.trim().parse().ok()).unwrap();
+        signal("STOP", postmaster);
+        let children = Command::new("pgrep").args(["-P", &postmaster.to_string()]).output().unwrap();
+        let mut pids: Vec<u32> =
+            String::from_utf8_lossy(&children.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        pids.push(postmaster);
+        for &pid in &pids {
+            signal("KILL", pid);
+        }
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pids.iter().any(|&pid| alive(pid)) {
+            assert!(std::time::Instant::now() < give_up, "Postgres's processes outlived SIGKILL");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // As after a reboot: the dead postmaster's lock files go (where nothing reaps the killed
+        // processes, a zombie keeps its PID, and a new postmaster would take it for a live one).
+        std::fs::remove_file(Path::new(&self.data()).join("postmaster.pid")).unwrap();
+        std::fs::remove_file(self.dir.join(format!(".s.PGSQL.{}.lock", self.port))).unwrap();
         self.start_server();
     }
 
@@ -90,7 +115,11 @@ impl PrivatePostgres {
             self.settings
         );
         let log = self.dir.join("server.log");
-        self.run("pg_ctl", &["start", "-D", &self.data(), "-w", "-l", &log.to_string_lossy(), "-o", &options]);
+        let args = ["start", "-D", &self.data(), "-w", "-l", &log.to_string_lossy(), "-o", &options];
+        let status = self.program("pg_ctl").args(args).status().expect("Postgres's programs are installed");
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(8).collect();
+        assert!(status.success(), "Postgres did not start; its log ends (last line first): {tail:#?}");
     }
 
     fn data(&self) -> String {
@@ -123,6 +152,16 @@ impl Drop for PrivatePostgres {
         let _ = self.program("pg_ctl").args(["stop", "-D", &self.data(), "-m", "immediate"]).status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn signal(name: &str, pid: u32) {
+    let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
+}
+
+/// Whether `pid` runs (a zombie, dead but not yet reaped, does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
 }
 
 fn as_root() -> bool {

@@ -54,12 +54,22 @@ pub struct PoolLimits {
     /// Statements run without parallel workers, so each connection is one backend on one core:
     /// the pool's size then bounds the CPU its statements take (heavy reads, such as reports).
     pub one_core_each: bool,
+    /// Commits answer without waiting for the write-ahead log's flush (`synchronous_commit=off`):
+    /// a crash of Postgres may lose the last few hundred milliseconds of them, never corrupt.
+    /// Only for writes that can be lost (docs/durability.md).
+    pub commit_without_flush: bool,
 }
 
 impl PoolLimits {
     /// `size` connections, [`DEFAULT_WAIT`], no statement timeout of its own.
     pub const fn new(size: usize) -> Self {
-        PoolLimits { size, wait: DEFAULT_WAIT, statement_timeout: None, one_core_each: false }
+        PoolLimits {
+            size,
+            wait: DEFAULT_WAIT,
+            statement_timeout: None,
+            one_core_each: false,
+            commit_without_flush: false,
+        }
     }
 
     pub const fn waiting(self, wait: Duration) -> Self {
@@ -72,6 +82,10 @@ impl PoolLimits {
 
     pub const fn one_core_each(self) -> Self {
         PoolLimits { one_core_each: true, ..self }
+    }
+
+    pub const fn commit_without_flush(self) -> Self {
+        PoolLimits { commit_without_flush: true, ..self }
     }
 }
 
@@ -104,6 +118,9 @@ fn pool_of(url: &str, limits: PoolLimits, plan_each_time: bool) -> Result<Pool, 
     }
     if limits.one_core_each {
         options.push_str(" -c max_parallel_workers_per_gather=0");
+    }
+    if limits.commit_without_flush {
+        options.push_str(" -c synchronous_commit=off");
     }
     config.options(options.trim());
     if config.get_connect_timeout().is_none() {

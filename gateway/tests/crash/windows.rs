@@ -23,15 +23,15 @@ use crate::pay_calls;
 const SCALE: f64 = 0.1;
 /// Paid at once (00, 11, 22), refused (50, 51), paid 10 s later (60), 20000 yet paid (62), 20000
 /// and no trade (63).
-const SUFFIXES: [&str; 8] = ["00", "50", "60", "62", "63", "11", "51", "22"];
-const WINDOWS: [&str; 3] = ["pay::after_intent", "pay::after_call", "pay::after_outcome"];
+pub(crate) const SUFFIXES: [&str; 8] = ["00", "50", "60", "62", "63", "11", "51", "22"];
+pub(crate) const WINDOWS: [&str; 3] = ["pay::after_intent", "pay::after_call", "pay::after_outcome"];
 const GRACE: Duration = Duration::from_secs(2);
 
-struct Payment {
-    pos: Pos,
-    out_trade_no: String,
-    body: Vec<u8>,
-    window: &'static str,
+pub(crate) struct Payment {
+    pub pos: Pos,
+    pub out_trade_no: String,
+    pub body: Vec<u8>,
+    pub window: &'static str,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,7 +119,7 @@ async fn a_gateway_killed_in_any_crash_window_loses_nothing() {
 /// Waits until the doomed gateway holds a payment at `window`: an intent is committed, Alipay was
 /// asked, or an outcome is committed. (Nothing passes the held point: the gateway's only worker
 /// thread is held there.)
-async fn held_at(stack: &Stack, window: &str, life: &[Payment], calls_before: u64) {
+pub(crate) async fn held_at(stack: &Stack, window: &str, life: &[Payment], calls_before: u64) {
     let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let reached = match window {

@@ -154,6 +154,9 @@ pub struct Store {
 struct Lanes {
     begin: Lane<NewTrade>,
     record: Lane<Record>,
+    /// The settlements Alipay gives back whole ([`Settlement::alipay_gives_it_back`]), over a
+    /// pool that may commit without waiting for the flush (docs/durability.md).
+    record_given_back: Lane<Record>,
 }
 
 /// Batches of one lane written at once at most: while one is in flight, the next grows. One is
@@ -161,8 +164,12 @@ struct Lanes {
 /// Postgres spent 118 µs of CPU per MD5 pay instead of 78–86, the gateway 81 µs instead of 72–81.
 const LANE_SLOTS: usize = 1;
 
-/// Connections the batched writes need at most (both lanes' slots).
-pub const WRITE_CONNECTIONS: usize = 2 * LANE_SLOTS;
+/// Connections the batched writes need at most (every lane's slots).
+pub const WRITE_CONNECTIONS: usize = 3 * LANE_SLOTS;
+
+/// Of [`WRITE_CONNECTIONS`], those of the writes Alipay gives back
+/// ([`Store::with_write_pools`]).
+pub const GIVEN_BACK_WRITE_CONNECTIONS: usize = LANE_SLOTS;
 
 const SELECT_TRADE: &str = "WHERE tenant_id = $1 AND out_trade_no = $2";
 
@@ -192,7 +199,17 @@ impl Store {
     /// A store whose batched writes use `writes` (see `tenants::db::pool_planning_each_time`: a
     /// batch's join to the trades table must be planned for the table as it is), the rest `pool`.
     pub fn with_write_pool(pool: Pool, writes: Pool) -> Self {
-        let lanes = Lanes { begin: Lane::new(writes.clone(), LANE_SLOTS), record: Lane::new(writes, LANE_SLOTS) };
+        Store::with_write_pools(pool, writes.clone(), writes)
+    }
+
+    /// [`Store::with_write_pool`], with the settlements Alipay gives back written over
+    /// `given_back` (a pool committing without waiting for the flush: `synchronous_commit=off`).
+    pub fn with_write_pools(pool: Pool, writes: Pool, given_back: Pool) -> Self {
+        let lanes = Lanes {
+            begin: Lane::new(writes.clone(), LANE_SLOTS),
+            record: Lane::new(writes, LANE_SLOTS),
+            record_given_back: Lane::new(given_back, LANE_SLOTS),
+        };
         Store { reports: pool.clone(), pool, lanes: Arc::new(lanes) }
     }
 
@@ -222,7 +239,8 @@ impl Store {
     /// moved it since, or if design §4 does not allow the step. Batched with the other outcomes
     /// arriving meanwhile.
     pub async fn record(&self, trade: &Trade, settlement: &Settlement) -> Result<Recorded, StoreError> {
-        self.lanes.record.submit(Record::new(trade, settlement)?).await
+        let lane = if settlement.alipay_gives_it_back() { &self.lanes.record_given_back } else { &self.lanes.record };
+        lane.submit(Record::new(trade, settlement)?).await
     }
 
     /// Marks a cancel as asked for, so that the reconciler carries it to its end if its caller

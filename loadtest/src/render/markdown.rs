@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::{count, decimal, finite, ms, rps};
-use crate::report::{BenchReport, Generator, OperationStats, Report, Verification};
+use crate::report::{BenchReport, Generator, OperationStats, Report, ScaleReport, Verification};
 
 /// One run as a Markdown section: a `##` heading with the title, what was run, the headline
 /// figures, then per operation, errors by kind, status mix, the generator's own cost and the
@@ -22,6 +22,15 @@ pub fn run_markdown(report: &Report) -> String {
         decimal(report.duration_s, 1),
     );
     headline(&mut out, report);
+    if let Some(added) = &report.added_by_gateway {
+        let _ = writeln!(
+            out,
+            "Added by the gateway (its `Server-Timing`: its time less Alipay's): p50 {} ms, p99 {} ms, p99.9 {} ms.\n",
+            ms(added.p50_ms),
+            ms(added.p99_ms),
+            ms(added.p999_ms)
+        );
+    }
     operations(&mut out, "By operation", "Operation", &report.by_operation);
     operations(&mut out, "By target", "Target", &report.by_target);
     tally(&mut out, "Errors by kind", "Kind", &report.errors_by_kind);
@@ -43,6 +52,9 @@ pub fn bench_markdown(bench: &BenchReport) -> String {
          runs `loadtest bench`.\n\n",
     );
     bench_headline(&mut out, bench);
+    if let Some(scale) = &bench.scale {
+        scale_markdown(&mut out, scale);
+    }
     for run in &bench.runs {
         out.push_str(&run_markdown(run));
         let _ = writeln!(out, "![latency and throughput](bench/{}.svg)\n", slug(&run.title));
@@ -260,6 +272,60 @@ fn one_line(text: &str) -> String {
 /// Text for a table cell: on one line, with `|` escaped so it cannot split the cell.
 fn cell(text: &str) -> String {
     one_line(text).replace('|', "\\|")
+}
+
+/// The many-gateways section: scaling at the same CPU, then latency at half capacity beside a
+/// durable commit's.
+fn scale_markdown(out: &mut String, scale: &ScaleReport) {
+    out.push_str(
+        "## Many gateways
+
+",
+    );
+    let _ = writeln!(
+        out,
+        "The same closed loop of MD5 payments (64 connections, round robin) over one, two and three \
+         gateway processes on one Postgres and Redis, every gateway pinned to core {} together, so \
+         each step has the same CPU for its gateways; the load generator, sandbox, reconciler, \
+         Postgres and Redis share both cores with them. Efficiency is the throughput over the one \
+         gateway's (1.00: a replica costs nothing).\n",
+        scale.core
+    );
+    let rows: Vec<_> = scale
+        .steps
+        .iter()
+        .map(|step| {
+            vec![
+                count(step.gateways as u64),
+                rps(step.throughput_rps),
+                ms(step.p99_ms),
+                micros(step.gateway_cpu_us_per_pay),
+                decimal(step.efficiency, 2),
+            ]
+        })
+        .collect();
+    table(out, &["Gateways", "Throughput (req/s)", "p99 (ms)", "Gateway CPU per pay", "Efficiency"], &rows, 1);
+    let half = &scale.half_capacity;
+    let _ = writeln!(
+        out,
+        "One gateway, unpinned: capacity {} pays/s (closed loop), then an open loop at half of it, \
+         {} pays/s: the latency the gateway adds by its own `Server-Timing` (from reading the request \
+         to its answer, less the wait for Alipay; its ledger commits included), and end to end at the \
+         load generator. Beside it, right after on the same server, `pgbench`: one-row INSERT \
+         transactions at {}/s from 2 clients, each a durable commit.\n",
+        rps(half.capacity_rps),
+        rps(half.rate_rps),
+        count(u64::from(half.commit_rate)),
+    );
+    let limit = half.commit_p99_ms + 1.0;
+    let verdict = if half.added_p99_ms <= limit { "met" } else { "not met" };
+    let rows = vec![
+        vec!["Added by the gateway, at half capacity".to_owned(), ms(half.added_p50_ms), ms(half.added_p99_ms)],
+        vec!["End to end, at half capacity".to_owned(), ms(half.p50_ms), ms(half.p99_ms)],
+        vec!["Durable commit (pgbench)".to_owned(), ms(half.commit_p50_ms), ms(half.commit_p99_ms)],
+    ];
+    table(out, &["Latency", "p50 (ms)", "p99 (ms)"], &rows, 1);
+    let _ = writeln!(out, "Target: the added p99 at most the commit's p99 + 1 ms = {} ms: {verdict}.\n", ms(limit));
 }
 
 #[cfg(test)]
