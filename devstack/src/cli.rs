@@ -10,7 +10,7 @@ use crate::state::State;
 use crate::tenants::{Endpoints, ensure};
 
 #[derive(Debug, Parser)]
-#[command(name = "devstack", about = "The local stack's helper (run by deploy/dev)")]
+#[command(name = "devstack", version, about = "The local stack's helper (run by deploy/dev)")]
 pub struct Cli {
     /// The state directory.
     #[arg(long, default_value = ".dev")]

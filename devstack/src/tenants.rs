@@ -103,6 +103,7 @@ pub async fn ensure(state: &State, endpoints: &Endpoints, stack: &mut StackFile)
             sign_type: demo.sign_type.as_str().into(),
             currency: Some(demo.currency.into()),
             front_door: Some(front_door),
+            environment: Some(format!("{}/gateway.do", endpoints.sandbox_url)),
         });
     }
     let registrations: Vec<&Registration> = merchants.values().collect();

@@ -18,7 +18,7 @@ use crate::tenants_file::TenantsFile;
 use crate::verify::{VerifyOptions, verify};
 
 #[derive(Debug, Parser)]
-#[command(name = "loadtest", about = "Load tests, provisions and benchmarks the Alipay gateway")]
+#[command(name = "loadtest", version, about = "Load tests, provisions and benchmarks the Alipay gateway")]
 pub struct Cli {
     /// Worker threads of the generator (default: one per core).
     #[arg(long, global = true)]
@@ -104,6 +104,10 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Run even with tenants that may be in Alipay's production (the barcodes and amounts are
+    /// made up: real money may be asked of real buyers).
+    #[arg(long)]
+    pub allow_production: bool,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +181,18 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
     let tenants = file.only(args.only.as_deref());
     if tenants.is_empty() {
         anyhow::bail!("no tenant in {} signs with {}", args.tenants.display(), args.only.unwrap_or_default());
+    }
+    let unsafe_to_run: Vec<&str> =
+        tenants.iter().filter(|t| !t.outside_production()).map(|t| t.slug.as_str()).collect();
+    if !unsafe_to_run.is_empty() && !args.allow_production {
+        anyhow::bail!(
+            "{} tenant(s) may be in Alipay's production ({}{}): loadtest makes up barcodes and amounts, so it \
+             runs only with tenants whose `environment` in the tenants file is `sandbox` or a sandbox's gateway.do \
+             (as `loadtest provision` and `deploy/dev` write it); --allow-production runs anyway",
+            unsafe_to_run.len(),
+            unsafe_to_run.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+            if unsafe_to_run.len() > 3 { ", …" } else { "" }
+        );
     }
     let targets = if args.targets.is_empty() { file.gateways() } else { args.targets.clone() };
     if targets.is_empty() {

@@ -111,6 +111,7 @@ pub async fn provision(options: &ProvisionOptions, onboarding: Onboarding) -> an
             sign_type: sign_type.as_str().to_owned(),
             currency: Some(if md5 { "HKD".into() } else { "CNY".into() }),
             front_door,
+            environment: Some(format!("{}/gateway.do", options.sandbox_url)),
         });
     }
     Ok(TenantsFile {

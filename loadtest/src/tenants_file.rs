@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use tenants::model::{Dialect, Environment};
 use uuid::Uuid;
 
 /// One tenant's POS credentials, and what verification needs to find its trades.
@@ -29,6 +30,10 @@ pub struct PosTenant {
     /// The tenant's front door, when it is enabled: what POS software on Alipay's SDKs configures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub front_door: Option<FrontDoorCredentials>,
+    /// The Alipay its calls go to, as onboarded (`sandbox`, `production` or a gateway.do URL):
+    /// `loadtest run` refuses tenants not known to be outside production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 /// What a POS vendor configures in an Alipay SDK to use a tenant's front door.
@@ -69,6 +74,18 @@ fn rsa2() -> String {
 impl PosTenant {
     pub fn is_md5(&self) -> bool {
         self.sign_type.eq_ignore_ascii_case("MD5")
+    }
+
+    /// Whether its calls are known to go elsewhere than Alipay's production (its environment is
+    /// given, and is neither `production` nor production's gateway.do).
+    pub fn outside_production(&self) -> bool {
+        let Some(Ok(environment)) = self.environment.as_deref().map(str::parse::<Environment>) else {
+            return false;
+        };
+        let production = |dialect| Environment::Production.gateway_url(dialect);
+        let url = environment.custom_url().map(|u| u.trim_end_matches('/'));
+        environment != Environment::Production
+            && url.is_none_or(|url| url != production(Dialect::Openapi) && url != production(Dialect::Mapi))
     }
 }
 
@@ -119,5 +136,39 @@ impl TenantsFile {
     /// Only the tenants that sign with `sign_type` (`MD5`, `RSA2`), or all for `None`.
     pub fn only(&self, sign_type: Option<&str>) -> Vec<PosTenant> {
         self.tenants.iter().filter(|t| sign_type.is_none_or(|s| t.sign_type.eq_ignore_ascii_case(s))).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_tenant_known_to_be_outside_production_is_safe_to_load() {
+        let tenant = |environment: Option<&str>| PosTenant {
+            slug: "t".into(),
+            key_id: "k".into(),
+            secret: "s".into(),
+            app_id: "2021000000000001".into(),
+            tenant_id: None,
+            dialect: "openapi".into(),
+            sign_type: "RSA2".into(),
+            currency: None,
+            front_door: None,
+            environment: environment.map(str::to_owned),
+        };
+        for safe in ["sandbox", "http://127.0.0.1:8090/gateway.do"] {
+            assert!(tenant(Some(safe)).outside_production(), "{safe}");
+        }
+        let production = [
+            None,
+            Some("production"),
+            Some("https://openapi.alipay.com/gateway.do"),
+            Some("https://globalmapi.alipay.com/gateway.do/"),
+            Some("not a url"),
+        ];
+        for unsafe_ in production {
+            assert!(!tenant(unsafe_).outside_production(), "{unsafe_:?}");
+        }
     }
 }

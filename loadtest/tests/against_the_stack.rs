@@ -222,3 +222,31 @@ async fn a_run_over_two_gateways_is_split_by_target_and_verified() {
     );
     replica.stop().await;
 }
+
+/// `loadtest run` makes up barcodes and amounts: it refuses tenants that may be in Alipay's
+/// production (said so, or not saying) unless told `--allow-production`, before sending anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_refuses_tenants_that_may_be_in_production() {
+    let stack = Stack::start(Options::default()).await;
+    let mut file = provisioned(&stack, false).await;
+    assert!(file.tenants.iter().all(|t| t.outside_production()), "provisioned on the sandbox: {:?}", file.tenants);
+    file.tenants[0].environment = Some("production".into());
+    file.tenants[1].environment = Some("https://openapi.alipay.com/gateway.do".into());
+    file.tenants[2].environment = None;
+    let path = std::env::temp_dir().join(format!("{}.json", stack::unique("lt-prod")));
+    file.write(&path).unwrap();
+    let calls_before = stack.sandbox_calls(&["alipay.trade.pay", "alipay.acquire.overseas.spot.pay"]).await;
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["run", "--tenants", &path.to_string_lossy(), "--rate", "50", "--duration", "1s", "--quiet"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("3 tenant(s) may be in Alipay's production") && stderr.contains("--allow-production"),
+        "{stderr}"
+    );
+    let calls_after = stack.sandbox_calls(&["alipay.trade.pay", "alipay.acquire.overseas.spot.pay"]).await;
+    assert_eq!(calls_after, calls_before, "nothing was sent");
+    let _ = std::fs::remove_file(&path);
+}

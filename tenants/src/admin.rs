@@ -16,6 +16,7 @@
 //! |---|---|---|
 //! | `GET /admin/tenants` | | list |
 //! | `POST /admin/tenants` | tenant, optional `keys` | create; answers the API secret and webhook secret once |
+//! | `POST /admin/tenants/import` | an array of tenants (as `POST /admin/tenants`), at most 1,000 | each created, or changed to what it says (keys left), or left as it is; per tenant `{"index", "slug", "result": {"action": "created" (with its secrets, once) / "updated" (with `changed`) / "unchanged" / "refused" (with `code`, `detail`)}}` |
 //! | `GET /admin/tenants/{slug}` | | show |
 //! | `PATCH /admin/tenants/{slug}` | fields to change, optional `keys` | update |
 //! | `POST /admin/tenants/{slug}/suspend`, `/resume` | | status |
@@ -128,6 +129,25 @@ fn from_error(error: RegistryError) -> Reply {
                 .into_response()
         }
     }
+}
+
+/// Tenants one `POST /admin/tenants/import` may carry (each its own transaction).
+const MAX_IMPORT: usize = 1_000;
+
+/// One refused line of an import, as its result: `{"action": "refused", "code", "detail"}`.
+fn refusal(error: &RegistryError) -> serde_json::Value {
+    let (code, detail) = match error {
+        RegistryError::Invalid(e) => ("invalid_request", e.0.clone()),
+        RegistryError::Conflict(detail) => ("conflict", detail.clone()),
+        RegistryError::NotFound(_) | RegistryError::NoApiKey { .. } | RegistryError::NoFrontDoor(_) => {
+            ("not_found", error.to_string())
+        }
+        _ => {
+            tracing::error!(%error, "admin API import of a tenant failed");
+            ("unavailable", "the operation could not be done; retry later".to_owned())
+        }
+    };
+    json!({ "action": "refused", "code": code, "detail": detail })
 }
 
 fn json_ok(status: StatusCode, value: &impl serde::Serialize) -> Reply {
@@ -308,6 +328,25 @@ async fn route(
         (&Method::POST, ["admin", "tenants"]) => {
             let (tenant, keys) = new_tenant(parse(body)?)?;
             json_ok(StatusCode::CREATED, &registry.create(actor, tenant, keys).await?)
+        }
+        (&Method::POST, ["admin", "tenants", "import"]) => {
+            let bodies: Vec<CreateBody> = parse(body)?;
+            if bodies.is_empty() || bodies.len() > MAX_IMPORT {
+                return Err(Invalid(format!("give 1 to {MAX_IMPORT} tenants")).into());
+            }
+            let mut results = Vec::with_capacity(bodies.len());
+            for (index, body) in bodies.into_iter().enumerate() {
+                let slug = body.slug.clone();
+                let done = match new_tenant(body) {
+                    Ok((tenant, keys)) => registry.import(actor, tenant, keys).await,
+                    Err(invalid) => Err(invalid.into()),
+                };
+                results.push(match done {
+                    Ok(imported) => json!({ "index": index, "slug": slug, "result": imported }),
+                    Err(error) => json!({ "index": index, "slug": slug, "result": refusal(&error) }),
+                });
+            }
+            json_ok(StatusCode::OK, &json!({ "results": results }))
         }
         (&Method::GET, ["admin", "tenants", slug]) => json_ok(StatusCode::OK, &registry.show(slug).await?),
         (&Method::PATCH, ["admin", "tenants", slug]) => {

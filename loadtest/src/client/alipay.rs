@@ -427,6 +427,7 @@ mod tests {
             sign_type: "RSA2".into(),
             currency: None,
             front_door: None,
+            environment: None,
         };
         let Err(missing) = FrontDoors::new(std::slice::from_ref(&tenant), &Http::new(Duration::from_secs(1), 1)) else {
             panic!("a tenant without a front door")

@@ -105,6 +105,10 @@ pub enum Command {
     RotateMasterKey,
     /// Delete a tenant with no open trades (its secrets are destroyed).
     Delete { slug: String },
+    /// Create or update many tenants (a chain) from a JSON-lines file: one object per line with
+    /// `create`'s fields (docs/runbook.md §1g); each row its own transaction, a second run of the
+    /// same file changes nothing. New credentials go to --credentials-out, never to the terminal.
+    Import(ImportArgs),
     /// The tenant's front door: the Alipay-compatible gateway.do its POS software may call.
     #[command(subcommand)]
     FrontDoor(FrontDoorCommand),
@@ -149,6 +153,16 @@ pub struct CreateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// One JSON object per line; key file paths are relative to the file's folder.
+    #[arg(long)]
+    pub file: String,
+    /// Where the created tenants' credentials go, one JSON object per line: created new, mode 0600.
+    #[arg(long)]
+    pub credentials_out: String,
+}
+
+#[derive(Debug, Args)]
 pub struct UpdateArgs {
     pub slug: String,
     #[arg(long)]
@@ -187,7 +201,7 @@ pub struct LimitArgs {
     pub other_rate: Option<u32>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct SecondaryFields {
     #[arg(long)]
     pub secondary_merchant_id: Option<String>,

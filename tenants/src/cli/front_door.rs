@@ -19,13 +19,13 @@ use crate::model::{Dialect, Invalid};
 use crate::registry::{FrontDoorInput, FrontDoorIssued, FrontDoorView, PosKeySource, RegistryError, parse_overlap};
 
 /// The file generated secrets go to: created (new, 0600) before the operation runs.
-struct SecretsOut {
+pub(super) struct SecretsOut {
     path: String,
     file: File,
 }
 
 impl SecretsOut {
-    fn create(path: &str) -> Result<Self, CliError> {
+    pub(super) fn create(path: &str) -> Result<Self, CliError> {
         let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
             CliError::Invalid(Invalid(format!(
                 "cannot create {path} for the generated secrets (it must not exist): {e}"
@@ -35,13 +35,18 @@ impl SecretsOut {
     }
 
     /// The operation was refused: the (empty) file goes.
-    fn abandon(self) {
+    pub(super) fn abandon(self) {
         drop(self.file);
         let _ = std::fs::remove_file(&self.path);
     }
 
+    /// Adds `text` and waits until it is on disk; answers what failed.
+    pub(super) fn append(&mut self, text: &str) -> std::io::Result<()> {
+        self.file.write_all(text.as_bytes()).and_then(|()| self.file.sync_all())
+    }
+
     fn write(mut self, text: &str) -> Result<String, CliError> {
-        self.file.write_all(text.as_bytes()).and_then(|()| self.file.sync_all()).map_err(|e| {
+        self.append(text).map_err(|e| {
             CliError::Setup(format!(
                 "the front door was changed but its generated secrets could not be written to {}: {e}; \
                  rotate the POS key again",

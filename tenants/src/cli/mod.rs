@@ -7,9 +7,11 @@
 //! - `args`: the command line (clap).
 //! - `render`: tables and JSON.
 //! - `front_door`: the `front-door` commands (generated secrets only to a 0600 file).
+//! - `import`: `import`, a chain's tenants from one JSON-lines file.
 
 mod args;
 mod front_door;
+mod import;
 mod render;
 
 use std::io::Read;
@@ -151,6 +153,31 @@ fn secondary(fields: &args::SecondaryFields) -> Result<Option<SecondaryMerchant>
     }
 }
 
+/// The tenant `create` describes, checked.
+fn new_tenant(create: &args::CreateArgs) -> Result<NewTenant, CliError> {
+    let identity = AlipayIdentity::new(
+        create.dialect.parse()?,
+        create.app_id.as_deref().or(create.partner.as_deref()).unwrap_or_default(),
+        create.seller_id.as_deref(),
+        create.sign_type.parse().map_err(|_| Invalid("sign type must be RSA2, RSA or MD5".into()))?,
+    )?;
+    Ok(NewTenant {
+        slug: create.slug.parse()?,
+        name: crate::model::display_name(&create.name)?,
+        identity,
+        environment: create.environment.parse()?,
+        limits: Limits {
+            pay_rate: create.limits.pay_rate.unwrap_or(Limits::default().pay_rate),
+            pay_burst: create.limits.pay_burst.unwrap_or(Limits::default().pay_burst),
+            other_rate: create.limits.other_rate.unwrap_or(Limits::default().other_rate),
+        }
+        .validate()?,
+        webhook_url: create.webhook_url.as_deref().map(|u| crate::model::http_url("webhook URL", u)).transpose()?,
+        secondary_merchant: secondary(&create.secondary)?,
+    }
+    .validate()?)
+}
+
 async fn registry(cli: &Cli) -> Result<Registry, CliError> {
     let pool = db::pool(&cli.database_url, 2).map_err(|e| CliError::Setup(e.to_string()))?;
     Ok(Registry::new(pool, keyring(cli)?))
@@ -195,31 +222,7 @@ async fn run(cli: Cli) -> Result<String, CliError> {
             Ok(line.to_string())
         }
         Command::Create(create) => {
-            let identity = AlipayIdentity::new(
-                create.dialect.parse()?,
-                create.app_id.as_deref().or(create.partner.as_deref()).unwrap_or_default(),
-                create.seller_id.as_deref(),
-                create.sign_type.parse().map_err(|_| Invalid("sign type must be RSA2, RSA or MD5".into()))?,
-            )?;
-            let new = NewTenant {
-                slug: create.slug.parse()?,
-                name: crate::model::display_name(&create.name)?,
-                identity,
-                environment: create.environment.parse()?,
-                limits: Limits {
-                    pay_rate: create.limits.pay_rate.unwrap_or(Limits::default().pay_rate),
-                    pay_burst: create.limits.pay_burst.unwrap_or(Limits::default().pay_burst),
-                    other_rate: create.limits.other_rate.unwrap_or(Limits::default().other_rate),
-                }
-                .validate()?,
-                webhook_url: create
-                    .webhook_url
-                    .as_deref()
-                    .map(|u| crate::model::http_url("webhook URL", u))
-                    .transpose()?,
-                secondary_merchant: secondary(&create.secondary)?,
-            }
-            .validate()?;
+            let new = new_tenant(create)?;
             let keys = key_input(&create.keys)?;
             let created = registry(&cli).await?.create(&actor, new, keys).await?;
             Ok(render::created(&created, output))
@@ -291,6 +294,7 @@ async fn run(cli: Cli) -> Result<String, CliError> {
             Ok(render::deleted(slug, output))
         }
         Command::FrontDoor(command) => front_door::run(&cli, command, &actor, output).await,
+        Command::Import(import) => import::run(&cli, import, &actor, output).await,
         Command::AdminServe { listen } => {
             let token = admin::AdminToken::from_env().map_err(CliError::Setup)?;
             log_to_stderr();

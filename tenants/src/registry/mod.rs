@@ -6,10 +6,12 @@
 //! - `write`: create, update, status, keys, master key rotation, delete.
 //! - `keys`: the tenant's own Alipay keys as ops give them.
 //! - `credentials`: partner API credentials (issue, rotate with an overlap, revoke).
+//! - `import`: create, or bring to what a list says (a chain's onboarding, line by line).
 //! - [`front_door`]: the Alipay-compatible gateway.do a tenant's POS may call, and its keys.
 
 mod credentials;
 pub mod front_door;
+mod import;
 mod keys;
 mod write;
 
@@ -24,6 +26,7 @@ use uuid::Uuid;
 
 pub use credentials::{IssuedCredential, MAX_OVERLAP, Revoked, parse_overlap};
 pub use front_door::{FrontDoorInput, FrontDoorIssued, FrontDoorView, PlatformKeyView, PosKeySource, PosKeyView};
+pub use import::Imported;
 pub use keys::{AppKeySource, KeyInput};
 pub use write::{Created, MasterKeyRotation};
 

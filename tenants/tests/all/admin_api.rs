@@ -178,3 +178,40 @@ async fn admin_serve_logs_failed_authentications_with_peer_and_route_never_the_t
     assert!(failures[0].contains("reason=wrong") && failures[1].contains("reason=missing"), "{text}");
     assert!(!text.contains(guess) && !text.contains(TOKEN), "a token in the logs: {text}");
 }
+
+#[tokio::test]
+async fn a_chain_imported_over_http_twice_is_created_once() {
+    use reqwest::Method;
+    let db = TestDb::new().await;
+    let api = start(&db).await;
+    let store = |n: u32, pay_rate: u32| {
+        json!({
+            "slug": format!("noodle-{n}"), "name": format!("Noodle Bar {n}"), "dialect": "openapi",
+            "app_id": "2021000000000001", "sign_type": "RSA2",
+            "limits": {"pay_rate": pay_rate, "pay_burst": 10, "other_rate": 10},
+            "keys": {"app_private_key": MERCHANT_PRIVATE_PKCS1, "alipay_public_key": ALIPAY_PUBLIC}
+        })
+    };
+    let bad = json!({"slug": "typo-bar", "name": "Typo", "dialect": "openapi", "sign_type": "RSA9"});
+    let chain = json!([store(1, 20), store(2, 20), bad]);
+    let (status, first) = api.call(Method::POST, "/admin/tenants/import", Some(chain)).await;
+    assert_eq!(status, 200, "{first}");
+    let actions: Vec<&str> =
+        first["results"].as_array().unwrap().iter().map(|r| r["result"]["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["created", "created", "refused"], "{first}");
+    assert!(first["results"][0]["result"]["credential"]["secret"].as_str().unwrap().len() >= 43, "secrets once");
+    assert_eq!(first["results"][2]["result"]["code"], "invalid_request");
+
+    let (_, again) = api.call(Method::POST, "/admin/tenants/import", Some(json!([store(1, 20), store(2, 40)]))).await;
+    let results = again["results"].as_array().unwrap();
+    assert_eq!(
+        (results[0]["result"]["action"].as_str(), results[1]["result"]["action"].as_str()),
+        (Some("unchanged"), Some("updated")),
+        "{again}"
+    );
+    assert_eq!(results[1]["result"]["changed"], json!(["pay_rate"]));
+    assert!(!again.to_string().contains("\"secret\""), "no secret when nothing is created: {again}");
+    assert_eq!(api.call(Method::GET, "/admin/tenants/noodle-2", None).await.1["limits"]["pay_rate"], 40);
+    let (status, problem) = api.call(Method::POST, "/admin/tenants/import", Some(json!([]))).await;
+    assert_eq!((status, problem["code"].as_str()), (400, Some("invalid_request")));
+}

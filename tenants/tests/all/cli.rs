@@ -390,3 +390,86 @@ async fn admin_serve_refuses_the_example_token_of_the_deployment_files() {
     assert!(stderr.starts_with("error: ") && stderr.contains("example"), "{stderr}");
     assert!(!stderr.contains("CHANGE-ME-at-least"), "the token is not repeated: {stderr}");
 }
+
+#[tokio::test]
+async fn a_chain_imported_from_one_file_twice_is_created_once_and_secrets_go_only_to_the_credentials_file() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let (db, k1) = ops().await;
+    let ops = Ops { db: &db, master_keys: k1 };
+    let dir = std::env::temp_dir().join(format!("tenants-import-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("md5.key"), MD5_KEY).unwrap();
+    let alipay_public = vector_key("alipay-public-spki.b64");
+    let store = |n: u32| {
+        json_line(&serde_json::json!({
+            "slug": format!("noodle-{n}"), "name": format!("Noodle Bar {n}"), "dialect": "openapi",
+            "app_id": "2021000000000001", "sign_type": "RSA2", "pay_rate": 20, "generate_app_key": true,
+            "alipay_public_key_file": alipay_public,
+        }))
+    };
+    let global = json_line(&serde_json::json!({
+        "slug": "burger-global", "name": "Burger Town", "dialect": "mapi", "partner": "2088021966645500",
+        "sign_type": "MD5", "secondary_merchant_id": "R-7", "secondary_merchant_name": "Burger Town",
+        "mcc": "5812", "stores": ["7:Central", "8:Harbour"], "md5_key_file": "md5.key",
+    }));
+    let bad = r#"{"slug": "typo-bar", "name": "Typo", "dialect": "openapi", "app_id": "2021000000000001", "sign_type": "RSA2", "pay_rte": 5}"#;
+    let file = dir.join("chain.jsonl");
+    std::fs::write(&file, format!("# the chain\n{}\n{}\n{global}\n{bad}\n", store(1), store(2))).unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let credentials = dir.join("credentials.jsonl").to_string_lossy().into_owned();
+
+    // One bad line is refused on its own; the three others are created.
+    let first = ops.run(&["import", "--file", &file, "--credentials-out", &credentials]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&first.stdout), String::from_utf8_lossy(&first.stderr));
+    assert_eq!(first.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("1 of 4 lines refused"), "{stderr}");
+    assert!(stdout.contains("3 created, 0 updated, 0 unchanged, 1 refused"), "{stdout}");
+    assert!(stdout.contains("typo-bar") && stdout.contains("unknown field `pay_rte`"), "{stdout}");
+    let written = std::fs::read_to_string(&credentials).unwrap();
+    let lines: Vec<serde_json::Value> = written.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{written}");
+    assert_eq!(std::fs::metadata(&credentials).unwrap().permissions().mode() & 0o777, 0o600);
+    for line in &lines {
+        let secret = line["secret"].as_str().unwrap();
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "a secret reached the terminal");
+        assert!(!stdout.contains(line["webhook_secret"].as_str().unwrap()));
+    }
+    let shown = ops.json(&["show", "burger-global"]);
+    assert_eq!(shown["ready"], true);
+    assert_eq!(shown["secondary_merchant"]["stores"].as_array().unwrap().len(), 2);
+    assert_eq!(ops.json(&["show", "noodle-2"])["limits"]["pay_rate"], 20);
+
+    // The same file again (the bad line fixed): nothing changes, no credentials file.
+    let fixed = std::fs::read_to_string(&file).unwrap().replace("pay_rte", "pay_rate");
+    std::fs::write(&file, fixed).unwrap();
+    let again_out = dir.join("again.jsonl").to_string_lossy().into_owned();
+    let before = counts(&db).await;
+    let again = ops.ok(&["import", "--file", &file, "--credentials-out", &again_out]);
+    assert!(again.contains("1 created, 0 updated, 3 unchanged, 0 refused"), "{again}");
+    assert_eq!(std::fs::read_to_string(&again_out).unwrap().lines().count(), 1, "only the fixed line's tenant");
+    let third_out = dir.join("third.jsonl").to_string_lossy().into_owned();
+    let third = ops.ok(&["import", "--file", &file, "--credentials-out", &third_out]);
+    assert!(third.contains("0 created, 0 updated, 4 unchanged, 0 refused"), "{third}");
+    assert!(!std::path::Path::new(&third_out).exists(), "no credentials file when nothing was created");
+    assert_ne!(counts(&db).await, before, "the fixed line's tenant was created");
+
+    // A changed limit is an update of that field only.
+    let raised = std::fs::read_to_string(&file).unwrap().replacen("\"pay_rate\":20", "\"pay_rate\":40", 1);
+    std::fs::write(&file, raised).unwrap();
+    let updated = ops.ok(&["import", "--file", &file, "--credentials-out", &third_out]);
+    assert!(updated.contains("0 created, 1 updated, 3 unchanged") && updated.contains("pay_rate"), "{updated}");
+    assert_eq!(ops.json(&["show", "noodle-1"])["limits"]["pay_rate"], 40);
+
+    // An existing credentials file is never overwritten: refused before anything is read.
+    ops.refused(&["import", "--file", &file, "--credentials-out", &credentials], "must not exist").await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn json_line(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).unwrap()
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos().into()
+}
