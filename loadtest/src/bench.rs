@@ -19,7 +19,10 @@
 //! 5. Many gateways ([`crate::scale`]): MD5 payments over one, two and three gateways given the
 //!    same CPU, then one gateway at half its capacity beside pgbench's durable commits.
 //!
-//! `--only` picks some of them (`md5`, `rsa2`, `front-door`, `mixed`, `scale`); the report then holds only
+//! 6. Alipay's latency ([`crate::latency`]): MD5 payments at 2,000/s with Alipay answering at
+//!    once, as Alipay does, and slowly enough for about 5,000 pays in flight.
+//!
+//! `--only` picks some of them (`md5`, `rsa2`, `front-door`, `mixed`, `scale`, `latency`); the report then holds only
 //! those. Every run is verified against the ledger and the sandbox's ground truth. Time runs at the
 //! sandbox's `--time-scale` 0.1 (the reconciler queries every 500 ms and cancels at 6 s), so
 //! UNKNOWN trades settle within the bench. Writes `bench/report.json`, one SVG per run, and
@@ -91,11 +94,16 @@ pub enum BenchRun {
     /// MD5 payments over one, two and three gateways sharing one core; then one gateway at half
     /// its capacity beside pgbench's durable commits ([`crate::scale`]).
     Scale,
+    /// MD5 payments with Alipay answering at once, as Alipay does, and slowly enough for 5,000
+    /// pays in flight ([`crate::latency`]).
+    Latency,
 }
 
 /// The sandbox's time scale for the bench: Alipay's 5 s and 60 s become 500 ms and 6 s.
 const TIME_SCALE: f64 = 0.1;
 const CONNECTIONS: usize = 64;
+/// The gateways' wait for Alipay (the runs with Alipay's latency wait longer: [`crate::latency`]).
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let binaries = Binaries::next_to_this()?;
@@ -125,7 +133,8 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
     let master = Keyring::generate_line("bench")?;
     let prefix = format!("bench:{}", std::process::id());
     let (_sandbox, sandbox_url) = binaries.sandbox().await?;
-    let (gateway, gateway_url, admin_url) = binaries.gateway(database_url, &args.redis_url, &prefix, &master).await?;
+    let (gateway, gateway_url, admin_url) =
+        binaries.gateway(database_url, &args.redis_url, &prefix, &master, UPSTREAM_TIMEOUT).await?;
     let _reconciler = binaries.reconciler(database_url, &args.redis_url, &prefix, &master).await?;
     ready_within(&admin_url, Duration::from_secs(10)).await?;
     println!("stack up: gateway {gateway_url}, sandbox {sandbox_url}");
@@ -149,6 +158,7 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
     println!("{} tenants provisioned", file.tenants.len());
     let floor = crypto_floor(1)?;
     let front_door_floor = crypto_floor(2)?;
+    let sandbox_hooks = sandbox_url.clone();
     let verify_options =
         VerifyOptions { database_url: database_url.to_owned(), sandbox_url, wait: Duration::from_secs(60) };
     let bench = Bench { targets: vec![gateway_url], verify: verify_options, gateway_pids: vec![gateway.pid()] };
@@ -192,19 +202,33 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
         let (probe, _) = bench.closed_for("All tenants, mixed, capacity", &file.tenants, mixed.clone()).await?;
         let rate = (probe.throughput_rps / 2.0).max(10.0);
         let title = "All tenants, mixed with 1% UNKNOWN, at half capacity";
-        let headline = bench.open(title, &file.tenants, mixed, rate, args.duration).await?;
+        let (headline, _) = bench.open(title, &file.tenants, mixed, rate, args.duration).await?;
         report.throughput_rps = headline.throughput_rps;
         report.p50_ms = headline.latency.p50_ms;
         report.p99_ms = headline.latency.p99_ms;
         report.errors = headline.errors;
         report.runs.extend([probe, headline]);
     }
+    if wanted(BenchRun::Latency) {
+        // A gateway of its own, waiting long enough for a slow Alipay.
+        let timeout = crate::latency::UPSTREAM_TIMEOUT;
+        let (slow, url, admin) = binaries.gateway(database_url, &args.redis_url, &prefix, &master, timeout).await?;
+        ready_within(&admin, Duration::from_secs(10)).await?;
+        if let Some(last) = file.tenants.last() {
+            crate::client::Client::new(&url, Duration::from_secs(5), 1).wait_until_known(last).await;
+        }
+        let one = bench.on(url, slow.pid());
+        let (latency, runs) = crate::latency::measure(&one, &md5, &sandbox_hooks, args.duration).await?;
+        report.latency = Some(latency);
+        report.runs.extend(runs);
+    }
     if wanted(BenchRun::Scale) {
         // Two more gateways on the same database, Redis prefix and tenants.
         let mut all = Bench { targets: bench.targets.clone(), gateway_pids: bench.gateway_pids.clone(), ..bench };
         let mut more = Vec::new();
         for _ in 0..2 {
-            let (extra, url, admin) = binaries.gateway(database_url, &args.redis_url, &prefix, &master).await?;
+            let (extra, url, admin) =
+                binaries.gateway(database_url, &args.redis_url, &prefix, &master, UPSTREAM_TIMEOUT).await?;
             ready_within(&admin, Duration::from_secs(10)).await?;
             if let Some(last) = file.tenants.last() {
                 crate::client::Client::new(&url, Duration::from_secs(5), 1).wait_until_known(last).await;
@@ -230,6 +254,11 @@ pub(crate) struct Bench {
 }
 
 impl Bench {
+    /// The same runs on another gateway alone.
+    pub(crate) fn on(&self, target: String, pid: u32) -> Bench {
+        Bench { targets: vec![target], verify: self.verify.clone(), gateway_pids: vec![pid] }
+    }
+
     /// The first `n` gateways only.
     pub(crate) fn first(&self, n: usize) -> Bench {
         Bench {
@@ -282,10 +311,10 @@ impl Bench {
         mix: Mix,
         rate: f64,
         length: Duration,
-    ) -> anyhow::Result<Report> {
+    ) -> anyhow::Result<(Report, f64)> {
         let load = Load::Open(Schedule::Constant(rate));
         let options = RunOptions { duration: Some(length), ..self.options(title, tenants, Api::Partner, mix, load) };
-        Ok(self.measured(options).await?.0)
+        self.measured(options).await
     }
 
     async fn measured(&self, options: RunOptions) -> anyhow::Result<(Report, f64)> {
@@ -378,13 +407,15 @@ impl Binaries {
         Ok((sandbox, url))
     }
 
-    /// The gateway, its partner API URL and its admin URL.
+    /// The gateway (its calls to Alipay cut at `upstream_timeout`), its partner API URL and its
+    /// admin URL.
     async fn gateway(
         &self,
         database_url: &str,
         redis_url: &str,
         prefix: &str,
         master: &str,
+        upstream_timeout: Duration,
     ) -> anyhow::Result<(Service, String, String)> {
         let config = gateway::Config {
             listen: ANY_PORT,
@@ -397,7 +428,10 @@ impl Binaries {
             worker_threads: Some(1),
             // The pay path alone: Alipay's notification of each payment is another request.
             notifications: false,
-            upstream_timeout: Duration::from_secs(2),
+            // The load generator is one peer (as a load balancer would be), with up to 10,000
+            // connections when Alipay is slow.
+            max_connections_per_peer: 10_000,
+            upstream_timeout,
             first_check: scaled(Duration::from_millis(5_000)),
             deadline: scaled(Duration::from_millis(60_000)),
             qr_check: scaled(Duration::from_millis(15_000)),

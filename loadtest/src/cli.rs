@@ -108,6 +108,11 @@ pub struct RunArgs {
     /// made up: real money may be asked of real buyers).
     #[arg(long)]
     pub allow_production: bool,
+    /// Alipay's answer time for this run, `P50/P99` in milliseconds (`150/600`): the sandbox
+    /// (--sandbox-url or the tenants file's) answers within a log-normal model of it, both
+    /// dialects, and answers at once again after the run.
+    #[arg(long)]
+    pub alipay_latency: Option<sandbox::faults::LatencyModel>,
 }
 
 #[derive(Debug, Args)]
@@ -219,17 +224,23 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
         max_in_flight: args.max_in_flight.max(1),
         progress: !args.quiet,
     };
-    let (mut report, trades) = run(options).await?;
+    let sandbox_url = args.sandbox_url.clone().or(file.sandbox_url.clone());
+    if let Some(model) = args.alipay_latency {
+        let sandbox = sandbox_url.as_deref().ok_or_else(|| anyhow::anyhow!("--alipay-latency needs --sandbox-url"))?;
+        crate::latency::set_alipay_latency(sandbox, Some(model)).await?;
+    }
+    let result = run(options).await;
+    if let (Some(_), Some(sandbox)) = (args.alipay_latency, sandbox_url.as_deref()) {
+        crate::latency::set_alipay_latency(sandbox, None).await?;
+    }
+    let (mut report, trades) = result?;
     if args.verify {
         let verify_options = VerifyOptions {
             database_url: args
                 .database_url
                 .or(file.database_url.clone())
                 .ok_or_else(|| anyhow::anyhow!("--verify needs --database-url"))?,
-            sandbox_url: args
-                .sandbox_url
-                .or(file.sandbox_url.clone())
-                .ok_or_else(|| anyhow::anyhow!("--verify needs --sandbox-url"))?,
+            sandbox_url: sandbox_url.ok_or_else(|| anyhow::anyhow!("--verify needs --sandbox-url"))?,
             wait: args.verify_wait,
         };
         report.verification = Some(verify(&tenants, &trades, &verify_options).await?);

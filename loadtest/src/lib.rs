@@ -13,13 +13,15 @@
 //! - [`provision`]: tenants for a run, written to a [`tenants_file`].
 //! - [`bench`]: the whole stack on this machine (its binaries started with the tests' launcher,
 //!   `service::launch`), the standard runs, `bench/report.json` and `BENCHMARKS.md`.
-//!   [`scale`]: its run over many gateways, and pgbench's commits beside it.
+//!   [`scale`]: its run over many gateways, and pgbench's commits beside it; [`latency`]: its
+//!   runs with Alipay's answer time (the sandbox's latency model, also `run --alipay-latency`).
 //! - [`report`]: what was measured; [`render`]: as Markdown and SVG.
 //! - [`cli`]: the `loadtest` command.
 
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod latency;
 pub mod mix;
 pub mod onboard;
 pub mod provision;

@@ -47,6 +47,9 @@ pub struct Generator {
     /// Requests that started more than 1 ms after their intended time (open loop): a generator
     /// that falls behind shows here, and its latency still counts from the intended time.
     pub late_starts: u64,
+    /// The most calls in flight at once.
+    #[serde(default)]
+    pub peak_in_flight: u64,
 }
 
 /// Every answer a POS got, compared with the ledger's final state and Alipay's ground truth.
@@ -130,6 +133,31 @@ pub struct BenchReport {
     /// Many gateways on one Postgres and Redis; None when not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<ScaleReport>,
+    /// The same pays with Alipay answering at once, as Alipay does, and slowly; None when not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyReport>,
+}
+
+/// Open-loop MD5 pays at one rate on one gateway, Alipay answering in a different time in each.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyReport {
+    pub steps: Vec<LatencyStep>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStep {
+    /// "at once", or the model: "p50 150 ms, p99 600 ms".
+    pub alipay: String,
+    pub rate_rps: f64,
+    pub throughput_rps: f64,
+    pub peak_in_flight: u64,
+    pub gateway_cpu_us_per_pay: f64,
+    /// Sampled every half second during the run.
+    pub peak_rss_mib: f64,
+    pub peak_upstream_connections: u64,
+    pub p99_ms: f64,
+    pub added_p99_ms: f64,
+    pub errors: u64,
 }
 
 /// The same closed loop of MD5 pays over one, two and three gateways given the same CPU (all

@@ -105,6 +105,8 @@ struct Shared {
     recorder: Mutex<Recorder>,
     paid: Mutex<VecDeque<(usize, String)>>,
     in_flight: AtomicUsize,
+    /// The most calls in flight at once.
+    peak_in_flight: AtomicUsize,
     next_trade: AtomicU64,
     /// Calls sent so far (round robin over the targets).
     turn: AtomicU64,
@@ -145,6 +147,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<(Report, Vec<SentTrade>)
         recorder: Mutex::new(Recorder::new(started)),
         paid: Mutex::new(VecDeque::new()),
         in_flight: AtomicUsize::new(0),
+        peak_in_flight: AtomicUsize::new(0),
         next_trade: AtomicU64::new(0),
         turn: AtomicU64::new(0),
         run_id: run_id(),
@@ -185,6 +188,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<(Report, Vec<SentTrade>)
         cpu_us_per_request: if report.requests > 0 { cpu * 1e6 / report.requests as f64 } else { 0.0 },
         cores_busy: cpu / elapsed.as_secs_f64().max(1e-9),
         late_starts: recorder.late_starts,
+        peak_in_flight: shared.peak_in_flight.load(Ordering::Relaxed) as u64,
     };
     Ok((report, recorder.trades.clone()))
 }
@@ -254,7 +258,9 @@ async fn closed_loop(shared: &Arc<Shared>, connections: usize, started: Instant)
 async fn one_call(shared: &Shared, intended: Instant) {
     let (tenant, intent) = next_call(shared);
     let op = intent.op();
-    if shared.in_flight.fetch_add(1, Ordering::AcqRel) >= shared.options.max_in_flight {
+    let before = shared.in_flight.fetch_add(1, Ordering::AcqRel);
+    shared.peak_in_flight.fetch_max(before + 1, Ordering::Relaxed);
+    if before >= shared.options.max_in_flight {
         shared.in_flight.fetch_sub(1, Ordering::AcqRel);
         if let Ok(mut recorder) = shared.recorder.lock() {
             recorder.refuse(op, &Answer::Failed(ErrorKind::Overload));

@@ -66,7 +66,7 @@ pub(crate) async fn measure(
     let one = all.first(1);
     let (probe, _) = one.closed("MD5 payments, one gateway, capacity", md5, Api::Partner, Mix::default(), pays).await?;
     let rate = (probe.throughput_rps / 2.0).max(10.0);
-    let half = one.open("MD5 payments, one gateway, at half capacity", md5, Mix::default(), rate, length).await?;
+    let (half, _) = one.open("MD5 payments, one gateway, at half capacity", md5, Mix::default(), rate, length).await?;
     let (commit_p50_ms, commit_p99_ms) = pgbench(database_url).await?;
     println!("  pgbench durable commits at {COMMIT_RATE}/s: p50 {commit_p50_ms:.2} ms, p99 {commit_p99_ms:.2} ms");
     let half_capacity = HalfCapacity {

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::billing::Billing;
 use crate::clock::Clock;
-use crate::faults::Faults;
+use crate::faults::{Faults, Latencies};
 use crate::ledger::Ledger;
 use crate::merchants::{Merchants, Platform, Registration};
 use crate::notify::Notifier;
@@ -38,6 +38,8 @@ pub struct Config {
     pub bill_url_ttl: Duration,
     /// Where Global's files for MAPI partners are dropped (`<dir>/<partner>/...`), if anywhere.
     pub global_drop_dir: Option<PathBuf>,
+    /// Alipay's answer time by dialect (none: at once); `POST /sandbox/faults` changes it.
+    pub latency: Latencies,
 }
 
 impl Default for Config {
@@ -53,6 +55,7 @@ impl Default for Config {
             max_connections: 10_000,
             bill_url_ttl: Duration::from_secs(30),
             global_drop_dir: None,
+            latency: Latencies::default(),
         }
     }
 }
@@ -108,7 +111,7 @@ impl Sandbox {
             platform,
             ledger: Ledger::new(clock, notifier, config.max_trades),
             stats,
-            faults: Faults::default(),
+            faults: Faults::with_latency(config.latency),
             oauth: OauthCodes::default(),
             billing: Billing::new(config.bill_url_ttl, config.global_drop_dir.clone()),
         });

@@ -1,6 +1,8 @@
 //! Faults injected on purpose (`POST /sandbox/faults`): added latency and a share of requests
 //! answered with an HTTP 502 page, before or after the request was processed; optionally only for
-//! some kinds of call (`"calls": ["cancel"]`), and only for the next `count` of them.
+//! some kinds of call (`"calls": ["cancel"]`), and only for the next `count` of them. And Alipay's
+//! own answer time, per dialect: a log-normal model given by its median and 99th percentile
+//! (`"latency": {"openapi": {"p50_ms": 150, "p99_ms": 600}}`), drawn afresh for every call.
 
 use std::time::Duration;
 
@@ -37,6 +39,79 @@ pub struct FaultConfig {
     /// How many more requests may be faulted; without limit when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+    /// Alipay's answer time by dialect, added to `latency_ms`.
+    #[serde(default, skip_serializing_if = "Latencies::is_empty")]
+    pub latency: Latencies,
+}
+
+/// Alipay's answer time per dialect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latencies {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<LatencyModel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapi: Option<LatencyModel>,
+}
+
+impl Latencies {
+    /// The same model for both dialects.
+    pub fn both(model: LatencyModel) -> Self {
+        Latencies { openapi: Some(model), mapi: Some(model) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.openapi.is_none() && self.mapi.is_none()
+    }
+
+    /// The model of `call`'s dialect (MAPI services are `alipay.acquire.*`).
+    fn of(&self, call: Option<&str>) -> Option<LatencyModel> {
+        if call.is_some_and(|c| c.starts_with("alipay.acquire.")) { self.mapi } else { self.openapi }
+    }
+}
+
+/// A log-normal answer time with this median and 99th percentile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyModel {
+    pub p50_ms: u64,
+    pub p99_ms: u64,
+}
+
+/// The standard normal's 99th percentile.
+const Z_99: f64 = 2.326_347_874;
+
+impl LatencyModel {
+    pub fn validate(&self) -> Result<(), &'static str> {
+        if self.p50_ms == 0 || self.p99_ms < self.p50_ms || self.p99_ms > MAX_LATENCY_MS {
+            return Err("a latency model needs 1 <= p50_ms <= p99_ms <= 120000");
+        }
+        Ok(())
+    }
+
+    /// One answer time (at most [`MAX_LATENCY_MS`]).
+    pub fn draw(&self) -> Duration {
+        let sigma = (self.p99_ms as f64 / self.p50_ms as f64).ln() / Z_99;
+        // Box–Muller: one standard normal from two uniforms (the first in (0, 1]).
+        let (u1, u2) = (1.0 - rand::random::<f64>(), rand::random::<f64>());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let ms = (self.p50_ms as f64 * (sigma * z).exp()).min(MAX_LATENCY_MS as f64);
+        Duration::from_secs_f64(ms / 1000.0)
+    }
+}
+
+impl std::str::FromStr for LatencyModel {
+    type Err = String;
+    /// `P50/P99` in milliseconds: `150/600`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parsed =
+            s.split_once('/').and_then(|(p50, p99)| Some((p50.trim().parse().ok()?, p99.trim().parse().ok()?)));
+        let Some((p50_ms, p99_ms)) = parsed else {
+            return Err(format!("{s:?} is not P50/P99 in milliseconds (150/600)"));
+        };
+        let model = LatencyModel { p50_ms, p99_ms };
+        model.validate().map(|()| model).map_err(str::to_owned)
+    }
 }
 
 impl FaultConfig {
@@ -46,6 +121,9 @@ impl FaultConfig {
         }
         if !(0.0..=1.0).contains(&self.error_rate) {
             return Err("error_rate must be between 0 and 1");
+        }
+        for model in [self.latency.openapi, self.latency.mapi].into_iter().flatten() {
+            model.validate()?;
         }
         if self.calls.iter().any(|call| !KINDS.contains(&call.as_str())) {
             return Err(
@@ -68,6 +146,11 @@ pub struct Fault {
 pub struct Faults(RwLock<FaultConfig>);
 
 impl Faults {
+    /// No fault, Alipay answering in `latency`.
+    pub fn with_latency(latency: Latencies) -> Self {
+        Faults(RwLock::new(FaultConfig { latency, ..FaultConfig::default() }))
+    }
+
     pub fn set(&self, config: FaultConfig) {
         *self.0.write() = config;
     }
@@ -88,7 +171,8 @@ impl Faults {
             *count -= 1;
         }
         let fail = (config.error_rate > 0.0 && rand::random::<f64>() < config.error_rate).then_some(config.mode);
-        Fault { latency: Duration::from_millis(config.latency_ms), fail }
+        let alipay = config.latency.of(call).map_or(Duration::ZERO, |model| model.draw());
+        Fault { latency: Duration::from_millis(config.latency_ms) + alipay, fail }
     }
 }
 
@@ -126,5 +210,23 @@ mod tests {
         assert_eq!(faults.draw(Some("alipay.trade.cancel")).fail, None, "the one fault is spent");
         let bad = FaultConfig { calls: vec!["alipay.trade.cancel".into()], ..FaultConfig::default() };
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn alipays_answer_time_follows_its_model_per_dialect() {
+        let model: LatencyModel = "150/600".parse().unwrap();
+        let mut drawn: Vec<u128> = (0..20_000).map(|_| model.draw().as_micros()).collect();
+        drawn.sort_unstable();
+        let (p50, p99) = (drawn[10_000] as f64 / 1000.0, drawn[19_800] as f64 / 1000.0);
+        assert!((142.0..158.0).contains(&p50), "p50 {p50} ms");
+        assert!((540.0..660.0).contains(&p99), "p99 {p99} ms");
+        for bad in ["600/150", "0/10", "150", "150/999999", "a/b"] {
+            assert!(bad.parse::<LatencyModel>().is_err(), "{bad}");
+        }
+        let faults = Faults::default();
+        let slow = LatencyModel { p50_ms: 1_000, p99_ms: 1_000 };
+        faults.set(FaultConfig { latency: Latencies { mapi: Some(slow), openapi: None }, ..FaultConfig::default() });
+        assert_eq!(faults.draw(Some("alipay.acquire.overseas.spot.pay")).latency, Duration::from_secs(1));
+        assert_eq!(faults.draw(Some("alipay.trade.pay")).latency, Duration::ZERO, "only MAPI's");
     }
 }

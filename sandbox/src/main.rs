@@ -32,6 +32,10 @@ struct Args {
     /// (`<dir>/<partner>/...`, on `POST /sandbox/bills/drop`).
     #[arg(long)]
     global_drop_dir: Option<PathBuf>,
+    /// Alipay's answer time, both dialects: log-normal with this median and 99th percentile in
+    /// milliseconds, `P50/P99` (`150/600`); at once when absent.
+    #[arg(long)]
+    latency: Option<sandbox::faults::LatencyModel>,
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             platform_key_file: args.platform_key,
             max_trades: args.max_trades,
             global_drop_dir: args.global_drop_dir,
+            latency: args.latency.map(sandbox::faults::Latencies::both).unwrap_or_default(),
             ..Config::default()
         };
         let sandbox = Sandbox::start(config).await?;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::{count, decimal, finite, ms, rps};
-use crate::report::{BenchReport, Generator, OperationStats, Report, ScaleReport, Verification};
+use crate::report::{BenchReport, Generator, LatencyReport, OperationStats, Report, ScaleReport, Verification};
 
 /// One run as a Markdown section: a `##` heading with the title, what was run, the headline
 /// figures, then per operation, errors by kind, status mix, the generator's own cost and the
@@ -54,6 +54,9 @@ pub fn bench_markdown(bench: &BenchReport) -> String {
     bench_headline(&mut out, bench);
     if let Some(scale) = &bench.scale {
         scale_markdown(&mut out, scale);
+    }
+    if let Some(latency) = &bench.latency {
+        latency_markdown(&mut out, latency);
     }
     for run in &bench.runs {
         out.push_str(&run_markdown(run));
@@ -272,6 +275,59 @@ fn one_line(text: &str) -> String {
 /// Text for a table cell: on one line, with `|` escaped so it cannot split the cell.
 fn cell(text: &str) -> String {
     one_line(text).replace('|', "\\|")
+}
+
+/// The Alipay-latency section: the same rate with Alipay answering at once, then slower.
+fn latency_markdown(out: &mut String, latency: &LatencyReport) {
+    out.push_str("## Alipay's latency\n\n");
+    out.push_str(
+        "The same open loop of MD5 payments on one gateway of its own (its wait for Alipay 15 s), with the \
+         sandbox answering at once, then within a log-normal model of Alipay's answer time (`--latency` \
+         of `alipay-sandbox`, `loadtest run --alipay-latency`), so that many pays wait on Alipay at once. \
+         The gateway's resident memory and its connections to Alipay are the peaks of samples taken every \
+         half second during each run.\n\n",
+    );
+    let rows: Vec<_> = latency
+        .steps
+        .iter()
+        .map(|step| {
+            vec![
+                cell(&step.alipay),
+                rps(step.throughput_rps),
+                count(step.peak_in_flight),
+                micros(step.gateway_cpu_us_per_pay),
+                format!("{} MiB", decimal(step.peak_rss_mib, 1)),
+                count(step.peak_upstream_connections),
+                ms(step.added_p99_ms),
+                count(step.errors),
+            ]
+        })
+        .collect();
+    let header = [
+        "Alipay answers",
+        "Pays/s",
+        "In flight (peak)",
+        "Gateway CPU per pay",
+        "Gateway RSS (peak)",
+        "Connections to Alipay (peak)",
+        "Added p99 (ms)",
+        "Errors",
+    ];
+    table(out, &header, &rows, 1);
+    let (Some(instant), Some(slowest)) = (latency.steps.first(), latency.steps.last()) else { return };
+    let worst = latency.steps.iter().skip(1).map(|s| s.gateway_cpu_us_per_pay).fold(0.0_f64, f64::max);
+    let cpu_change = (worst / instant.gateway_cpu_us_per_pay.max(f64::MIN_POSITIVE) - 1.0) * 100.0;
+    let cpu_verdict = if cpu_change <= 10.0 { "met" } else { "not met" };
+    let memory_verdict = if slowest.peak_rss_mib < 100.0 { "met" } else { "not met" };
+    let _ = writeln!(
+        out,
+        "Targets: CPU per pay within 10% of Alipay answering at once: {}{}% at worst, {cpu_verdict}; \
+         memory under 100 MiB with {} pays in flight: {} MiB, {memory_verdict}.\n",
+        if cpu_change >= 0.0 { "+" } else { "" },
+        decimal(cpu_change, 1),
+        count(slowest.peak_in_flight),
+        decimal(slowest.peak_rss_mib, 1),
+    );
 }
 
 /// The many-gateways section: scaling at the same CPU, then latency at half capacity beside a
