@@ -33,3 +33,35 @@ async fn the_served_document_matches_what_the_gateway_answers() {
         }
     }
 }
+
+/// Beyond the paths: the merchant webhooks (under `webhooks` in OpenAPI 3.1, `x-webhooks` before),
+/// a production server, and the integration guide linked from `info`. The webhook body's fields
+/// are checked against a real delivery in `partner_clients`.
+#[test]
+fn the_document_describes_webhooks_a_production_server_and_the_guide() {
+    let document: Value = serde_json::from_str(gateway::routes::OPENAPI).unwrap();
+    let webhooks = match document["openapi"].as_str().unwrap() {
+        version if version.starts_with("3.0") => &document["x-webhooks"],
+        _ => &document["webhooks"],
+    };
+    for event in ["payment.succeeded", "payment.failed", "payment.cancelled"] {
+        let operation = &webhooks[event]["post"];
+        let body = &operation["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(body, "#/components/schemas/WebhookEvent", "{event}");
+        let header = operation["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "acq-event").unwrap();
+        assert_eq!(header["in"], "header", "{event}");
+        assert_eq!(header["schema"]["enum"][0], event);
+        let scheme = operation["security"][0].as_object().unwrap().keys().next().unwrap();
+        assert!(document["components"]["securitySchemes"][scheme].is_object(), "{event}: {scheme}");
+        assert!(operation["responses"]["2XX"].is_object(), "{event}");
+    }
+    let servers = document["servers"].as_array().unwrap();
+    assert!(
+        servers.iter().any(|s| s["url"].as_str().unwrap().starts_with("https://") && s["description"] == "production"),
+        "{servers:?}"
+    );
+    let guide = "docs/partner-api.md";
+    assert!(document["info"]["description"].as_str().unwrap().contains(guide));
+    assert_eq!(document["externalDocs"]["url"], guide);
+    assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(guide).is_file());
+}

@@ -20,7 +20,7 @@ use serde_json::Value;
 use stack::*;
 
 use crate::pay_calls;
-use crate::windows::{Payment, SUFFIXES, WINDOWS, held_at};
+use crate::windows::{Payment, WINDOWS, held_at, one_of_each_scenario, send_all};
 
 const SCALE: f64 = 0.1;
 const GRACE: Duration = Duration::from_secs(2);
@@ -46,22 +46,9 @@ async fn postgres_killed_in_any_crash_window_changes_nothing_a_pos_was_told() {
             command.env("FAILPOINTS", format!("{window}={hold}"));
             let mut held = GatewayProcess::spawn(command);
             let pos = Pos { base: held.base.clone(), ..tenant.clone() };
-            let life: Vec<Payment> = SUFFIXES
-                .iter()
-                .map(|suffix| {
-                    let out_trade_no = trade_no(&format!("p{suffix}"));
-                    let body = pos.charge_body(&out_trade_no, &code(suffix), "12.30").to_string().into_bytes();
-                    Payment { pos: pos.clone(), out_trade_no, body, window }
-                })
-                .collect();
+            let life = one_of_each_scenario(&pos, "p", window);
             let calls_before = pay_calls(&stack).await;
-            let sent: Vec<_> = life
-                .iter()
-                .map(|p| {
-                    let (pos, body) = (p.pos.clone(), p.body.clone());
-                    tokio::spawn(async move { pos.try_send_raw("POST", "/v1/payments", body).await })
-                })
-                .collect();
+            let sent = send_all(&life);
             held_at(&stack, window, &life, calls_before).await;
             if window == "pay::after_outcome" {
                 all_recorded(&stack, &life).await;

@@ -49,22 +49,9 @@ async fn a_gateway_killed_in_any_crash_window_loses_nothing() {
             command.env("FAILPOINTS", format!("{window}=pause"));
             let mut doomed = GatewayProcess::spawn(command);
             let pos = Pos { base: doomed.base.clone(), ..tenant.clone() };
-            let life: Vec<Payment> = SUFFIXES
-                .iter()
-                .map(|suffix| {
-                    let out_trade_no = trade_no(&format!("c{suffix}"));
-                    let body = pos.charge_body(&out_trade_no, &code(suffix), "12.30").to_string().into_bytes();
-                    Payment { pos: pos.clone(), out_trade_no, body, window }
-                })
-                .collect();
+            let life = one_of_each_scenario(&pos, "c", window);
             let calls_before = pay_calls(&stack).await;
-            let sent: Vec<_> = life
-                .iter()
-                .map(|p| {
-                    let (pos, body) = (p.pos.clone(), p.body.clone());
-                    tokio::spawn(async move { pos.try_send_raw("POST", "/v1/payments", body).await })
-                })
-                .collect();
+            let sent = send_all(&life);
             held_at(&stack, window, &life, calls_before).await;
             doomed.kill();
             for (payment, answer) in life.iter().zip(sent) {
@@ -114,6 +101,28 @@ async fn a_gateway_killed_in_any_crash_window_loses_nothing() {
     );
     drop(survivor);
     reconciler.stop().await;
+}
+
+/// One payment of each scenario of [`SUFFIXES`] by `pos`, numbered with `prefix`.
+pub(crate) fn one_of_each_scenario(pos: &Pos, prefix: &str, window: &'static str) -> Vec<Payment> {
+    SUFFIXES
+        .iter()
+        .map(|suffix| {
+            let out_trade_no = trade_no(&format!("{prefix}{suffix}"));
+            let body = pos.charge_body(&out_trade_no, &code(suffix), "12.30").to_string().into_bytes();
+            Payment { pos: pos.clone(), out_trade_no, body, window }
+        })
+        .collect()
+}
+
+/// Sends every payment at once; each task answers what its POS heard, or why nothing.
+pub(crate) fn send_all(life: &[Payment]) -> Vec<tokio::task::JoinHandle<Result<(u16, String), reqwest::Error>>> {
+    life.iter()
+        .map(|p| {
+            let (pos, body) = (p.pos.clone(), p.body.clone());
+            tokio::spawn(async move { pos.try_send_raw("POST", "/v1/payments", body).await })
+        })
+        .collect()
 }
 
 /// Waits until the doomed gateway holds a payment at `window`: an intent is committed, Alipay was

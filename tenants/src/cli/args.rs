@@ -106,7 +106,7 @@ pub enum Command {
     /// Delete a tenant with no open trades (its secrets are destroyed).
     Delete { slug: String },
     /// Create or update many tenants (a chain) from a JSON-lines file: one object per line with
-    /// `create`'s fields (docs/runbook.md §1g); each row its own transaction, a second run of the
+    /// `create`'s fields (docs/runbook.md §1h); each row its own transaction, a second run of the
     /// same file changes nothing. New credentials go to --credentials-out, never to the terminal.
     Import(ImportArgs),
     /// The tenant's front door: the Alipay-compatible gateway.do its POS software may call.

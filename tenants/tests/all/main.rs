@@ -12,5 +12,6 @@ mod pools;
 mod postgres_tls;
 mod registry;
 mod revocation;
+mod signing_example;
 mod snapshot;
 mod url_policy;
