@@ -78,6 +78,9 @@ pub struct BenchArgs {
     /// --markdown elsewhere to keep the full ones.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<BenchRun>,
+    /// Run nothing: write the Markdown (and charts) again from this earlier report.json.
+    #[arg(long)]
+    pub from_report: Option<PathBuf>,
 }
 
 /// The bench's runs, as `--only` names them.
@@ -106,13 +109,20 @@ const CONNECTIONS: usize = 64;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let binaries = Binaries::next_to_this()?;
-    let database = Database::create(&args.database_admin_url).await?;
-    let result = bench_on(&args, &binaries, &database.url).await;
-    database.drop_it().await;
-    let report = result?;
+    let report = match &args.from_report {
+        Some(path) => serde_json::from_slice(&std::fs::read(path)?)?,
+        None => {
+            let binaries = Binaries::next_to_this()?;
+            let database = Database::create(&args.database_admin_url).await?;
+            let result = bench_on(&args, &binaries, &database.url).await;
+            database.drop_it().await;
+            result?
+        }
+    };
     std::fs::create_dir_all(&args.out)?;
-    std::fs::write(args.out.join("report.json"), serde_json::to_vec_pretty(&report)?)?;
+    if args.from_report.is_none() {
+        std::fs::write(args.out.join("report.json"), serde_json::to_vec_pretty(&report)?)?;
+    }
     for run in &report.runs {
         std::fs::write(args.out.join(format!("{}.svg", render::slug(&run.title))), render::chart_svg(run))?;
     }
@@ -203,6 +213,7 @@ async fn bench_on(args: &BenchArgs, binaries: &Binaries, database_url: &str) -> 
         let rate = (probe.throughput_rps / 2.0).max(10.0);
         let title = "All tenants, mixed with 1% UNKNOWN, at half capacity";
         let (headline, _) = bench.open(title, &file.tenants, mixed, rate, args.duration).await?;
+        report.capacity_rps = probe.throughput_rps;
         report.throughput_rps = headline.throughput_rps;
         report.p50_ms = headline.latency.p50_ms;
         report.p99_ms = headline.latency.p99_ms;

@@ -107,6 +107,9 @@ pub struct BenchReport {
     pub machine: String,
     /// RFC 3339.
     pub started_at: String,
+    /// The mixed workload's capacity: its closed-loop run's throughput (the headline runs at half).
+    #[serde(default)]
+    pub capacity_rps: f64,
     /// The headline run's (the mixed run's) throughput, percentiles and errors; 0 when not run
     /// (as is every CPU figure of a run not made: `loadtest bench --only`).
     pub throughput_rps: f64,
