@@ -179,5 +179,8 @@ async fn callers_arriving_together_claim_one_batch_not_one_each() {
         callers.spawn(async move { budgets.take(&[("tenant:t1:pay", Rate::per_second(1_000, 100))]).await });
     }
     let refused = callers.join_all().await.iter().filter(|taken| taken.is_err()).count();
-    assert_eq!(refused, 0, "61 calls of a burst of 100");
+    // One batch each would refuse 41. A few may be refused on a loaded machine: an answer later
+    // than the 50 ms wait leaves the calls it claimed at Redis spent and unused here (the budget
+    // errs on the side of granting fewer, never more).
+    assert!(refused <= 3, "{refused} of 61 calls refused with a burst of 100");
 }
