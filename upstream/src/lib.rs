@@ -105,8 +105,14 @@ impl Upstream {
             Outcome::Failed(_) => "failed",
             Outcome::Unknown(_) => "unknown",
         };
-        metrics::histogram!("upstream_seconds", "call" => kind.as_str()).record(started.elapsed().as_secs_f64());
-        metrics::counter!("upstream_answers_total", "call" => kind.as_str(), "outcome" => outcome).increment(1);
+        let dialect = match target.merchant.dialect {
+            alipay::unified::Dialect::OpenApi => "openapi",
+            alipay::unified::Dialect::Mapi => "mapi",
+        };
+        metrics::histogram!("upstream_seconds", "call" => kind.as_str(), "dialect" => dialect)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("upstream_answers_total", "call" => kind.as_str(), "dialect" => dialect, "outcome" => outcome)
+            .increment(1);
         Ok(answer)
     }
 
