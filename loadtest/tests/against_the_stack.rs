@@ -19,10 +19,6 @@ use loadtest::verify::{VerifyOptions, verify};
 use stack::{Options, Stack};
 use tenants::Keyring;
 
-/// One load run at a time: each run's stack has the machine's two cores to itself (with three at
-/// once, a gateway starved of CPU answered `503 busy` now and then, and the run failed on it).
-static ONE_RUN_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Four tenants (two MD5), two provisioned straight into the registry and two through the
 /// gateway's admin API, with their front doors (OpenAPI ones) if `front_door`.
 async fn provisioned(stack: &Stack, front_door: bool) -> loadtest::tenants_file::TenantsFile {
@@ -49,7 +45,7 @@ async fn provisioned(stack: &Stack, front_door: bool) -> loadtest::tenants_file:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_run_is_measured_and_every_answer_verified() {
-    let _alone = ONE_RUN_AT_A_TIME.lock().await;
+    let _alone = stack::alone().await;
     let stack = Stack::start(Options::scaled(0.01)).await;
     let _reconciler = stack.start_reconciler(stack.reconciler_config()).await;
     // Half onboarded straight into the registry, half through the gateway's admin API.
@@ -120,7 +116,7 @@ async fn a_mixed_run_is_measured_and_every_answer_verified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_through_the_front_doors_is_verified_as_strictly() {
-    let _alone = ONE_RUN_AT_A_TIME.lock().await;
+    let _alone = stack::alone().await;
     let stack = Stack::start(Options::scaled(0.01)).await;
     let _reconciler = stack.start_reconciler(stack.reconciler_config()).await;
     // Front doors enabled both ways: straight in the registry, and through the admin API.
@@ -182,7 +178,7 @@ async fn a_run_through_the_front_doors_is_verified_as_strictly() {
 /// query, refund or cancel often reaches the other gateway than its payment did).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_over_two_gateways_is_split_by_target_and_verified() {
-    let _alone = ONE_RUN_AT_A_TIME.lock().await;
+    let _alone = stack::alone().await;
     let stack = Stack::start(Options::scaled(0.01)).await;
     let _reconciler = stack.start_reconciler(stack.reconciler_config()).await;
     let replica = stack.replica().await;

@@ -62,6 +62,15 @@ pub use alipay::test_keys::{ALIPAY_PRIVATE_FILE, ALIPAY_PUBLIC, MD5_KEY, MERCHAN
 pub const ADMIN_TOKEN: &str = "test-admin-token-for-the-gateway-0001";
 pub const LOCAL_REDIS: &str = "redis://127.0.0.1:6379";
 
+/// Holds the machine for one heavy test at a time within a test binary: load runs and crash tests
+/// whose figures and deadlines (I3) a second such test on the same two cores would spoil (three
+/// load runs at once answered `503 busy`; the Postgres crash windows missed I3 by 8 ms beside the
+/// three-gateway test). Keep the guard for the test's length.
+pub async fn alone() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
+
 /// A name nobody used yet in this process (nor, with the pid, on this machine).
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);

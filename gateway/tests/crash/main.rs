@@ -16,10 +16,6 @@ mod windows;
 
 use stack::Stack;
 
-/// One crash test at a time: each kills processes and holds deadlines (I3) that a machine shared
-/// with another such test (three gateways, two reconcilers, terminals) would make it miss.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Pay calls Alipay (the sandbox) received, both dialects.
 async fn pay_calls(stack: &Stack) -> u64 {
     stack.sandbox_calls(&["alipay.trade.pay", "alipay.acquire.overseas.spot.pay"]).await

@@ -28,7 +28,7 @@ const GRACE: Duration = Duration::from_secs(4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_killed_in_any_crash_window_changes_nothing_a_pos_was_told() {
-    let _alone = crate::ONE_AT_A_TIME.lock().await;
+    let _alone = stack::alone().await;
     let postgres = std::sync::Arc::new(PrivatePostgres::start_with("-c wal_writer_delay=10000"));
     let options = Options { notifications: false, postgres_admin_url: postgres.admin_url(), ..Options::scaled(SCALE) };
     let stack = Stack::start(options).await;

@@ -40,7 +40,7 @@ struct Sale {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_gateways_and_two_reconcilers_hold_the_budgets_and_lose_nothing() {
-    let _alone = crate::ONE_AT_A_TIME.lock().await;
+    let _alone = stack::alone().await;
     let mut redis = PrivateRedis::start();
     let options = Options { redis_url: redis.url(), notifications: false, ..Options::scaled(SCALE) };
     let stack = Stack::start(options).await;

@@ -55,7 +55,7 @@ struct Sale {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "minutes long: scripts/soak"]
 async fn soak_under_rotating_faults_loses_nothing() {
-    let _alone = crate::ONE_AT_A_TIME.lock().await;
+    let _alone = stack::alone().await;
     let seconds: u64 = std::env::var("SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
     let postgres = Arc::new(PrivatePostgres::start());
     let mut redis = PrivateRedis::start();

@@ -36,7 +36,7 @@ pub(crate) struct Payment {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_killed_in_any_crash_window_loses_nothing() {
-    let _alone = crate::ONE_AT_A_TIME.lock().await;
+    let _alone = stack::alone().await;
     let stack = Stack::start(Options { notifications: false, ..Options::scaled(SCALE) }).await;
     let reconciler = stack.start_reconciler(stack.reconciler_config()).await;
     let tenants = [stack.openapi_tenant().await, stack.mapi_tenant().await];
