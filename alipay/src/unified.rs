@@ -319,6 +319,9 @@ pub struct Facts {
     pub expires_in: Option<u64>,
     /// Where the bill asked for can be downloaded (for 30 s).
     pub bill_download_url: Option<String>,
+    /// When the money moved, Beijing time (`yyyy-MM-dd HH:mm:ss`): a query's `send_pay_date`,
+    /// a refund query's `gmt_refund_pay`. The day of Alipay's bill that holds it.
+    pub moved_at: Option<String>,
 }
 
 impl Answer {
@@ -363,6 +366,7 @@ fn read_openapi(kind: Kind, body: &[u8], verifier: &Verifier) -> Answer {
             out.trade_status = a.trade_status;
             out.total = a.total_amount;
             out.buyer_user_id = text(&a.buyer_user_id);
+            out.moved_at = a.send_pay_date.clone();
         }),
         Kind::Cancel => lift(read_reply::<trade::TradeCancel>(body, CHARSET, verifier), |a, out| {
             out.out_trade_no = text(&a.out_trade_no);
@@ -379,6 +383,7 @@ fn read_openapi(kind: Kind, body: &[u8], verifier: &Verifier) -> Answer {
             out.out_trade_no = text(&a.out_trade_no);
             out.refund_amount = a.refund_amount;
             out.refund_status = a.refund_status.clone();
+            out.moved_at = a.gmt_refund_pay.clone();
         }),
         Kind::Precreate => lift(read_reply::<trade::TradePrecreate>(body, CHARSET, verifier), |a, out| {
             out.out_trade_no = text(&a.out_trade_no);

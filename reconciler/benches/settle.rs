@@ -1,5 +1,5 @@
-//! How fast settlement reads a trade bill into the ledger and matches it, and that doing so does
-//! not take memory that grows with the bill (issue 18).
+//! How fast settlement reads a trade bill and matches it against the ledger's day, and that doing
+//! so does not take memory that grows with the bill (issue 18).
 //!
 //! For each size (bill rows), in a fresh database with the ledger's schema: a ledger day that
 //! agrees with the bill (90% of rows payments of one OpenAPI account's one tenant, 10% partial
@@ -8,18 +8,18 @@
 //! amounts, 3 paid trades missing from the bill); and the bill ZIP, written with
 //! `bills::write_trade_bill`. Neither is timed. Then this binary runs again as a child (its own
 //! process and peak RSS) that runs the service's path: `read::trade_bill` on a blocking thread
-//! into `Store::load_bill_rows` through the service's bounded channel, then
-//! `Store::bill_disagreements`, on a pool as the reconciler makes it (its statement timeout).
+//! through the service's bounded channel into `matching::match_day` (both sides spilled into
+//! partitions, the ledger's day read by a cursor on a pool as the reconciler makes it, each
+//! partition matched in memory, the few rows outside the window looked up).
 //!
 //! Printed: wall time; the child's CPU; Postgres's CPU over the same interval (every `postgres`
-//! process: the child's backend, its parallel workers, the WAL writer, the checkpointer); rows/s
+//! process: the child's backend, the WAL writer, the checkpointer; and its backend alone); rows/s
 //! per core of both together and of the reconciler alone; the child's peak RSS (VmHWM) before
-//! opening the file and after matching; the disagreements found (checked: exactly those
-//! planted). A second table splits the time between the load (binary COPY) and the matching.
+//! opening the file and after matching; the spill files' size; the disagreements found (checked:
+//! exactly those planted).
 //!
 //! `cargo bench -p reconciler --bench settle [-- ROWS...]` (default: 100000 1000000; at least 20).
-//! `SETTLE_BENCH_KEEP=1` keeps each database (its bill loaded and analysed) and bill file, to
-//! EXPLAIN the matching queries; drop them after.
+//! `SETTLE_BENCH_KEEP=1` keeps each database and bill file; drop them after.
 //! Postgres: `DATABASE_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`), on
 //! this machine (its processes' CPU is read from /proc).
 
@@ -38,11 +38,11 @@ use alipay::{Amount, Currency};
 use bills::{BillHeader, BillPeriod, BillRow, RowKind, SignedAmount, write_trade_bill};
 use ledger::Store;
 use ledger::store::Disagreement;
-use reconciler::bills::read;
+use reconciler::bills::spill::WorkDir;
+use reconciler::bills::{matching, read};
 use time::Date;
 use time::macros::{date, datetime};
 use tokio::sync::mpsc;
-use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 #[global_allocator]
@@ -60,10 +60,6 @@ const PLANTED: [usize; 5] = [3, 2, 2, 3, 0];
 fn account() -> String {
     format!("openapi:{APP_ID}")
 }
-
-/// The runs: the service's path as it is (the load analyses `bill_rows` before it commits; the
-/// matching runs with JIT off and 64 MB of `work_mem`). The column keeps room for comparisons.
-const VARIANTS: [&str; 1] = ["service"];
 
 fn main() {
     if let Ok(spec) = std::env::var(CHILD) {
@@ -91,47 +87,27 @@ fn main() {
             runtime.block_on(admin_run(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")));
             let _ = std::fs::remove_file(&path);
         }
-        runs.extend(outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        runs.push((rows, outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
     }
     println!(
-        "| rows | bill_rows | load+match wall | rows/s (wall) | reconciler CPU | Postgres CPU | rows/s per core | rows/s per core (reconciler alone) | peak RSS before | peak RSS after | disagreements found |"
+        "| rows | match wall | rows/s (wall) | reconciler CPU | Postgres CPU (its backend) | rows/s per core, both | rows/s per core, reconciler | peak RSS before → after | spill files | disagreements found |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-    for (rows, variant, f) in &runs {
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for (rows, f) in &runs {
         let rows_f = *rows as f64;
-        let wall = f["copy_wall"] + f["match_wall"];
-        let cpu = f["copy_cpu"] + f["match_cpu"];
-        let pg = f["copy_pg"] + f["match_pg"];
-        let found = if f["timeout"] > 0.0 {
-            format!("none: statement timeout after {:.1} s of matching", f["match_wall"])
-        } else {
-            format!("{} (as planted)", f["found"])
-        };
         println!(
-            "| {rows} | {variant} | {wall:.2} s | {:.0} | {cpu:.2} s | {pg:.2} s | {:.0} | {:.0} | {:.1} MiB | {:.1} MiB | {found} |",
-            rows_f / wall,
-            rows_f / (cpu + pg),
-            rows_f / cpu,
+            "| {rows} | {:.2} s | {:.0} | {:.2} s | {:.2} s ({:.2} s) | {:.0} | {:.0} | {:.1} → {:.1} MiB | {:.1} MiB | {} (as planted) |",
+            f["wall"],
+            rows_f / f["wall"],
+            f["cpu"],
+            f["pg"],
+            f["backend"],
+            rows_f / (f["cpu"] + f["pg"]),
+            rows_f / f["cpu"],
             f["hwm_before"] / 1024.0,
             f["hwm_after"] / 1024.0,
-        );
-    }
-    println!();
-    println!(
-        "| rows | bill_rows | load (COPY) wall | load: reconciler CPU | load (with ANALYZE): Postgres CPU (its backend) | match wall | match: reconciler CPU | match: Postgres CPU (its backend) |"
-    );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
-    for (rows, variant, f) in &runs {
-        println!(
-            "| {rows} | {variant} | {:.2} s | {:.2} s | {:.2} s ({:.2} s) | {:.2} s | {:.2} s | {:.2} s ({:.2} s) |",
-            f["copy_wall"],
-            f["copy_cpu"],
-            f["copy_pg"],
-            f["copy_backend"],
-            f["match_wall"],
-            f["match_cpu"],
-            f["match_pg"],
-            f["match_backend"],
+            f["spilled"] / 1048576.0,
+            f["found"],
         );
     }
 }
@@ -152,14 +128,8 @@ async fn admin_run(admin: &str, sql: &str) {
 
 type Figures = HashMap<String, f64>;
 
-/// Fills the database at `url`, writes the bill at `path`, runs a child for each variant (the
-/// bill's rows emptied between them); answers their figures.
-fn measure(
-    runtime: &tokio::runtime::Runtime,
-    url: &str,
-    path: &PathBuf,
-    rows: u64,
-) -> Vec<(u64, &'static str, Figures)> {
+/// Fills the database at `url`, writes the bill at `path`, runs the child; answers its figures.
+fn measure(runtime: &tokio::runtime::Runtime, url: &str, path: &PathBuf, rows: u64) -> Figures {
     let tenant = Uuid::new_v4();
     let started = Instant::now();
     runtime.block_on(ledger_day(url, tenant, rows));
@@ -178,26 +148,20 @@ fn measure(
         started.elapsed().as_secs_f64(),
         std::fs::metadata(path).unwrap().len() as f64 / 1048576.0
     );
-    let mut runs = Vec::new();
-    for variant in VARIANTS {
-        // A first load each time (no dead rows to delete; statistics, if any, are kept).
-        runtime.block_on(admin_run(url, "TRUNCATE bill_rows"));
-        runtime.block_on(admin_run(url, "CHECKPOINT"));
-        let spec = format!("{url} {} {rows} {tenant} {variant}", path.display());
-        let output = Command::new(std::env::current_exe().unwrap()).env(CHILD, spec).output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let figures: Figures = String::from_utf8_lossy(&output.stdout)
-            .split_whitespace()
-            .map(|pair| {
-                let (key, value) = pair.split_once('=').unwrap();
-                (key.to_owned(), value.parse().unwrap())
-            })
-            .collect();
-        assert_eq!(figures["rows"] as u64, rows);
-        eprintln!("{rows} rows, {variant}: {figures:?}");
-        runs.push((rows, variant, figures));
-    }
-    runs
+    runtime.block_on(admin_run(url, "CHECKPOINT"));
+    let spec = format!("{url} {} {rows} {tenant}", path.display());
+    let output = Command::new(std::env::current_exe().unwrap()).env(CHILD, spec).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let figures: Figures = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap();
+            (key.to_owned(), value.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(figures["rows"] as u64, rows);
+    eprintln!("{rows} rows: {figures:?}");
+    figures
 }
 
 /// The SQL of [`row`]'s amount of trade `n` (a bigint expression).
@@ -336,11 +300,9 @@ fn row(n: u64, rows: u64) -> BillRow {
     }
 }
 
-/// The child: loads and matches the bill as the service does; prints `key=value` figures.
+/// The child: matches the bill as the service does; prints `key=value` figures.
 fn child(spec: &str) {
-    let [url, path, rows, tenant, _variant] = spec.split(' ').collect::<Vec<_>>()[..] else {
-        panic!("child spec {spec}")
-    };
+    let [url, path, rows, tenant] = spec.split(' ').collect::<Vec<_>>()[..] else { panic!("child spec {spec}") };
     let (path, tenant): (PathBuf, Uuid) = (path.into(), tenant.parse().unwrap());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
@@ -351,51 +313,40 @@ fn child(spec: &str) {
         let backend = u32::try_from(backend).unwrap();
         let store = Store::new(pool.clone());
         let account = account();
+        let work = WorkDir::create(&std::env::temp_dir(), &format!("settle-bench-{rows}")).unwrap();
+        let work_path = work.path().to_owned();
 
         let hwm_before = status_kib("VmHWM:");
         let (pg0, cpu0, t0) = (PgCpu::now(), telemetry::process::own_cpu_seconds(), Instant::now());
         let (feed, bill) = mpsc::channel(read::CHANNEL);
         let reader = tokio::task::spawn_blocking(move || read::trade_bill(path, DAY, feed));
-        let loaded = store.load_bill_rows(&account, DAY, bill).await.unwrap();
+        let matched = matching::match_day(&store, &account, &[tenant], Some(tenant), DAY, bill, work).await.unwrap();
         reader.await.unwrap();
         let (pg1, cpu1, t1) = (PgCpu::now(), telemetry::process::own_cpu_seconds(), Instant::now());
-        let found = store.bill_disagreements(&account, &[tenant], DAY).await;
-        let (pg2, cpu2, t2) = (PgCpu::now(), telemetry::process::own_cpu_seconds(), Instant::now());
         let hwm_after = status_kib("VmHWM:");
+        assert!(!work_path.exists(), "the spill files are removed");
 
-        let timeout = match &found {
-            Err(ledger::StoreError::Db(error)) if error.code() == Some(&SqlState::QUERY_CANCELED) => true,
-            Err(error) => panic!("matching failed: {error:?}"),
-            Ok(found) => {
-                let mut kinds = [0usize; 5];
-                for disagreement in found {
-                    kinds[match disagreement {
-                        Disagreement::PaymentDiffers { .. } => 0,
-                        Disagreement::PaymentNotInLedger { .. } => 1,
-                        Disagreement::RefundDiffers { .. } => 2,
-                        Disagreement::PaymentNotInBill { .. } => 3,
-                        Disagreement::RefundNotInBill { .. } => 4,
-                    }] += 1;
-                }
-                assert_eq!(kinds, PLANTED, "disagreements by kind (planted: {PLANTED:?}): {found:?}");
-                false
-            }
-        };
-        assert_eq!(loaded.to_string(), rows, "rows loaded");
+        let mut kinds = [0usize; 5];
+        for disagreement in &matched.disagreements {
+            kinds[match disagreement {
+                Disagreement::PaymentDiffers { .. } => 0,
+                Disagreement::PaymentNotInLedger { .. } => 1,
+                Disagreement::RefundDiffers { .. } => 2,
+                Disagreement::PaymentNotInBill { .. } => 3,
+                Disagreement::RefundNotInBill { .. } => 4,
+            }] += 1;
+        }
+        assert_eq!(kinds, PLANTED, "disagreements by kind (planted: {PLANTED:?}): {:?}", matched.disagreements);
+        assert_eq!(matched.rows().to_string(), rows, "rows matched");
         println!(
-            "rows={loaded} found={} timeout={} hwm_before={hwm_before} hwm_after={hwm_after} \
-             copy_wall={} copy_cpu={} copy_pg={} copy_backend={} \
-             match_wall={} match_cpu={} match_pg={} match_backend={}",
-            found.as_ref().map_or(0, Vec::len),
-            u8::from(timeout),
+            "rows={} found={} spilled={} hwm_before={hwm_before} hwm_after={hwm_after} wall={} cpu={} pg={} backend={}",
+            matched.rows(),
+            matched.disagreements.len(),
+            matched.spilled_bytes,
             (t1 - t0).as_secs_f64(),
             cpu1 - cpu0,
             pg1.since(&pg0),
             pg1.of(backend) - pg0.of(backend),
-            (t2 - t1).as_secs_f64(),
-            cpu2 - cpu1,
-            pg2.since(&pg1),
-            pg2.of(backend) - pg1.of(backend),
         );
     });
 }

@@ -1,17 +1,15 @@
 //! Settlement's tables: each Alipay account's bill days (leased to one reconciler at a time),
-//! the bill's rows (loaded by binary COPY from a stream, all or nothing), the ledger's
-//! disagreements with them (found in SQL, so memory does not grow with the bill), and the
-//! discrepancies ops resolve.
+//! what a bill's rows are, where the ledger and a bill disagree, and the discrepancies ops
+//! resolve. The ledger's side of a day, and the totals a matched day keeps, are in
+//! `bill_ledger`.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
-use tokio::sync::mpsc;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use super::bill_ledger::PAID;
 use super::{Store, StoreError};
 
 /// A bill day's standing.
@@ -138,7 +136,7 @@ pub struct BilledRow {
     pub finished_at: OffsetDateTime,
 }
 
-/// What a bill reader sends [`Store::load_bill_rows`].
+/// What a bill reader sends settlement's matching.
 #[derive(Debug)]
 pub enum BillFeed {
     Rows(Vec<BilledRow>),
@@ -146,26 +144,6 @@ pub enum BillFeed {
     End,
     /// The file is refused: nothing of it is kept.
     Failed(String),
-}
-
-/// Loading a bill's rows stopped; nothing of it was kept.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("the bill was refused: {0}")]
-    Refused(String),
-    #[error("the bill's reader stopped before its end")]
-    Cut,
-    #[error("a row names a payment or refund already in the bill of another day ({0})")]
-    Repeated(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-fn store_error(error: tokio_postgres::Error) -> LoadError {
-    if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-        return LoadError::Repeated(error.as_db_error().and_then(|e| e.detail()).unwrap_or_default().to_owned());
-    }
-    LoadError::Store(error.into())
 }
 
 /// Where the ledger and a bill disagree (before Alipay is asked who is right).
@@ -193,41 +171,6 @@ pub struct LedgerPayment {
     pub currency: String,
     pub amount_minor: i64,
 }
-
-impl LedgerPayment {
-    fn from_row(row: &tokio_postgres::Row) -> Result<Self, StoreError> {
-        Ok(LedgerPayment {
-            tenant_id: row.try_get("tenant_id")?,
-            out_trade_no: row.try_get("out_trade_no")?,
-            trade_no: row.try_get("l_trade_no")?,
-            state: row.try_get("state")?,
-            currency: row.try_get("l_currency")?,
-            amount_minor: row.try_get("l_amount")?,
-        })
-    }
-}
-
-fn billed_from_row(row: &tokio_postgres::Row) -> Result<BilledRow, StoreError> {
-    Ok(BilledRow {
-        kind: BilledKind::parse(row.try_get("kind")?)?,
-        out_trade_no: row.try_get("out_trade_no")?,
-        out_request_no: row.try_get("out_request_no")?,
-        trade_no: row.try_get("trade_no")?,
-        currency: row.try_get("currency")?,
-        amount_minor: row.try_get("amount_minor")?,
-        fee_minor: row.try_get("fee_minor")?,
-        store_id: row.try_get("store_id")?,
-        finished_at: row.try_get("finished_at")?,
-    })
-}
-
-/// A trade counts as paid: it was, whatever refunds or a reversal did after.
-const PAID: &str = "(t.state IN ('SUCCESS', 'PARTIALLY_REFUNDED', 'REFUNDED') \
-                    OR (t.state = 'CANCELLED' AND t.cancel_action = 'refund'))";
-
-/// What a reversal refunded: all that was refunded, less the refunds the POS asked for.
-const REVERSED: &str = "(t.refunded_minor - (SELECT coalesce(sum(x.amount_minor), 0)::bigint FROM refunds x \
-                        WHERE x.tenant_id = t.tenant_id AND x.out_trade_no = t.out_trade_no AND x.state = 'SUCCESS'))";
 
 /// The most disagreements one day reports (a bill of another account would make every row one).
 pub const MAX_DISAGREEMENTS: i64 = 10_000;
@@ -445,24 +388,6 @@ impl Store {
         Ok(())
     }
 
-    /// Ends a lease: the day is matched, with `discrepancies` found.
-    pub async fn bill_day_matched(&self, account: &str, day: Date, discrepancies: i64) -> Result<(), StoreError> {
-        let client = self.pool.get().await?;
-        client
-            .execute(
-                "UPDATE bill_days d SET state = 'matched', attempts = attempts + 1, last_error = NULL, \
-                 leased_until = NULL, discrepancies = $3, matched_at = now(), \
-                 payments = (SELECT count(*) FROM bill_rows b WHERE b.alipay_account = d.alipay_account \
-                             AND b.day = d.day AND b.kind = 'payment'), \
-                 refunds = (SELECT count(*) FROM bill_rows b WHERE b.alipay_account = d.alipay_account \
-                            AND b.day = d.day AND b.kind = 'refund') \
-                 WHERE alipay_account = $1 AND day = $2",
-                &[&account, &day, &discrepancies],
-            )
-            .await?;
-        Ok(())
-    }
-
     /// The days of `account` (all accounts when `None`) from `from` on, newest first.
     pub async fn bill_days(&self, account: Option<&str>, from: Date, limit: i64) -> Result<Vec<BillDay>, StoreError> {
         let client = self.pool.get().await?;
@@ -489,196 +414,6 @@ impl Store {
                AND r.refunded_at >= $2 AND r.refunded_at < $3)"
         );
         Ok(client.query_one(&sql, &[&account, &start, &end, &tenants]).await?.try_get(0)?)
-    }
-
-    /// Replaces `account`'s rows of `day` with those `feed` sends, in one transaction that
-    /// commits only at [`BillFeed::End`]: a refused or cut file leaves the day's rows as they were.
-    pub async fn load_bill_rows(
-        &self,
-        account: &str,
-        day: Date,
-        mut feed: mpsc::Receiver<BillFeed>,
-    ) -> Result<u64, LoadError> {
-        let mut client = self.pool.get().await.map_err(StoreError::from)?;
-        let tx = client.transaction().await.map_err(store_error)?;
-        tx.execute("DELETE FROM bill_rows WHERE alipay_account = $1 AND day = $2", &[&account, &day])
-            .await
-            .map_err(store_error)?;
-        let sink = tx
-            .copy_in(
-                "COPY bill_rows (alipay_account, day, kind, out_trade_no, out_request_no, trade_no, currency, \
-                 amount_minor, fee_minor, store_id, finished_at) FROM STDIN (FORMAT binary)",
-            )
-            .await
-            .map_err(store_error)?;
-        let types = [
-            Type::TEXT,
-            Type::DATE,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::INT8,
-            Type::INT8,
-            Type::TEXT,
-            Type::TIMESTAMPTZ,
-        ];
-        let writer = BinaryCopyInWriter::new(sink, &types);
-        tokio::pin!(writer);
-        let mut count = 0u64;
-        loop {
-            match feed.recv().await {
-                Some(BillFeed::Rows(rows)) => {
-                    for row in &rows {
-                        writer
-                            .as_mut()
-                            .write(&[
-                                &account,
-                                &day,
-                                &row.kind.as_str(),
-                                &row.out_trade_no,
-                                &row.out_request_no,
-                                &row.trade_no,
-                                &row.currency,
-                                &row.amount_minor,
-                                &row.fee_minor,
-                                &row.store_id,
-                                &row.finished_at,
-                            ])
-                            .await
-                            .map_err(store_error)?;
-                    }
-                    count += rows.len() as u64;
-                }
-                Some(BillFeed::End) => break,
-                Some(BillFeed::Failed(why)) => return Err(LoadError::Refused(why)),
-                None => return Err(LoadError::Cut),
-            }
-        }
-        writer.finish().await.map_err(store_error)?;
-        // Without statistics of the rows just written, Postgres takes the table for one row and
-        // plans the matching as nested loops over it: quadratic, cut by the statement timeout at
-        // 100,000 rows (reconciler/benches/settle.rs). Sampled, so a few hundred ms at most.
-        tx.batch_execute("ANALYZE bill_rows").await.map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(count)
-    }
-
-    /// Where `account`'s ledger (its trades being those of `tenants`, every tenant that ever used
-    /// the account) and its bill of `day` disagree, at most [`MAX_DISAGREEMENTS`] of each kind.
-    pub async fn bill_disagreements(
-        &self,
-        account: &str,
-        tenants: &[Uuid],
-        day: Date,
-    ) -> Result<Vec<Disagreement>, StoreError> {
-        let (start, end) = beijing_bounds(day);
-        let mut connection = self.pool.get().await?;
-        // Hash joins of a day's rows want memory; compiling the plans (JIT) costs more than it
-        // saves on queries that mostly find nothing.
-        let client = connection.transaction().await?;
-        client.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off").await?;
-        let mut found = Vec::new();
-
-        let payments = format!(
-            "SELECT b.*, t.tenant_id, t.state, t.trade_no AS l_trade_no, t.currency AS l_currency, \
-             t.amount_minor AS l_amount FROM bill_rows b LEFT JOIN trades t \
-             ON t.alipay_account = b.alipay_account AND t.out_trade_no = b.out_trade_no \
-             WHERE b.alipay_account = $1 AND b.day = $2 AND b.kind = 'payment' \
-             AND NOT coalesce({PAID} AND t.amount_minor = b.amount_minor AND t.currency = b.currency \
-                               AND (t.trade_no IS NULL OR t.trade_no = b.trade_no), false) \
-             LIMIT $3"
-        );
-        for row in client.query(&payments, &[&account, &day, &MAX_DISAGREEMENTS]).await? {
-            let billed = billed_from_row(&row)?;
-            let tenant: Option<Uuid> = row.try_get("tenant_id")?;
-            found.push(match tenant {
-                None => Disagreement::PaymentNotInLedger { row: billed },
-                Some(_) => Disagreement::PaymentDiffers { row: billed, ledger: LedgerPayment::from_row(&row)? },
-            });
-        }
-
-        let refunds = format!(
-            "SELECT b.*, t.tenant_id, r.amount_minor AS r_amount, r.state AS r_state, \
-             CASE WHEN t.state = 'CANCELLED' AND t.cancel_action = 'refund' THEN {REVERSED} END AS reversed \
-             FROM bill_rows b LEFT JOIN trades t ON t.alipay_account = b.alipay_account AND t.out_trade_no = b.out_trade_no \
-             LEFT JOIN refunds r ON r.tenant_id = t.tenant_id AND r.out_trade_no = t.out_trade_no \
-               AND r.wire_request_no = b.out_request_no \
-             WHERE b.alipay_account = $1 AND b.day = $2 AND b.kind = 'refund' \
-             AND NOT coalesce((r.state = 'SUCCESS' AND r.amount_minor = b.amount_minor) \
-               OR (r.state IS NULL AND b.out_request_no = b.out_trade_no AND t.state = 'CANCELLED' \
-                   AND t.cancel_action = 'refund' AND {REVERSED} = b.amount_minor), false) \
-             LIMIT $3"
-        );
-        for row in client.query(&refunds, &[&account, &day, &MAX_DISAGREEMENTS]).await? {
-            let r_state: Option<String> = row.try_get("r_state")?;
-            let ledger_minor = match r_state.as_deref() {
-                Some("SUCCESS") => row.try_get("r_amount")?,
-                Some(_) => None,
-                None => row.try_get("reversed")?,
-            };
-            found.push(Disagreement::RefundDiffers {
-                row: billed_from_row(&row)?,
-                tenant_id: row.try_get("tenant_id")?,
-                ledger_minor,
-            });
-        }
-
-        // Trades of the account's tenants only (their time index), paid on the day, not billed on
-        // any day (a payment near midnight may be on the day before's bill).
-        let unbilled = format!(
-            "SELECT t.tenant_id, t.out_trade_no, t.state, t.trade_no AS l_trade_no, t.currency AS l_currency, \
-             t.amount_minor AS l_amount FROM trades t \
-             WHERE t.tenant_id = ANY($5) \
-             AND t.alipay_account = $1 AND t.created_at >= $2::timestamptz - interval '1 day' AND t.created_at < $3 AND {PAID} \
-             AND coalesce(t.paid_at, t.created_at) >= $2 AND coalesce(t.paid_at, t.created_at) < $3 \
-             AND NOT EXISTS (SELECT 1 FROM bill_rows b WHERE b.alipay_account = t.alipay_account \
-               AND b.kind = 'payment' AND b.out_trade_no = t.out_trade_no AND b.out_request_no = '') \
-             LIMIT $4"
-        );
-        for row in client.query(&unbilled, &[&account, &start, &end, &MAX_DISAGREEMENTS, &tenants]).await? {
-            found.push(Disagreement::PaymentNotInBill { ledger: LedgerPayment::from_row(&row)? });
-        }
-
-        let unbilled_refunds = "SELECT t.tenant_id, t.out_trade_no, t.state, t.trade_no AS l_trade_no, \
-             t.currency AS l_currency, t.amount_minor AS l_amount, r.wire_request_no, r.amount_minor AS r_amount \
-             FROM refunds r JOIN trades t USING (tenant_id, out_trade_no) \
-             WHERE r.tenant_id = ANY($5) \
-             AND t.alipay_account = $1 AND r.state = 'SUCCESS' AND r.refunded_at >= $2 AND r.refunded_at < $3 \
-             AND NOT EXISTS (SELECT 1 FROM bill_rows b WHERE b.alipay_account = $1 AND b.kind = 'refund' \
-               AND b.out_trade_no = r.out_trade_no AND b.out_request_no = r.wire_request_no) \
-             LIMIT $4";
-        for row in client.query(unbilled_refunds, &[&account, &start, &end, &MAX_DISAGREEMENTS, &tenants]).await? {
-            found.push(Disagreement::RefundNotInBill {
-                ledger: LedgerPayment::from_row(&row)?,
-                out_request_no: row.try_get("wire_request_no")?,
-                amount_minor: row.try_get("r_amount")?,
-            });
-        }
-
-        let unbilled_reversals = format!(
-            "SELECT t.tenant_id, t.out_trade_no, t.state, t.trade_no AS l_trade_no, t.currency AS l_currency, \
-             t.amount_minor AS l_amount, {REVERSED} AS reversed FROM trades t \
-             WHERE t.tenant_id = ANY($5) \
-             AND t.alipay_account = $1 AND t.created_at >= $2::timestamptz - interval '1 day' AND t.created_at < $3 \
-             AND t.state = 'CANCELLED' AND t.cancel_action = 'refund' \
-             AND coalesce(t.cancel_requested_at, t.updated_at) >= $2 AND coalesce(t.cancel_requested_at, t.updated_at) < $3 \
-             AND {REVERSED} > 0 \
-             AND NOT EXISTS (SELECT 1 FROM bill_rows b WHERE b.alipay_account = $1 AND b.kind = 'refund' \
-               AND b.out_trade_no = t.out_trade_no AND b.out_request_no = t.out_trade_no) \
-             LIMIT $4"
-        );
-        for row in client.query(&unbilled_reversals, &[&account, &start, &end, &MAX_DISAGREEMENTS, &tenants]).await? {
-            let ledger = LedgerPayment::from_row(&row)?;
-            found.push(Disagreement::RefundNotInBill {
-                out_request_no: ledger.out_trade_no.clone(),
-                amount_minor: row.try_get("reversed")?,
-                ledger,
-            });
-        }
-        client.commit().await?;
-        Ok(found)
     }
 
     /// Stores a discrepancy unless the same one (account, day, row, class) is stored already;

@@ -9,7 +9,8 @@
 //!   to the statements of `trades`, so concurrent ones share a statement and a commit.
 //! - `notifications`, `refunds`, `outbox` (merchant webhooks), `reconcile` (the reconciler's
 //!   claims and sweeps), `reports` (on a pool of their own when the service gives one), `bills`
-//!   (settlement: bill days, bill rows, their disagreements with the ledger, discrepancies).
+//!   (settlement: bill days, bill rows, their disagreements with the ledger, discrepancies) and
+//!   `bill_ledger` (the ledger's side of a bill day, streamed; a matched day's totals).
 //!
 //! Pools are bounded (`tenants::db::PoolLimits`): a wait for a connection that runs out is
 //! [`StoreError::Busy`], a statement Postgres cut short is [`StoreError::timed_out`].
@@ -23,6 +24,7 @@ macro_rules! sql {
 }
 
 mod batch;
+mod bill_ledger;
 mod bills;
 mod notifications;
 mod outbox;
@@ -40,9 +42,10 @@ use batch::Lane;
 use trades::Record;
 pub(crate) use trades::{read_many, record_on};
 
+pub use bill_ledger::{BillTotal, LedgerEntry, LedgerRefund, LedgerTrade, MatchedDay};
 pub use bills::{
     BillDay, BillFeed, BilledKind, BilledRow, DayState, Disagreement, Discrepancy, DiscrepancyClass, DiscrepancyFilter,
-    LedgerPayment, LoadError, MAX_DISAGREEMENTS, NewDiscrepancy, beijing_bounds, serialize_day,
+    LedgerPayment, MAX_DISAGREEMENTS, NewDiscrepancy, beijing_bounds, serialize_day,
 };
 pub use notifications::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
 pub use outbox::{AfterAttempt, Attempt, Delivery, DeliveryReport, event_of};

@@ -95,12 +95,9 @@ impl Store {
         let client = self.reports.get().await?;
         let statement = client
             .prepare_cached(
-                "SELECT b.day, t.store_id, b.currency, sum(b.fee_minor)::bigint AS fees, \
-                 sum(CASE WHEN b.kind = 'payment' THEN b.amount_minor ELSE -b.amount_minor END + b.fee_minor)::bigint \
-                 AS net FROM bill_rows b JOIN trades t ON t.alipay_account = b.alipay_account \
-                 AND t.out_trade_no = b.out_trade_no \
-                 WHERE b.alipay_account = $2 AND t.tenant_id = $1 AND b.day >= $3 AND b.day <= $4 \
-                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                "SELECT day, nullif(store_id, '') AS store_id, currency, fees_minor AS fees, net_minor AS net \
+                 FROM bill_totals WHERE alipay_account = $2 AND tenant_id = $1 AND day >= $3 AND day <= $4 \
+                 ORDER BY 1, 2, 3",
             )
             .await?;
         let rows = client.query(&statement, &[&tenant_id, &account, &from, &to]).await?;

@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod bills;
 mod helpers;
 mod reconcile;
 mod state_machine;

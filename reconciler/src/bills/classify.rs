@@ -27,10 +27,14 @@ enum Said {
     Trade {
         status: TradeStatus,
         total_minor: Option<i64>,
+        /// The Beijing day it was paid (whose bill holds it).
+        paid_on: Option<Date>,
     },
     Refund {
         done: bool,
         amount_minor: Option<i64>,
+        /// The Beijing day it was done (whose bill holds it).
+        done_on: Option<Date>,
     },
 }
 
@@ -40,10 +44,10 @@ impl Said {
             Said::NotAsked => "Alipay not asked (query budget spent)".into(),
             Said::Unclear(why) => format!("Alipay's answer proved nothing ({why})"),
             Said::NoSuch(code) => format!("Alipay has no such trade or refund ({code})"),
-            Said::Trade { status, total_minor } => {
+            Said::Trade { status, total_minor, .. } => {
                 format!("Alipay: {} for {}", status.as_str(), minor_text(*total_minor))
             }
-            Said::Refund { done, amount_minor } => {
+            Said::Refund { done, amount_minor, .. } => {
                 format!("Alipay: refund {} for {}", if *done { "done" } else { "not done" }, minor_text(*amount_minor))
             }
         }
@@ -62,6 +66,16 @@ impl Said {
             Said::Trade { total_minor, .. } => *total_minor,
             Said::Refund { amount_minor, .. } => *amount_minor,
             _ => None,
+        }
+    }
+
+    /// Alipay has the money moved on a day other than `day`: that day's bill holds it, not this
+    /// one (the ledger's clock put it a little either side of midnight).
+    fn moved_on_another_day(&self, day: Date) -> bool {
+        match self {
+            Said::Trade { status, paid_on: Some(on), .. } => status.is_paid() && *on != day,
+            Said::Refund { done: true, done_on: Some(on), .. } => *on != day,
+            _ => false,
         }
     }
 }
@@ -91,7 +105,11 @@ impl Asker<'_> {
         let Some(answer) = self.ask(&Request::Query { out_trade_no: &no }).await else { return Said::NotAsked };
         match answer.outcome {
             Outcome::Success => match answer.facts.trade_status {
-                Some(status) => Said::Trade { status, total_minor: to_minor(answer.facts.total, currency) },
+                Some(status) => Said::Trade {
+                    status,
+                    total_minor: to_minor(answer.facts.total, currency),
+                    paid_on: beijing_day(answer.facts.moved_at.as_deref()),
+                },
                 None => Said::Unclear("no trade_status".into()),
             },
             Outcome::Failed(failure) => Said::NoSuch(failure.to_string()),
@@ -114,11 +132,16 @@ impl Asker<'_> {
                 done: answer.facts.refund_status.as_deref().is_none_or(|s| s == "REFUND_SUCCESS")
                     && answer.facts.refund_amount.is_some(),
                 amount_minor: to_minor(answer.facts.refund_amount, currency),
+                done_on: beijing_day(answer.facts.moved_at.as_deref()),
             },
             Outcome::Failed(failure) => Said::NoSuch(failure.to_string()),
             Outcome::Unknown(reason) => Said::Unclear(format!("{reason:?}")),
         }
     }
+}
+
+fn beijing_day(text: Option<&str>) -> Option<Date> {
+    Some(alipay::time_text::parse_beijing_datetime(text?)?.to_offset(alipay::time_text::BEIJING).date())
 }
 
 fn to_minor(value: Option<alipay::money::Decimal>, currency: &str) -> Option<i64> {
@@ -135,13 +158,15 @@ pub struct DayOf<'a> {
     pub sole_tenant: Option<Uuid>,
 }
 
-/// Classifies one disagreement, asking Alipay, and records a payment only Alipay knows.
+/// Classifies one disagreement, asking Alipay, and records a payment only Alipay knows. `None`:
+/// no discrepancy after all (what the ledger holds as done on the day and the day's bill does not,
+/// Alipay has done on another day: that day's bill holds it).
 pub async fn classify(
     store: &Store,
     asker: &mut Asker<'_>,
     of: &DayOf<'_>,
     disagreement: Disagreement,
-) -> Result<NewDiscrepancy, ledger::StoreError> {
+) -> Result<Option<NewDiscrepancy>, ledger::StoreError> {
     let base = |class, kind, out_trade_no: &str, out_request_no: &str| NewDiscrepancy {
         alipay_account: of.account.to_owned(),
         day: of.day,
@@ -157,7 +182,7 @@ pub async fn classify(
         alipay_minor: None,
         detail: String::new(),
     };
-    Ok(match disagreement {
+    Ok(Some(match disagreement {
         Disagreement::PaymentNotInLedger { row } => {
             let said = asker.trade(&row.out_trade_no, &row.currency).await;
             let mut found =
@@ -215,6 +240,9 @@ pub async fn classify(
         }
         Disagreement::PaymentNotInBill { ledger } => {
             let said = asker.trade(&ledger.out_trade_no, &ledger.currency).await;
+            if said.moved_on_another_day(of.day) {
+                return Ok(None);
+            }
             let class = if said.paid() == Some(false) {
                 DiscrepancyClass::StatusMismatch
             } else {
@@ -222,22 +250,31 @@ pub async fn classify(
             };
             let mut found = of_ledger(base(class, BilledKind::Payment, &ledger.out_trade_no, ""), &ledger);
             found.alipay_minor = said.minor();
-            found.detail = format!("the ledger has it {} and no bill holds it; {}", ledger.state, said.text());
+            found.detail = format!(
+                "the ledger has it {} on the day and the day's bill does not hold it; {}",
+                ledger.state,
+                said.text()
+            );
             found
         }
         Disagreement::RefundNotInBill { ledger, out_request_no, amount_minor } => {
             let said = asker.refund(&ledger.out_trade_no, &out_request_no, &ledger.currency).await;
+            if said.moved_on_another_day(of.day) {
+                return Ok(None);
+            }
             let mut found = of_ledger(
                 base(DiscrepancyClass::RefundMismatch, BilledKind::Refund, &ledger.out_trade_no, &out_request_no),
                 &ledger,
             );
             found.ledger_minor = Some(amount_minor);
             found.alipay_minor = said.minor();
-            found.detail =
-                format!("the ledger refunded {amount_minor} on the day and no bill holds it; {}", said.text());
+            found.detail = format!(
+                "the ledger refunded {amount_minor} on the day and the day's bill does not hold it; {}",
+                said.text()
+            );
             found
         }
-    })
+    }))
 }
 
 fn billed(mut found: NewDiscrepancy, row: &BilledRow) -> NewDiscrepancy {
@@ -283,4 +320,34 @@ async fn record(store: &Store, of: &DayOf<'_>, tenant: Uuid, row: &BilledRow) ->
         NotificationOutcome::AlreadyKnown(_) => "already in the ledger".into(),
         NotificationOutcome::Refused(why) => format!("not recorded: {why}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn money_alipay_moved_on_another_beijing_day_belongs_to_that_days_bill() {
+        let day = date!(2026 - 03 - 14);
+        let paid = |at: &str| Said::Trade {
+            status: TradeStatus::TradeSuccess,
+            total_minor: Some(100),
+            paid_on: beijing_day(Some(at)),
+        };
+        assert!(!paid("2026-03-14 23:59:59").moved_on_another_day(day));
+        assert!(paid("2026-03-15 00:00:01").moved_on_another_day(day));
+        assert!(paid("2026-03-13 23:59:59").moved_on_another_day(day));
+        let closed =
+            Said::Trade { status: TradeStatus::TradeClosed, total_minor: None, paid_on: Some(date!(2026 - 03 - 15)) };
+        assert!(!closed.moved_on_another_day(day), "not paid at all: a discrepancy of the day");
+        let refund = |done, at: &str| Said::Refund { done, amount_minor: Some(5), done_on: beijing_day(Some(at)) };
+        assert!(refund(true, "2026-03-15 00:00:00").moved_on_another_day(day));
+        assert!(!refund(false, "2026-03-15 00:00:00").moved_on_another_day(day));
+        assert!(!refund(true, "2026-03-14 00:00:00").moved_on_another_day(day));
+        assert!(
+            !Said::Trade { status: TradeStatus::TradeSuccess, total_minor: None, paid_on: beijing_day(Some("soon")) }
+                .moved_on_another_day(day)
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The daily close: each Alipay account's bill of day D, fetched at 10:00 Beijing time or later,
-//! kept as downloaded (with its SHA-256) before it is read, read as a stream into the ledger's
-//! `bill_rows`, matched against the ledger in SQL, and every disagreement classified by asking
-//! Alipay (the third way) and stored as a discrepancy for ops to resolve. Fetching and matching a
+//! kept as downloaded (with its SHA-256) before it is read, read as a stream and matched against
+//! the ledger's day a partition at a time (memory does not grow with the day), and every
+//! disagreement classified by asking Alipay (the third way) and stored as a discrepancy for ops
+//! to resolve; the day keeps its totals per tenant and store (the sales report's settled columns). Fetching and matching a
 //! day again changes nothing; a day in progress is never fetched.
 //!
 //! A bill is an Alipay account's (an OpenAPI app's, asked for with the keys of one of its
@@ -13,6 +14,7 @@
 //!   one day: what the daily job, the CLI and the tests run).
 //! - [`download`]: the link (`alipay.data.dataservice.bill.downloadurl.query`) and the download.
 //! - [`read`]: the kept file into rows, on a blocking thread.
+//! - [`matching`]: the rows against the ledger's day; [`spill`]: the partitions on disk.
 //! - [`global`]: a Global (MAPI) partner's transaction file, from the SFTP drop's folder.
 //! - [`classify`]: Alipay asked, the disagreement classified.
 //! - [`daily`]: the loop that runs the close for every live account.
@@ -21,14 +23,16 @@ pub mod classify;
 pub mod daily;
 pub mod download;
 pub mod global;
+pub mod matching;
 pub mod read;
+pub mod spill;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ledger::Store;
-use ledger::store::{BillFeed, DayState, LoadError};
+use ledger::store::{BillFeed, DayState, MatchedDay};
 use serde::Serialize;
 use tenants::snapshot::{Snapshot, Snapshots, Tenant};
 use time::{Date, OffsetDateTime};
@@ -39,6 +43,8 @@ use uuid::Uuid;
 use crate::config::Config;
 use classify::{Asker, DayOf};
 use download::{DownloadClient, DownloadLimits, FetchError};
+use matching::MatchError;
+use spill::WorkDir;
 
 /// One Alipay account and its live tenants.
 #[derive(Clone)]
@@ -246,36 +252,49 @@ impl Settlement {
                 let _ = feed.blocking_send(BillFeed::End);
             }),
         };
-        let loaded = self.store.load_bill_rows(&account.name, day, rows).await;
+        let sole_tenant = match account.tenants.as_slice() {
+            [only] => Some(only.id),
+            _ => None,
+        };
+        let work = WorkDir::create(folder, &day.to_string()).map_err(|e| SettleError::Later(e.to_string()))?;
+        let matched = matching::match_day(&self.store, &account.name, &tenants, sole_tenant, day, rows, work).await;
         let _ = reader.await;
-        let count = loaded.map_err(|error| match error {
-            LoadError::Store(error) => SettleError::Store(error),
+        let matched = matched.map_err(|error| match error {
+            MatchError::Store(error) => SettleError::Store(error),
+            MatchError::Disk(error) => SettleError::Later(error.to_string()),
             refused => {
                 metrics::counter!("bill_files_refused_total").increment(1);
                 SettleError::Later(refused.to_string())
             }
         })?;
 
-        let disagreements = self.store.bill_disagreements(&account.name, &tenants, day).await?;
-        let found = disagreements.len();
-        let sole_tenant = match account.tenants.as_slice() {
-            [only] => Some(only.id),
-            _ => None,
-        };
+        let found = matched.disagreements.len() as u64 + matched.more;
         let of = DayOf { account: &account.name, day, sole_tenant };
         let mut asker = Asker { upstream: &self.upstream, caller, budget: self.config.bills_max_queries };
-        let mut new = 0;
-        for disagreement in disagreements {
-            let discrepancy = classify::classify(&self.store, &mut asker, &of, disagreement).await?;
+        let (mut new, mut elsewhere) = (0, 0u64);
+        for disagreement in matched.disagreements {
+            let Some(discrepancy) = classify::classify(&self.store, &mut asker, &of, disagreement).await? else {
+                elsewhere += 1;
+                continue;
+            };
             if self.store.record_discrepancy(&discrepancy).await? {
                 new += 1;
                 metrics::counter!("bill_discrepancies_total", "class" => discrepancy.class.as_str()).increment(1);
             }
         }
-        self.store.bill_day_matched(&account.name, day, i64::try_from(found).unwrap_or(i64::MAX)).await?;
+        let found = found - elsewhere;
+        let day_figures = MatchedDay {
+            payments: matched.payments,
+            refunds: matched.refunds,
+            discrepancies: i64::try_from(found).unwrap_or(i64::MAX),
+            totals: matched.totals,
+        };
+        self.store.bill_day_matched(&account.name, day, &day_figures).await?;
         metrics::counter!("bill_days_total", "outcome" => "matched").increment(1);
+        let count = matched.payments.unsigned_abs() + matched.refunds.unsigned_abs();
         metrics::counter!("bill_rows_total").increment(count);
         let file = kept.map(|k| (k.path.display().to_string(), k.sha256.iter().map(|b| format!("{b:02x}")).collect()));
+        let found = usize::try_from(found).unwrap_or(usize::MAX);
         Ok(report(account, day, DayState::Matched, count, found, new, file))
     }
 }

@@ -9,6 +9,7 @@ mod bills;
 mod crash;
 mod exclusive;
 mod helpers;
+mod matching;
 mod pools;
 mod pos_notify;
 mod qr;

@@ -1,0 +1,246 @@
+//! The ledger's side of a bill day, as settlement matches it (in the reconciler's memory, a
+//! partition at a time, so neither the bill nor the ledger day is ever held whole): the account's
+//! trades and refunds of the day and the day before, streamed through a cursor; the trades and
+//! refunds a few bill rows name outside that window; and, once matched, the day's totals per
+//! tenant and store (what the sales report's settled columns read).
+
+use time::Date;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::bills::{DayState, LedgerPayment, beijing_bounds};
+use super::{Store, StoreError};
+
+/// A trade counts as paid: it was, whatever refunds or a reversal did after.
+pub(super) const PAID: &str = "(t.state IN ('SUCCESS', 'PARTIALLY_REFUNDED', 'REFUNDED') \
+                    OR (t.state = 'CANCELLED' AND t.cancel_action = 'refund'))";
+
+/// What a reversal refunded: all that was refunded, less the refunds the POS asked for.
+const REVERSED: &str = "(t.refunded_minor - (SELECT coalesce(sum(x.amount_minor), 0)::bigint FROM refunds x \
+                        WHERE x.tenant_id = t.tenant_id AND x.out_trade_no = t.out_trade_no AND x.state = 'SUCCESS'))";
+
+const TRADE_COLUMNS: &str = "t.tenant_id, t.out_trade_no, t.state, t.trade_no, t.currency, t.amount_minor, t.store_id";
+
+/// Rows fetched from the cursor at once.
+const FETCH: i32 = 4096;
+
+/// A trade as matching needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerTrade {
+    pub payment: LedgerPayment,
+    pub store_id: Option<String>,
+    /// It was paid (whatever refunds or a reversal did after).
+    pub paid: bool,
+    /// Paid on the day (by the ledger's clock): a bill of the day should hold it.
+    pub paid_on_day: bool,
+    /// Reversed (cancelled after it was paid): what the reversal refunded, and whether the
+    /// reversal was on the day.
+    pub reversed: Option<(i64, bool)>,
+}
+
+/// A refund as matching needs it, with its trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRefund {
+    pub trade: LedgerPayment,
+    pub store_id: Option<String>,
+    /// The number Alipay knows it by.
+    pub wire_request_no: String,
+    pub state: String,
+    pub amount_minor: i64,
+    /// Done on the day (by the ledger's clock): a bill of the day should hold it.
+    pub done_on_day: bool,
+}
+
+/// One entry of the ledger's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerEntry {
+    Trade(LedgerTrade),
+    Refund(LedgerRefund),
+}
+
+impl LedgerEntry {
+    /// The merchant's trade number it is matched by.
+    pub fn out_trade_no(&self) -> &str {
+        match self {
+            LedgerEntry::Trade(trade) => &trade.payment.out_trade_no,
+            LedgerEntry::Refund(refund) => &refund.trade.out_trade_no,
+        }
+    }
+}
+
+/// What a day's bill settles for one tenant, store and currency. Amounts in minor units.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BillTotal {
+    pub tenant_id: Uuid,
+    pub store_id: Option<String>,
+    pub currency: String,
+    pub payments: i64,
+    pub refunds: i64,
+    /// Alipay's fees, as the bill states them (negative when charged).
+    pub fees_minor: i64,
+    /// Payments less refunds, plus the fees.
+    pub net_minor: i64,
+}
+
+/// A matched day's figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchedDay {
+    pub payments: i64,
+    pub refunds: i64,
+    pub discrepancies: i64,
+    pub totals: Vec<BillTotal>,
+}
+
+fn payment_of(row: &tokio_postgres::Row) -> Result<LedgerPayment, StoreError> {
+    Ok(LedgerPayment {
+        tenant_id: row.try_get("tenant_id")?,
+        out_trade_no: row.try_get("out_trade_no")?,
+        trade_no: row.try_get("trade_no")?,
+        state: row.try_get("state")?,
+        currency: row.try_get("currency")?,
+        amount_minor: row.try_get("amount_minor")?,
+    })
+}
+
+fn trade_of(row: &tokio_postgres::Row) -> Result<LedgerEntry, StoreError> {
+    let reversed: Option<i64> = row.try_get("reversed")?;
+    Ok(LedgerEntry::Trade(LedgerTrade {
+        payment: payment_of(row)?,
+        store_id: row.try_get("store_id")?,
+        paid: row.try_get("paid")?,
+        paid_on_day: row.try_get("paid_on_day")?,
+        reversed: reversed.map(|minor| Ok::<_, StoreError>((minor, row.try_get("reversed_on_day")?))).transpose()?,
+    }))
+}
+
+fn refund_of(row: &tokio_postgres::Row) -> Result<LedgerEntry, StoreError> {
+    Ok(LedgerEntry::Refund(LedgerRefund {
+        trade: payment_of(row)?,
+        store_id: row.try_get("store_id")?,
+        wire_request_no: row.try_get("wire_request_no")?,
+        state: row.try_get("r_state")?,
+        amount_minor: row.try_get("r_amount")?,
+        done_on_day: row.try_get("done_on_day")?,
+    }))
+}
+
+/// The trades' columns; `$2` and `$3` are the day's bounds.
+fn trades_sql(filter: &str) -> String {
+    format!(
+        "SELECT {TRADE_COLUMNS}, {PAID} AS paid, \
+         ({PAID} AND coalesce(t.paid_at, t.created_at) >= $2 AND coalesce(t.paid_at, t.created_at) < $3) AS paid_on_day, \
+         CASE WHEN t.state = 'CANCELLED' AND t.cancel_action = 'refund' THEN {REVERSED} END AS reversed, \
+         (coalesce(t.cancel_requested_at, t.updated_at) >= $2 AND coalesce(t.cancel_requested_at, t.updated_at) < $3) \
+         AS reversed_on_day FROM trades t WHERE t.alipay_account = $1 AND {filter}"
+    )
+}
+
+/// The refunds' columns, with their trade's; `$2` and `$3` are the day's bounds.
+fn refunds_sql(filter: &str) -> String {
+    format!(
+        "SELECT {TRADE_COLUMNS}, r.wire_request_no, r.state AS r_state, r.amount_minor AS r_amount, \
+         (r.state = 'SUCCESS' AND r.refunded_at >= $2 AND r.refunded_at < $3) AS done_on_day \
+         FROM refunds r JOIN trades t USING (tenant_id, out_trade_no) WHERE t.alipay_account = $1 AND {filter}"
+    )
+}
+
+impl Store {
+    /// Sends `sink` the ledger's side of `account`'s day `day` (its trades being those of
+    /// `tenants`): the trades made on the day or the day before, and the refunds done on the day
+    /// or a day either side, a cursor's batch at a time. Answers how many were sent.
+    pub async fn ledger_day(
+        &self,
+        account: &str,
+        tenants: &[Uuid],
+        day: Date,
+        sink: &mpsc::Sender<Vec<LedgerEntry>>,
+    ) -> Result<u64, StoreError> {
+        let (start, end) = beijing_bounds(day);
+        let mut connection = self.pool.get().await?;
+        let tx = connection.transaction().await?;
+        // Trades of the account's tenants only (their time index).
+        let trades = trades_sql(
+            "t.tenant_id = ANY($4) AND t.created_at >= $2::timestamptz - interval '1 day' AND t.created_at < $3",
+        );
+        let refunds = refunds_sql(
+            "r.tenant_id = ANY($4) AND r.refunded_at >= $2::timestamptz - interval '1 day' \
+             AND r.refunded_at < $3::timestamptz + interval '1 day'",
+        );
+        let mut sent = 0u64;
+        for (sql, read) in [(trades, trade_of as fn(&_) -> _), (refunds, refund_of)] {
+            let portal = tx.bind(sql.as_str(), &[&account, &start, &end, &tenants]).await?;
+            loop {
+                let rows = tx.query_portal(&portal, FETCH).await?;
+                if rows.is_empty() {
+                    break;
+                }
+                let batch = rows.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+                sent += batch.len() as u64;
+                if sink.send(batch).await.is_err() {
+                    return Ok(sent);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(sent)
+    }
+
+    /// The trades of `account` numbered `out_trade_nos` (whoever's tenant they are), and every
+    /// refund of them: what the few bill rows the day's window does not hold are matched against.
+    pub async fn ledger_entries_of(
+        &self,
+        account: &str,
+        day: Date,
+        out_trade_nos: &[String],
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let (start, end) = beijing_bounds(day);
+        let client = self.pool.get().await?;
+        let mut entries = Vec::new();
+        for (sql, read) in [
+            (trades_sql("t.out_trade_no = ANY($4)"), trade_of as fn(&_) -> _),
+            (refunds_sql("t.out_trade_no = ANY($4)"), refund_of),
+        ] {
+            for row in client.query(&sql, &[&account, &start, &end, &out_trade_nos]).await? {
+                entries.push(read(&row)?);
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Ends a lease: the day is matched; its totals replace any it had.
+    pub async fn bill_day_matched(&self, account: &str, day: Date, matched: &MatchedDay) -> Result<(), StoreError> {
+        let mut connection = self.pool.get().await?;
+        let tx = connection.transaction().await?;
+        tx.execute("DELETE FROM bill_totals WHERE alipay_account = $1 AND day = $2", &[&account, &day]).await?;
+        let column = |f: fn(&BillTotal) -> i64| matched.totals.iter().map(f).collect::<Vec<i64>>();
+        let tenants: Vec<Uuid> = matched.totals.iter().map(|t| t.tenant_id).collect();
+        let stores: Vec<&str> = matched.totals.iter().map(|t| t.store_id.as_deref().unwrap_or("")).collect();
+        let currencies: Vec<&str> = matched.totals.iter().map(|t| t.currency.as_str()).collect();
+        tx.execute(
+            "INSERT INTO bill_totals (alipay_account, day, tenant_id, store_id, currency, payments, refunds, \
+             fees_minor, net_minor) SELECT $1, $2, * FROM unnest($3::uuid[], $4::text[], $5::text[], $6::bigint[], \
+             $7::bigint[], $8::bigint[], $9::bigint[])",
+            &[
+                &account,
+                &day,
+                &tenants,
+                &stores,
+                &currencies,
+                &column(|t| t.payments),
+                &column(|t| t.refunds),
+                &column(|t| t.fees_minor),
+                &column(|t| t.net_minor),
+            ],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE bill_days SET state = $3, attempts = attempts + 1, last_error = NULL, leased_until = NULL, \
+             payments = $4, refunds = $5, discrepancies = $6, matched_at = now() \
+             WHERE alipay_account = $1 AND day = $2",
+            &[&account, &day, &DayState::Matched.as_str(), &matched.payments, &matched.refunds, &matched.discrepancies],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
