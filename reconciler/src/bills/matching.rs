@@ -19,14 +19,13 @@ use std::sync::Arc;
 
 use ledger::Store;
 use ledger::store::{
-    BillFeed, BillTotal, BilledKind, BilledRow, Disagreement, LedgerEntry, LedgerRefund, LedgerTrade,
-    MAX_DISAGREEMENTS, StoreError,
+    BillFeed, BillTotal, BilledKind, BilledRow, Disagreement, LedgerEntry, MAX_DISAGREEMENTS, StoreError,
 };
 use time::Date;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::spill::{self, WorkDir};
+use super::spill::{self, BillView, EntryView, PaymentView, WorkDir};
 
 const BILL: &str = "bill";
 const LEDGER: &str = "ledger";
@@ -116,19 +115,21 @@ pub async fn match_day(
         let mut numbers: Vec<String> = unresolved.iter().map(|row| row.out_trade_no.clone()).collect();
         numbers.sort_unstable();
         numbers.dedup();
-        let mut ledger = Partition::default();
-        for entry in store.ledger_entries_of(account, day, &numbers).await? {
-            ledger.add(entry);
+        let entries = store.ledger_entries_of(account, day, &numbers).await?;
+        let mut ledger = Partition::new(sole_tenant);
+        for entry in &entries {
+            ledger.add(EntryView::of(entry));
         }
         let mut seen = HashSet::new();
-        for row in unresolved {
-            if !seen.insert((row.kind, row.out_trade_no.clone(), row.out_request_no.clone())) {
-                return Err(repeated(&row));
+        for row in &unresolved {
+            if !seen.insert((row.kind, row.out_trade_no.as_str(), row.out_request_no.as_str())) {
+                return Err(repeated(BillView::of(row)));
             }
-            if let Verdict::Differs(disagreement) = ledger.check(row, &mut totals, true)? {
+            if let Verdict::Differs(disagreement) = ledger.check(BillView::of(row), true)? {
                 matched.found(disagreement);
             }
         }
+        ledger.totals.merge_into(&mut totals);
     }
     matched.totals = totals.into_rows();
     Ok(matched)
@@ -177,15 +178,17 @@ fn spill_ledger(work: &WorkDir, mut entries: mpsc::Receiver<Vec<LedgerEntry>>) -
 /// totals, and the rows the window does not hold (at most [`MAX_FOUND`]; beyond, counted).
 fn join(work: &WorkDir, sole_tenant: Option<Uuid>) -> Result<(Matched, Totals, Vec<BilledRow>), MatchError> {
     let mut matched = Matched::default();
-    let mut totals = Totals { sole_tenant, by: HashMap::new() };
+    let mut totals = Totals::default();
     let mut unresolved = Vec::new();
     for partition in 0..spill::PARTITIONS {
-        let mut ledger = Partition::default();
-        for entry in spill::read::<LedgerEntry>(work, LEDGER, partition)? {
+        let ledger_bytes = spill::load(work, LEDGER, partition)?;
+        let bill_bytes = spill::load(work, BILL, partition)?;
+        let mut ledger = Partition::new(sole_tenant);
+        for entry in spill::records(&ledger_bytes, EntryView::decode) {
             ledger.add(entry?);
         }
-        for row in spill::read::<BilledRow>(work, BILL, partition)? {
-            match ledger.check(row?, &mut totals, false)? {
+        for row in spill::records(&bill_bytes, BillView::decode) {
+            match ledger.check(row?, false)? {
                 Verdict::Agrees => {}
                 Verdict::Differs(disagreement) => matched.found(disagreement),
                 Verdict::NotHeld(_) if unresolved.len() == MAX_FOUND => matched.more += 1,
@@ -195,11 +198,12 @@ fn join(work: &WorkDir, sole_tenant: Option<Uuid>) -> Result<(Matched, Totals, V
         for disagreement in ledger.not_billed() {
             matched.found(disagreement);
         }
+        ledger.totals.merge_into(&mut totals);
     }
     Ok((matched, totals, unresolved))
 }
 
-fn repeated(row: &BilledRow) -> MatchError {
+fn repeated(row: BillView<'_>) -> MatchError {
     MatchError::Repeated(match row.kind {
         BilledKind::Payment => format!("the payment of {}", row.out_trade_no),
         BilledKind::Refund => format!("the refund {} of {}", row.out_request_no, row.out_trade_no),
@@ -214,179 +218,231 @@ enum Verdict {
     NotHeld(BilledRow),
 }
 
-struct TradeSlot {
-    trade: LedgerTrade,
+struct TradeSlot<'a> {
+    payment: PaymentView<'a>,
+    paid: bool,
+    paid_on_day: bool,
+    reversed: Option<(i64, bool)>,
     billed: bool,
     reversal_billed: bool,
 }
 
-struct RefundSlot {
-    refund: LedgerRefund,
+struct RefundSlot<'a> {
+    trade: PaymentView<'a>,
+    wire_request_no: &'a str,
+    done: bool,
+    amount_minor: i64,
+    done_on_day: bool,
     billed: bool,
 }
 
-/// One partition's ledger side, by the merchant's trade number.
-#[derive(Default)]
-struct Partition {
-    trades: HashMap<String, TradeSlot>,
-    refunds: HashMap<String, Vec<RefundSlot>>,
+/// One partition's ledger side, by the merchant's trade number, seen where it lies, and what its
+/// bill rows settle.
+struct Partition<'a> {
+    trades: HashMap<&'a str, TradeSlot<'a>>,
+    refunds: HashMap<&'a str, Vec<RefundSlot<'a>>>,
+    totals: PartitionTotals<'a>,
 }
 
-impl Partition {
-    fn add(&mut self, entry: LedgerEntry) {
+impl<'a> Partition<'a> {
+    fn new(sole_tenant: Option<Uuid>) -> Self {
+        Partition {
+            trades: HashMap::new(),
+            refunds: HashMap::new(),
+            totals: PartitionTotals { sole_tenant, by: HashMap::new() },
+        }
+    }
+
+    fn add(&mut self, entry: EntryView<'a>) {
         match entry {
-            LedgerEntry::Trade(trade) => {
-                let key = trade.payment.out_trade_no.clone();
-                self.trades.insert(key, TradeSlot { trade, billed: false, reversal_billed: false });
+            EntryView::Trade { payment, paid, paid_on_day, reversed } => {
+                let slot = TradeSlot { payment, paid, paid_on_day, reversed, billed: false, reversal_billed: false };
+                self.trades.insert(payment.out_trade_no, slot);
             }
-            LedgerEntry::Refund(refund) => {
-                let slot = RefundSlot { refund, billed: false };
-                self.refunds.entry(slot.refund.trade.out_trade_no.clone()).or_default().push(slot);
+            EntryView::Refund { trade, wire_request_no, state, amount_minor, done_on_day } => {
+                let done = state == "SUCCESS";
+                let slot = RefundSlot { trade, wire_request_no, done, amount_minor, done_on_day, billed: false };
+                self.refunds.entry(trade.out_trade_no).or_default().push(slot);
             }
         }
     }
 
     /// Checks `row`; a row this side does not hold is [`Verdict::NotHeld`], or a disagreement
     /// when this side is all there is (`last`).
-    fn check(&mut self, row: BilledRow, totals: &mut Totals, last: bool) -> Result<Verdict, MatchError> {
-        let Partition { trades, refunds } = self;
-        let trade = trades.get_mut(&row.out_trade_no);
+    fn check(&mut self, row: BillView<'a>, last: bool) -> Result<Verdict, MatchError> {
+        let Partition { trades, refunds, totals } = self;
+        let trade = trades.get_mut(row.out_trade_no);
         if row.kind == BilledKind::Payment {
             let Some(slot) = trade else {
                 totals.add_unowned(&row, last);
                 return Ok(match last {
-                    true => Verdict::Differs(Disagreement::PaymentNotInLedger { row }),
-                    false => Verdict::NotHeld(row),
+                    true => Verdict::Differs(Disagreement::PaymentNotInLedger { row: row.to_row() }),
+                    false => Verdict::NotHeld(row.to_row()),
                 });
             };
             if std::mem::replace(&mut slot.billed, true) {
-                return Err(repeated(&row));
+                return Err(repeated(row));
             }
-            let ledger = &slot.trade.payment;
-            totals.add(ledger.tenant_id, slot.trade.store_id.as_deref(), &row);
-            let agrees = slot.trade.paid
+            let ledger = slot.payment;
+            totals.add(ledger.tenant_id, ledger.store_id, &row);
+            let agrees = slot.paid
                 && ledger.amount_minor == row.amount_minor
                 && ledger.currency == row.currency
-                && ledger.trade_no.as_ref().is_none_or(|no| *no == row.trade_no);
+                && ledger.trade_no.is_none_or(|no| no == row.trade_no);
             return Ok(match agrees {
                 true => Verdict::Agrees,
-                false => Verdict::Differs(Disagreement::PaymentDiffers { ledger: ledger.clone(), row }),
+                false => {
+                    Verdict::Differs(Disagreement::PaymentDiffers { ledger: ledger.to_payment(), row: row.to_row() })
+                }
             });
         }
         let refund = refunds
-            .get_mut(&row.out_trade_no)
-            .and_then(|slots| slots.iter_mut().find(|slot| slot.refund.wire_request_no == row.out_request_no));
+            .get_mut(row.out_trade_no)
+            .and_then(|slots| slots.iter_mut().find(|slot| slot.wire_request_no == row.out_request_no));
         if let Some(slot) = refund {
             if std::mem::replace(&mut slot.billed, true) {
-                return Err(repeated(&row));
+                return Err(repeated(row));
             }
-            let ledger = &slot.refund;
-            totals.add(ledger.trade.tenant_id, ledger.store_id.as_deref(), &row);
-            let done = ledger.state == "SUCCESS";
-            if done && ledger.amount_minor == row.amount_minor {
+            totals.add(slot.trade.tenant_id, slot.trade.store_id, &row);
+            if slot.done && slot.amount_minor == row.amount_minor {
                 return Ok(Verdict::Agrees);
             }
-            let (tenant_id, ledger_minor) = (Some(ledger.trade.tenant_id), done.then_some(ledger.amount_minor));
-            return Ok(Verdict::Differs(Disagreement::RefundDiffers { row, tenant_id, ledger_minor }));
+            let (tenant_id, ledger_minor) = (Some(slot.trade.tenant_id), slot.done.then_some(slot.amount_minor));
+            return Ok(Verdict::Differs(Disagreement::RefundDiffers { row: row.to_row(), tenant_id, ledger_minor }));
         }
         match trade {
             // A reversal's refund is billed under the trade's own number.
-            Some(slot) if row.out_request_no == row.out_trade_no && slot.trade.reversed.is_some() => {
+            Some(slot) if row.out_request_no == row.out_trade_no && slot.reversed.is_some() => {
                 if std::mem::replace(&mut slot.reversal_billed, true) {
-                    return Err(repeated(&row));
+                    return Err(repeated(row));
                 }
-                totals.add(slot.trade.payment.tenant_id, slot.trade.store_id.as_deref(), &row);
-                let reversed = slot.trade.reversed.map(|(minor, _)| minor);
+                totals.add(slot.payment.tenant_id, slot.payment.store_id, &row);
+                let reversed = slot.reversed.map(|(minor, _)| minor);
                 Ok(match reversed == Some(row.amount_minor) {
                     true => Verdict::Agrees,
                     false => Verdict::Differs(Disagreement::RefundDiffers {
-                        tenant_id: Some(slot.trade.payment.tenant_id),
+                        tenant_id: Some(slot.payment.tenant_id),
                         ledger_minor: reversed,
-                        row,
+                        row: row.to_row(),
                     }),
                 })
             }
             Some(slot) if last => {
-                totals.add(slot.trade.payment.tenant_id, slot.trade.store_id.as_deref(), &row);
-                let (tenant_id, ledger_minor) =
-                    (Some(slot.trade.payment.tenant_id), slot.trade.reversed.map(|(minor, _)| minor));
-                Ok(Verdict::Differs(Disagreement::RefundDiffers { row, tenant_id, ledger_minor }))
+                totals.add(slot.payment.tenant_id, slot.payment.store_id, &row);
+                let (tenant_id, ledger_minor) = (Some(slot.payment.tenant_id), slot.reversed.map(|(minor, _)| minor));
+                Ok(Verdict::Differs(Disagreement::RefundDiffers { row: row.to_row(), tenant_id, ledger_minor }))
             }
             None if last => {
                 totals.add_unowned(&row, last);
-                Ok(Verdict::Differs(Disagreement::RefundDiffers { row, tenant_id: None, ledger_minor: None }))
+                Ok(Verdict::Differs(Disagreement::RefundDiffers {
+                    row: row.to_row(),
+                    tenant_id: None,
+                    ledger_minor: None,
+                }))
             }
-            _ => Ok(Verdict::NotHeld(row)),
+            _ => Ok(Verdict::NotHeld(row.to_row())),
         }
     }
 
     /// What the ledger holds as done on the day that no row of the bill named.
-    fn not_billed(self) -> impl Iterator<Item = Disagreement> {
-        let trades = self.trades.into_values().flat_map(|slot| {
-            let TradeSlot { trade, billed, reversal_billed } = slot;
-            let reversal = match trade.reversed {
-                Some((minor, true)) if minor > 0 && !reversal_billed => Some(Disagreement::RefundNotInBill {
-                    out_request_no: trade.payment.out_trade_no.clone(),
+    fn not_billed(&self) -> impl Iterator<Item = Disagreement> + '_ {
+        let trades = self.trades.values().flat_map(|slot| {
+            let reversal = match slot.reversed {
+                Some((minor, true)) if minor > 0 && !slot.reversal_billed => Some(Disagreement::RefundNotInBill {
+                    out_request_no: slot.payment.out_trade_no.to_owned(),
                     amount_minor: minor,
-                    ledger: trade.payment.clone(),
+                    ledger: slot.payment.to_payment(),
                 }),
                 _ => None,
             };
-            let payment =
-                (trade.paid_on_day && !billed).then_some(Disagreement::PaymentNotInBill { ledger: trade.payment });
+            let payment = (slot.paid_on_day && !slot.billed)
+                .then(|| Disagreement::PaymentNotInBill { ledger: slot.payment.to_payment() });
             payment.into_iter().chain(reversal)
         });
-        let refunds =
-            self.refunds.into_values().flatten().filter(|slot| slot.refund.done_on_day && !slot.billed).map(|slot| {
-                Disagreement::RefundNotInBill {
-                    ledger: slot.refund.trade,
-                    out_request_no: slot.refund.wire_request_no,
-                    amount_minor: slot.refund.amount_minor,
-                }
-            });
+        let refunds = self.refunds.values().flatten().filter(|slot| slot.done_on_day && !slot.billed).map(|slot| {
+            Disagreement::RefundNotInBill {
+                ledger: slot.trade.to_payment(),
+                out_request_no: slot.wire_request_no.to_owned(),
+                amount_minor: slot.amount_minor,
+            }
+        });
         trades.chain(refunds)
     }
 }
 
-/// What the bill settles, by tenant, store and currency.
-struct Totals {
-    /// Whose a row no trade holds is (an account's only tenant).
-    sole_tenant: Option<Uuid>,
-    by: HashMap<(Uuid, Option<String>, String), BillTotal>,
+#[derive(Debug, Default, Clone, Copy)]
+struct Sums {
+    payments: i64,
+    refunds: i64,
+    fees_minor: i64,
+    net_minor: i64,
 }
 
-impl Totals {
-    fn add(&mut self, tenant_id: Uuid, store_id: Option<&str>, row: &BilledRow) {
-        let key = (tenant_id, store_id.map(str::to_owned), row.currency.clone());
-        let total = self.by.entry(key).or_insert_with(|| BillTotal {
-            tenant_id,
-            store_id: store_id.map(str::to_owned),
-            currency: row.currency.clone(),
-            ..BillTotal::default()
-        });
+/// What one partition's rows settle, by tenant, store and currency (borrowed keys: nothing is
+/// allocated per row).
+struct PartitionTotals<'a> {
+    /// Whose a row no trade holds is (an account's only tenant).
+    sole_tenant: Option<Uuid>,
+    by: HashMap<(Uuid, Option<&'a str>, &'a str), Sums>,
+}
+
+impl<'a> PartitionTotals<'a> {
+    fn add(&mut self, tenant_id: Uuid, store_id: Option<&'a str>, row: &BillView<'a>) {
+        let sums = self.by.entry((tenant_id, store_id, row.currency)).or_default();
         let signed = match row.kind {
             BilledKind::Payment => {
-                total.payments += 1;
+                sums.payments += 1;
                 row.amount_minor
             }
             BilledKind::Refund => {
-                total.refunds += 1;
+                sums.refunds += 1;
                 -row.amount_minor
             }
         };
-        total.fees_minor += row.fee_minor;
-        total.net_minor += signed + row.fee_minor;
+        sums.fees_minor += row.fee_minor;
+        sums.net_minor += signed + row.fee_minor;
     }
 
     /// A row no trade holds, once that is final (`last`): the sole tenant's, without a store.
-    fn add_unowned(&mut self, row: &BilledRow, last: bool) {
+    fn add_unowned(&mut self, row: &BillView<'a>, last: bool) {
         if let (Some(tenant), true) = (self.sole_tenant, last) {
             self.add(tenant, None, row);
         }
     }
 
+    fn merge_into(self, totals: &mut Totals) {
+        for ((tenant_id, store_id, currency), sums) in self.by {
+            let key = (tenant_id, store_id.map(str::to_owned), currency.to_owned());
+            let total = totals.by.entry(key).or_default();
+            total.payments += sums.payments;
+            total.refunds += sums.refunds;
+            total.fees_minor += sums.fees_minor;
+            total.net_minor += sums.net_minor;
+        }
+    }
+}
+
+/// What the bill settles, by tenant, store and currency.
+#[derive(Default)]
+struct Totals {
+    by: HashMap<(Uuid, Option<String>, String), Sums>,
+}
+
+impl Totals {
     fn into_rows(self) -> Vec<BillTotal> {
-        let mut rows: Vec<BillTotal> = self.by.into_values().collect();
+        let mut rows: Vec<BillTotal> = self
+            .by
+            .into_iter()
+            .map(|((tenant_id, store_id, currency), sums)| BillTotal {
+                tenant_id,
+                store_id,
+                currency,
+                payments: sums.payments,
+                refunds: sums.refunds,
+                fees_minor: sums.fees_minor,
+                net_minor: sums.net_minor,
+            })
+            .collect();
         rows.sort_by(|a, b| (a.tenant_id, &a.store_id, &a.currency).cmp(&(b.tenant_id, &b.store_id, &b.currency)));
         rows
     }
