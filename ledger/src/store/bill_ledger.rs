@@ -174,7 +174,11 @@ impl Store {
                 if rows.is_empty() {
                     break;
                 }
-                let batch = rows.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+                // Sized at once: a batch grown by doubling faulted in fresh pages at every step.
+                let mut batch = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    batch.push(read(row)?);
+                }
                 sent += batch.len() as u64;
                 if sink.send(batch).await.is_err() {
                     return Ok(sent);

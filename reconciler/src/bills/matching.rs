@@ -13,7 +13,7 @@
 //! named is a disagreement too. A row the bill holds twice refuses the file; nothing of a refused
 //! or cut file is recorded (this module writes nothing: its caller records the outcome).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
 
@@ -24,6 +24,10 @@ use ledger::store::{
 use time::Date;
 use tokio::sync::mpsc;
 use uuid::Uuid;
+
+/// The partitions' maps: keyed by Alipay's (signed, downloaded) file's numbers, hashed with a
+/// per-process seed; std's SipHash was a twentieth of the matching's CPU.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use super::spill::{self, BillView, EntryView, PaymentView, WorkDir};
 
@@ -247,9 +251,9 @@ struct Partition<'a> {
 impl<'a> Partition<'a> {
     fn new(sole_tenant: Option<Uuid>) -> Self {
         Partition {
-            trades: HashMap::new(),
-            refunds: HashMap::new(),
-            totals: PartitionTotals { sole_tenant, by: HashMap::new() },
+            trades: HashMap::default(),
+            refunds: HashMap::default(),
+            totals: PartitionTotals { sole_tenant, by: HashMap::default() },
         }
     }
 

@@ -66,17 +66,17 @@ pub fn send_rows(
 pub fn billed(row: BillRow) -> BilledRow {
     let (kind, out_request_no) = match row.kind {
         RowKind::Payment => (BilledKind::Payment, String::new()),
-        RowKind::Refund { out_request_no } => (BilledKind::Refund, out_request_no.as_str().to_owned()),
+        RowKind::Refund { out_request_no } => (BilledKind::Refund, out_request_no.into()),
     };
     BilledRow {
         kind,
-        out_trade_no: row.out_trade_no.as_str().to_owned(),
+        out_trade_no: row.out_trade_no.into(),
         out_request_no,
-        trade_no: row.trade_no.as_str().to_owned(),
+        trade_no: row.trade_no.into(),
         currency: row.amount.currency().code().to_owned(),
         amount_minor: i64::try_from(row.amount.minor()).unwrap_or(i64::MAX),
         fee_minor: row.fee.minor(),
-        store_id: row.store_id.map(|s| s.as_str().to_owned()),
+        store_id: row.store_id.map(String::from),
         finished_at: row.finished_at,
     }
 }
