@@ -154,7 +154,9 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// One JSON object per line; key file paths are relative to the file's folder.
+    /// One JSON object per line, or a CSV file (`.csv`, UTF-8) whose header row names the same
+    /// fields (`stores`: `ID:NAME` entries split by `;`); key file paths are relative to the
+    /// file's folder.
     #[arg(long)]
     pub file: String,
     /// Where the created tenants' credentials go, one JSON object per line: created new, mode 0600.

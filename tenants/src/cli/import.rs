@@ -1,4 +1,6 @@
-//! `tenants import`: a chain's tenants from one JSON-lines file, each line `create`'s fields. A
+//! `tenants import`: a chain's tenants from one file, each line `create`'s fields: JSON lines, or
+//! a CSV file (`.csv`, UTF-8, as a spreadsheet saves it) whose header row names the same fields,
+//! an empty cell being a field not given and `stores` holding `ID:NAME` entries split by `;`. A
 //! tenant not there yet is created (its keys set from the files the line names); one that is
 //! there is brought to what the line says (name, environment, Alipay ids, limits, webhook,
 //! secondary merchant and its stores), its keys left as they are; each row is its own
@@ -146,35 +148,118 @@ fn read_rows(path: &str) -> Result<Rows, CliError> {
     if size > MAX_FILE_BYTES {
         return Err(Invalid(format!("{path} is over {} MiB", MAX_FILE_BYTES >> 20)).into());
     }
-    let text = std::fs::read_to_string(path).map_err(cannot)?;
+    let bytes = std::fs::read(path).map_err(cannot)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Invalid(format!(
+            "{path} is not UTF-8 (byte {}); save it as UTF-8 (\"CSV UTF-8\")",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    // A spreadsheet's UTF-8 files often start with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let lines = match Path::new(path).extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        true => csv_lines(path, text)?,
+        false => json_lines(text),
+    };
     let folder = Path::new(path).parent().map_or_else(PathBuf::new, Path::to_path_buf);
     let mut rows: Rows = Vec::new();
     let mut slugs = std::collections::HashSet::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
+    for (n, line) in lines {
         if rows.len() == MAX_ROWS {
             return Err(Invalid(format!("{path} has more than {MAX_ROWS} tenants; split it")).into());
         }
-        let parsed = serde_json::from_str::<Row>(line).map_err(|e| CliError::Invalid(Invalid(e.to_string())));
         // The slug, for the report, even from a line that is not a tenant.
-        let slug = serde_json::from_str::<serde_json::Value>(line)
+        let slug = line
+            .as_ref()
             .ok()
             .and_then(|v| v.get("slug")?.as_str().map(str::to_owned))
             .unwrap_or_else(|| "-".to_owned());
-        let row = parsed.and_then(|row| row.create_args(&folder));
+        let parsed = line.and_then(|v| serde_json::from_value::<Row>(v).map_err(|e| Invalid(e.to_string())));
+        let row = parsed.map_err(CliError::from).and_then(|row| row.create_args(&folder));
         let row = match row {
             Ok(_) if !slugs.insert(slug.clone()) => Err(Invalid(format!("{slug} is on an earlier line too")).into()),
             other => other,
         };
-        rows.push((n + 1, slug, row));
+        rows.push((n, slug, row));
     }
     if rows.is_empty() {
         return Err(Invalid(format!("{path} holds no tenant")).into());
     }
     Ok(rows)
+}
+
+/// Each line of a file: its number, and its object or why it is not one.
+type Lines = Vec<(usize, Result<serde_json::Value, Invalid>)>;
+
+/// One JSON object per line; blank lines and `#` comments skipped.
+fn json_lines(text: &str) -> Lines {
+    let lines = text.lines().enumerate().map(|(n, line)| (n + 1, line.trim()));
+    let lines = lines.filter(|(_, line)| !line.is_empty() && !line.starts_with('#'));
+    lines.map(|(n, line)| (n, serde_json::from_str(line).map_err(|e| Invalid(e.to_string())))).collect()
+}
+
+/// The fields a CSV cell gives as a number, a yes/no, or a list.
+const NUMBERS: [&str; 3] = ["pay_rate", "pay_burst", "other_rate"];
+const FLAGS: [&str; 1] = ["generate_app_key"];
+const LISTS: [&str; 1] = ["stores"];
+
+/// A header row naming the fields, then one tenant per row, each as the object a JSON line
+/// would be (so both are checked alike); a row with another number of cells is refused on its
+/// own.
+fn csv_lines(path: &str, text: &str) -> Result<Lines, CliError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+    let header = reader.headers().map_err(|e| Invalid(format!("{path}: its header row: {e}")))?.clone();
+    let names: Vec<&str> = header.iter().map(str::trim).collect();
+    if let Some(name) = names.iter().enumerate().find_map(|(i, name)| names[..i].contains(name).then_some(name)) {
+        return Err(Invalid(format!("{path}: the column {name} is named twice")).into());
+    }
+    let mut lines = Vec::new();
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(|e| Invalid(format!("{path}: {e}")))? {
+        let n = record.position().map_or(0, |p| line_at(text, p.byte()));
+        if record.iter().all(|cell| cell.trim().is_empty()) {
+            continue;
+        }
+        let line = match record.len() == names.len() {
+            true => Ok(csv_object(&names, &record)),
+            false => Err(Invalid(format!("{} cells where the header names {}", record.len(), names.len()))),
+        };
+        lines.push((n, line));
+    }
+    Ok(lines)
+}
+
+/// The line (1-based) of the record the reader says starts at `byte`: the reader's own line count
+/// lags a line ending behind, and its start may be the ending before the record.
+fn line_at(text: &str, byte: u64) -> usize {
+    let bytes = text.as_bytes();
+    let start = usize::try_from(byte).unwrap_or(usize::MAX).min(bytes.len());
+    let start = start + bytes[start..].iter().take_while(|&&b| matches!(b, b'\r' | b'\n')).count();
+    bytes[..start].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// A CSV row as a JSON line's object: empty cells left out, numbers and flags typed where they
+/// read as such (else left as text, for the field's own error), lists split.
+fn csv_object(names: &[&str], record: &csv::StringRecord) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    for (name, cell) in names.iter().zip(record) {
+        let cell = cell.trim();
+        if cell.is_empty() {
+            continue;
+        }
+        let value = if NUMBERS.contains(name) {
+            cell.parse::<u64>().map_or_else(|_| json!(cell), |n| json!(n))
+        } else if FLAGS.contains(name) {
+            // A spreadsheet writes TRUE and FALSE.
+            cell.to_ascii_lowercase().parse::<bool>().map_or_else(|_| json!(cell), |b| json!(b))
+        } else if LISTS.contains(name) {
+            json!(cell.split(';').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+        } else {
+            json!(cell)
+        };
+        object.insert((*name).to_owned(), value);
+    }
+    serde_json::Value::Object(object)
 }
 
 /// Creates the tenant of `create`, or brings the existing one to it.

@@ -466,6 +466,80 @@ async fn a_chain_imported_from_one_file_twice_is_created_once_and_secrets_go_onl
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[tokio::test]
+async fn a_chain_imported_from_a_spreadsheet_csv_is_checked_as_json_lines_are() {
+    let (db, k1) = ops().await;
+    let ops = Ops { db: &db, master_keys: k1 };
+    let dir = std::env::temp_dir().join(format!("tenants-import-csv-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("md5.key"), MD5_KEY).unwrap();
+    let alipay_public = vector_key("alipay-public-spki.b64");
+    // As a spreadsheet saves it: a byte-order mark, CRLF, a quoted name with a comma, empty
+    // cells for fields not given, a blank row.
+    let rows = [
+        "slug,name,dialect,app_id,partner,sign_type,pay_rate,generate_app_key,alipay_public_key_file,\
+         secondary_merchant_id,secondary_merchant_name,mcc,stores,md5_key_file"
+            .to_owned(),
+        format!("noodle-1,\"Noodle Bar, Central\",openapi,2021000000000001,,RSA2,20,true,{alipay_public},,,,,"),
+        format!("noodle-2,Noodle Bar 2,openapi,2021000000000001,,RSA2,,TRUE,{alipay_public},,,,,"),
+        ",,,,,,,,,,,,,".to_owned(),
+        "burger-global,Burger Town,mapi,,2088021966645500,MD5,,,,R-7,Burger Town,5812,7:Central; 8:Harbour,md5.key"
+            .to_owned(),
+        "typo-bar,Typo,openapi,2021000000000001,,RSA2,fast,,,,,,,".to_owned(),
+        "short-bar,Short,openapi".to_owned(),
+    ];
+    let file = dir.join("chain.csv");
+    std::fs::write(&file, format!("\u{feff}{}\r\n", rows.join("\r\n"))).unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let credentials = dir.join("credentials.jsonl").to_string_lossy().into_owned();
+
+    let first = ops.run(&["--json", "import", "--file", &file, "--credentials-out", &credentials]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&first.stdout), String::from_utf8_lossy(&first.stderr));
+    assert_eq!(first.status.code(), Some(1), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let done: Vec<(u64, &str, &str)> = report["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["line"].as_u64().unwrap(), d["slug"].as_str().unwrap(), d["action"].as_str().unwrap()))
+        .collect();
+    let expected = [
+        (2, "noodle-1", "created"),
+        (3, "noodle-2", "created"),
+        (5, "burger-global", "created"),
+        (6, "typo-bar", "refused"),
+        (7, "-", "refused"),
+    ];
+    assert_eq!(done, expected, "the file's own line numbers: {stdout}");
+    assert!(report["lines"][3]["detail"].as_str().unwrap().contains("expected u32"), "{stdout}");
+    assert_eq!(report["lines"][4]["detail"], "3 cells where the header names 14", "{stdout}");
+    assert_eq!(std::fs::read_to_string(&credentials).unwrap().lines().count(), 3);
+    let noodle = ops.json(&["show", "noodle-1"]);
+    assert_eq!(
+        (noodle["name"].as_str(), noodle["limits"]["pay_rate"].as_u64()),
+        (Some("Noodle Bar, Central"), Some(20))
+    );
+    assert_eq!(ops.json(&["show", "noodle-2"])["ready"], true, "its app key generated (TRUE)");
+    let stores = ops.json(&["show", "burger-global"])["secondary_merchant"]["stores"].clone();
+    let ids: Vec<&str> = stores.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["7", "8"], "{stores}");
+
+    // Again, the two bad rows left out: nothing changes.
+    let kept: Vec<&str> =
+        rows.iter().map(String::as_str).filter(|row| !row.starts_with("typo") && !row.starts_with("short")).collect();
+    std::fs::write(&file, kept.join("\n")).unwrap();
+    let again_out = dir.join("again.jsonl").to_string_lossy().into_owned();
+    let again = ops.ok(&["import", "--file", &file, "--credentials-out", &again_out]);
+    assert!(again.contains("0 created, 0 updated, 3 unchanged, 0 refused"), "{again}");
+
+    // A column named twice, or a file a spreadsheet saved in a legacy encoding: refused whole.
+    std::fs::write(&file, "slug,name,slug\nx,y,z\n").unwrap();
+    ops.refused(&["import", "--file", &file, "--credentials-out", &again_out], "the column slug is named twice").await;
+    std::fs::write(&file, b"slug,name\nnoodle-9,\xc5\xa3\xc8\xe2\xc3\xe6\n").unwrap();
+    ops.refused(&["import", "--file", &file, "--credentials-out", &again_out], "is not UTF-8").await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn json_line(value: &serde_json::Value) -> String {
     serde_json::to_string(value).unwrap()
 }
