@@ -256,11 +256,11 @@ impl Http {
         self.exchange_timed(request).await.map(|(code, body, _)| (code, body))
     }
 
-    /// [`Http::exchange`], with what the gateway says it added itself ([`added_by_gateway`]).
+    /// [`Http::exchange`], with what the gateway says it added itself ([`gateway_timing`]).
     pub async fn exchange_timed(
         &self,
         request: Request<Full<Bytes>>,
-    ) -> Result<(u16, Bytes, Option<Duration>), ErrorKind> {
+    ) -> Result<(u16, Bytes, Option<GatewayTiming>), ErrorKind> {
         let exchange = async {
             let response = match self.client.request(request).await {
                 Ok(response) => response,
@@ -268,8 +268,7 @@ impl Http {
                 Err(_) => return Err(ErrorKind::Io),
             };
             let code = response.status().as_u16();
-            let added =
-                response.headers().get("server-timing").and_then(|v| v.to_str().ok()).and_then(added_by_gateway);
+            let added = response.headers().get("server-timing").and_then(|v| v.to_str().ok()).and_then(gateway_timing);
             let body = response.into_body().collect().await.map_err(|_| ErrorKind::Io)?.to_bytes();
             Ok((code, body, added))
         };
@@ -277,15 +276,26 @@ impl Http {
     }
 }
 
-/// What the gateway added to a call, by its own `Server-Timing` (`…upstream;dur=U, …,
-/// total;dur=T`, milliseconds): T − U, the time from its reading the request to its answer less
-/// the time it waited for Alipay (its ledger commits included). None without a total.
-pub fn added_by_gateway(timing: &str) -> Option<Duration> {
+/// What the gateway says of its own part in a call (`Server-Timing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayTiming {
+    /// From its reading the request to its answer, less the time it waited for Alipay (its ledger
+    /// commits included).
+    pub added: Duration,
+    /// Of that, the intent's durable commit, written before Alipay is called (calls to Alipay
+    /// only).
+    pub intent: Option<Duration>,
+}
+
+/// The gateway's `Server-Timing` (`intent;dur=I, upstream;dur=U, …, total;dur=T`, milliseconds)
+/// read: added T − U, intent I. None without a total.
+pub fn gateway_timing(timing: &str) -> Option<GatewayTiming> {
     let dur = |name: &str| -> Option<f64> {
         timing.split(',').find_map(|part| part.trim().strip_prefix(name)?.strip_prefix(";dur=")?.parse().ok())
     };
-    let added_ms = dur("total")? - dur("upstream").unwrap_or(0.0);
-    Duration::try_from_secs_f64(added_ms.max(0.0) / 1000.0).ok()
+    let of = |ms: f64| Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).ok();
+    let added = of(dur("total")? - dur("upstream").unwrap_or(0.0))?;
+    Some(GatewayTiming { added, intent: dur("intent").and_then(of) })
 }
 
 /// Sends calls to one gateway's partner API.
@@ -320,8 +330,8 @@ impl Client {
         self.send_timed(tenant, call).await.0
     }
 
-    /// [`Client::send`], with what the gateway added ([`added_by_gateway`]).
-    pub async fn send_timed(&self, tenant: &PosTenant, call: &Call) -> (Answer, Option<Duration>) {
+    /// [`Client::send`], with what the gateway says of its part ([`gateway_timing`]).
+    pub async fn send_timed(&self, tenant: &PosTenant, call: &Call) -> (Answer, Option<GatewayTiming>) {
         let body = call.body.clone().unwrap_or_default();
         let authorization = authorization(tenant, call.method.as_str(), &call.path, &body);
         let mut request = Request::builder()
@@ -367,9 +377,10 @@ mod tests {
     #[test]
     fn what_the_gateway_added_is_its_total_less_alipays_time() {
         let pay = "intent;dur=0.412, upstream;dur=1.250, outcome;dur=0.300, total;dur=2.000";
-        assert_eq!(added_by_gateway(pay), Some(Duration::from_micros(750)));
-        assert_eq!(added_by_gateway("total;dur=0.120"), Some(Duration::from_micros(120)), "no call to Alipay");
-        assert_eq!(added_by_gateway("intent;dur=0.4"), None, "no total");
+        let timing = |added, intent| Some(GatewayTiming { added: Duration::from_micros(added), intent });
+        assert_eq!(gateway_timing(pay), timing(750, Some(Duration::from_micros(412))));
+        assert_eq!(gateway_timing("total;dur=0.120"), timing(120, None), "no call to Alipay");
+        assert_eq!(gateway_timing("intent;dur=0.4"), None, "no total");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::client::Answer;
+use crate::client::{Answer, GatewayTiming};
 use crate::mix::Op;
 use crate::report::{OperationStats, Percentiles, Report, Second};
 
@@ -46,8 +46,10 @@ struct PerSecond {
 pub struct Recorder {
     started: Instant,
     overall: Histogram<u64>,
-    /// What the gateway says it added (`Server-Timing`), for the calls that said.
+    /// What the gateway says it added (`Server-Timing`), for the calls that said; and of that,
+    /// its intent's commit.
     added: Histogram<u64>,
+    intent: Histogram<u64>,
     by_op: BTreeMap<Op, PerOp>,
     /// By target (gateway) index.
     by_target: BTreeMap<usize, PerOp>,
@@ -66,6 +68,7 @@ impl Recorder {
             started,
             overall: histogram(),
             added: histogram(),
+            intent: histogram(),
             by_op: BTreeMap::new(),
             by_target: BTreeMap::new(),
             seconds: Vec::new(),
@@ -107,9 +110,13 @@ impl Recorder {
         *self.status_mix.entry(answer.label()).or_default() += 1;
     }
 
-    /// What the gateway added to one call, by its own account.
-    pub fn added_by_gateway(&mut self, added: Duration) {
-        self.added.saturating_record(u64::try_from(added.as_micros()).unwrap_or(u64::MAX).max(1));
+    /// What the gateway says of its part in one call.
+    pub fn gateway_timing(&mut self, timing: GatewayTiming) {
+        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        self.added.saturating_record(us(timing.added));
+        if let Some(intent) = timing.intent {
+            self.intent.saturating_record(us(intent));
+        }
     }
 
     /// A call the generator could not even send (too many in flight).
@@ -152,6 +159,7 @@ impl Recorder {
             throughput_rps: if seconds > 0.0 { self.requests as f64 / seconds } else { 0.0 },
             latency: percentiles(&self.overall),
             added_by_gateway: (!self.added.is_empty()).then(|| percentiles(&self.added)),
+            intent_commit: (!self.intent.is_empty()).then(|| percentiles(&self.intent)),
             errors: self.errors,
             errors_by_kind: self.errors_by_kind.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
             status_mix: self.status_mix.clone(),

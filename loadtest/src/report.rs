@@ -86,6 +86,9 @@ pub struct Report {
     /// What the gateway added by its own `Server-Timing` (its time less Alipay's), when it said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_by_gateway: Option<Percentiles>,
+    /// Of that, the intent's durable commit (calls to Alipay), by the same header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent_commit: Option<Percentiles>,
     pub errors: u64,
     /// `timeout`, `connect`, `http_5xx`, `http_4xx`, `unexpected_body`, …
     pub errors_by_kind: BTreeMap<String, u64>,
@@ -196,6 +199,11 @@ pub struct HalfCapacity {
     /// What the gateway added by its own account (`Server-Timing` total less Alipay's time).
     pub added_p50_ms: f64,
     pub added_p99_ms: f64,
+    /// Of that, the intent's durable commit (`Server-Timing`'s `intent`).
+    #[serde(default)]
+    pub intent_p50_ms: f64,
+    #[serde(default)]
+    pub intent_p99_ms: f64,
     /// pgbench: one-row INSERT transactions, durable commits, at `commit_rate` with 2 clients.
     pub commit_rate: u32,
     pub commit_p50_ms: f64,

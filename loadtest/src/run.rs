@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 
 use crate::client::alipay::FrontDoors;
-use crate::client::{Answer, Call, Client, ErrorKind, Http, Intent};
+use crate::client::{Answer, Call, Client, ErrorKind, GatewayTiming, Http, Intent};
 use crate::mix::{Mix, Op};
 use crate::recorder::{Recorder, SentTrade};
 use crate::report::{Generator, Report};
@@ -59,14 +59,14 @@ enum Sender {
 }
 
 impl Sender {
-    /// The answer, and what the gateway added to the call by its `Server-Timing` (partner API).
+    /// The answer, and what the gateway says of its part by its `Server-Timing` (partner API).
     async fn send(
         &self,
         tenants: &[PosTenant],
         tenant: usize,
         target: usize,
         intent: &Intent,
-    ) -> (Answer, Option<Duration>) {
+    ) -> (Answer, Option<GatewayTiming>) {
         match self {
             Sender::Partner(clients) => clients[target].send_timed(&tenants[tenant], &Call::of(intent)).await,
             Sender::Alipay(doors) => (doors.send(tenant, intent).await, None),
@@ -288,8 +288,8 @@ async fn one_call(shared: &Shared, intended: Instant) {
     }
     let Ok(mut recorder) = shared.recorder.lock() else { return };
     recorder.record(op, target, &answer, took);
-    if let Some(added) = added {
-        recorder.added_by_gateway(added);
+    if let Some(timing) = added {
+        recorder.gateway_timing(timing);
     }
     match op {
         Op::Pay => recorder.remember(SentTrade {

@@ -76,6 +76,8 @@ pub(crate) async fn measure(
         p99_ms: half.latency.p99_ms,
         added_p50_ms: half.added_by_gateway.as_ref().map_or(0.0, |a| a.p50_ms),
         added_p99_ms: half.added_by_gateway.as_ref().map_or(0.0, |a| a.p99_ms),
+        intent_p50_ms: half.intent_commit.as_ref().map_or(0.0, |a| a.p50_ms),
+        intent_p99_ms: half.intent_commit.as_ref().map_or(0.0, |a| a.p99_ms),
         commit_rate: COMMIT_RATE,
         commit_p50_ms,
         commit_p99_ms,

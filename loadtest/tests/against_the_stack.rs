@@ -80,6 +80,10 @@ async fn a_mixed_run_is_measured_and_every_answer_verified() {
     assert!(report.by_operation.contains_key("query"), "{:?}", report.by_operation.keys());
     assert!(report.latency.p99_ms > 0.0 && report.latency.p50_ms <= report.latency.p99_ms);
     assert_eq!(report.timeline.iter().map(|s| s.completed).sum::<u64>(), report.requests);
+    // What the gateway said of its own part (`Server-Timing`): for every call, and for the calls
+    // to Alipay the intent's commit within it.
+    let (added, intent) = (report.added_by_gateway.unwrap(), report.intent_commit.unwrap());
+    assert!(added.p50_ms > 0.0 && intent.p50_ms > 0.0, "{added:?} {intent:?}");
 
     let verify_options = VerifyOptions {
         database_url: stack.db.url.clone(),
