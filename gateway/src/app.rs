@@ -156,7 +156,9 @@ impl Gateway {
         let partner = {
             let limits = state.config.partner_limits();
             let state = state.clone();
-            let handler = move |request| crate::routes::handle(state.clone(), request);
+            // Boxed: hyper keeps a connection's in-flight slot, sized for the handler's future
+            // (5.7 KB), for the connection's whole life; boxed, it holds a pointer between requests.
+            let handler = move |request| Box::pin(crate::routes::handle(state.clone(), request));
             tokio::spawn(telemetry::server::serve(listener, "partner", limits, handler, until_stopped(stopped.clone())))
         };
         let admin_bodies = tenants::admin::body_reader("admin", state.config.body_timeout);

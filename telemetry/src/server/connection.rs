@@ -39,7 +39,38 @@ pub(crate) struct Connection {
     pub(crate) limits: ConnectionLimits,
     pub(crate) counters: Arc<Counters>,
     pub(crate) stopping: watch::Receiver<Stop>,
-    pub(crate) builder: Arc<auto::Builder<TokioExecutor>>,
+    pub(crate) builders: Arc<Builders>,
+}
+
+/// HTTP/2's connection preface (RFC 9113 §3.4): a client speaking HTTP/2 over plain TCP opens
+/// with it.
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The listener's protocols, each as hyper serves it.
+pub(crate) struct Builders {
+    /// HTTP/1 alone, read from the first byte.
+    pub(crate) http1: auto::Builder<TokioExecutor>,
+    /// HTTP/2 alone, from its preface (`None` when the listener takes HTTP/1 only).
+    pub(crate) http2: Option<auto::Builder<TokioExecutor>>,
+    /// Either, told apart by reading the first bytes.
+    pub(crate) detect: auto::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    /// The builder for a client whose first bytes (peeked, still in the socket) are `first`.
+    /// Told apart here, hyper reads from the first byte into its own buffer: telling them apart
+    /// by reading (hyper-util's detection) replays those bytes into it and grows each
+    /// connection's read buffer from 8 to 16 KiB for its whole life.
+    pub(crate) fn for_opening(&self, first: &[u8]) -> &auto::Builder<TokioExecutor> {
+        match &self.http2 {
+            None => &self.http1,
+            Some(http2) if first.len() >= HTTP2_PREFACE.len() && first.starts_with(HTTP2_PREFACE) => http2,
+            // Not a preface: HTTP/1. Only the start of one so far (a preface split across
+            // segments, rare): read and tell, as hyper-util does.
+            Some(_) if !HTTP2_PREFACE.starts_with(first) => &self.http1,
+            Some(_) => &self.detect,
+        }
+    }
 }
 
 impl Connection {
@@ -71,12 +102,40 @@ impl Connection {
                 }
             })
         };
-        let io = TokioIo::new(Watched { stream, clock: clock.clone() });
         let counters = self.counters.clone();
         self.counters.open.increment(1.0);
-        let connection = self.builder.serve_connection(io, service);
+        let mut watchdog = Watchdog::new(clock.clone());
+        // The first bytes, peeked: they stay in the socket. Bounded by the first-byte deadline,
+        // then (bytes seen) by the header's.
+        let mut first = [0; HTTP2_PREFACE.len()];
+        let peeked = match &self.builders.http2 {
+            None => Ok(0),
+            Some(_) => tokio::select! {
+                biased;
+                peeked = stream.peek(&mut first) => peeked,
+                expiry = &mut watchdog => {
+                    counters.closed(Reason::from(expiry));
+                    counters.open.decrement(1.0);
+                    return;
+                }
+                // Nothing sent yet, nothing in flight: closed as hyper closes an idle one.
+                _ = self.stopping.wait_for(|stop| *stop != Stop::Serving) => {
+                    counters.open.decrement(1.0);
+                    return;
+                }
+            },
+        };
+        let Ok(peeked) = peeked else {
+            counters.open.decrement(1.0);
+            return;
+        };
+        if peeked > 0 {
+            clock.bytes_read();
+        }
+        let builder = self.builders.for_opening(&first[..peeked]);
+        let io = TokioIo::new(Watched { stream, clock });
+        let connection = builder.serve_connection(io, service);
         let mut connection = std::pin::pin!(connection);
-        let mut watchdog = Watchdog::new(clock);
         let closing = tokio::select! {
             biased;
             ended = connection.as_mut() => {

@@ -44,7 +44,7 @@ use tokio::sync::{Semaphore, watch};
 
 pub use body::{BodyError, BodyReader, BudgetHold, ReadBody};
 
-use connection::Stop;
+use connection::{Builders, Stop};
 use counters::Counters;
 use peers::Peers;
 
@@ -161,7 +161,7 @@ pub async fn serve<H, F>(
     let counters = Arc::new(Counters::new(name));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let peers = Peers::new(limits.max_connections_per_peer, limits.max_connections);
-    let builder = Arc::new(builder(&limits));
+    let builders = Arc::new(builders(&limits));
     let (stop, stopping) = watch::channel(Stop::Serving);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -198,7 +198,7 @@ pub async fn serve<H, F>(
             limits,
             counters: counters.clone(),
             stopping: stopping.clone(),
-            builder: builder.clone(),
+            builders: builders.clone(),
         };
         let handler = handler.clone();
         tokio::spawn(async move {
@@ -223,11 +223,14 @@ async fn drain(slots: &Semaphore, stop: &watch::Sender<Stop>, limits: &Connectio
     let _ = tokio::time::timeout(CLOSE_GRACE, slots.acquire_many(everyone)).await;
 }
 
+fn builders(limits: &ConnectionLimits) -> Builders {
+    let detect = builder(limits);
+    let http2 = limits.http2.then(|| detect.clone().http2_only());
+    Builders { http1: detect.clone().http1_only(), http2, detect }
+}
+
 fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    if !limits.http2 {
-        builder = builder.http1_only();
-    }
     // Heads are timed by the connection's watchdog (`clock`), which also covers the protocol
     // detection and tells idle from slow; hyper's own timer would start at idle.
     builder.http1().timer(TokioTimer::new()).header_read_timeout(None).max_buf_size(HTTP1_MAX_BUFFER);

@@ -343,3 +343,18 @@ async fn an_answer_to_a_collected_body_echoes_it() {
     stop.send(()).unwrap();
     server.await.unwrap();
 }
+
+#[test]
+fn the_protocol_is_told_from_the_first_bytes_peeked() {
+    let both = builders(&limits());
+    let is = |first: &[u8], builder: &auto::Builder<hyper_util::rt::TokioExecutor>| {
+        std::ptr::eq(both.for_opening(first), builder)
+    };
+    let http2 = both.http2.as_ref().unwrap();
+    assert!(is(b"POST /v1/payments HTTP/1.1\r\n", &both.http1));
+    assert!(is(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", http2));
+    assert!(is(b"PRI * HTTP/1.1\r\n\r\n", &both.http1), "not the preface: HTTP/1's to refuse");
+    assert!(is(b"PRI * HT", &both.detect), "the preface's start only: read and told");
+    let one = builders(&ConnectionLimits { http2: false, ..limits() });
+    assert!(std::ptr::eq(one.for_opening(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), &one.http1));
+}
