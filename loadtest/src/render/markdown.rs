@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::{count, decimal, finite, ms, rps};
-use crate::report::{BenchReport, Generator, LatencyReport, OperationStats, Report, ScaleReport, Verification};
+use crate::report::{
+    BenchReport, Generator, LatencyReport, OperationStats, Percentiles, Report, ScaleReport, Verification,
+};
 
 /// One run as a Markdown section: a `##` heading with the title, what was run, the headline
 /// figures, then per operation, errors by kind, status mix, the generator's own cost and the
@@ -23,21 +25,11 @@ pub fn run_markdown(report: &Report) -> String {
     );
     headline(&mut out, report);
     if let Some(added) = &report.added_by_gateway {
-        let _ = write!(
-            out,
-            "Added by the gateway (its `Server-Timing`: its time less Alipay's): p50 {} ms, p99 {} ms, p99.9 {} ms",
-            ms(added.p50_ms),
-            ms(added.p99_ms),
-            ms(added.p999_ms)
-        );
+        let tail =
+            |p: &Percentiles| format!("p50 {} ms, p99 {} ms, p99.9 {} ms", ms(p.p50_ms), ms(p.p99_ms), ms(p.p999_ms));
+        let _ = write!(out, "Added by the gateway (its `Server-Timing`: its time less Alipay's): {}", tail(added));
         if let Some(intent) = &report.intent_commit {
-            let _ = write!(
-                out,
-                "; of which the intent's durable commit: p50 {} ms, p99 {} ms, p99.9 {} ms",
-                ms(intent.p50_ms),
-                ms(intent.p99_ms),
-                ms(intent.p999_ms)
-            );
+            let _ = write!(out, "; of which the intent's durable commit: {}", tail(intent));
         }
         let _ = writeln!(out, ".\n");
     }

@@ -397,9 +397,7 @@ async fn a_chain_imported_from_one_file_twice_is_created_once_and_secrets_go_onl
 
     let (db, k1) = ops().await;
     let ops = Ops { db: &db, master_keys: k1 };
-    let dir = std::env::temp_dir().join(format!("tenants-import-{}-{}", std::process::id(), rand_suffix()));
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("md5.key"), MD5_KEY).unwrap();
+    let dir = import_folder();
     let alipay_public = vector_key("alipay-public-spki.b64");
     let store = |n: u32| {
         json_line(&serde_json::json!({
@@ -470,9 +468,7 @@ async fn a_chain_imported_from_one_file_twice_is_created_once_and_secrets_go_onl
 async fn a_chain_imported_from_a_spreadsheet_csv_is_checked_as_json_lines_are() {
     let (db, k1) = ops().await;
     let ops = Ops { db: &db, master_keys: k1 };
-    let dir = std::env::temp_dir().join(format!("tenants-import-csv-{}-{}", std::process::id(), rand_suffix()));
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("md5.key"), MD5_KEY).unwrap();
+    let dir = import_folder();
     let alipay_public = vector_key("alipay-public-spki.b64");
     // As a spreadsheet saves it: a byte-order mark, CRLF, a quoted name with a comma, empty
     // cells for fields not given, a blank row.
@@ -538,6 +534,14 @@ async fn a_chain_imported_from_a_spreadsheet_csv_is_checked_as_json_lines_are() 
     std::fs::write(&file, b"slug,name\nnoodle-9,\xc5\xa3\xc8\xe2\xc3\xe6\n").unwrap();
     ops.refused(&["import", "--file", &file, "--credentials-out", &again_out], "is not UTF-8").await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A new folder for a chain's file, holding the MD5 key its lines name (`md5.key`).
+fn import_folder() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tenants-import-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("md5.key"), MD5_KEY).unwrap();
+    dir
 }
 
 fn json_line(value: &serde_json::Value) -> String {
