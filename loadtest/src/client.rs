@@ -256,7 +256,7 @@ impl Http {
         self.exchange_timed(request).await.map(|(code, body, _)| (code, body))
     }
 
-    /// [`Http::exchange`], with what the gateway says it added itself ([`gateway_timing`]).
+    /// [`Http::exchange`], with what the gateway says of its own part ([`gateway_timing`]).
     pub async fn exchange_timed(
         &self,
         request: Request<Full<Bytes>>,
@@ -268,9 +268,9 @@ impl Http {
                 Err(_) => return Err(ErrorKind::Io),
             };
             let code = response.status().as_u16();
-            let added = response.headers().get("server-timing").and_then(|v| v.to_str().ok()).and_then(gateway_timing);
+            let timing = response.headers().get("server-timing").and_then(|v| v.to_str().ok()).and_then(gateway_timing);
             let body = response.into_body().collect().await.map_err(|_| ErrorKind::Io)?.to_bytes();
-            Ok((code, body, added))
+            Ok((code, body, timing))
         };
         tokio::time::timeout(self.timeout, exchange).await.unwrap_or(Err(ErrorKind::Timeout))
     }
@@ -344,7 +344,7 @@ impl Client {
         let Ok(request) = request.body(Full::new(body)) else {
             return (Answer::Failed(ErrorKind::Build), None);
         };
-        let (code, body, added) = match self.http.exchange_timed(request).await {
+        let (code, body, timing) = match self.http.exchange_timed(request).await {
             Ok(answer) => answer,
             Err(kind) => return (Answer::Failed(kind), None),
         };
@@ -352,7 +352,7 @@ impl Client {
             .ok()
             .and_then(|s| s.status)
             .map(|s| STATUSES.into_iter().find(|known| *known == s).unwrap_or("OTHER"));
-        (Answer::Http { code, status }, added)
+        (Answer::Http { code, status }, timing)
     }
 
     /// Waits (up to 30 s) until the gateway knows `tenant` (its snapshot follows the registry a

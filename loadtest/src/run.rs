@@ -272,7 +272,7 @@ async fn one_call(shared: &Shared, intended: Instant) {
         Spread::RoundRobin => (shared.turn.fetch_add(1, Ordering::Relaxed) % targets as u64) as usize,
         Spread::Tenant => tenant % targets,
     };
-    let (answer, added) = shared.sender.send(&shared.options.tenants, tenant, target, &intent).await;
+    let (answer, timing) = shared.sender.send(&shared.options.tenants, tenant, target, &intent).await;
     let took = intended.elapsed();
     shared.in_flight.fetch_sub(1, Ordering::AcqRel);
     let status = answer.status();
@@ -288,7 +288,7 @@ async fn one_call(shared: &Shared, intended: Instant) {
     }
     let Ok(mut recorder) = shared.recorder.lock() else { return };
     recorder.record(op, target, &answer, took);
-    if let Some(timing) = added {
+    if let Some(timing) = timing {
         recorder.gateway_timing(timing);
     }
     match op {
