@@ -32,14 +32,17 @@ macro_rules! id_type {
             }
         }
 
+        impl $name {
+            /// `text` if it is a valid one, without making one (nothing allocated).
+            pub fn check($s: &str) -> Result<&str, $crate::InvalidId> {
+                if $check { Ok($s) } else { Err($crate::InvalidId { field: $field, rule: $rule }) }
+            }
+        }
+
         impl ::std::str::FromStr for $name {
             type Err = $crate::InvalidId;
-            fn from_str($s: &str) -> Result<Self, $crate::InvalidId> {
-                if $check {
-                    Ok(Self($s.to_owned()))
-                } else {
-                    Err($crate::InvalidId { field: $field, rule: $rule })
-                }
+            fn from_str(text: &str) -> Result<Self, $crate::InvalidId> {
+                Self::check(text).map(|text| Self(text.to_owned()))
             }
         }
 

@@ -37,8 +37,8 @@ pub use error::{BillError, Part, Problem, WriteError};
 pub use ids::{EntryNo, Mcc, OrderScene, PartnerTransactionId};
 pub use money::{SignedAmount, Total};
 pub use trade::{
-    Account, BillHeader, BillPeriod, BillRow, DetailReader, Footer, RowKind, Summary, SummaryLine, TradeBill,
-    write_trade_bill,
+    Account, BillHeader, BillPeriod, BillRow, BillRowView, DetailReader, Footer, RowKind, Summary, SummaryLine,
+    TradeBill, write_trade_bill,
 };
 
 /// Bounds on what a reader takes from a file.

@@ -23,7 +23,7 @@ use crate::lines::{Encoding, Lines, MAX_TRAILING_LINES, ascii_punctuation};
 use crate::money::Total;
 use crate::trade::frame::{self, DETAIL, marker_text};
 use crate::trade::header::BillHeader;
-use crate::trade::row::{BillRow, COLUMNS};
+use crate::trade::row::{BillRow, BillRowView, COLUMNS};
 use crate::trade::summary::{SummaryLine, check_header};
 use crate::trade::tally::Tally;
 
@@ -148,7 +148,35 @@ impl<R: Read> DetailReader<R> {
         self.expected = Some((total, line));
     }
 
-    fn next_row(&mut self) -> Result<Option<BillRow>, BillError> {
+    /// The next row, seen in place in the line just read (nothing allocated); `None` once the
+    /// end marker and a footer that agrees have been read, or after an error.
+    pub fn next_view(&mut self) -> Option<Result<BillRowView<'_>, BillError>> {
+        if self.state != State::Rows {
+            return None;
+        }
+        match self.next_line() {
+            Ok(true) => {}
+            Ok(false) => {
+                self.state = State::Done;
+                return None;
+            }
+            Err(e) => {
+                self.state = State::Failed;
+                return Some(Err(e));
+            }
+        }
+        let row = BillRowView::parse(&self.lines.text, &self.cells).map_err(|p| self.lines.error(p)).and_then(|row| {
+            self.tally.add(&row.figures()).map(|()| row).ok_or_else(|| self.lines.error(Problem::Overflow))
+        });
+        if row.is_err() {
+            self.state = State::Failed;
+        }
+        Some(row)
+    }
+
+    /// Reads the next line and splits a row's cells; `false` at the end marker (the footer read
+    /// and checked).
+    fn next_line(&mut self) -> Result<bool, BillError> {
         if !self.lines.advance()? {
             return Err(self.lines.error_next(Problem::Truncated("the end marker (业务明细列表结束)")));
         }
@@ -156,18 +184,15 @@ impl<R: Read> DetailReader<R> {
         if line.starts_with('#') {
             if marker_text(line) == Some(DETAIL.list_end) {
                 self.finish()?;
-                return Ok(None);
+                return Ok(false);
             }
             return Err(self.lines.error(Problem::Unexpected("a row or the end marker")));
         }
         if self.tally.payments.saturating_add(self.tally.refunds) >= self.max_rows {
             return Err(self.lines.error(Problem::TooManyRows { limit: self.max_rows }));
         }
-        let row = csv::split(line, &mut self.cells)
-            .and_then(|()| BillRow::parse(line, &self.cells))
-            .map_err(|p| self.lines.error(p))?;
-        self.tally.add(&row).ok_or_else(|| self.lines.error(Problem::Overflow))?;
-        Ok(Some(row))
+        csv::split(line, &mut self.cells).map_err(|p| self.lines.error(p))?;
+        Ok(true)
     }
 
     /// Reads the footer and checks it, and the summary's `合计`, against the rows.
@@ -280,20 +305,14 @@ impl<R: Read> Iterator for DetailReader<R> {
     type Item = Result<BillRow, BillError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.state != State::Rows {
-            return None;
-        }
-        match self.next_row() {
-            Ok(Some(row)) => Some(Ok(row)),
-            Ok(None) => {
-                self.state = State::Done;
-                None
-            }
-            Err(e) => {
-                self.state = State::Failed;
-                Some(Err(e))
-            }
-        }
+        let row = match self.next_view()? {
+            Ok(view) => view.to_row(),
+            Err(e) => return Some(Err(e)),
+        };
+        Some(row.map_err(|problem| {
+            self.state = State::Failed;
+            self.lines.error(problem)
+        }))
     }
 }
 

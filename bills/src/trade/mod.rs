@@ -41,6 +41,6 @@ pub(crate) mod write;
 pub use archive::{Rows, TradeBill};
 pub use detail::{DetailReader, Footer};
 pub use header::{Account, BillHeader, BillPeriod, InvalidAccount};
-pub use row::{BillRow, RowKind};
+pub use row::{BillRow, BillRowView, RowKind};
 pub use summary::{StoreSummary, Summary, SummaryLine, write_summary};
 pub use write::{MAX_STORES, write_detail, write_trade_bill};

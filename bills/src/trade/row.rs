@@ -1,9 +1,10 @@
 //! One row of the detail file (`业务明细`): its 25 columns, read into a [`BillRow`] and written
 //! back exactly as Alipay lays them out.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use alipay::{Amount, Currency, MerchantRef, OutRequestNo, OutTradeNo, TradeNo};
+use alipay::{Amount, Currency, InvalidId, MerchantRef, OutRequestNo, OutTradeNo, TradeNo};
 use time::OffsetDateTime;
 
 use crate::csv::{self, Cell};
@@ -142,58 +143,18 @@ impl BillRow {
         SignedAmount::new(self.received, self.is_refund())
     }
 
-    /// Reads a row from `line`, split into `cells`.
-    pub(crate) fn parse(line: &str, cells: &[Cell]) -> Result<Self, Problem> {
-        if cells.len() != COLUMNS.len() {
-            return Err(Problem::Columns { expected: COLUMNS.len(), found: cells.len() });
+    /// What the footer and the summary count of the row.
+    pub(crate) fn figures(&self) -> Figures {
+        Figures {
+            refund: self.is_refund(),
+            amount: self.amount,
+            received: self.received,
+            alipay_discount: self.alipay_discount,
+            merchant_discount: self.merchant_discount,
+            card_amount: self.card_amount,
+            fee: self.fee,
+            profit_share: self.profit_share,
         }
-        let text = |i: usize| cells[i].text(line);
-        let kind_text = text(2);
-        let request_no = text(21);
-        let kind = match kind_text.trim() {
-            "交易" if request_no.trim().is_empty() => RowKind::Payment,
-            "交易" => return Err(Problem::PaymentWithRequestNo),
-            "退款" => match opt_id::<OutRequestNo>(&request_no, 21)? {
-                Some(out_request_no) => RowKind::Refund { out_request_no },
-                None => return Err(Problem::RefundWithoutRequestNo),
-            },
-            other => return Err(Problem::Code { column: COLUMNS[2], value: other.chars().take(16).collect() }),
-        };
-        let refund = matches!(kind, RowKind::Refund { .. });
-        let money = |i: usize| signed(&text(i), i);
-        let directed = |i: usize| {
-            let value = money(i)?;
-            if value.is_negative() != refund && !value.is_zero() {
-                return Err(Problem::Sign { column: COLUMNS[i] });
-            }
-            Ok(value.magnitude())
-        };
-        Ok(BillRow {
-            trade_no: id(&text(0), 0)?,
-            out_trade_no: id(&text(1), 1)?,
-            subject: text(3).into_owned(),
-            created_at: time(&text(4), 4)?,
-            finished_at: time(&text(5), 5)?,
-            store_id: opt_id(&text(6), 6)?,
-            store_name: text(7).into_owned(),
-            operator_id: opt_id(&text(8), 8)?,
-            terminal_id: opt_id(&text(9), 9)?,
-            counterparty: text(10).into_owned(),
-            amount: directed(11)?,
-            received: directed(12)?,
-            alipay_red_packet: money(13)?,
-            jifenbao: money(14)?,
-            alipay_discount: money(15)?,
-            merchant_discount: money(16)?,
-            voucher_amount: money(17)?,
-            voucher_name: text(18).into_owned(),
-            merchant_red_packet: money(19)?,
-            card_amount: money(20)?,
-            fee: money(22)?,
-            profit_share: money(23)?,
-            remark: text(24).into_owned(),
-            kind,
-        })
     }
 
     /// Appends the row as the file writes it (no line ending). On a value the layout cannot
@@ -254,6 +215,161 @@ impl BillRow {
     }
 }
 
+/// A row seen in place, in the line it was read from: ids checked but not copied, texts borrowed
+/// (unless quoted with `""` inside), every amount and time parsed: all of [`BillRow`]'s checks,
+/// nothing allocated. What [`DetailReader::next_view`](crate::DetailReader::next_view) yields to
+/// a reader that keeps only part of each row. Fields as [`BillRow`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct BillRowView<'a> {
+    pub trade_no: &'a str,
+    pub out_trade_no: &'a str,
+    /// 退款批次号/请求号 on a refund row; `None` on a payment.
+    pub out_request_no: Option<&'a str>,
+    pub subject: Cow<'a, str>,
+    pub created_at: OffsetDateTime,
+    pub finished_at: OffsetDateTime,
+    pub store_id: Option<&'a str>,
+    pub store_name: Cow<'a, str>,
+    pub operator_id: Option<&'a str>,
+    pub terminal_id: Option<&'a str>,
+    pub counterparty: Cow<'a, str>,
+    pub amount: Amount,
+    pub received: Amount,
+    pub alipay_red_packet: SignedAmount,
+    pub jifenbao: SignedAmount,
+    pub alipay_discount: SignedAmount,
+    pub merchant_discount: SignedAmount,
+    pub voucher_amount: SignedAmount,
+    pub voucher_name: Cow<'a, str>,
+    pub merchant_red_packet: SignedAmount,
+    pub card_amount: SignedAmount,
+    pub fee: SignedAmount,
+    pub profit_share: SignedAmount,
+    pub remark: Cow<'a, str>,
+}
+
+impl<'a> BillRowView<'a> {
+    pub fn is_refund(&self) -> bool {
+        self.out_request_no.is_some()
+    }
+
+    /// Reads a row from `line`, split into `cells`.
+    pub(crate) fn parse(line: &'a str, cells: &[Cell]) -> Result<Self, Problem> {
+        if cells.len() != COLUMNS.len() {
+            return Err(Problem::Columns { expected: COLUMNS.len(), found: cells.len() });
+        }
+        let text = |i: usize| cells[i].text(line);
+        // Ids are never quoted with `""` inside (a quote is not an id character), so they borrow.
+        let raw = |i: usize| cells[i].raw(line).trim();
+        let request_no = raw(21);
+        let out_request_no = match text(2).trim() {
+            "交易" if request_no.is_empty() => None,
+            "交易" => return Err(Problem::PaymentWithRequestNo),
+            "退款" => match opt_id(request_no, 21, OutRequestNo::check)? {
+                Some(no) => Some(no),
+                None => return Err(Problem::RefundWithoutRequestNo),
+            },
+            other => return Err(Problem::Code { column: COLUMNS[2], value: other.chars().take(16).collect() }),
+        };
+        let refund = out_request_no.is_some();
+        let money = |i: usize| signed(&text(i), i);
+        let directed = |i: usize| {
+            let value = money(i)?;
+            if value.is_negative() != refund && !value.is_zero() {
+                return Err(Problem::Sign { column: COLUMNS[i] });
+            }
+            Ok(value.magnitude())
+        };
+        Ok(BillRowView {
+            trade_no: id(raw(0), 0, TradeNo::check)?,
+            out_trade_no: id(raw(1), 1, OutTradeNo::check)?,
+            out_request_no,
+            subject: text(3),
+            created_at: time(&text(4), 4)?,
+            finished_at: time(&text(5), 5)?,
+            store_id: opt_id(raw(6), 6, MerchantRef::check)?,
+            store_name: text(7),
+            operator_id: opt_id(raw(8), 8, MerchantRef::check)?,
+            terminal_id: opt_id(raw(9), 9, MerchantRef::check)?,
+            counterparty: text(10),
+            amount: directed(11)?,
+            received: directed(12)?,
+            alipay_red_packet: money(13)?,
+            jifenbao: money(14)?,
+            alipay_discount: money(15)?,
+            merchant_discount: money(16)?,
+            voucher_amount: money(17)?,
+            voucher_name: text(18),
+            merchant_red_packet: money(19)?,
+            card_amount: money(20)?,
+            fee: money(22)?,
+            profit_share: money(23)?,
+            remark: text(24),
+        })
+    }
+
+    /// The owned row.
+    pub fn to_row(&self) -> Result<BillRow, Problem> {
+        Ok(BillRow {
+            trade_no: owned_id(self.trade_no, 0)?,
+            out_trade_no: owned_id(self.out_trade_no, 1)?,
+            kind: match owned_opt(self.out_request_no, 21)? {
+                None => RowKind::Payment,
+                Some(out_request_no) => RowKind::Refund { out_request_no },
+            },
+            subject: self.subject.clone().into_owned(),
+            created_at: self.created_at,
+            finished_at: self.finished_at,
+            store_id: owned_opt(self.store_id, 6)?,
+            store_name: self.store_name.clone().into_owned(),
+            operator_id: owned_opt(self.operator_id, 8)?,
+            terminal_id: owned_opt(self.terminal_id, 9)?,
+            counterparty: self.counterparty.clone().into_owned(),
+            amount: self.amount,
+            received: self.received,
+            alipay_red_packet: self.alipay_red_packet,
+            jifenbao: self.jifenbao,
+            alipay_discount: self.alipay_discount,
+            merchant_discount: self.merchant_discount,
+            voucher_amount: self.voucher_amount,
+            voucher_name: self.voucher_name.clone().into_owned(),
+            merchant_red_packet: self.merchant_red_packet,
+            card_amount: self.card_amount,
+            fee: self.fee,
+            profit_share: self.profit_share,
+            remark: self.remark.clone().into_owned(),
+        })
+    }
+
+    /// What the footer and the summary count of the row.
+    pub(crate) fn figures(&self) -> Figures {
+        Figures {
+            refund: self.is_refund(),
+            amount: self.amount,
+            received: self.received,
+            alipay_discount: self.alipay_discount,
+            merchant_discount: self.merchant_discount,
+            card_amount: self.card_amount,
+            fee: self.fee,
+            profit_share: self.profit_share,
+        }
+    }
+}
+
+/// The amounts of a row the footer and the summary add up, as the row has them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Figures {
+    pub(crate) refund: bool,
+    pub(crate) amount: Amount,
+    pub(crate) received: Amount,
+    pub(crate) alipay_discount: SignedAmount,
+    pub(crate) merchant_discount: SignedAmount,
+    pub(crate) card_amount: SignedAmount,
+    pub(crate) fee: SignedAmount,
+    pub(crate) profit_share: SignedAmount,
+}
+
 /// A row being written, cell by cell, with Alipay's TABs where its samples have them.
 struct Line<'a> {
     out: &'a mut String,
@@ -298,13 +414,21 @@ fn merchant_ref(value: &Option<MerchantRef>) -> &str {
     value.as_ref().map_or("", MerchantRef::as_str)
 }
 
-fn id<T: std::str::FromStr<Err = alipay::InvalidId>>(text: &str, i: usize) -> Result<T, Problem> {
-    text.trim().parse().map_err(|error| Problem::Id { column: COLUMNS[i], error })
+/// `text` if `check` takes it.
+fn id(text: &str, i: usize, check: fn(&str) -> Result<&str, InvalidId>) -> Result<&str, Problem> {
+    check(text).map_err(|error| Problem::Id { column: COLUMNS[i], error })
 }
 
-fn opt_id<T: std::str::FromStr<Err = alipay::InvalidId>>(text: &str, i: usize) -> Result<Option<T>, Problem> {
-    let text = text.trim();
-    if text.is_empty() { Ok(None) } else { id(text, i).map(Some) }
+fn opt_id(text: &str, i: usize, check: fn(&str) -> Result<&str, InvalidId>) -> Result<Option<&str>, Problem> {
+    if text.is_empty() { Ok(None) } else { id(text, i, check).map(Some) }
+}
+
+fn owned_id<T: std::str::FromStr<Err = InvalidId>>(text: &str, i: usize) -> Result<T, Problem> {
+    text.parse().map_err(|error| Problem::Id { column: COLUMNS[i], error })
+}
+
+fn owned_opt<T: std::str::FromStr<Err = InvalidId>>(text: Option<&str>, i: usize) -> Result<Option<T>, Problem> {
+    text.map(|text| owned_id(text, i)).transpose()
 }
 
 fn signed(text: &str, i: usize) -> Result<SignedAmount, Problem> {

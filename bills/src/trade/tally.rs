@@ -3,8 +3,8 @@
 
 use alipay::Currency;
 
-use crate::money::Total;
-use crate::trade::row::BillRow;
+use crate::money::{SignedAmount, Total};
+use crate::trade::row::Figures;
 use crate::trade::summary::SummaryLine;
 
 const CNY: Currency = Currency::CNY;
@@ -37,11 +37,11 @@ fn add(sum: &mut i64, value: i64) -> Option<()> {
 }
 
 impl Tally {
-    /// Counts `row` in; `None` on overflow.
-    pub(crate) fn add(&mut self, row: &BillRow) -> Option<()> {
-        let received = row.signed_received().minor();
+    /// Counts a row in; `None` on overflow.
+    pub(crate) fn add(&mut self, row: &Figures) -> Option<()> {
+        let received = SignedAmount::new(row.received, row.refund).minor();
         let merchant_discount = row.merchant_discount.minor();
-        if row.is_refund() {
+        if row.refund {
             self.refunds = self.refunds.checked_add(1)?;
             add(&mut self.refunds_received, received)?;
             add(&mut self.refunds_merchant_discount, merchant_discount)?;
@@ -50,7 +50,7 @@ impl Tally {
             add(&mut self.payments_received, received)?;
             add(&mut self.payments_merchant_discount, merchant_discount)?;
         }
-        add(&mut self.amount, row.signed_amount().minor())?;
+        add(&mut self.amount, SignedAmount::new(row.amount, row.refund).minor())?;
         add(&mut self.received, received)?;
         add(&mut self.alipay_discount, row.alipay_discount.minor())?;
         add(&mut self.merchant_discount, merchant_discount)?;

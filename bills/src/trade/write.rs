@@ -60,21 +60,22 @@ where
             Some(encoded) if text.is_ascii() || gbk_round_trips(&text) => bytes.extend_from_slice(&encoded),
             _ => return Err(unmappable(row, n)),
         }
-        tally.add(row).ok_or(WriteError::Overflow)?;
+        let figures = row.figures();
+        tally.add(&figures).ok_or(WriteError::Overflow)?;
         if !stores.contains_key(&row.store_id) {
             stores.insert(row.store_id.clone(), BTreeMap::new());
         }
         // Present: inserted just above.
         let names = stores.get_mut(&row.store_id).ok_or(WriteError::Overflow)?;
         match names.get_mut(row.store_name.as_str()) {
-            Some(store) => store.add(row).ok_or(WriteError::Overflow)?,
+            Some(store) => store.add(&figures).ok_or(WriteError::Overflow)?,
             None => {
                 if store_count == MAX_STORES {
                     return Err(WriteError::TooManyStores { limit: MAX_STORES });
                 }
                 store_count += 1;
                 let mut store = Tally::default();
-                store.add(row).ok_or(WriteError::Overflow)?;
+                store.add(&figures).ok_or(WriteError::Overflow)?;
                 names.insert(row.store_name.clone(), store);
             }
         }

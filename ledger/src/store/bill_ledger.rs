@@ -91,40 +91,44 @@ pub struct MatchedDay {
     pub totals: Vec<BillTotal>,
 }
 
+// Columns are read by position (by name, each lookup compared every name before it): the
+// payment's are the first seven, as TRADE_COLUMNS lists them, then each query's own.
 fn payment_of(row: &tokio_postgres::Row) -> Result<LedgerPayment, StoreError> {
     Ok(LedgerPayment {
-        tenant_id: row.try_get("tenant_id")?,
-        out_trade_no: row.try_get("out_trade_no")?,
-        trade_no: row.try_get("trade_no")?,
-        state: row.try_get("state")?,
-        currency: row.try_get("currency")?,
-        amount_minor: row.try_get("amount_minor")?,
+        tenant_id: row.try_get(0)?,
+        out_trade_no: row.try_get(1)?,
+        state: row.try_get(2)?,
+        trade_no: row.try_get(3)?,
+        currency: row.try_get(4)?,
+        amount_minor: row.try_get(5)?,
     })
 }
 
+/// A row of [`trades_sql`].
 fn trade_of(row: &tokio_postgres::Row) -> Result<LedgerEntry, StoreError> {
-    let reversed: Option<i64> = row.try_get("reversed")?;
+    let reversed: Option<i64> = row.try_get(9)?;
     Ok(LedgerEntry::Trade(LedgerTrade {
         payment: payment_of(row)?,
-        store_id: row.try_get("store_id")?,
-        paid: row.try_get("paid")?,
-        paid_on_day: row.try_get("paid_on_day")?,
-        reversed: reversed.map(|minor| Ok::<_, StoreError>((minor, row.try_get("reversed_on_day")?))).transpose()?,
+        store_id: row.try_get(6)?,
+        paid: row.try_get(7)?,
+        paid_on_day: row.try_get(8)?,
+        reversed: reversed.map(|minor| Ok::<_, StoreError>((minor, row.try_get(10)?))).transpose()?,
     }))
 }
 
+/// A row of [`refunds_sql`].
 fn refund_of(row: &tokio_postgres::Row) -> Result<LedgerEntry, StoreError> {
     Ok(LedgerEntry::Refund(LedgerRefund {
         trade: payment_of(row)?,
-        store_id: row.try_get("store_id")?,
-        wire_request_no: row.try_get("wire_request_no")?,
-        state: row.try_get("r_state")?,
-        amount_minor: row.try_get("r_amount")?,
-        done_on_day: row.try_get("done_on_day")?,
+        store_id: row.try_get(6)?,
+        wire_request_no: row.try_get(7)?,
+        state: row.try_get(8)?,
+        amount_minor: row.try_get(9)?,
+        done_on_day: row.try_get(10)?,
     }))
 }
 
-/// The trades' columns; `$2` and `$3` are the day's bounds.
+/// The trades' columns (read by [`trade_of`] in this order); `$2` and `$3` are the day's bounds.
 fn trades_sql(filter: &str) -> String {
     format!(
         "SELECT {TRADE_COLUMNS}, {PAID} AS paid, \
@@ -135,7 +139,8 @@ fn trades_sql(filter: &str) -> String {
     )
 }
 
-/// The refunds' columns, with their trade's; `$2` and `$3` are the day's bounds.
+/// The refunds' columns, with their trade's (read by [`refund_of`] in this order); `$2` and `$3`
+/// are the day's bounds.
 fn refunds_sql(filter: &str) -> String {
     format!(
         "SELECT {TRADE_COLUMNS}, r.wire_request_no, r.state AS r_state, r.amount_minor AS r_amount, \

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
 
-use bills::{BillPeriod, BillRow, RowKind, TradeBill};
+use bills::{BillPeriod, BillRowView, TradeBill};
 use ledger::store::{BillFeed, BilledKind, BilledRow};
 use time::Date;
 use tokio::sync::mpsc;
@@ -26,8 +26,9 @@ pub fn trade_bill(path: PathBuf, day: Date, feed: mpsc::Sender<BillFeed>) {
         if Some(bill.header().period) != BillPeriod::day(day) {
             return Err(format!("the file is not the bill of {day}: it covers {}", bill.header().period.stamp()));
         }
-        let rows = bill.rows().map_err(|e| e.to_string())?;
-        send_rows(rows.map(|row| row.map(|row| Some(billed(row))).map_err(|e| e.to_string())), &feed)
+        let mut rows = bill.rows().map_err(|e| e.to_string())?;
+        let rows = std::iter::from_fn(|| rows.next_view().map(|row| row.map(|row| Some(billed(&row)))));
+        send_rows(rows.map(|row| row.map_err(|e| e.to_string())), &feed)
     });
 }
 
@@ -63,20 +64,17 @@ pub fn send_rows(
 }
 
 /// A bill row as the ledger keeps it.
-pub fn billed(row: BillRow) -> BilledRow {
-    let (kind, out_request_no) = match row.kind {
-        RowKind::Payment => (BilledKind::Payment, String::new()),
-        RowKind::Refund { out_request_no } => (BilledKind::Refund, out_request_no.into()),
-    };
+pub fn billed(row: &BillRowView<'_>) -> BilledRow {
+    let kind = if row.is_refund() { BilledKind::Refund } else { BilledKind::Payment };
     BilledRow {
         kind,
-        out_trade_no: row.out_trade_no.into(),
-        out_request_no,
-        trade_no: row.trade_no.into(),
+        out_trade_no: row.out_trade_no.to_owned(),
+        out_request_no: row.out_request_no.unwrap_or_default().to_owned(),
+        trade_no: row.trade_no.to_owned(),
         currency: row.amount.currency().code().to_owned(),
         amount_minor: i64::try_from(row.amount.minor()).unwrap_or(i64::MAX),
         fee_minor: row.fee.minor(),
-        store_id: row.store_id.map(String::from),
+        store_id: row.store_id.map(str::to_owned),
         finished_at: row.finished_at,
     }
 }
