@@ -87,10 +87,12 @@ fn split_quoted(b: &[u8], cells: &mut Vec<Cell>) -> Result<(), Problem> {
     }
 }
 
-/// [`split`] of a line with no quote: every comma ends a cell (found a word at a time).
+/// [`split`] of a line with no quote: every comma ends a cell. Commas are found eight bytes at a
+/// time (a row has some 25 of them in 300 bytes; a search call per comma costs more than the
+/// search).
 fn split_unquoted(b: &[u8], cells: &mut Vec<Cell>) -> Result<(), Problem> {
     let mut start = 0;
-    for stop in memchr::memchr_iter(b',', b).chain([b.len()]) {
+    let mut cell = |stop: usize| {
         if cells.len() == MAX_CELLS {
             return Err(Problem::Columns { expected: MAX_CELLS, found: MAX_CELLS + 1 });
         }
@@ -100,8 +102,34 @@ fn split_unquoted(b: &[u8], cells: &mut Vec<Cell>) -> Result<(), Problem> {
         }
         cells.push(Cell { start, end, escaped: false });
         start = stop + 1;
+        Ok(())
+    };
+    let words = b.chunks_exact(8);
+    let tail = words.remainder();
+    let mut at = 0;
+    for word in words {
+        let mut commas =
+            commas_in(u64::from_le_bytes([word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7]]));
+        while commas != 0 {
+            cell(at + commas.trailing_zeros() as usize / 8)?;
+            commas &= commas - 1;
+        }
+        at += 8;
     }
-    Ok(())
+    for (i, &byte) in tail.iter().enumerate() {
+        if byte == b',' {
+            cell(at + i)?;
+        }
+    }
+    cell(b.len())
+}
+
+/// The high bit set in each byte of `word` that is a comma, and in no other (exact: no carry
+/// crosses a byte).
+fn commas_in(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ 0x2c2c_2c2c_2c2c_2c2c;
+    !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
 /// Appends `text` as one cell, quoted if it holds a comma or a quote.
@@ -160,7 +188,10 @@ mod tests {
     fn lines_without_quotes_split_alike_both_ways() {
         let many = ",".repeat(MAX_CELLS - 1);
         let too_many = ",".repeat(MAX_CELLS);
-        for line in ["", ",", "a", "a,b\t\t,\t,c\t", "\t\t", "中,文\t,", &many, &too_many] {
+        // Commas beside '-' (one bit off ','), '¬' and 'Ĭ' (a ',' in their low bits), in every
+        // place of an eight-byte word.
+        let words = "2019\t,-0.01,,,-,,+,\t,,,,,,,,,,,,,,x,-,¬Ĭ,¬,Ĭ";
+        for line in ["", ",", "a", "a,b\t\t,\t,c\t", "\t\t", "中,文\t,", words, &many, &too_many] {
             let (mut fast, mut general) = (Vec::new(), Vec::new());
             let (a, b) = (split_unquoted(line.as_bytes(), &mut fast), split_quoted(line.as_bytes(), &mut general));
             assert_eq!(a, b, "{line:?}");

@@ -73,7 +73,7 @@ impl<R: Read> Lines<R> {
     /// end of the file.
     pub(crate) fn advance(&mut self) -> Result<bool, BillError> {
         let (s, e) = loop {
-            if let Some(i) = self.buf[self.start..self.end].iter().position(|&b| b == b'\n') {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                 let s = self.start;
                 self.start = s + i + 1;
                 break (s, s + i);

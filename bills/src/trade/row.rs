@@ -260,8 +260,9 @@ impl<'a> BillRowView<'a> {
             return Err(Problem::Columns { expected: COLUMNS.len(), found: cells.len() });
         }
         let text = |i: usize| cells[i].text(line);
-        // Ids are never quoted with `""` inside (a quote is not an id character), so they borrow.
-        let raw = |i: usize| cells[i].raw(line).trim();
+        // Ids, amounts and times are never quoted with `""` inside (a quote is none of their
+        // characters), so they are read where they lie, trimmed.
+        let raw = |i: usize| trim(cells[i].raw(line));
         let request_no = raw(21);
         let out_request_no = match text(2).trim() {
             "交易" if request_no.is_empty() => None,
@@ -273,7 +274,7 @@ impl<'a> BillRowView<'a> {
             other => return Err(Problem::Code { column: COLUMNS[2], value: other.chars().take(16).collect() }),
         };
         let refund = out_request_no.is_some();
-        let money = |i: usize| signed(&text(i), i);
+        let money = |i: usize| signed(raw(i), i);
         let directed = |i: usize| {
             let value = money(i)?;
             if value.is_negative() != refund && !value.is_zero() {
@@ -286,8 +287,8 @@ impl<'a> BillRowView<'a> {
             out_trade_no: id(raw(1), 1, OutTradeNo::check)?,
             out_request_no,
             subject: text(3),
-            created_at: time(&text(4), 4)?,
-            finished_at: time(&text(5), 5)?,
+            created_at: time(raw(4), 4)?,
+            finished_at: time(raw(5), 5)?,
             store_id: opt_id(raw(6), 6, MerchantRef::check)?,
             store_name: text(7),
             operator_id: opt_id(raw(8), 8, MerchantRef::check)?,
@@ -431,10 +432,18 @@ fn owned_opt<T: std::str::FromStr<Err = InvalidId>>(text: Option<&str>, i: usize
     text.map(|text| owned_id(text, i)).transpose()
 }
 
+/// `text` without the whitespace around it (a cell's ends are nearly never any: seen at once).
+fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
+}
+
 fn signed(text: &str, i: usize) -> Result<SignedAmount, Problem> {
-    SignedAmount::parse(text.trim(), Currency::CNY).map_err(|error| Problem::Amount { column: COLUMNS[i], error })
+    SignedAmount::parse(text, Currency::CNY).map_err(|error| Problem::Amount { column: COLUMNS[i], error })
 }
 
 fn time(text: &str, i: usize) -> Result<OffsetDateTime, Problem> {
-    times::parse_datetime(text.trim()).ok_or(Problem::Time { column: COLUMNS[i] })
+    times::parse_datetime(text).ok_or(Problem::Time { column: COLUMNS[i] })
 }

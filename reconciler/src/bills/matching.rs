@@ -184,9 +184,10 @@ fn join(work: &WorkDir, sole_tenant: Option<Uuid>) -> Result<(Matched, Totals, V
     let mut matched = Matched::default();
     let mut totals = Totals::default();
     let mut unresolved = Vec::new();
+    let (mut ledger_bytes, mut bill_bytes) = (Vec::new(), Vec::new());
     for partition in 0..spill::PARTITIONS {
-        let ledger_bytes = spill::load(work, LEDGER, partition)?;
-        let bill_bytes = spill::load(work, BILL, partition)?;
+        spill::load(work, LEDGER, partition, &mut ledger_bytes)?;
+        spill::load(work, BILL, partition, &mut bill_bytes)?;
         let mut ledger = Partition::new(sole_tenant);
         for entry in spill::records(&ledger_bytes, EntryView::decode) {
             ledger.add(entry?);

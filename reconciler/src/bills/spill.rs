@@ -8,7 +8,7 @@
 //! The files live in a [`WorkDir`] of their own, removed when it is dropped.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use ledger::store::{BilledKind, BilledRow, LedgerEntry, LedgerPayment};
@@ -97,9 +97,11 @@ impl Writer {
     }
 }
 
-/// One side's partition, whole (at a million rows a day, under 2 MiB).
-pub fn load(dir: &WorkDir, side: &str, partition: usize) -> io::Result<Vec<u8>> {
-    std::fs::read(dir.file(side, partition))
+/// One side's partition, whole (at a million rows a day, under 2 MiB), into `bytes` (emptied
+/// first: one buffer serves every partition, so its pages are not faulted in afresh each time).
+pub fn load(dir: &WorkDir, side: &str, partition: usize, bytes: &mut Vec<u8>) -> io::Result<()> {
+    bytes.clear();
+    File::open(dir.file(side, partition))?.read_to_end(bytes).map(drop)
 }
 
 /// The records of a loaded partition, in the order written, each seen by `view`.
@@ -125,15 +127,49 @@ fn put_i64(out: &mut Vec<u8>, value: i64) {
     out.extend_from_slice(&value.to_le_bytes());
 }
 
-fn put_str(out: &mut Vec<u8>, text: &str) {
-    out.extend_from_slice(&(text.len() as u32).to_le_bytes());
-    out.extend_from_slice(text.as_bytes());
+/// Appends a record's texts as [`Texts`] reads them: every length (`u32::MAX` for none), then
+/// the texts one after another.
+fn put_texts(out: &mut Vec<u8>, texts: &[Option<&str>]) {
+    for text in texts {
+        out.extend_from_slice(&text.map_or(u32::MAX, |t| t.len() as u32).to_le_bytes());
+    }
+    for text in texts.iter().flatten() {
+        out.extend_from_slice(text.as_bytes());
+    }
 }
 
-fn put_opt_str(out: &mut Vec<u8>, text: Option<&str>) {
-    match text {
-        None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
-        Some(text) => put_str(out, text),
+/// A record's texts, checked as UTF-8 all at once (once per record, not per text: the check's
+/// cost is mostly per call on texts this short).
+struct Texts<'a> {
+    lengths: &'a [u8],
+    text: &'a str,
+}
+
+impl<'a> Texts<'a> {
+    /// The `count` texts at the end of a record: `bytes` must end with them.
+    fn read(bytes: &mut &'a [u8], count: usize) -> Option<Texts<'a>> {
+        let lengths = take(bytes, count.checked_mul(4)?)?;
+        let total = lengths
+            .chunks_exact(4)
+            .map(|l| u32::from_le_bytes([l[0], l[1], l[2], l[3]]))
+            .filter(|&l| l != u32::MAX)
+            .try_fold(0usize, |sum, l| sum.checked_add(l as usize))?;
+        let text = std::str::from_utf8(take(bytes, total)?).ok()?;
+        Some(Texts { lengths, text })
+    }
+
+    fn next_opt(&mut self) -> Option<Option<&'a str>> {
+        let length = u32::from_le_bytes(take(&mut self.lengths, 4)?.try_into().ok()?);
+        if length == u32::MAX {
+            return Some(None);
+        }
+        let (head, rest) = self.text.split_at_checked(length as usize)?;
+        self.text = rest;
+        Some(Some(head))
+    }
+
+    fn next(&mut self) -> Option<&'a str> {
+        self.next_opt()?
     }
 }
 
@@ -149,18 +185,6 @@ fn get_u8(bytes: &mut &[u8]) -> Option<u8> {
 
 fn get_i64(bytes: &mut &[u8]) -> Option<i64> {
     take(bytes, 8)?.try_into().ok().map(i64::from_le_bytes)
-}
-
-fn get_opt_str<'a>(bytes: &mut &'a [u8]) -> Option<Option<&'a str>> {
-    let length = u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?);
-    if length == u32::MAX {
-        return Some(None);
-    }
-    std::str::from_utf8(take(bytes, length as usize)?).ok().map(Some)
-}
-
-fn get_str<'a>(bytes: &mut &'a [u8]) -> Option<&'a str> {
-    get_opt_str(bytes)?
 }
 
 fn get_uuid(bytes: &mut &[u8]) -> Option<Uuid> {
@@ -218,19 +242,21 @@ impl<'a> BillView<'a> {
             1 => BilledKind::Refund,
             _ => return None,
         };
+        let amount_minor = get_i64(bytes)?;
+        let fee_minor = get_i64(bytes)?;
+        let finished_at =
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from_le_bytes(take(bytes, 16)?.try_into().ok()?)).ok()?;
+        let mut texts = Texts::read(bytes, 5)?;
         let view = BillView {
             kind,
-            out_trade_no: get_str(bytes)?,
-            out_request_no: get_str(bytes)?,
-            trade_no: get_str(bytes)?,
-            currency: get_str(bytes)?,
-            amount_minor: get_i64(bytes)?,
-            fee_minor: get_i64(bytes)?,
-            store_id: get_opt_str(bytes)?,
-            finished_at: OffsetDateTime::from_unix_timestamp_nanos(i128::from_le_bytes(
-                take(bytes, 16)?.try_into().ok()?,
-            ))
-            .ok()?,
+            out_trade_no: texts.next()?,
+            out_request_no: texts.next()?,
+            trade_no: texts.next()?,
+            currency: texts.next()?,
+            amount_minor,
+            fee_minor,
+            store_id: texts.next_opt()?,
+            finished_at,
         };
         bytes.is_empty().then_some(view)
     }
@@ -246,13 +272,19 @@ impl Record for BilledRow {
             BilledKind::Payment => 0,
             BilledKind::Refund => 1,
         });
-        for text in [&self.out_trade_no, &self.out_request_no, &self.trade_no, &self.currency] {
-            put_str(out, text);
-        }
         put_i64(out, self.amount_minor);
         put_i64(out, self.fee_minor);
-        put_opt_str(out, self.store_id.as_deref());
         out.extend_from_slice(&self.finished_at.unix_timestamp_nanos().to_le_bytes());
+        put_texts(
+            out,
+            &[
+                Some(&self.out_trade_no),
+                Some(&self.out_request_no),
+                Some(&self.trade_no),
+                Some(&self.currency),
+                self.store_id.as_deref(),
+            ],
+        );
     }
 }
 
@@ -292,27 +324,25 @@ impl<'a> PaymentView<'a> {
         }
     }
 
-    fn decode(bytes: &mut &'a [u8]) -> Option<PaymentView<'a>> {
+    /// The payment's fixed part is read from `bytes`, its texts from `texts` (the first five).
+    fn decode(bytes: &mut &'a [u8], texts: &mut Texts<'a>) -> Option<PaymentView<'a>> {
         Some(PaymentView {
             tenant_id: get_uuid(bytes)?,
-            out_trade_no: get_str(bytes)?,
-            trade_no: get_opt_str(bytes)?,
-            state: get_str(bytes)?,
-            currency: get_str(bytes)?,
             amount_minor: get_i64(bytes)?,
-            store_id: get_opt_str(bytes)?,
+            out_trade_no: texts.next()?,
+            trade_no: texts.next_opt()?,
+            state: texts.next()?,
+            currency: texts.next()?,
+            store_id: texts.next_opt()?,
         })
     }
 }
 
-fn put_payment(out: &mut Vec<u8>, payment: &LedgerPayment, store_id: Option<&str>) {
+/// Appends a payment's fixed part; answers its texts.
+fn put_payment<'a>(out: &mut Vec<u8>, payment: &'a LedgerPayment, store_id: Option<&'a str>) -> [Option<&'a str>; 5] {
     out.extend_from_slice(payment.tenant_id.as_bytes());
-    put_str(out, &payment.out_trade_no);
-    put_opt_str(out, payment.trade_no.as_deref());
-    put_str(out, &payment.state);
-    put_str(out, &payment.currency);
     put_i64(out, payment.amount_minor);
-    put_opt_str(out, store_id);
+    [Some(&payment.out_trade_no), payment.trade_no.as_deref(), Some(&payment.state), Some(&payment.currency), store_id]
 }
 
 /// A ledger entry, seen where it lies.
@@ -346,22 +376,28 @@ impl<'a> EntryView<'a> {
         let bytes = &mut bytes;
         let view = match get_u8(bytes)? {
             0 => {
-                let payment = PaymentView::decode(bytes)?;
-                let flags = get_u8(bytes)?;
+                let (tenant_and_amount, flags) = (take(bytes, 24)?, get_u8(bytes)?);
                 let reversed = match get_u8(bytes)? {
                     0 => None,
                     n @ (1 | 2) => Some((get_i64(bytes)?, n == 2)),
                     _ => return None,
                 };
+                let mut texts = Texts::read(bytes, 5)?;
+                let payment = PaymentView::decode(&mut &tenant_and_amount[..], &mut texts)?;
                 EntryView::Trade { payment, paid: flags & 1 != 0, paid_on_day: flags & 2 != 0, reversed }
             }
-            1 => EntryView::Refund {
-                trade: PaymentView::decode(bytes)?,
-                wire_request_no: get_str(bytes)?,
-                state: get_str(bytes)?,
-                amount_minor: get_i64(bytes)?,
-                done_on_day: get_u8(bytes)? != 0,
-            },
+            1 => {
+                let tenant_and_amount = take(bytes, 24)?;
+                let (amount_minor, done_on_day) = (get_i64(bytes)?, get_u8(bytes)? != 0);
+                let mut texts = Texts::read(bytes, 7)?;
+                EntryView::Refund {
+                    trade: PaymentView::decode(&mut &tenant_and_amount[..], &mut texts)?,
+                    wire_request_no: texts.next()?,
+                    state: texts.next()?,
+                    amount_minor,
+                    done_on_day,
+                }
+            }
             _ => return None,
         };
         bytes.is_empty().then_some(view)
@@ -377,7 +413,7 @@ impl Record for LedgerEntry {
         match self {
             LedgerEntry::Trade(trade) => {
                 out.push(0);
-                put_payment(out, &trade.payment, trade.store_id.as_deref());
+                let texts = put_payment(out, &trade.payment, trade.store_id.as_deref());
                 out.push(u8::from(trade.paid) | u8::from(trade.paid_on_day) << 1);
                 match trade.reversed {
                     None => out.push(0),
@@ -386,14 +422,14 @@ impl Record for LedgerEntry {
                         put_i64(out, minor);
                     }
                 }
+                put_texts(out, &texts);
             }
             LedgerEntry::Refund(refund) => {
                 out.push(1);
-                put_payment(out, &refund.trade, refund.store_id.as_deref());
-                put_str(out, &refund.wire_request_no);
-                put_str(out, &refund.state);
+                let [a, b, c, d, e] = put_payment(out, &refund.trade, refund.store_id.as_deref());
                 put_i64(out, refund.amount_minor);
                 out.push(u8::from(refund.done_on_day));
+                put_texts(out, &[a, b, c, d, e, Some(&refund.wire_request_no), Some(&refund.state)]);
             }
         }
     }
@@ -418,7 +454,13 @@ mod tests {
 
     /// Every partition's bytes.
     fn partitions(dir: &WorkDir) -> Vec<Vec<u8>> {
-        (0..PARTITIONS).map(|p| load(dir, "side", p).unwrap()).collect()
+        (0..PARTITIONS)
+            .map(|p| {
+                let mut bytes = Vec::new();
+                load(dir, "side", p, &mut bytes).unwrap();
+                bytes
+            })
+            .collect()
     }
 
     #[test]
