@@ -24,47 +24,75 @@ const TRADE_COLUMNS: &str = "t.tenant_id, t.out_trade_no, t.state, t.trade_no, t
 /// Rows fetched from the cursor at once.
 const FETCH: i32 = 4096;
 
-/// A trade as matching needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedgerTrade {
-    pub payment: LedgerPayment,
-    pub store_id: Option<String>,
-    /// It was paid (whatever refunds or a reversal did after).
-    pub paid: bool,
-    /// Paid on the day (by the ledger's clock): a bill of the day should hold it.
-    pub paid_on_day: bool,
-    /// Reversed (cancelled after it was paid): what the reversal refunded, and whether the
-    /// reversal was on the day.
-    pub reversed: Option<(i64, bool)>,
-}
-
-/// A refund as matching needs it, with its trade.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedgerRefund {
-    pub trade: LedgerPayment,
-    pub store_id: Option<String>,
-    /// The number Alipay knows it by.
-    pub wire_request_no: String,
-    pub state: String,
+/// The ledger's side of a trade, seen where it lies (in a fetched row, or a spill file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentView<'a> {
+    pub tenant_id: Uuid,
+    pub out_trade_no: &'a str,
+    pub trade_no: Option<&'a str>,
+    pub state: &'a str,
+    pub currency: &'a str,
     pub amount_minor: i64,
-    /// Done on the day (by the ledger's clock): a bill of the day should hold it.
-    pub done_on_day: bool,
+    pub store_id: Option<&'a str>,
 }
 
-/// One entry of the ledger's side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LedgerEntry {
-    Trade(LedgerTrade),
-    Refund(LedgerRefund),
-}
-
-impl LedgerEntry {
-    /// The merchant's trade number it is matched by.
-    pub fn out_trade_no(&self) -> &str {
-        match self {
-            LedgerEntry::Trade(trade) => &trade.payment.out_trade_no,
-            LedgerEntry::Refund(refund) => &refund.trade.out_trade_no,
+impl PaymentView<'_> {
+    pub fn to_payment(self) -> LedgerPayment {
+        LedgerPayment {
+            tenant_id: self.tenant_id,
+            out_trade_no: self.out_trade_no.to_owned(),
+            trade_no: self.trade_no.map(str::to_owned),
+            state: self.state.to_owned(),
+            currency: self.currency.to_owned(),
+            amount_minor: self.amount_minor,
         }
+    }
+}
+
+/// One entry of the ledger's side, as matching needs it, seen where it lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryView<'a> {
+    /// A trade; `paid`: it was, whatever refunds or a reversal did after; `paid_on_day`: by the
+    /// ledger's clock, so a bill of the day should hold it; `reversed`: cancelled after it was
+    /// paid, with what the reversal refunded and whether the reversal was on the day.
+    Trade { payment: PaymentView<'a>, paid: bool, paid_on_day: bool, reversed: Option<(i64, bool)> },
+    /// A refund, with its trade; `wire_request_no`: the number Alipay knows it by; `done_on_day`:
+    /// done on the day by the ledger's clock, so a bill of the day should hold it.
+    Refund { trade: PaymentView<'a>, wire_request_no: &'a str, state: &'a str, amount_minor: i64, done_on_day: bool },
+}
+
+impl<'a> EntryView<'a> {
+    /// The merchant's trade number it is matched by.
+    pub fn out_trade_no(&self) -> &'a str {
+        match self {
+            EntryView::Trade { payment, .. } => payment.out_trade_no,
+            EntryView::Refund { trade, .. } => trade.out_trade_no,
+        }
+    }
+}
+
+/// A batch of the ledger's side as fetched: its entries are seen in the rows themselves (nothing
+/// copied out of them), by whoever takes the batch.
+#[derive(Debug)]
+pub struct LedgerBatch {
+    rows: Vec<tokio_postgres::Row>,
+    read: ReadRow,
+}
+
+/// How a batch's rows are seen: [`trade_of`] or [`refund_of`].
+type ReadRow = for<'r> fn(&'r tokio_postgres::Row) -> Result<EntryView<'r>, StoreError>;
+
+impl LedgerBatch {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = Result<EntryView<'_>, StoreError>> {
+        self.rows.iter().map(self.read)
     }
 }
 
@@ -93,39 +121,38 @@ pub struct MatchedDay {
 
 // Columns are read by position (by name, each lookup compared every name before it): the
 // payment's are the first seven, as TRADE_COLUMNS lists them, then each query's own.
-fn payment_of(row: &tokio_postgres::Row) -> Result<LedgerPayment, StoreError> {
-    Ok(LedgerPayment {
+fn payment_of(row: &tokio_postgres::Row) -> Result<PaymentView<'_>, StoreError> {
+    Ok(PaymentView {
         tenant_id: row.try_get(0)?,
         out_trade_no: row.try_get(1)?,
         state: row.try_get(2)?,
         trade_no: row.try_get(3)?,
         currency: row.try_get(4)?,
         amount_minor: row.try_get(5)?,
+        store_id: row.try_get(6)?,
     })
 }
 
 /// A row of [`trades_sql`].
-fn trade_of(row: &tokio_postgres::Row) -> Result<LedgerEntry, StoreError> {
+fn trade_of(row: &tokio_postgres::Row) -> Result<EntryView<'_>, StoreError> {
     let reversed: Option<i64> = row.try_get(9)?;
-    Ok(LedgerEntry::Trade(LedgerTrade {
+    Ok(EntryView::Trade {
         payment: payment_of(row)?,
-        store_id: row.try_get(6)?,
         paid: row.try_get(7)?,
         paid_on_day: row.try_get(8)?,
         reversed: reversed.map(|minor| Ok::<_, StoreError>((minor, row.try_get(10)?))).transpose()?,
-    }))
+    })
 }
 
 /// A row of [`refunds_sql`].
-fn refund_of(row: &tokio_postgres::Row) -> Result<LedgerEntry, StoreError> {
-    Ok(LedgerEntry::Refund(LedgerRefund {
+fn refund_of(row: &tokio_postgres::Row) -> Result<EntryView<'_>, StoreError> {
+    Ok(EntryView::Refund {
         trade: payment_of(row)?,
-        store_id: row.try_get(6)?,
         wire_request_no: row.try_get(7)?,
         state: row.try_get(8)?,
         amount_minor: row.try_get(9)?,
         done_on_day: row.try_get(10)?,
-    }))
+    })
 }
 
 /// The trades' columns (read by [`trade_of`] in this order); `$2` and `$3` are the day's bounds.
@@ -158,7 +185,7 @@ impl Store {
         account: &str,
         tenants: &[Uuid],
         day: Date,
-        sink: &mpsc::Sender<Vec<LedgerEntry>>,
+        sink: &mpsc::Sender<LedgerBatch>,
     ) -> Result<u64, StoreError> {
         let (start, end) = beijing_bounds(day);
         let mut connection = self.pool.get().await?;
@@ -172,20 +199,15 @@ impl Store {
              AND r.refunded_at < $3::timestamptz + interval '1 day'",
         );
         let mut sent = 0u64;
-        for (sql, read) in [(trades, trade_of as fn(&_) -> _), (refunds, refund_of)] {
+        for (sql, read) in [(trades, trade_of as ReadRow), (refunds, refund_of)] {
             let portal = tx.bind(sql.as_str(), &[&account, &start, &end, &tenants]).await?;
             loop {
                 let rows = tx.query_portal(&portal, FETCH).await?;
                 if rows.is_empty() {
                     break;
                 }
-                // Sized at once: a batch grown by doubling faulted in fresh pages at every step.
-                let mut batch = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    batch.push(read(row)?);
-                }
-                sent += batch.len() as u64;
-                if sink.send(batch).await.is_err() {
+                sent += rows.len() as u64;
+                if sink.send(LedgerBatch { rows, read }).await.is_err() {
                     return Ok(sent);
                 }
             }
@@ -201,19 +223,18 @@ impl Store {
         account: &str,
         day: Date,
         out_trade_nos: &[String],
-    ) -> Result<Vec<LedgerEntry>, StoreError> {
+    ) -> Result<Vec<LedgerBatch>, StoreError> {
         let (start, end) = beijing_bounds(day);
         let client = self.pool.get().await?;
-        let mut entries = Vec::new();
+        let mut batches = Vec::new();
         for (sql, read) in [
-            (trades_sql("t.out_trade_no = ANY($4)"), trade_of as fn(&_) -> _),
+            (trades_sql("t.out_trade_no = ANY($4)"), trade_of as ReadRow),
             (refunds_sql("t.out_trade_no = ANY($4)"), refund_of),
         ] {
-            for row in client.query(&sql, &[&account, &start, &end, &out_trade_nos]).await? {
-                entries.push(read(&row)?);
-            }
+            let rows = client.query(&sql, &[&account, &start, &end, &out_trade_nos]).await?;
+            batches.push(LedgerBatch { rows, read });
         }
-        Ok(entries)
+        Ok(batches)
     }
 
     /// Ends a lease: the day is matched; its totals replace any it had.

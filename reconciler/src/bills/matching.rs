@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use ledger::Store;
 use ledger::store::{
-    BillFeed, BillTotal, BilledKind, BilledRow, Disagreement, LedgerEntry, MAX_DISAGREEMENTS, StoreError,
+    BillFeed, BillTotal, BilledKind, BilledRow, Disagreement, EntryView, LedgerBatch, MAX_DISAGREEMENTS, PaymentView,
+    StoreError,
 };
 use time::Date;
 use tokio::sync::mpsc;
@@ -29,7 +30,7 @@ use uuid::Uuid;
 /// per-process seed; std's SipHash was a twentieth of the matching's CPU.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-use super::spill::{self, BillView, EntryView, PaymentView, WorkDir};
+use super::spill::{self, BillView, WorkDir};
 
 const BILL: &str = "bill";
 const LEDGER: &str = "ledger";
@@ -119,10 +120,10 @@ pub async fn match_day(
         let mut numbers: Vec<String> = unresolved.iter().map(|row| row.out_trade_no.clone()).collect();
         numbers.sort_unstable();
         numbers.dedup();
-        let entries = store.ledger_entries_of(account, day, &numbers).await?;
+        let batches = store.ledger_entries_of(account, day, &numbers).await?;
         let mut ledger = Partition::new(sole_tenant);
-        for entry in &entries {
-            ledger.add(EntryView::of(entry));
+        for entry in batches.iter().flat_map(LedgerBatch::entries) {
+            ledger.add(entry?);
         }
         let mut seen = HashSet::new();
         for row in &unresolved {
@@ -168,14 +169,14 @@ fn spill_bill(work: &WorkDir, mut bill: mpsc::Receiver<BillFeed>) -> Result<(i64
     Ok((payments, refunds))
 }
 
-fn spill_ledger(work: &WorkDir, mut entries: mpsc::Receiver<Vec<LedgerEntry>>) -> io::Result<()> {
+fn spill_ledger(work: &WorkDir, mut batches: mpsc::Receiver<LedgerBatch>) -> Result<(), MatchError> {
     let mut writer = spill::Writer::create(work, LEDGER)?;
-    while let Some(batch) = entries.blocking_recv() {
-        for entry in &batch {
-            writer.write(entry)?;
+    while let Some(batch) = batches.blocking_recv() {
+        for entry in batch.entries() {
+            writer.write(&entry?)?;
         }
     }
-    writer.finish()
+    Ok(writer.finish()?)
 }
 
 /// Each partition's bill rows checked against its ledger side; answers what was found, the
@@ -189,7 +190,7 @@ fn join(work: &WorkDir, sole_tenant: Option<Uuid>) -> Result<(Matched, Totals, V
         spill::load(work, LEDGER, partition, &mut ledger_bytes)?;
         spill::load(work, BILL, partition, &mut bill_bytes)?;
         let mut ledger = Partition::new(sole_tenant);
-        for entry in spill::records(&ledger_bytes, EntryView::decode) {
+        for entry in spill::records(&ledger_bytes, spill::decode_entry) {
             ledger.add(entry?);
         }
         for row in spill::records(&bill_bytes, BillView::decode) {

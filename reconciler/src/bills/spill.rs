@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use ledger::store::{BilledKind, BilledRow, LedgerEntry, LedgerPayment};
+use ledger::store::{BilledKind, BilledRow, EntryView, PaymentView};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -288,148 +288,84 @@ impl Record for BilledRow {
     }
 }
 
-/// The ledger's side of a trade, seen where it lies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PaymentView<'a> {
-    pub tenant_id: Uuid,
-    pub out_trade_no: &'a str,
-    pub trade_no: Option<&'a str>,
-    pub state: &'a str,
-    pub currency: &'a str,
-    pub amount_minor: i64,
-    pub store_id: Option<&'a str>,
-}
-
-impl<'a> PaymentView<'a> {
-    fn of(payment: &'a LedgerPayment, store_id: Option<&'a str>) -> PaymentView<'a> {
-        PaymentView {
-            tenant_id: payment.tenant_id,
-            out_trade_no: &payment.out_trade_no,
-            trade_no: payment.trade_no.as_deref(),
-            state: &payment.state,
-            currency: &payment.currency,
-            amount_minor: payment.amount_minor,
-            store_id,
-        }
-    }
-
-    pub fn to_payment(self) -> LedgerPayment {
-        LedgerPayment {
-            tenant_id: self.tenant_id,
-            out_trade_no: self.out_trade_no.to_owned(),
-            trade_no: self.trade_no.map(str::to_owned),
-            state: self.state.to_owned(),
-            currency: self.currency.to_owned(),
-            amount_minor: self.amount_minor,
-        }
-    }
-
-    /// The payment's fixed part is read from `bytes`, its texts from `texts` (the first five).
-    fn decode(bytes: &mut &'a [u8], texts: &mut Texts<'a>) -> Option<PaymentView<'a>> {
-        Some(PaymentView {
-            tenant_id: get_uuid(bytes)?,
-            amount_minor: get_i64(bytes)?,
-            out_trade_no: texts.next()?,
-            trade_no: texts.next_opt()?,
-            state: texts.next()?,
-            currency: texts.next()?,
-            store_id: texts.next_opt()?,
-        })
-    }
+/// A payment's fixed part is read from `bytes`, its texts from `texts` (the first five).
+fn decode_payment<'a>(bytes: &mut &'a [u8], texts: &mut Texts<'a>) -> Option<PaymentView<'a>> {
+    Some(PaymentView {
+        tenant_id: get_uuid(bytes)?,
+        amount_minor: get_i64(bytes)?,
+        out_trade_no: texts.next()?,
+        trade_no: texts.next_opt()?,
+        state: texts.next()?,
+        currency: texts.next()?,
+        store_id: texts.next_opt()?,
+    })
 }
 
 /// Appends a payment's fixed part; answers its texts.
-fn put_payment<'a>(out: &mut Vec<u8>, payment: &'a LedgerPayment, store_id: Option<&'a str>) -> [Option<&'a str>; 5] {
+fn put_payment<'a>(out: &mut Vec<u8>, payment: &PaymentView<'a>) -> [Option<&'a str>; 5] {
     out.extend_from_slice(payment.tenant_id.as_bytes());
     put_i64(out, payment.amount_minor);
-    [Some(&payment.out_trade_no), payment.trade_no.as_deref(), Some(&payment.state), Some(&payment.currency), store_id]
+    [Some(payment.out_trade_no), payment.trade_no, Some(payment.state), Some(payment.currency), payment.store_id]
 }
 
-/// A ledger entry, seen where it lies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryView<'a> {
-    Trade { payment: PaymentView<'a>, paid: bool, paid_on_day: bool, reversed: Option<(i64, bool)> },
-    Refund { trade: PaymentView<'a>, wire_request_no: &'a str, state: &'a str, amount_minor: i64, done_on_day: bool },
-}
-
-impl<'a> EntryView<'a> {
-    pub fn of(entry: &'a LedgerEntry) -> EntryView<'a> {
-        match entry {
-            LedgerEntry::Trade(trade) => EntryView::Trade {
-                payment: PaymentView::of(&trade.payment, trade.store_id.as_deref()),
-                paid: trade.paid,
-                paid_on_day: trade.paid_on_day,
-                reversed: trade.reversed,
-            },
-            LedgerEntry::Refund(refund) => EntryView::Refund {
-                trade: PaymentView::of(&refund.trade, refund.store_id.as_deref()),
-                wire_request_no: &refund.wire_request_no,
-                state: &refund.state,
-                amount_minor: refund.amount_minor,
-                done_on_day: refund.done_on_day,
-            },
+/// A record [`Writer::write`] wrote of an [`EntryView`].
+pub fn decode_entry(mut bytes: &[u8]) -> Option<EntryView<'_>> {
+    let bytes = &mut bytes;
+    let view = match get_u8(bytes)? {
+        0 => {
+            let (tenant_and_amount, flags) = (take(bytes, 24)?, get_u8(bytes)?);
+            let reversed = match get_u8(bytes)? {
+                0 => None,
+                n @ (1 | 2) => Some((get_i64(bytes)?, n == 2)),
+                _ => return None,
+            };
+            let mut texts = Texts::read(bytes, 5)?;
+            let payment = decode_payment(&mut &tenant_and_amount[..], &mut texts)?;
+            EntryView::Trade { payment, paid: flags & 1 != 0, paid_on_day: flags & 2 != 0, reversed }
         }
-    }
-
-    /// A record [`Writer::write`] wrote of a [`LedgerEntry`].
-    pub fn decode(mut bytes: &'a [u8]) -> Option<EntryView<'a>> {
-        let bytes = &mut bytes;
-        let view = match get_u8(bytes)? {
-            0 => {
-                let (tenant_and_amount, flags) = (take(bytes, 24)?, get_u8(bytes)?);
-                let reversed = match get_u8(bytes)? {
-                    0 => None,
-                    n @ (1 | 2) => Some((get_i64(bytes)?, n == 2)),
-                    _ => return None,
-                };
-                let mut texts = Texts::read(bytes, 5)?;
-                let payment = PaymentView::decode(&mut &tenant_and_amount[..], &mut texts)?;
-                EntryView::Trade { payment, paid: flags & 1 != 0, paid_on_day: flags & 2 != 0, reversed }
+        1 => {
+            let tenant_and_amount = take(bytes, 24)?;
+            let (amount_minor, done_on_day) = (get_i64(bytes)?, get_u8(bytes)? != 0);
+            let mut texts = Texts::read(bytes, 7)?;
+            EntryView::Refund {
+                trade: decode_payment(&mut &tenant_and_amount[..], &mut texts)?,
+                wire_request_no: texts.next()?,
+                state: texts.next()?,
+                amount_minor,
+                done_on_day,
             }
-            1 => {
-                let tenant_and_amount = take(bytes, 24)?;
-                let (amount_minor, done_on_day) = (get_i64(bytes)?, get_u8(bytes)? != 0);
-                let mut texts = Texts::read(bytes, 7)?;
-                EntryView::Refund {
-                    trade: PaymentView::decode(&mut &tenant_and_amount[..], &mut texts)?,
-                    wire_request_no: texts.next()?,
-                    state: texts.next()?,
-                    amount_minor,
-                    done_on_day,
-                }
-            }
-            _ => return None,
-        };
-        bytes.is_empty().then_some(view)
-    }
+        }
+        _ => return None,
+    };
+    bytes.is_empty().then_some(view)
 }
 
-impl Record for LedgerEntry {
+impl Record for EntryView<'_> {
     fn key(&self) -> &str {
         self.out_trade_no()
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            LedgerEntry::Trade(trade) => {
+            EntryView::Trade { payment, paid, paid_on_day, reversed } => {
                 out.push(0);
-                let texts = put_payment(out, &trade.payment, trade.store_id.as_deref());
-                out.push(u8::from(trade.paid) | u8::from(trade.paid_on_day) << 1);
-                match trade.reversed {
+                let texts = put_payment(out, payment);
+                out.push(u8::from(*paid) | u8::from(*paid_on_day) << 1);
+                match reversed {
                     None => out.push(0),
                     Some((minor, on_day)) => {
-                        out.push(1 + u8::from(on_day));
-                        put_i64(out, minor);
+                        out.push(1 + u8::from(*on_day));
+                        put_i64(out, *minor);
                     }
                 }
                 put_texts(out, &texts);
             }
-            LedgerEntry::Refund(refund) => {
+            EntryView::Refund { trade, wire_request_no, state, amount_minor, done_on_day } => {
                 out.push(1);
-                let [a, b, c, d, e] = put_payment(out, &refund.trade, refund.store_id.as_deref());
-                put_i64(out, refund.amount_minor);
-                out.push(u8::from(refund.done_on_day));
-                put_texts(out, &[a, b, c, d, e, Some(&refund.wire_request_no), Some(&refund.state)]);
+                let [a, b, c, d, e] = put_payment(out, trade);
+                put_i64(out, *amount_minor);
+                out.push(u8::from(*done_on_day));
+                put_texts(out, &[a, b, c, d, e, Some(wire_request_no), Some(state)]);
             }
         }
     }
@@ -437,8 +373,6 @@ impl Record for LedgerEntry {
 
 #[cfg(test)]
 mod tests {
-    use ledger::store::{LedgerRefund, LedgerTrade};
-
     use super::*;
 
     /// Writes `records` into a fresh folder; answers it.
@@ -500,48 +434,47 @@ mod tests {
 
     #[test]
     fn ledger_entries_come_back_as_written_in_the_partition_of_their_trade() {
-        let payment = |no: &str| LedgerPayment {
-            tenant_id: Uuid::new_v4(),
-            out_trade_no: no.into(),
-            trade_no: Some("2026".into()),
-            state: "CANCELLED".into(),
-            currency: "USD".into(),
+        let tenant_id = Uuid::new_v4();
+        let payment = |out_trade_no| PaymentView {
+            tenant_id,
+            out_trade_no,
+            trade_no: Some("2026"),
+            state: "CANCELLED",
+            currency: "USD",
             amount_minor: 1200,
+            store_id: Some("S1"),
         };
         let entries = [
-            LedgerEntry::Trade(LedgerTrade {
-                payment: payment("A1"),
-                store_id: None,
+            EntryView::Trade {
+                payment: PaymentView { store_id: None, ..payment("A1") },
                 paid: true,
                 paid_on_day: false,
                 reversed: Some((700, true)),
-            }),
-            LedgerEntry::Trade(LedgerTrade {
-                payment: LedgerPayment { trade_no: None, ..payment("B2") },
-                store_id: Some("S1".into()),
+            },
+            EntryView::Trade {
+                payment: PaymentView { trade_no: None, ..payment("B2") },
                 paid: false,
                 paid_on_day: true,
                 reversed: None,
-            }),
-            LedgerEntry::Refund(LedgerRefund {
+            },
+            EntryView::Refund {
                 trade: payment("A1"),
-                store_id: Some("S1".into()),
-                wire_request_no: "A1".into(),
-                state: "SUCCESS".into(),
+                wire_request_no: "A1",
+                state: "SUCCESS",
                 amount_minor: 0,
                 done_on_day: true,
-            }),
+            },
         ];
         let dir = spilled(&entries);
         let loaded = partitions(&dir);
         let back: Vec<(usize, EntryView<'_>)> = loaded
             .iter()
             .enumerate()
-            .flat_map(|(p, bytes)| records(bytes, EntryView::decode).map(move |view| (p, view.unwrap())))
+            .flat_map(|(p, bytes)| records(bytes, decode_entry).map(move |view| (p, view.unwrap())))
             .collect();
         assert_eq!(back.len(), entries.len());
         for entry in &entries {
-            assert!(back.contains(&(partition_of(entry.out_trade_no()), EntryView::of(entry))), "{entry:?}");
+            assert!(back.contains(&(partition_of(entry.out_trade_no()), *entry)), "{entry:?}");
         }
     }
 
@@ -550,7 +483,7 @@ mod tests {
         for bytes in [&[9, 0, 0, 0, 1, 2][..], &[3, 0, 0, 0, 7, 0, 0], &[2, 0]] {
             let seen: Vec<_> = records(bytes, BillView::decode).collect();
             assert!(matches!(seen.as_slice(), [Err(_)]), "{seen:?}");
-            let seen: Vec<_> = records(bytes, EntryView::decode).collect();
+            let seen: Vec<_> = records(bytes, decode_entry).collect();
             assert!(matches!(seen.as_slice(), [Err(_)]), "{seen:?}");
         }
     }
