@@ -7,8 +7,8 @@
 //! but for 10 planted disagreements (3 payment amounts, 2 trades missing from the ledger, 2 refund
 //! amounts, 3 paid trades missing from the bill); and the bill ZIP, written with
 //! `bills::write_trade_bill`. Neither is timed. Then this binary runs again as a child (its own
-//! process and peak RSS) that runs the service's path: `read::trade_bill` on a blocking thread
-//! through the service's bounded channel into `matching::match_day` (both sides spilled into
+//! process and peak RSS) that runs the service's path: `matching::match_day` of the kept file
+//! (the bill read on the thread that spills it, both sides spilled into
 //! partitions, the ledger's day read by a cursor on a pool as the reconciler makes it, each
 //! partition matched in memory, the few rows outside the window looked up).
 //!
@@ -38,11 +38,10 @@ use alipay::{Amount, Currency};
 use bills::{BillHeader, BillPeriod, BillRow, RowKind, SignedAmount, write_trade_bill};
 use ledger::Store;
 use ledger::store::Disagreement;
+use reconciler::bills::matching::{self, BillSource};
 use reconciler::bills::spill::WorkDir;
-use reconciler::bills::{matching, read};
 use time::Date;
 use time::macros::{date, datetime};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 #[global_allocator]
@@ -318,10 +317,8 @@ fn child(spec: &str) {
 
         let hwm_before = status_kib("VmHWM:");
         let (pg0, cpu0, t0) = (PgCpu::now(), telemetry::process::own_cpu_seconds(), Instant::now());
-        let (feed, bill) = mpsc::channel(read::CHANNEL);
-        let reader = tokio::task::spawn_blocking(move || read::trade_bill(path, DAY, feed));
+        let bill = BillSource::TradeBill { path, day: DAY };
         let matched = matching::match_day(&store, &account, &[tenant], Some(tenant), DAY, bill, work).await.unwrap();
-        reader.await.unwrap();
         let (pg1, cpu1, t1) = (PgCpu::now(), telemetry::process::own_cpu_seconds(), Instant::now());
         let hwm_after = status_kib("VmHWM:");
         assert!(!work_path.exists(), "the spill files are removed");

@@ -3,8 +3,8 @@
 //! loaded every bill row and joined in SQL: some 15 µs of its CPU per row).
 //!
 //! Both sides are spilled at once into [`spill::PARTITIONS`] files each, by the merchant's trade
-//! number: the bill's rows as its reader sends them (the reader and the spill on blocking
-//! threads), the ledger's trades and refunds of the day (and the day before) from a cursor. Then
+//! number: the bill's rows as they are read (a trade bill read on the spilling thread itself, each
+//! row seen in place; Global's files sent by a reader), the ledger's trades and refunds of the day (and the day before) from a cursor. Then
 //! each partition's ledger side is held in hash maps and its bill rows checked against it: a
 //! payment against its trade, a refund against the refund Alipay knows by the same number (or,
 //! named by the trade's own number, against the trade's reversal). A row the window does not hold
@@ -15,6 +15,7 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ledger::Store;
@@ -30,6 +31,7 @@ use uuid::Uuid;
 /// per-process seed; std's SipHash was a twentieth of the matching's CPU.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+use super::read;
 use super::spill::{self, BillView, WorkDir};
 
 const BILL: &str = "bill";
@@ -82,7 +84,16 @@ impl Matched {
     }
 }
 
-/// Matches the bill `bill` sends against `account`'s ledger of `day` (its trades being those of
+/// Where a day's bill rows come from.
+#[derive(Debug)]
+pub enum BillSource {
+    /// A kept trade bill, read on the thread that spills it.
+    TradeBill { path: PathBuf, day: Date },
+    /// Rows a reader sends (Global's files; an empty bill).
+    Feed(mpsc::Receiver<BillFeed>),
+}
+
+/// Matches the bill `bill` gives against `account`'s ledger of `day` (its trades being those of
 /// `tenants`; a row no trade holds is `sole_tenant`'s in the totals, when there is one), spilling
 /// into `work`.
 pub async fn match_day(
@@ -91,7 +102,7 @@ pub async fn match_day(
     tenants: &[Uuid],
     sole_tenant: Option<Uuid>,
     day: Date,
-    bill: mpsc::Receiver<BillFeed>,
+    bill: BillSource,
     work: WorkDir,
 ) -> Result<Matched, MatchError> {
     let work = Arc::new(work);
@@ -144,26 +155,40 @@ fn stopped(error: tokio::task::JoinError) -> MatchError {
     MatchError::Disk(io::Error::other(format!("a matching thread stopped: {error}")))
 }
 
-/// Spills the bill's rows; answers its payments and refunds once the reader says it read the
-/// file to its end.
-fn spill_bill(work: &WorkDir, mut bill: mpsc::Receiver<BillFeed>) -> Result<(i64, i64), MatchError> {
+/// Spills the bill's rows; answers its payments and refunds once the whole file is read.
+fn spill_bill(work: &WorkDir, bill: BillSource) -> Result<(i64, i64), MatchError> {
     let mut writer = spill::Writer::create(work, BILL)?;
     let (mut payments, mut refunds) = (0i64, 0i64);
-    loop {
-        match bill.blocking_recv() {
-            Some(BillFeed::Rows(rows)) => {
-                for row in &rows {
-                    match row.kind {
-                        BilledKind::Payment => payments += 1,
-                        BilledKind::Refund => refunds += 1,
-                    }
-                    writer.write(row)?;
-                }
-            }
-            Some(BillFeed::End) => break,
-            Some(BillFeed::Failed(why)) => return Err(MatchError::Refused(why)),
-            None => return Err(MatchError::Cut),
+    let mut write = |row: BillView<'_>| {
+        match row.kind {
+            BilledKind::Payment => payments += 1,
+            BilledKind::Refund => refunds += 1,
         }
+        writer.write(&row)
+    };
+    match bill {
+        BillSource::TradeBill { path, day } => {
+            let mut disk = None;
+            let read = read::trade_bill(&path, day, |row| {
+                write(row).map_err(|error| {
+                    let why = error.to_string();
+                    disk = Some(error);
+                    why
+                })
+            });
+            if let Some(error) = disk {
+                return Err(MatchError::Disk(error));
+            }
+            read.map_err(MatchError::Refused)?;
+        }
+        BillSource::Feed(mut feed) => loop {
+            match feed.blocking_recv() {
+                Some(BillFeed::Rows(rows)) => rows.iter().try_for_each(|row| write(BillView::of(row)))?,
+                Some(BillFeed::End) => break,
+                Some(BillFeed::Failed(why)) => return Err(MatchError::Refused(why)),
+                None => return Err(MatchError::Cut),
+            }
+        },
     }
     writer.finish()?;
     Ok((payments, refunds))

@@ -43,7 +43,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use classify::{Asker, DayOf};
 use download::{DownloadClient, DownloadLimits, FetchError};
-use matching::MatchError;
+use matching::{BillSource, MatchError};
 use spill::WorkDir;
 
 /// One Alipay account and its live tenants.
@@ -236,29 +236,32 @@ impl Settlement {
             self.store.bill_day_fetched(&account.name, day, &path, &kept.sha256, size).await?;
         }
 
-        let (feed, rows) = mpsc::channel(read::CHANNEL);
-        let reader = match (&kept, account.name.strip_prefix("mapi:")) {
-            (Some(kept), None) => {
-                let path = kept.path.clone();
-                tokio::task::spawn_blocking(move || read::trade_bill(path, day, feed))
-            }
+        let (bill, reader) = match (&kept, account.name.strip_prefix("mapi:")) {
+            (Some(kept), None) => (BillSource::TradeBill { path: kept.path.clone(), day }, None),
             (Some(kept), Some(partner)) => {
                 let trades = self.refund_trades(account, partner, &kept.path, day).await?;
                 let (path, partner) = (kept.path.clone(), partner.to_owned());
-                tokio::task::spawn_blocking(move || global::transaction_file(path, partner, day, trades, feed))
+                let (feed, rows) = mpsc::channel(read::CHANNEL);
+                let reader =
+                    tokio::task::spawn_blocking(move || global::transaction_file(path, partner, day, trades, feed));
+                (BillSource::Feed(rows), Some(reader))
             }
             // Matched against an empty bill: every ledger entry of the day is missing from it.
-            (None, _) => tokio::task::spawn_blocking(move || {
-                let _ = feed.blocking_send(BillFeed::End);
-            }),
+            (None, _) => {
+                let (feed, rows) = mpsc::channel(1);
+                let _ = feed.try_send(BillFeed::End);
+                (BillSource::Feed(rows), None)
+            }
         };
         let sole_tenant = match account.tenants.as_slice() {
             [only] => Some(only.id),
             _ => None,
         };
         let work = WorkDir::create(folder, &day.to_string()).map_err(|e| SettleError::Later(e.to_string()))?;
-        let matched = matching::match_day(&self.store, &account.name, &tenants, sole_tenant, day, rows, work).await;
-        let _ = reader.await;
+        let matched = matching::match_day(&self.store, &account.name, &tenants, sole_tenant, day, bill, work).await;
+        if let Some(reader) = reader {
+            let _ = reader.await;
+        }
         let matched = matched.map_err(|error| match error {
             MatchError::Store(error) => SettleError::Store(error),
             MatchError::Disk(error) => SettleError::Later(error.to_string()),

@@ -1,35 +1,43 @@
-//! Reading a kept bill file into rows for the ledger: on a blocking thread, a chunk at a time
-//! through a bounded channel, so memory does not grow with the file. The file's own checks
-//! (footer, summary) run at its end; only then is [`BillFeed::End`] sent, and a file refused
-//! anywhere sends [`BillFeed::Failed`] instead, so nothing of it is kept.
+//! Reading a kept bill file into rows for matching. A trade bill is read where its rows are
+//! spilled ([`trade_bill`]: each row seen in place and written out, nothing copied in between);
+//! Global's files go through a bounded channel a chunk at a time ([`send_rows`]), so memory does
+//! not grow with the file either way. The file's own checks (footer, summary) run at its end; only
+//! then is it taken ([`BillFeed::End`]), and a file refused anywhere is refused whole
+//! ([`BillFeed::Failed`]), so nothing of it is kept.
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::Path;
 
 use bills::{BillPeriod, BillRowView, TradeBill};
 use ledger::store::{BillFeed, BilledKind, BilledRow};
 use time::Date;
 use tokio::sync::mpsc;
 
+use super::spill::BillView;
+
 /// Rows sent at once.
 const CHUNK: usize = 4096;
-/// Chunks in flight between the reader and the ledger's COPY.
+/// Chunks in flight between a reader and matching.
 pub const CHANNEL: usize = 4;
 
-/// Reads the trade bill at `path` (which must cover `day`) into `feed`; runs on the calling
-/// (blocking) thread.
-pub fn trade_bill(path: PathBuf, day: Date, feed: mpsc::Sender<BillFeed>) {
-    feed_all(&feed, || {
-        let file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let mut bill = TradeBill::open(BufReader::new(file)).map_err(|e| e.to_string())?;
-        if Some(bill.header().period) != BillPeriod::day(day) {
-            return Err(format!("the file is not the bill of {day}: it covers {}", bill.header().period.stamp()));
-        }
-        let mut rows = bill.rows().map_err(|e| e.to_string())?;
-        let rows = std::iter::from_fn(|| rows.next_view().map(|row| row.map(|row| Some(billed(&row)))));
-        send_rows(rows.map(|row| row.map_err(|e| e.to_string())), &feed)
-    });
+/// Reads the trade bill at `path` (which must cover `day`), giving `take` each row; on the
+/// calling (blocking) thread. `Err`: why the file is refused, or what `take` answered.
+pub fn trade_bill(
+    path: &Path,
+    day: Date,
+    mut take: impl FnMut(BillView<'_>) -> Result<(), String>,
+) -> Result<(), String> {
+    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut bill = TradeBill::open(BufReader::new(file)).map_err(|e| e.to_string())?;
+    if Some(bill.header().period) != BillPeriod::day(day) {
+        return Err(format!("the file is not the bill of {day}: it covers {}", bill.header().period.stamp()));
+    }
+    let mut rows = bill.rows().map_err(|e| e.to_string())?;
+    while let Some(row) = rows.next_view() {
+        take(billed(&row.map_err(|e| e.to_string())?))?;
+    }
+    Ok(())
 }
 
 /// Runs `read` (which sends rows to `feed`), then ends the feed: [`BillFeed::End`] once it read
@@ -63,18 +71,17 @@ pub fn send_rows(
     Ok(())
 }
 
-/// A bill row as the ledger keeps it.
-pub fn billed(row: &BillRowView<'_>) -> BilledRow {
-    let kind = if row.is_refund() { BilledKind::Refund } else { BilledKind::Payment };
-    BilledRow {
-        kind,
-        out_trade_no: row.out_trade_no.to_owned(),
-        out_request_no: row.out_request_no.unwrap_or_default().to_owned(),
-        trade_no: row.trade_no.to_owned(),
-        currency: row.amount.currency().code().to_owned(),
+/// A bill row as matching sees it.
+fn billed<'a>(row: &BillRowView<'a>) -> BillView<'a> {
+    BillView {
+        kind: if row.is_refund() { BilledKind::Refund } else { BilledKind::Payment },
+        out_trade_no: row.out_trade_no,
+        out_request_no: row.out_request_no.unwrap_or_default(),
+        trade_no: row.trade_no,
+        currency: row.amount.currency().code(),
         amount_minor: i64::try_from(row.amount.minor()).unwrap_or(i64::MAX),
         fee_minor: row.fee.minor(),
-        store_id: row.store_id.map(str::to_owned),
+        store_id: row.store_id,
         finished_at: row.finished_at,
     }
 }

@@ -234,7 +234,7 @@ impl<'a> BillView<'a> {
         }
     }
 
-    /// A record [`Writer::write`] wrote of a [`BilledRow`].
+    /// A record [`Writer::write`] wrote of a [`BillView`].
     pub fn decode(mut bytes: &'a [u8]) -> Option<BillView<'a>> {
         let bytes = &mut bytes;
         let kind = match get_u8(bytes)? {
@@ -262,9 +262,9 @@ impl<'a> BillView<'a> {
     }
 }
 
-impl Record for BilledRow {
+impl Record for BillView<'_> {
     fn key(&self) -> &str {
-        &self.out_trade_no
+        self.out_trade_no
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -278,11 +278,11 @@ impl Record for BilledRow {
         put_texts(
             out,
             &[
-                Some(&self.out_trade_no),
-                Some(&self.out_request_no),
-                Some(&self.trade_no),
-                Some(&self.currency),
-                self.store_id.as_deref(),
+                Some(self.out_trade_no),
+                Some(self.out_request_no),
+                Some(self.trade_no),
+                Some(self.currency),
+                self.store_id,
             ],
         );
     }
@@ -415,7 +415,7 @@ mod tests {
             row(BilledKind::Refund, "A1", "R1", None),
             row(BilledKind::Payment, "", "", Some("")),
         ];
-        let dir = spilled(&rows);
+        let dir = spilled(&rows.iter().map(BillView::of).collect::<Vec<_>>());
         let loaded = partitions(&dir);
         let back: Vec<(usize, BillView<'_>)> = loaded
             .iter()

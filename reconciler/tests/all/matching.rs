@@ -6,7 +6,7 @@
 
 use ledger::Store;
 use ledger::store::{BillFeed, BillTotal, BilledKind, BilledRow, Disagreement, beijing_bounds};
-use reconciler::bills::matching::{self, MatchError, Matched};
+use reconciler::bills::matching::{self, BillSource, MatchError, Matched};
 use reconciler::bills::spill::WorkDir;
 use time::macros::date;
 use time::{Date, Duration, OffsetDateTime};
@@ -90,7 +90,7 @@ fn feed(items: Vec<BillFeed>) -> mpsc::Receiver<BillFeed> {
 async fn run(store: &Store, tenant: Uuid, items: Vec<BillFeed>) -> (Result<Matched, MatchError>, std::path::PathBuf) {
     let work = WorkDir::create(&std::env::temp_dir(), &format!("test-{}", Uuid::new_v4())).unwrap();
     let path = work.path().to_owned();
-    (matching::match_day(store, ACCOUNT, &[tenant], Some(tenant), DAY, feed(items), work).await, path)
+    (matching::match_day(store, ACCOUNT, &[tenant], Some(tenant), DAY, BillSource::Feed(feed(items)), work).await, path)
 }
 
 fn names(disagreements: &[Disagreement]) -> Vec<String> {
