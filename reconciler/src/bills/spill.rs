@@ -15,10 +15,11 @@ use ledger::store::{BilledKind, BilledRow, EntryView, PaymentView};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Partitions of each side: at a million rows a day, some 16,000 rows of each side are in memory
-/// at once (what a day adds to memory is 1/64th of it; the files' buffers take 2 MiB). 256 were
-/// no faster nor smaller at a million rows (reconciler/benches/settle.rs).
-pub const PARTITIONS: usize = 64;
+/// Partitions of each side: at a million rows a day, some 8,000 rows of each side are in memory
+/// at once (what a day adds to memory is 1/128th of it; the files' buffers take 4 MiB). At a
+/// million rows, 64 took as much CPU and 57–63 MiB at peak against 36–50 (four alternating pairs of
+/// reconciler/benches/settle.rs); 256 were no faster nor smaller.
+pub const PARTITIONS: usize = 128;
 
 /// Bytes buffered per partition file.
 const BUFFER: usize = 16 * 1024;
