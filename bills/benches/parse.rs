@@ -2,10 +2,11 @@
 //!
 //! For each size, the crate's writer puts a bill of that many rows (a day's mix: 90% payments
 //! over 20 stores, 10% refunds, Chinese subjects, 0.6% fees) in a temporary file; then this
-//! binary runs again as a child that opens it, streams every row and checks the footer and the
-//! summary, so each reading has a process, and a peak RSS, of its own. Printed: rows/s by wall
-//! clock and by the child's CPU time (one thread: rows/s per core), and the child's peak RSS
-//! (VmHWM) before opening the file and after the last row.
+//! binary runs again as a child that opens it, streams every row (seen in place, as settlement
+//! reads them: `DetailReader::next_view`) and checks the footer and the summary, so each reading
+//! has a process, and a peak RSS, of its own. Printed: rows/s by wall clock and by the child's
+//! CPU time (one thread: rows/s per core), and the child's peak RSS (VmHWM) before opening the
+//! file and after the last row.
 //!
 //! `cargo bench -p bills --bench parse [-- ROWS...]` (default: 100000 1000000).
 
@@ -77,10 +78,11 @@ fn read(path: &str) {
     let mut bill = TradeBill::open(BufReader::new(File::open(path).unwrap())).unwrap();
     let mut rows = 0u64;
     let mut received = 0i64;
-    for row in bill.rows().unwrap() {
+    let mut reader = bill.rows().unwrap();
+    while let Some(row) = reader.next_view() {
         let row = row.unwrap();
         rows += 1;
-        received += row.signed_received().minor();
+        received += i64::try_from(row.received.minor()).unwrap();
     }
     std::hint::black_box(received);
     let wall = started.elapsed().as_secs_f64();

@@ -220,7 +220,6 @@ impl BillRow {
 /// nothing allocated. What [`DetailReader::next_view`](crate::DetailReader::next_view) yields to
 /// a reader that keeps only part of each row. Fields as [`BillRow`]'s.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(missing_docs)]
 pub struct BillRowView<'a> {
     pub trade_no: &'a str,
     pub out_trade_no: &'a str,

@@ -239,3 +239,39 @@ fn request_numbers_must_match_the_kind() {
     let zip = with_detail(|t| t.replacen("\t,交易\t,", "\t,转账\t,", 1));
     assert!(matches!(refusal(&zip).2, Problem::Code { column: "业务类型", .. }));
 }
+
+#[test]
+fn rows_seen_in_place_are_the_rows_written_and_stop_at_a_refusal() {
+    let rows = day_rows();
+    let mut bill = TradeBill::open(Cursor::new(bill_zip(&rows))).unwrap();
+    let mut reader = bill.rows().unwrap();
+    let mut seen = Vec::new();
+    while let Some(view) = reader.next_view() {
+        let view = view.unwrap();
+        let row = view.to_row().unwrap();
+        assert_eq!(
+            (view.out_trade_no, view.store_id),
+            (row.out_trade_no.as_str(), row.store_id.as_ref().map(|s| s.as_str()))
+        );
+        assert_eq!(view.out_request_no, row.out_request_no().map(|r| r.as_str()));
+        seen.push(row);
+    }
+    assert_eq!(seen, rows);
+    assert!(reader.footer().is_some(), "the footer was read and agreed");
+
+    // The same file with POS-3's 商家实收 malformed: the rows before it, its error, then nothing.
+    let zip = with_detail(|t| t.replacen(",14.11,14.11,", ",14.11,14.1x,", 1));
+    let mut bill = TradeBill::open(Cursor::new(zip)).unwrap();
+    let mut reader = bill.rows().unwrap();
+    let mut before = 0;
+    let error = loop {
+        match reader.next_view() {
+            Some(Ok(_)) => before += 1,
+            Some(Err(error)) => break error,
+            None => panic!("the malformed row was taken"),
+        }
+    };
+    assert!(matches!(error.problem(), Some(Problem::Amount { .. })), "{error}");
+    assert_eq!(before, rows.iter().position(|r| r.out_trade_no.as_str() == "POS-3").unwrap());
+    assert!(reader.next_view().is_none() && reader.footer().is_none(), "nothing after a refusal");
+}
