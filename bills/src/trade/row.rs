@@ -120,6 +120,22 @@ pub struct BillRow {
     pub remark: String,
 }
 
+/// A row's [`Figures`], of a [`BillRow`] or a [`BillRowView`] alike.
+macro_rules! figures {
+    ($row:expr) => {
+        Figures {
+            refund: $row.is_refund(),
+            amount: $row.amount,
+            received: $row.received,
+            alipay_discount: $row.alipay_discount,
+            merchant_discount: $row.merchant_discount,
+            card_amount: $row.card_amount,
+            fee: $row.fee,
+            profit_share: $row.profit_share,
+        }
+    };
+}
+
 impl BillRow {
     /// The refund's request number, on refund rows.
     pub fn out_request_no(&self) -> Option<&OutRequestNo> {
@@ -145,16 +161,7 @@ impl BillRow {
 
     /// What the footer and the summary count of the row.
     pub(crate) fn figures(&self) -> Figures {
-        Figures {
-            refund: self.is_refund(),
-            amount: self.amount,
-            received: self.received,
-            alipay_discount: self.alipay_discount,
-            merchant_discount: self.merchant_discount,
-            card_amount: self.card_amount,
-            fee: self.fee,
-            profit_share: self.profit_share,
-        }
+        figures!(self)
     }
 
     /// Appends the row as the file writes it (no line ending). On a value the layout cannot
@@ -344,16 +351,7 @@ impl<'a> BillRowView<'a> {
 
     /// What the footer and the summary count of the row.
     pub(crate) fn figures(&self) -> Figures {
-        Figures {
-            refund: self.is_refund(),
-            amount: self.amount,
-            received: self.received,
-            alipay_discount: self.alipay_discount,
-            merchant_discount: self.merchant_discount,
-            card_amount: self.card_amount,
-            fee: self.fee,
-            profit_share: self.profit_share,
-        }
+        figures!(self)
     }
 }
 

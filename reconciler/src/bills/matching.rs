@@ -3,15 +3,16 @@
 //! loaded every bill row and joined in SQL: some 15 µs of its CPU per row).
 //!
 //! Both sides are spilled at once into [`spill::PARTITIONS`] files each, by the merchant's trade
-//! number: the bill's rows as they are read (a trade bill read on the spilling thread itself, each
-//! row seen in place; Global's files sent by a reader), the ledger's trades and refunds of the day (and the day before) from a cursor. Then
-//! each partition's ledger side is held in hash maps and its bill rows checked against it: a
-//! payment against its trade, a refund against the refund Alipay knows by the same number (or,
-//! named by the trade's own number, against the trade's reversal). A row the window does not hold
-//! is looked up by its trade number afterwards (an old trade's refund, a QR order paid late, a
-//! payment only Alipay knows). What the ledger holds as done on the day and no row of the bill
-//! named is a disagreement too. A row the bill holds twice refuses the file; nothing of a refused
-//! or cut file is recorded (this module writes nothing: its caller records the outcome).
+//! number: the bill's rows as they are read (a trade bill on the spilling thread itself, each row
+//! seen in place; Global's files sent by their reader), the ledger's trades and refunds of the day
+//! (and the day before) as a cursor fetches them. Then each partition's ledger side is held in hash
+//! maps and its bill rows checked against it: a payment against its trade, a refund against the
+//! refund Alipay knows by the same number (or, named by the trade's own number, against the trade's
+//! reversal). A row the window does not hold is looked up by its trade number afterwards (an old
+//! trade's refund, a QR order paid late, a payment only Alipay knows). What the ledger holds as
+//! done on the day and no row of the bill named is a disagreement too. A row the bill holds twice
+//! refuses the file; nothing of a refused or cut file is recorded (this module writes nothing: its
+//! caller records the outcome).
 
 use std::collections::HashSet;
 use std::io;
@@ -89,8 +90,10 @@ impl Matched {
 pub enum BillSource {
     /// A kept trade bill, read on the thread that spills it.
     TradeBill { path: PathBuf, day: Date },
-    /// Rows a reader sends (Global's files; an empty bill).
+    /// Rows a reader sends (Global's files).
     Feed(mpsc::Receiver<BillFeed>),
+    /// No bill (Alipay has none for the day): what the ledger holds as done is missing from it.
+    Empty,
 }
 
 /// Matches the bill `bill` gives against `account`'s ledger of `day` (its trades being those of
@@ -167,20 +170,7 @@ fn spill_bill(work: &WorkDir, bill: BillSource) -> Result<(i64, i64), MatchError
         writer.write(&row)
     };
     match bill {
-        BillSource::TradeBill { path, day } => {
-            let mut disk = None;
-            let read = read::trade_bill(&path, day, |row| {
-                write(row).map_err(|error| {
-                    let why = error.to_string();
-                    disk = Some(error);
-                    why
-                })
-            });
-            if let Some(error) = disk {
-                return Err(MatchError::Disk(error));
-            }
-            read.map_err(MatchError::Refused)?;
-        }
+        BillSource::TradeBill { path, day } => read::trade_bill(&path, day, write)?,
         BillSource::Feed(mut feed) => loop {
             match feed.blocking_recv() {
                 Some(BillFeed::Rows(rows)) => rows.iter().try_for_each(|row| write(BillView::of(row)))?,
@@ -189,6 +179,7 @@ fn spill_bill(work: &WorkDir, bill: BillSource) -> Result<(i64, i64), MatchError
                 None => return Err(MatchError::Cut),
             }
         },
+        BillSource::Empty => {}
     }
     writer.finish()?;
     Ok((payments, refunds))

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ledger::Store;
-use ledger::store::{BillFeed, DayState, MatchedDay};
+use ledger::store::{DayState, MatchedDay};
 use serde::Serialize;
 use tenants::snapshot::{Snapshot, Snapshots, Tenant};
 use time::{Date, OffsetDateTime};
@@ -247,11 +247,7 @@ impl Settlement {
                 (BillSource::Feed(rows), Some(reader))
             }
             // Matched against an empty bill: every ledger entry of the day is missing from it.
-            (None, _) => {
-                let (feed, rows) = mpsc::channel(1);
-                let _ = feed.try_send(BillFeed::End);
-                (BillSource::Feed(rows), None)
-            }
+            (None, _) => (BillSource::Empty, None),
         };
         let sole_tenant = match account.tenants.as_slice() {
             [only] => Some(only.id),

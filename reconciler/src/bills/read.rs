@@ -1,12 +1,12 @@
 //! Reading a kept bill file into rows for matching. A trade bill is read where its rows are
 //! spilled ([`trade_bill`]: each row seen in place and written out, nothing copied in between);
 //! Global's files go through a bounded channel a chunk at a time ([`send_rows`]), so memory does
-//! not grow with the file either way. The file's own checks (footer, summary) run at its end; only
-//! then is it taken ([`BillFeed::End`]), and a file refused anywhere is refused whole
-//! ([`BillFeed::Failed`]), so nothing of it is kept.
+//! not grow with the file either way. The file's own checks (footer, summary) run at its end, and
+//! a file refused anywhere is refused whole ([`MatchError::Refused`], or [`BillFeed::Failed`]
+//! instead of [`BillFeed::End`]): nothing of it is kept.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{self, BufReader};
 use std::path::Path;
 
 use bills::{BillPeriod, BillRowView, TradeBill};
@@ -14,6 +14,7 @@ use ledger::store::{BillFeed, BilledKind, BilledRow};
 use time::Date;
 use tokio::sync::mpsc;
 
+use super::matching::MatchError;
 use super::spill::BillView;
 
 /// Rows sent at once.
@@ -22,20 +23,23 @@ const CHUNK: usize = 4096;
 pub const CHANNEL: usize = 4;
 
 /// Reads the trade bill at `path` (which must cover `day`), giving `take` each row; on the
-/// calling (blocking) thread. `Err`: why the file is refused, or what `take` answered.
+/// calling (blocking) thread. A file refused is [`MatchError::Refused`]; what `take` fails with,
+/// [`MatchError::Disk`].
 pub fn trade_bill(
     path: &Path,
     day: Date,
-    mut take: impl FnMut(BillView<'_>) -> Result<(), String>,
-) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let mut bill = TradeBill::open(BufReader::new(file)).map_err(|e| e.to_string())?;
+    mut take: impl FnMut(BillView<'_>) -> io::Result<()>,
+) -> Result<(), MatchError> {
+    let refused = |why: String| MatchError::Refused(why);
+    let file = File::open(path).map_err(|e| refused(format!("cannot open {}: {e}", path.display())))?;
+    let mut bill = TradeBill::open(BufReader::new(file)).map_err(|e| refused(e.to_string()))?;
     if Some(bill.header().period) != BillPeriod::day(day) {
-        return Err(format!("the file is not the bill of {day}: it covers {}", bill.header().period.stamp()));
+        let covers = bill.header().period.stamp();
+        return Err(refused(format!("the file is not the bill of {day}: it covers {covers}")));
     }
-    let mut rows = bill.rows().map_err(|e| e.to_string())?;
+    let mut rows = bill.rows().map_err(|e| refused(e.to_string()))?;
     while let Some(row) = rows.next_view() {
-        take(billed(&row.map_err(|e| e.to_string())?))?;
+        take(billed(&row.map_err(|e| refused(e.to_string()))?))?;
     }
     Ok(())
 }
