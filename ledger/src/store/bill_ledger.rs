@@ -83,14 +83,6 @@ pub struct LedgerBatch {
 type ReadRow = for<'r> fn(&'r tokio_postgres::Row) -> Result<EntryView<'r>, StoreError>;
 
 impl LedgerBatch {
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     pub fn entries(&self) -> impl Iterator<Item = Result<EntryView<'_>, StoreError>> {
         self.rows.iter().map(self.read)
     }
