@@ -5,7 +5,7 @@
 #
 # Makes two days with reconciler/benches/settle.rs (20 rows and ROWS rows, default 100000), runs
 # the bench's child on each under callgrind and prints the difference per row, so what every run
-# spends once (TLS's entropy, connecting, the runtime) cancels out. Drops both days after.
+# spends once (TLS's entropy, connecting, the runtime) cancels out. Drops each day after.
 #
 #     bench/settle_instructions.sh [ROWS]
 #
@@ -16,27 +16,19 @@ rows=${1:-100000}
 admin=${DATABASE_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 exe=$(cargo bench -p reconciler --bench settle --no-run --message-format=json 2>/dev/null |
     jq -r 'select(.target.name == "settle" and .executable != null) | .executable' | tail -1)
-declare -a dbs=() files=()
-cleanup() {
-    for db in "${dbs[@]}"; do psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; done
-    for file in "${files[@]}"; do rm -f "$file"; done
-}
-trap cleanup EXIT
-
-# Instructions the child spends matching a fresh day of $1 rows.
+# Instructions the child spends matching a fresh day of $1 rows. Called in a subshell (its
+# variables are its own; the day is dropped when the subshell ends, however it ends).
 instructions() {
-    local kept db file url tenant out
     kept=$(SETTLE_BENCH_KEEP=1 "$exe" "$1" 2>&1 >/dev/null | grep '^kept: ')
     db=$(sed -E 's/^kept: database ([^,]+), bill (.*)$/\1/' <<<"$kept")
     file=$(sed -E 's/^kept: database ([^,]+), bill (.*)$/\2/' <<<"$kept")
-    dbs+=("$db") files+=("$file")
+    out=$(mktemp)
+    trap 'psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; rm -f "$file" "$out"' EXIT
     url="${admin%/*}/$db"
     tenant=$(psql "$url" -Atc "SELECT tenant_id FROM trades LIMIT 1")
-    out=$(mktemp)
     SETTLE_BENCH_CHILD="$url $file $1 $tenant" valgrind --tool=callgrind --callgrind-out-file="$out" "$exe" \
         >/dev/null 2>&1
     grep '^summary:' "$out" | awk '{print $2}'
-    rm -f "$out"
 }
 
 small=$(instructions 20)
