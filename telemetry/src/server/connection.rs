@@ -103,7 +103,7 @@ impl Connection {
             })
         };
         let counters = self.counters.clone();
-        self.counters.open.increment(1.0);
+        let _open = Open::new(counters.clone());
         let mut watchdog = Watchdog::new(clock.clone());
         // The first bytes, peeked: they stay in the socket. Bounded by the first-byte deadline,
         // then (bytes seen) by the header's.
@@ -115,20 +115,13 @@ impl Connection {
                 peeked = stream.peek(&mut first) => peeked,
                 expiry = &mut watchdog => {
                     counters.closed(Reason::from(expiry));
-                    counters.open.decrement(1.0);
                     return;
                 }
                 // Nothing sent yet, nothing in flight: closed as hyper closes an idle one.
-                _ = self.stopping.wait_for(|stop| *stop != Stop::Serving) => {
-                    counters.open.decrement(1.0);
-                    return;
-                }
+                _ = self.stopping.wait_for(|stop| *stop != Stop::Serving) => return,
             },
         };
-        let Ok(peeked) = peeked else {
-            counters.open.decrement(1.0);
-            return;
-        };
+        let Ok(peeked) = peeked else { return };
         if peeked > 0 {
             clock.bytes_read();
         }
@@ -140,7 +133,6 @@ impl Connection {
             biased;
             ended = connection.as_mut() => {
                 count_end(&counters, ended);
-                counters.open.decrement(1.0);
                 return;
             }
             expiry = &mut watchdog => Some(expiry),
@@ -165,7 +157,22 @@ impl Connection {
                 }
             }
         }
-        counters.open.decrement(1.0);
+    }
+}
+
+/// The connection counted open for as long as it is served.
+struct Open(Arc<Counters>);
+
+impl Open {
+    fn new(counters: Arc<Counters>) -> Open {
+        counters.open.increment(1.0);
+        Open(counters)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.decrement(1.0);
     }
 }
 
