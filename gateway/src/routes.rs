@@ -202,11 +202,14 @@ async fn respond(
         return Ok(openapi());
     }
     let ReadBody { bytes: body, hold: unauthenticated } = state.bodies.read(parts, body).await?;
+    // The notification's and the front door's futures are boxed: they are the largest of any
+    // route's, and inline every request in flight (most of them payments waiting on Alipay)
+    // would carry their size.
     if let Route::Notify(tenant) = route {
-        return Ok(crate::notify::receive(state, tenant, &body).await);
+        return Ok(Box::pin(crate::notify::receive(state, tenant, &body)).await);
     }
     if let Route::FrontDoor(dialect) = route {
-        return Ok(crate::front_door::answer(state, dialect, parts, &body, unauthenticated).await);
+        return Ok(Box::pin(crate::front_door::answer(state, dialect, parts, &body, unauthenticated)).await);
     }
     let snapshot = state.snapshots.current();
     // Exactly one `Authorization` (it is not a list): with two, which one was checked is ambiguous.
@@ -264,6 +267,27 @@ mod tests {
             Route::OpenApi => Some((GET, "/openapi.json")),
             Route::WrongMethod(_) | Route::Unknown => None,
         }
+    }
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, B, F>(_f: impl Fn(A, B) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    fn call_size<'a, C, F>(_f: fn(&'a upstream::Upstream, &'a tenants::snapshot::Tenant, &'a C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every request in flight holds its handler's future, and a payment's also holds its call's
+    /// task: thousands of each at once when Alipay is slow. A future is as large as the largest
+    /// thing it ever awaits, so a large one awaited inline (a route's, a database read's) would be
+    /// carried by every payment waiting on Alipay; those are boxed where they are awaited.
+    #[test]
+    fn a_request_in_flight_holds_small_futures() {
+        let handler = future_size(handle);
+        assert!(handler <= 4 * 1024, "a request's future: {handler} bytes");
+        let call = call_size(upstream::Upstream::make::<api::calls::OrderCall>);
+        assert!(call <= 3 * 1024, "a payment's call to Alipay: {call} bytes");
     }
 
     #[test]

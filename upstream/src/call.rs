@@ -74,10 +74,14 @@ pub struct Made<D> {
 
 impl Upstream {
     /// Runs `call` for `tenant`: intent, Alipay, record, after-effects.
+    ///
+    /// The phases around Alipay's are boxed: their database futures are large, and a future is as
+    /// large as the largest thing it awaits, so inline they would be carried through the wait on
+    /// Alipay by every call in flight (thousands when Alipay is slow).
     pub async fn make<C: Call>(&self, tenant: &Tenant, call: &C) -> Made<C::Done> {
         let name = call.name();
         let begun = Instant::now();
-        let intent = match call.intent().await {
+        let intent = match Box::pin(call.intent()).await {
             Ok(intent) => intent,
             Err(done) => return Made { done, timing: None },
         };
@@ -90,12 +94,12 @@ impl Upstream {
         let upstream = started.elapsed();
         fail::fail_point!(&format!("{name}::after_call"));
         let answered = Instant::now();
-        let done = call.record(intent, answer).await;
+        let done = Box::pin(call.record(intent, answer)).await;
         let outcome = answered.elapsed();
         fail::fail_point!(&format!("{name}::after_outcome"));
         in_flight.decrement(1.0);
         metrics::counter!("alipay_calls_total", "call" => name, "outcome" => call.outcome(&done)).increment(1);
-        call.after(&done).await;
+        Box::pin(call.after(&done)).await;
         Made { done, timing: Some(Timing { intent: intent_took, upstream, outcome }) }
     }
 }

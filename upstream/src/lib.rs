@@ -28,6 +28,8 @@ use time::OffsetDateTime;
 
 /// The largest answer read from Alipay.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// An answer is read this much at a time; its head (status line and headers) must fit in it.
+const ANSWER_READ_STEP: usize = 4 * 1024;
 
 /// Nothing was sent: the request could not even be built.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,9 @@ impl Upstream {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(512)
+            // Alipay's answers are a few KiB: read in 4 KiB steps, not hyper's adaptive 8 KiB and
+            // up, held by every connection waiting on Alipay (thousands when Alipay is slow).
+            .http1_read_buf_exact_size(ANSWER_READ_STEP)
             .build(connector);
         Upstream { client, timeout }
     }

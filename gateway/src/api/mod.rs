@@ -19,7 +19,9 @@ pub mod refunds;
 pub mod reports;
 pub mod views;
 
+use std::future::Future;
 use std::hash::Hash;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,9 +29,10 @@ use ledger::{Trade, TradeKey};
 use tenants::snapshot::Tenant;
 use tokio::time::Instant;
 
-use crate::inflight::{Inflight, Role};
+use crate::inflight::{Inflight, Lead, Role};
 use crate::problem::ApiError;
 use crate::state::AppState;
+use tokio::task::JoinHandle;
 use upstream::call::Call;
 pub use upstream::call::{Made, Timing};
 
@@ -95,21 +98,26 @@ impl Until {
 
 /// The one wait for a trade: reads it, and until it reaches `until` or `wait` is over, waits for
 /// its announcement (or a while) and reads it again. `None` when there is no such trade.
-pub async fn wait_for_trade(
-    state: &AppState,
-    key: &TradeKey,
+///
+/// Boxed: a read's future is large, and a request's future is as large as the largest thing it
+/// ever awaits, so inline it would be carried by every payment waiting on Alipay.
+pub fn wait_for_trade<'a>(
+    state: &'a AppState,
+    key: &'a TradeKey,
     until: Until,
     wait: Duration,
-) -> Result<Option<Trade>, ApiError> {
-    let deadline = Instant::now() + wait;
-    loop {
-        let mut waiting = state.finals.wait_for(key);
-        let Some(trade) = state.store.get(key).await? else { return Ok(None) };
-        if until.reached(&trade) || Instant::now() >= deadline {
-            return Ok(Some(trade));
+) -> Pin<Box<dyn Future<Output = Result<Option<Trade>, ApiError>> + Send + 'a>> {
+    Box::pin(async move {
+        let deadline = Instant::now() + wait;
+        loop {
+            let mut waiting = state.finals.wait_for(key);
+            let Some(trade) = state.store.get(key).await? else { return Ok(None) };
+            if until.reached(&trade) || Instant::now() >= deadline {
+                return Ok(Some(trade));
+            }
+            let _ = tokio::time::timeout_at(deadline.min(Instant::now() + until.reread()), waiting.finished()).await;
         }
-        let _ = tokio::time::timeout_at(deadline.min(Instant::now() + until.reread()), waiting.finished()).await;
-    }
+    })
 }
 
 /// A trade another gateway (or a crashed one) holds in PAYING: waits for it to move on, a bit
@@ -149,12 +157,7 @@ where
 {
     match calls.join(key) {
         Role::Lead(lead) => {
-            let (state, tenant) = (ctx.state.clone(), ctx.tenant.clone());
-            let task = ctx.state.tasks.spawn(async move {
-                let result = state.upstream.make(&tenant, &call).await.transpose();
-                lead.publish(&result);
-                result
-            });
+            let task = spawn_call(ctx, lead, call);
             task.await.map_err(|_| ApiError::Unavailable("the call to Alipay stopped".into()))?
         }
         Role::Follow(follow) => follow
@@ -162,6 +165,26 @@ where
             .await
             .unwrap_or_else(|| Err(ApiError::Unavailable("the identical call this one joined stopped".into()))),
     }
+}
+
+/// Starts `call`, led by `lead`, detached from the request. Not async: built in an async fn, the
+/// task's future would also be kept in the caller's, through the whole wait for it.
+fn spawn_call<K, T, C>(
+    ctx: &Ctx,
+    lead: Lead<K, Result<Made<T>, ApiError>>,
+    call: C,
+) -> JoinHandle<Result<Made<T>, ApiError>>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+    C: Call<Done = Result<T, ApiError>> + Send + 'static,
+{
+    let (state, tenant) = (ctx.state.clone(), ctx.tenant.clone());
+    ctx.state.tasks.spawn(async move {
+        let result = state.upstream.make(&tenant, &call).await.transpose();
+        lead.publish(&result);
+        result
+    })
 }
 
 /// Attaches `timing`, when the call was made here, to the answer; `routes` writes it out as

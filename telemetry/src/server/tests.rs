@@ -325,6 +325,35 @@ async fn the_budget_bounds_unauthenticated_bodies_until_their_hold_is_dropped() 
     assert_eq!(reader.read(&head(), body(100)).await.unwrap().bytes.len(), 100, "the budget is whole again");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_client_that_closes_its_side_after_asking_is_still_answered() {
+    // Once a request is read whole, its connection is not read again until it is answered (so a
+    // request in flight holds no fresh read buffer): a client's end of sending is no hang-up.
+    let answer = Arc::new(Notify::new());
+    let (address, stop, server) = listen_with(limits(), {
+        let answer = answer.clone();
+        move |_request: Request<Incoming>| {
+            let answer = answer.clone();
+            async move {
+                answer.notified().await;
+                Response::new(Full::new(Bytes::from_static(b"ok")))
+            }
+        }
+    })
+    .await;
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(GET).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut first = [0; 1];
+    let early = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut first)).await;
+    assert!(early.is_err(), "the server ended the connection before answering: {early:?}");
+    answer.notify_one();
+    let answer = String::from_utf8(read_until_closed(&mut stream).await).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer:?}");
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
 #[tokio::test]
 async fn an_answer_to_a_collected_body_echoes_it() {
     // The reader in a real handler: the body a client sends arrives whole.
