@@ -27,12 +27,12 @@ use std::time::Duration;
 
 use ledger::{Trade, TradeKey};
 use tenants::snapshot::Tenant;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::inflight::{Inflight, Lead, Role};
 use crate::problem::ApiError;
 use crate::state::AppState;
-use tokio::task::JoinHandle;
 use upstream::call::Call;
 pub use upstream::call::{Made, Timing};
 
