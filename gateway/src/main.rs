@@ -8,7 +8,9 @@ use clap::Parser;
 use gateway::{Config, Gateway, Secrets};
 
 /// mimalloc: the hot path allocates small buffers per request; glibc's malloc spent ~10% of it.
-/// Transparent huge pages are turned off for this process (see `main`).
+/// Transparent huge pages are turned off for this process (see `main`). The `system-allocator`
+/// feature leaves the system's in place, for heap profilers (bench/gateway_heap.sh).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -345,6 +345,10 @@ fn latency_markdown(out: &mut String, latency: &LatencyReport) {
         count(slowest.peak_in_flight),
         decimal(slowest.peak_rss_mib, 1),
     );
+    out.push_str(
+        "What holds that memory, hyper's buffers on each pay's two connections first: \
+         [bench/gateway-memory.md](bench/gateway-memory.md) (`bench/gateway_heap.sh`, these runs under heaptrack).\n\n",
+    );
 }
 
 /// The many-gateways section: scaling at the same CPU, then latency at half capacity beside a
