@@ -10,6 +10,7 @@
 # minutes each; the report and heaptrack's file stay in a temporary folder it names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/services
 command -v heaptrack_print >/dev/null || { echo "error: heaptrack is not installed" >&2; exit 1; }
 preload=$(dirname "$(command -v heaptrack)")/../lib/heaptrack
 [[ -f $preload/libheaptrack_preload.so ]] || preload=/usr/lib/x86_64-linux-gnu/heaptrack
