@@ -146,11 +146,9 @@ impl Amount {
             Some(frac) => frac,
             None => &[],
         };
-        if !frac.iter().all(u8::is_ascii_digit) {
-            return Err(MoneyError::Malformed);
-        }
         if frac.len() > usize::from(exp) {
-            return Err(MoneyError::TooManyDecimals);
+            let digits_only = frac.iter().all(u8::is_ascii_digit);
+            return Err(if digits_only { MoneyError::TooManyDecimals } else { MoneyError::Malformed });
         }
         // At most `exp` digits (checked just above): no overflow, and the shift cannot underflow.
         let frac_value = digits(frac).ok_or(MoneyError::Malformed)?;
