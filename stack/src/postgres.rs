@@ -100,6 +100,17 @@ impl PrivatePostgres {
         self.start_server();
     }
 
+    /// Stops Postgres's WAL writer (SIGSTOP) until the next crash: a commit that does not wait
+    /// for the flush then stays in Postgres's memory until a later commit that waits flushes it,
+    /// however long the wait (the WAL writer, left running, writes it out within
+    /// `3 × wal_writer_delay`, sooner when woken from hibernation).
+    pub async fn hold_wal_writer(&self) {
+        let admin = tenants::db::connect(&self.admin_url()).await.unwrap();
+        let sql = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'";
+        let pid: i32 = admin.query_one(sql, &[]).await.unwrap().get(0);
+        signal("STOP", pid.unsigned_abs());
+    }
+
     /// Sessions of `database` idle inside a transaction (a leaked transaction holds its locks).
     pub async fn open_transactions(&self, database: &str) -> i64 {
         let admin = tenants::db::connect(&self.admin_url()).await.unwrap();

@@ -3,8 +3,8 @@
 //! UNKNOWN) commit without waiting for the flush, so a crash of Postgres may lose them after the
 //! POS heard them. This test makes that loss happen and shows it changes nothing a POS was told.
 //!
-//! Postgres's WAL writer is slowed to one flush in 10 s, so an outcome committed without the
-//! flush stays in memory until the kill. In each window (after the intent, after Alipay's answer,
+//! Postgres's WAL writer is stopped (SIGSTOP) in each window, so an outcome committed without the
+//! flush stays in memory until the kill unless a later intent's commit flushes it. In each window (after the intent, after Alipay's answer,
 //! after the outcome) a failpoint holds the gateway's only worker thread for 2 s while every
 //! process of Postgres is killed with SIGKILL and started again: for one tenant Postgres alone
 //! (the gateway then carries on and answers), for the other the gateway too (a machine lost).
@@ -29,7 +29,7 @@ const GRACE: Duration = Duration::from_secs(4);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_killed_in_any_crash_window_changes_nothing_a_pos_was_told() {
     let _alone = stack::alone().await;
-    let postgres = std::sync::Arc::new(PrivatePostgres::start_with("-c wal_writer_delay=10000"));
+    let postgres = std::sync::Arc::new(PrivatePostgres::start());
     let options = Options { notifications: false, postgres_admin_url: postgres.admin_url(), ..Options::scaled(SCALE) };
     let stack = Stack::start(options).await;
     let tenants = [stack.openapi_tenant().await, stack.mapi_tenant().await];
@@ -42,6 +42,7 @@ async fn postgres_killed_in_any_crash_window_changes_nothing_a_pos_was_told() {
     for window in WINDOWS {
         for (n, tenant) in tenants.iter().enumerate() {
             let machine_lost = n == 1;
+            postgres.hold_wal_writer().await;
             let mut command = stack.gateway_process(binary, &config);
             // After the outcome, every payment's is committed before the hold (the last one holds).
             let hold = if window == "pay::after_outcome" { "7*off->1*sleep(2000)" } else { "1*sleep(2000)" };
