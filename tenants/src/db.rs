@@ -106,7 +106,30 @@ pub fn pool_planning_each_time(url: &str, limits: PoolLimits) -> Result<Pool, Db
     pool_of(url, limits, true)
 }
 
+/// Where a pool of `url` within `limits` connects, with the settings its connections get: for a
+/// connection of its own beside the pool (a bulk read, on a thread of its own).
+pub fn target(url: &str, limits: PoolLimits) -> Result<Target, DbError> {
+    target_of(url, limits, false)
+}
+
 fn pool_of(url: &str, limits: PoolLimits, plan_each_time: bool) -> Result<Pool, DbError> {
+    let target = target_of(url, limits, plan_each_time)?;
+    let manager = Manager::from_config(
+        target.config().clone(),
+        target.tls(),
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
+    Pool::builder(manager)
+        .max_size(limits.size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(limits.wait))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
+        .build()
+        .map_err(|e| DbError::Pool(e.to_string()))
+}
+
+fn target_of(url: &str, limits: PoolLimits, plan_each_time: bool) -> Result<Target, DbError> {
     let mut target = Target::parse(url).map_err(DbError::Url)?;
     let config = target.config_mut();
     let mut options = config.get_options().unwrap_or_default().to_owned();
@@ -126,19 +149,7 @@ fn pool_of(url: &str, limits: PoolLimits, plan_each_time: bool) -> Result<Pool, 
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
-    let manager = Manager::from_config(
-        target.config().clone(),
-        target.tls(),
-        ManagerConfig { recycling_method: RecyclingMethod::Fast },
-    );
-    Pool::builder(manager)
-        .max_size(limits.size)
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(limits.wait))
-        .create_timeout(Some(CONNECT_TIMEOUT))
-        .recycle_timeout(Some(CONNECT_TIMEOUT))
-        .build()
-        .map_err(|e| DbError::Pool(e.to_string()))
+    Ok(target)
 }
 
 /// Opens one connection outside any pool (for migrations and LISTEN).

@@ -42,7 +42,7 @@ use batch::Lane;
 use trades::Record;
 pub(crate) use trades::{read_many, record_on};
 
-pub use bill_ledger::{BillTotal, EntryView, LedgerBatch, MatchedDay, PaymentView};
+pub use bill_ledger::{BillTotal, EntryView, LedgerBatch, MatchedDay, PaymentView, read_ledger_day};
 pub use bills::{
     BillDay, BillFeed, BilledKind, BilledRow, DayState, Disagreement, Discrepancy, DiscrepancyClass, DiscrepancyFilter,
     LedgerPayment, MAX_DISAGREEMENTS, NewDiscrepancy, beijing_bounds, serialize_day,

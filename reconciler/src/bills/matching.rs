@@ -22,7 +22,7 @@ use std::sync::Arc;
 use ledger::Store;
 use ledger::store::{
     BillFeed, BillTotal, BilledKind, BilledRow, Disagreement, EntryView, LedgerBatch, MAX_DISAGREEMENTS, PaymentView,
-    StoreError,
+    StoreError, read_ledger_day,
 };
 use time::Date;
 use tokio::sync::mpsc;
@@ -85,6 +85,14 @@ impl Matched {
     }
 }
 
+/// Where the ledger's side is read.
+pub struct Ledger<'a> {
+    /// For the few rows outside the day's window.
+    pub store: &'a Store,
+    /// Where the day itself is read, over a connection of its own (see [`read_ledger_day`]).
+    pub day_reader: pgtls::Target,
+}
+
 /// Where a day's bill rows come from.
 #[derive(Debug)]
 pub enum BillSource {
@@ -100,7 +108,7 @@ pub enum BillSource {
 /// `tenants`; a row no trade holds is `sole_tenant`'s in the totals, when there is one), spilling
 /// into `work`.
 pub async fn match_day(
-    store: &Store,
+    Ledger { store, day_reader }: Ledger<'_>,
     account: &str,
     tenants: &[Uuid],
     sole_tenant: Option<Uuid>,
@@ -113,17 +121,13 @@ pub async fn match_day(
         let work = work.clone();
         tokio::task::spawn_blocking(move || spill_bill(&work, bill))
     };
-    let (entries, entries_in) = mpsc::channel(4);
     let ledger_side = {
-        let work = work.clone();
-        tokio::task::spawn_blocking(move || spill_ledger(&work, entries_in))
+        let (work, account, tenants) = (work.clone(), account.to_owned(), tenants.to_vec());
+        tokio::task::spawn_blocking(move || spill_ledger(&work, &day_reader, &account, &tenants, day))
     };
-    let read = store.ledger_day(account, tenants, day, &entries).await;
-    drop(entries);
     let (spilled, counts) = (ledger_side.await.map_err(stopped)?, bill_side.await.map_err(stopped)?);
     let (payments, refunds) = counts?;
     spilled?;
-    read?;
     let spilled_bytes =
         std::fs::read_dir(work.path())?.flatten().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
 
@@ -185,13 +189,20 @@ fn spill_bill(work: &WorkDir, bill: BillSource) -> Result<(i64, i64), MatchError
     Ok((payments, refunds))
 }
 
-fn spill_ledger(work: &WorkDir, mut batches: mpsc::Receiver<LedgerBatch>) -> Result<(), MatchError> {
+/// Spills the ledger's day as its batches come, read over a connection of its own driven by this
+/// thread (see [`read_ledger_day`]).
+fn spill_ledger(
+    work: &WorkDir,
+    ledger: &pgtls::Target,
+    account: &str,
+    tenants: &[Uuid],
+    day: Date,
+) -> Result<(), MatchError> {
     let mut writer = spill::Writer::create(work, LEDGER)?;
-    while let Some(batch) = batches.blocking_recv() {
-        for entry in batch.entries() {
-            writer.write(&entry?)?;
-        }
-    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(read_ledger_day(ledger, account, tenants, day, |batch| {
+        batch.entries().try_for_each(|entry| Ok::<_, MatchError>(writer.write(&entry?)?))
+    }))?;
     Ok(writer.finish()?)
 }
 
@@ -202,10 +213,13 @@ fn join(work: &WorkDir, sole_tenant: Option<Uuid>) -> Result<(Matched, Totals, V
     let mut totals = Totals::default();
     let mut unresolved = Vec::new();
     let (mut ledger_bytes, mut bill_bytes) = (Vec::new(), Vec::new());
+    // Each partition's maps sized as the one before was filled (partitions are alike in size):
+    // growing them row by row rehashed each several times.
+    let mut sizes = (0, 0);
     for partition in 0..spill::PARTITIONS {
         spill::load(work, LEDGER, partition, &mut ledger_bytes)?;
         spill::load(work, BILL, partition, &mut bill_bytes)?;
-        let mut ledger = Partition::new(sole_tenant);
+        let mut ledger = Partition::with_capacity(sole_tenant, sizes);
         for entry in spill::records(&ledger_bytes, spill::decode_entry) {
             ledger.add(entry?);
         }
@@ -220,6 +234,7 @@ fn join(work: &WorkDir, sole_tenant: Option<Uuid>) -> Result<(Matched, Totals, V
         for disagreement in ledger.not_billed() {
             matched.found(disagreement);
         }
+        sizes = (ledger.trades.len(), ledger.refunds.len());
         ledger.totals.merge_into(&mut totals);
     }
     Ok((matched, totals, unresolved))
@@ -268,9 +283,14 @@ struct Partition<'a> {
 
 impl<'a> Partition<'a> {
     fn new(sole_tenant: Option<Uuid>) -> Self {
+        Partition::with_capacity(sole_tenant, (0, 0))
+    }
+
+    /// Room for `trades` trades and the refunds of `refunded` trades.
+    fn with_capacity(sole_tenant: Option<Uuid>, (trades, refunded): (usize, usize)) -> Self {
         Partition {
-            trades: HashMap::default(),
-            refunds: HashMap::default(),
+            trades: HashMap::with_capacity_and_hasher(trades, Default::default()),
+            refunds: HashMap::with_capacity_and_hasher(refunded, Default::default()),
             totals: PartitionTotals { sole_tenant, by: HashMap::default() },
         }
     }

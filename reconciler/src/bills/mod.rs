@@ -254,7 +254,11 @@ impl Settlement {
             _ => None,
         };
         let work = WorkDir::create(folder, &day.to_string()).map_err(|e| SettleError::Later(e.to_string()))?;
-        let matched = matching::match_day(&self.store, &account.name, &tenants, sole_tenant, day, bill, work).await;
+        // The ledger's day is read over a connection of its own, beside the pool.
+        let day_reader = tenants::db::target(&self.config.database_url, self.config.pool_limits(1))
+            .map_err(|e| SettleError::Later(e.to_string()))?;
+        let ledger = matching::Ledger { store: &self.store, day_reader };
+        let matched = matching::match_day(ledger, &account.name, &tenants, sole_tenant, day, bill, work).await;
         if let Some(reader) = reader {
             let _ = reader.await;
         }

@@ -87,10 +87,17 @@ fn feed(items: Vec<BillFeed>) -> mpsc::Receiver<BillFeed> {
     receiver
 }
 
-async fn run(store: &Store, tenant: Uuid, items: Vec<BillFeed>) -> (Result<Matched, MatchError>, std::path::PathBuf) {
+async fn run(
+    db: &stack::Database,
+    store: &Store,
+    tenant: Uuid,
+    items: Vec<BillFeed>,
+) -> (Result<Matched, MatchError>, std::path::PathBuf) {
     let work = WorkDir::create(&std::env::temp_dir(), &format!("test-{}", Uuid::new_v4())).unwrap();
     let path = work.path().to_owned();
-    (matching::match_day(store, ACCOUNT, &[tenant], Some(tenant), DAY, BillSource::Feed(feed(items)), work).await, path)
+    let ledger = matching::Ledger { store, day_reader: pgtls::Target::parse(&db.url).unwrap() };
+    let bill = BillSource::Feed(feed(items));
+    (matching::match_day(ledger, ACCOUNT, &[tenant], Some(tenant), DAY, bill, work).await, path)
 }
 
 fn names(disagreements: &[Disagreement]) -> Vec<String> {
@@ -153,7 +160,7 @@ async fn every_row_is_matched_in_the_days_window_or_looked_up_and_what_one_side_
         pay("GHOST", 900),
         refund("GHOST", "G1", 100),
     ];
-    let (matched, work) = run(&store, tenant, vec![BillFeed::Rows(bill), BillFeed::End]).await;
+    let (matched, work) = run(&db, &store, tenant, vec![BillFeed::Rows(bill), BillFeed::End]).await;
     let matched = matched.unwrap();
     assert!(!work.exists(), "the spill files are removed");
     assert_eq!((matched.payments, matched.refunds, matched.more), (5, 3, 0));
@@ -196,17 +203,17 @@ async fn a_bill_refused_cut_or_holding_a_row_twice_is_refused_and_leaves_no_spil
         BillFeed::Rows(vec![pay("A", 1000)]),
         BillFeed::Failed("line 9 of the detail: the footer's total is not the rows'".into()),
     ];
-    let (error, work) = run(&store, tenant, refused).await;
+    let (error, work) = run(&db, &store, tenant, refused).await;
     assert!(matches!(&error, Err(MatchError::Refused(why)) if why.contains("line 9")), "{error:?}");
     assert!(!work.exists());
 
-    let (error, work) = run(&store, tenant, vec![BillFeed::Rows(vec![pay("A", 1000)])]).await;
+    let (error, work) = run(&db, &store, tenant, vec![BillFeed::Rows(vec![pay("A", 1000)])]).await;
     assert!(matches!(error, Err(MatchError::Cut)), "{error:?}");
     assert!(!work.exists());
 
     for twice in [pay("A", 1000), pay("NOWHERE", 5)] {
         let rows = vec![twice.clone(), pay("B", 1), twice];
-        let (error, work) = run(&store, tenant, vec![BillFeed::Rows(rows), BillFeed::End]).await;
+        let (error, work) = run(&db, &store, tenant, vec![BillFeed::Rows(rows), BillFeed::End]).await;
         assert!(matches!(&error, Err(MatchError::Repeated(what)) if what.contains("payment of")), "{error:?}");
         assert!(!work.exists());
     }
