@@ -8,10 +8,10 @@
 //! amounts, 3 paid trades missing from the bill); and the bill ZIP, written with
 //! `bills::write_trade_bill`. Neither is timed. Then this binary runs again as a child (its own
 //! process and peak RSS) that runs the service's path: `matching::match_day` of the kept file
-//! (the bill read on the thread that spills it, both sides spilled into
-//! partitions, the ledger's day read by a cursor over a connection of its own on the thread that
-//! spills it, each partition matched in memory, the few rows outside the window looked up through
-//! a pool as the reconciler makes it).
+//! (the bill read on the thread that spills it, both sides spilled into partitions, the ledger's
+//! day read by COPY, an hour a statement, over a connection of its own on the thread that spills
+//! it, each partition matched in memory, the few rows outside the window looked up through a pool
+//! as the reconciler makes it).
 //!
 //! Printed: wall time; the child's CPU; Postgres's CPU over the same interval (every `postgres`
 //! process: the backends that served the child, the WAL writer, the checkpointer); rows/s

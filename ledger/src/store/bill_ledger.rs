@@ -1,8 +1,9 @@
 //! The ledger's side of a bill day, as settlement matches it (in the reconciler's memory, a
-//! partition at a time, so neither the bill nor the ledger day is ever held whole): the account's
-//! trades and refunds of the day and the day before, streamed through a cursor; the trades and
-//! refunds a few bill rows name outside that window; and, once matched, the day's totals per
-//! tenant and store (what the sales report's settled columns read).
+//! partition at a time, so neither the bill nor the ledger day is ever held whole): the
+//! statements that select the account's trades and refunds (of the day and the day before, read
+//! in bulk by `ledger_day`); the trades and refunds a few bill rows name outside that window; and,
+//! once matched, the day's totals per tenant and store (what the sales report's settled columns
+//! read).
 
 use time::Date;
 use uuid::Uuid;
@@ -19,9 +20,6 @@ const REVERSED: &str = "(t.refunded_minor - (SELECT coalesce(sum(x.amount_minor)
                         WHERE x.tenant_id = t.tenant_id AND x.out_trade_no = t.out_trade_no AND x.state = 'SUCCESS'))";
 
 const TRADE_COLUMNS: &str = "t.tenant_id, t.out_trade_no, t.state, t.trade_no, t.currency, t.amount_minor, t.store_id";
-
-/// Rows fetched from the cursor at once.
-const FETCH: i32 = 4096;
 
 /// The ledger's side of a trade, seen where it lies (in a fetched row, or a spill file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +145,7 @@ fn refund_of(row: &tokio_postgres::Row) -> Result<EntryView<'_>, StoreError> {
 }
 
 /// The trades' columns (read by [`trade_of`] in this order); `$2` and `$3` are the day's bounds.
-fn trades_sql(filter: &str) -> String {
+pub(super) fn trades_sql(filter: &str) -> String {
     format!(
         "SELECT {TRADE_COLUMNS}, {PAID} AS paid, \
          ({PAID} AND coalesce(t.paid_at, t.created_at) >= $2 AND coalesce(t.paid_at, t.created_at) < $3) AS paid_on_day, \
@@ -159,55 +157,12 @@ fn trades_sql(filter: &str) -> String {
 
 /// The refunds' columns, with their trade's (read by [`refund_of`] in this order); `$2` and `$3`
 /// are the day's bounds.
-fn refunds_sql(filter: &str) -> String {
+pub(super) fn refunds_sql(filter: &str) -> String {
     format!(
         "SELECT {TRADE_COLUMNS}, r.wire_request_no, r.state AS r_state, r.amount_minor AS r_amount, \
          (r.state = 'SUCCESS' AND r.refunded_at >= $2 AND r.refunded_at < $3) AS done_on_day \
          FROM refunds r JOIN trades t USING (tenant_id, out_trade_no) WHERE t.alipay_account = $1 AND {filter}"
     )
-}
-
-/// Hands `sink` the ledger's side of `account`'s day `day` (its trades being those of `tenants`):
-/// the trades made on the day or the day before, and the refunds done on the day or a day either
-/// side, a cursor's batch at a time, read over a connection of its own to `target` (a bulk read
-/// beside the pool). Run it on a current-thread runtime on the thread that consumes the batches:
-/// the connection, the cursor and `sink` then never wait on one another across threads (on a
-/// pool's connection, driven by another thread, a million rows cost some 60,000 context switches).
-/// Answers how many rows were read.
-pub async fn read_ledger_day<E: From<StoreError>>(
-    target: &pgtls::Target,
-    account: &str,
-    tenants: &[Uuid],
-    day: Date,
-    mut sink: impl FnMut(LedgerBatch) -> Result<(), E>,
-) -> Result<u64, E> {
-    let (start, end) = beijing_bounds(day);
-    let (mut client, connection) = target.connect().await.map_err(StoreError::from)?;
-    // Ends when `client` is dropped (or the connection fails, and with it every statement).
-    tokio::spawn(connection);
-    let tx = client.transaction().await.map_err(StoreError::from)?;
-    // Trades of the account's tenants only (their time index).
-    let trades = trades_sql(
-        "t.tenant_id = ANY($4) AND t.created_at >= $2::timestamptz - interval '1 day' AND t.created_at < $3",
-    );
-    let refunds = refunds_sql(
-        "r.tenant_id = ANY($4) AND r.refunded_at >= $2::timestamptz - interval '1 day' \
-         AND r.refunded_at < $3::timestamptz + interval '1 day'",
-    );
-    let mut read = 0u64;
-    for (sql, read_row) in [(trades, trade_of as ReadRow), (refunds, refund_of)] {
-        let portal = tx.bind(sql.as_str(), &[&account, &start, &end, &tenants]).await.map_err(StoreError::from)?;
-        loop {
-            let rows = tx.query_portal(&portal, FETCH).await.map_err(StoreError::from)?;
-            if rows.is_empty() {
-                break;
-            }
-            read += rows.len() as u64;
-            sink(LedgerBatch { rows, read: read_row })?;
-        }
-    }
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(read)
 }
 
 impl Store {

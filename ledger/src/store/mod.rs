@@ -10,7 +10,8 @@
 //! - `notifications`, `refunds`, `outbox` (merchant webhooks), `reconcile` (the reconciler's
 //!   claims and sweeps), `reports` (on a pool of their own when the service gives one), `bills`
 //!   (settlement: bill days, bill rows, their disagreements with the ledger, discrepancies) and
-//!   `bill_ledger` (the ledger's side of a bill day, streamed; a matched day's totals).
+//!   `bill_ledger` (the ledger's side of a bill day: its statements, the rows outside the day's
+//!   window, a matched day's totals) and `ledger_day` (a whole day of it, read in bulk by COPY).
 //!
 //! Pools are bounded (`tenants::db::PoolLimits`): a wait for a connection that runs out is
 //! [`StoreError::Busy`], a statement Postgres cut short is [`StoreError::timed_out`].
@@ -26,6 +27,7 @@ macro_rules! sql {
 mod batch;
 mod bill_ledger;
 mod bills;
+mod ledger_day;
 mod notifications;
 mod outbox;
 mod reconcile;
@@ -42,11 +44,12 @@ use batch::Lane;
 use trades::Record;
 pub(crate) use trades::{read_many, record_on};
 
-pub use bill_ledger::{BillTotal, EntryView, LedgerBatch, MatchedDay, PaymentView, read_ledger_day};
+pub use bill_ledger::{BillTotal, EntryView, LedgerBatch, MatchedDay, PaymentView};
 pub use bills::{
     BillDay, BillFeed, BilledKind, BilledRow, DayState, Disagreement, Discrepancy, DiscrepancyClass, DiscrepancyFilter,
     LedgerPayment, MAX_DISAGREEMENTS, NewDiscrepancy, beijing_bounds, serialize_day,
 };
+pub use ledger_day::read_ledger_day;
 pub use notifications::{NotificationOutcome, NotifiedPayment, NotifiedStatus};
 pub use outbox::{AfterAttempt, Attempt, Delivery, DeliveryReport, event_of};
 pub use reconcile::OpenTrade;

@@ -5,10 +5,10 @@
 //! Both sides are spilled at once into [`spill::PARTITIONS`] files each, by the merchant's trade
 //! number: the bill's rows as they are read (a trade bill on the spilling thread itself, each row
 //! seen in place; Global's files sent by their reader), the ledger's trades and refunds of the day
-//! (and the day before) as a cursor fetches them. Then each partition's ledger side is held in hash
-//! maps and its bill rows checked against it: a payment against its trade, a refund against the
-//! refund Alipay knows by the same number (or, named by the trade's own number, against the trade's
-//! reversal). A row the window does not hold is looked up by its trade number afterwards (an old
+//! (and the day before) as COPY brings them, over a connection of its own. Then each partition's
+//! ledger side is held in hash maps and its bill rows checked against it: a payment against its
+//! trade, a refund against the refund Alipay knows by the same number (or, named by the trade's own
+//! number, against the trade's reversal). A row the window does not hold is looked up by its trade number afterwards (an old
 //! trade's refund, a QR order paid late, a payment only Alipay knows). What the ledger holds as
 //! done on the day and no row of the bill named is a disagreement too. A row the bill holds twice
 //! refuses the file; nothing of a refused or cut file is recorded (this module writes nothing: its
@@ -200,8 +200,8 @@ fn spill_ledger(
 ) -> Result<(), MatchError> {
     let mut writer = spill::Writer::create(work, LEDGER)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(read_ledger_day(ledger, account, tenants, day, |batch| {
-        batch.entries().try_for_each(|entry| Ok::<_, MatchError>(writer.write(&entry?)?))
+    runtime.block_on(read_ledger_day(ledger, account, tenants, day, |entry| {
+        writer.write(&entry).map_err(MatchError::from)
     }))?;
     Ok(writer.finish()?)
 }
