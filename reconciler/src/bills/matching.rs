@@ -8,11 +8,11 @@
 //! (and the day before) as COPY brings them, over a connection of its own. Then each partition's
 //! ledger side is held in hash maps and its bill rows checked against it: a payment against its
 //! trade, a refund against the refund Alipay knows by the same number (or, named by the trade's own
-//! number, against the trade's reversal). A row the window does not hold is looked up by its trade number afterwards (an old
-//! trade's refund, a QR order paid late, a payment only Alipay knows). What the ledger holds as
-//! done on the day and no row of the bill named is a disagreement too. A row the bill holds twice
-//! refuses the file; nothing of a refused or cut file is recorded (this module writes nothing: its
-//! caller records the outcome).
+//! number, against the trade's reversal). A row the window does not hold is looked up by its trade
+//! number afterwards (an old trade's refund, a QR order paid late, a payment only Alipay knows).
+//! What the ledger holds as done on the day and no row of the bill named is a disagreement too. A
+//! row the bill holds twice refuses the file; nothing of a refused or cut file is recorded (this
+//! module writes nothing: its caller records the outcome).
 
 use std::collections::HashSet;
 use std::io;
