@@ -21,7 +21,8 @@ const REVERSED: &str = "(t.refunded_minor - (SELECT coalesce(sum(x.amount_minor)
 
 const TRADE_COLUMNS: &str = "t.tenant_id, t.out_trade_no, t.state, t.trade_no, t.currency, t.amount_minor, t.store_id";
 
-/// The ledger's side of a trade, seen where it lies (in a fetched row, or a spill file).
+/// The ledger's side of a trade, seen where it lies (in a fetched row, a COPY message, or a spill
+/// file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaymentView<'a> {
     pub tenant_id: Uuid,

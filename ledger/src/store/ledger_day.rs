@@ -195,7 +195,7 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 /// A tuple's fields, read in order, each checked for the type the statement gives it.
-pub(super) struct Fields<'a>(&'a [u8]);
+struct Fields<'a>(&'a [u8]);
 
 impl<'a> Fields<'a> {
     fn next(&mut self) -> Result<Option<&'a [u8]>, StoreError> {

@@ -189,7 +189,7 @@ fn spill_bill(work: &WorkDir, bill: BillSource) -> Result<(i64, i64), MatchError
     Ok((payments, refunds))
 }
 
-/// Spills the ledger's day as its batches come, read over a connection of its own driven by this
+/// Spills the ledger's day as its entries come, read over a connection of its own driven by this
 /// thread (see [`read_ledger_day`]).
 fn spill_ledger(
     work: &WorkDir,
