@@ -304,6 +304,14 @@ fn latency_markdown(out: &mut String, latency: &LatencyReport) {
          The gateway's resident memory and its connections to Alipay are the peaks of samples taken every \
          half second during each run.\n\n",
     );
+    if let Some(first) = latency.steps.first() {
+        let _ = writeln!(
+            out,
+            "Each run offers {} pays/s for the same time; Pays/s is its pays over the run's whole length, \
+             the wait for the last answers included, so the slower Alipay answers, the lower it reads.\n",
+            rps(first.rate_rps)
+        );
+    }
     let rows: Vec<_> = latency
         .steps
         .iter()
