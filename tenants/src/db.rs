@@ -101,7 +101,8 @@ pub fn bounded_pool(url: &str, limits: PoolLimits) -> Result<Pool, DbError> {
 
 /// A pool like [`bounded_pool`] whose statements are planned afresh at every execution, for the
 /// statements that join a batch of keys to a table: a plan cached while the table was small (a
-/// fresh ledger) would go on scanning it whole once it has grown.
+/// fresh ledger) would go on scanning it whole once it has grown (the ledger's test
+/// `a_pay_written_after_the_ledger_grew_does_not_read_it_whole`).
 pub fn pool_planning_each_time(url: &str, limits: PoolLimits) -> Result<Pool, DbError> {
     pool_of(url, limits, true)
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod planning;
 mod reconcile;
 mod state_machine;
 mod store;
