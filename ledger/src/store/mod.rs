@@ -15,6 +15,15 @@
 //!
 //! Pools are bounded (`tenants::db::PoolLimits`): a wait for a connection that runs out is
 //! [`StoreError::Busy`], a statement Postgres cut short is [`StoreError::timed_out`].
+//!
+//! # Plans made for the table as it is
+//! A statement that joins a batch of keys to `trades`, or picks its due trades, is planned for the
+//! table at every execution: a plan Postgres cached while the ledger was small (a hash join over
+//! the whole table) would go on reading it whole once it has grown (`tests/all/planning.rs`). The
+//! batched writes run on the services' write pools, which plan every statement
+//! (`tenants::db::pool_planning_each_time`); the reconciler's batch reads and its claims of due
+//! trades and refunds, on the main pool, are sent unnamed with their parameters' types
+//! (`query_typed`), so each is planned with its values.
 
 /// A statement's text, built once.
 macro_rules! sql {
@@ -42,7 +51,7 @@ use time::OffsetDateTime;
 
 use batch::Lane;
 use trades::Record;
-pub(crate) use trades::{read_many, record_on};
+pub(crate) use trades::{read_many_planned_now, record_on};
 
 pub use bill_ledger::{BillTotal, EntryView, LedgerBatch, MatchedDay, PaymentView};
 pub use bills::{

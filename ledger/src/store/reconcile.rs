@@ -3,10 +3,11 @@
 //! Postgres (used while Redis is away), and the sweeper's pages of open trades.
 
 use time::OffsetDateTime;
+use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use super::outbox::{enqueue_webhook, event_of};
-use super::{Recorded, SELECT_TRADE, Store, StoreError, read, read_many, record_on};
+use super::{Recorded, SELECT_TRADE, Store, StoreError, read, read_many_planned_now, record_on};
 use crate::trade::{Settlement, TRADE_COLUMNS, Trade, TradeKey, trade_columns_of};
 
 /// An open trade, as the sweeper pages through them.
@@ -20,7 +21,7 @@ impl Store {
     /// The trades of `keys` that exist, in no particular order (one statement for a batch).
     pub async fn get_many(&self, keys: &[TradeKey]) -> Result<Vec<Trade>, StoreError> {
         let client = self.pool.get().await?;
-        read_many(&client, &keys.iter().collect::<Vec<_>>()).await
+        read_many_planned_now(&client, &keys.iter().collect::<Vec<_>>()).await
     }
 
     /// The trades of `keys` that exist, as [`Store::get_many`] — and, in the same statement, each
@@ -49,11 +50,17 @@ impl Store {
             " FROM trades t WHERE (t.tenant_id, t.out_trade_no) IN (SELECT * FROM wanted) \
              AND NOT EXISTS (SELECT 1 FROM marked m WHERE m.tenant_id = t.tenant_id AND m.out_trade_no = t.out_trade_no)"
         );
-        let statement = client.prepare_cached(sql).await?;
         let tenants: Vec<Uuid> = keys.iter().map(|k| k.tenant_id).collect();
         let numbers: Vec<&str> = keys.iter().map(|k| k.out_trade_no.as_str()).collect();
         let default_ms = i64::try_from(default_deadline.as_millis()).unwrap_or(i64::MAX);
-        client.query(&statement, &[&tenants, &numbers, &now, &default_ms]).await?.iter().map(Trade::from_row).collect()
+        let params: [(&(dyn ToSql + Sync), Type); 4] = [
+            (&tenants, Type::UUID_ARRAY),
+            (&numbers, Type::TEXT_ARRAY),
+            (&now, Type::TIMESTAMPTZ),
+            (&default_ms, Type::INT8),
+        ];
+        // Planned for the table as it is (the store's "Plans made for the table as it is").
+        client.query_typed(sql, &params).await?.iter().map(Trade::from_row).collect()
     }
 
     /// [`Store::record`], and when the trade becomes final, the merchant's webhook event in the
@@ -85,7 +92,7 @@ impl Store {
             TRADE_COLUMNS
         );
         let statement = client.prepare_cached(sql).await?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        let params: [&(dyn ToSql + Sync); 4] =
             [&trade.key.tenant_id, &trade.key.out_trade_no, &trade.version, &trade.state.as_str()];
         match client.query_opt(&statement, &params).await? {
             Some(row) => Ok(Recorded::Applied(Trade::from_row(&row)?)),
@@ -112,8 +119,10 @@ impl Store {
              WHERE t.tenant_id = due.tenant_id AND t.out_trade_no = due.out_trade_no RETURNING ",
             trade_columns_of("t").as_str()
         );
-        let statement = client.prepare_cached(sql).await?;
-        client.query(&statement, &[&now, &until, &limit]).await?.iter().map(Trade::from_row).collect()
+        let params: [(&(dyn ToSql + Sync), Type); 3] =
+            [(&now, Type::TIMESTAMPTZ), (&until, Type::TIMESTAMPTZ), (&limit, Type::INT8)];
+        // Planned for the table as it is (the store's "Plans made for the table as it is").
+        client.query_typed(sql, &params).await?.iter().map(Trade::from_row).collect()
     }
 
     /// Sets when a trade claimed by [`Store::claim_due`] is looked at next; refused (false) if
@@ -122,7 +131,7 @@ impl Store {
         let client = self.pool.get().await?;
         let sql = sql!("UPDATE trades SET next_check_at = $3 ", SELECT_TRADE, " AND next_check_at = $4");
         let statement = client.prepare_cached(sql).await?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        let params: [&(dyn ToSql + Sync); 4] =
             [&claimed.key.tenant_id, &claimed.key.out_trade_no, &next, &claimed.next_check_at];
         Ok(client.execute(&statement, &params).await? == 1)
     }

@@ -2,6 +2,7 @@
 //! can never add up to more than was paid), idempotent on `out_request_no`.
 
 use time::OffsetDateTime;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::{Store, StoreError, read, read_locked};
 use crate::state::{RefundState, TradeState};
@@ -176,8 +177,10 @@ impl Store {
              AND r.out_request_no = due.out_request_no AND t.tenant_id = r.tenant_id AND t.out_trade_no = r.out_trade_no \
              RETURNING {REFUND_COLUMNS}"
         );
-        let statement = client.prepare_cached(&sql).await?;
-        client.query(&statement, &[&now, &until, &limit]).await?.iter().map(Refund::from_row).collect()
+        let params: [(&(dyn ToSql + Sync), Type); 3] =
+            [(&now, Type::TIMESTAMPTZ), (&until, Type::TIMESTAMPTZ), (&limit, Type::INT8)];
+        // Planned for the table as it is (the store's "Plans made for the table as it is").
+        client.query_typed(&sql, &params).await?.iter().map(Refund::from_row).collect()
     }
 
     pub async fn get_refund(&self, key: &TradeKey, out_request_no: &str) -> Result<Option<Refund>, StoreError> {

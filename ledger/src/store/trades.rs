@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use deadpool_postgres::{Client, GenericClient};
 use time::OffsetDateTime;
+use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use super::batch::{Batched, Written};
@@ -25,17 +26,36 @@ pub(crate) async fn record_on(
     recorded.pop().ok_or_else(|| StoreError::Corrupt("a settlement answered nothing".into()))
 }
 
-/// The trades of `keys` that exist, in no particular order (one statement).
+/// The trades of `keys` that exist, in no particular order (one statement) — on a connection
+/// that plans each statement (a write pool's; elsewhere, [`read_many_planned_now`]).
 pub(crate) async fn read_many(client: &impl GenericClient, keys: &[&TradeKey]) -> Result<Vec<Trade>, StoreError> {
-    let sql = sql!(
+    let statement = client.prepare_cached(read_many_sql()).await?;
+    let (tenants, numbers) = key_columns(keys);
+    client.query(&statement, &[&tenants, &numbers]).await?.iter().map(Trade::from_row).collect()
+}
+
+/// [`read_many`] on any connection: sent unnamed with its parameters' types, so that it is
+/// planned for these keys and the table as it is (the store's "Plans made for the table as it
+/// is").
+pub(crate) async fn read_many_planned_now(
+    client: &tokio_postgres::Client,
+    keys: &[&TradeKey],
+) -> Result<Vec<Trade>, StoreError> {
+    let (tenants, numbers) = key_columns(keys);
+    let params: [(&(dyn ToSql + Sync), Type); 2] = [(&tenants, Type::UUID_ARRAY), (&numbers, Type::TEXT_ARRAY)];
+    client.query_typed(read_many_sql(), &params).await?.iter().map(Trade::from_row).collect()
+}
+
+fn read_many_sql() -> &'static str {
+    sql!(
         "SELECT ",
         TRADE_COLUMNS,
         " FROM trades WHERE (tenant_id, out_trade_no) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"
-    );
-    let statement = client.prepare_cached(sql).await?;
-    let tenants: Vec<Uuid> = keys.iter().map(|k| k.tenant_id).collect();
-    let numbers: Vec<&str> = keys.iter().map(|k| k.out_trade_no.as_str()).collect();
-    client.query(&statement, &[&tenants, &numbers]).await?.iter().map(Trade::from_row).collect()
+    )
+}
+
+fn key_columns<'a>(keys: &[&'a TradeKey]) -> (Vec<Uuid>, Vec<&'a str>) {
+    (keys.iter().map(|k| k.tenant_id).collect(), keys.iter().map(|k| k.out_trade_no.as_str()).collect())
 }
 
 /// For each item, the row its statement returned, else the row as it is now (read in one
