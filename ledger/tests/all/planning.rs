@@ -1,13 +1,14 @@
 //! Statements on a ledger that grows: each one that joins a batch of keys to `trades`, or picks
 //! due trades, planned for the table as it is.
 //!
-//! Planned once while the ledger was small, such a statement goes on reading `trades` whole
+//! Planned once while the ledger was small, such a statement goes on reading its table whole
 //! however large it grows (the MD5 bench with the write pools' plans cached: Postgres 4× the CPU
 //! per pay, a third of the pays per second). Each test makes its statements while the ledger is
-//! small, grows it by [`GROWTH`] trades (with no ANALYZE behind its back, which would re-plan a
-//! cached plan by itself), makes them once more and counts the rows of `trades` that their
-//! backend read by scanning it.
+//! small, grows the tables by [`GROWTH`] rows (with no ANALYZE behind its back, which would re-plan
+//! a cached plan by itself), makes them once more and counts the rows of the grown table that
+//! their backend read by scanning it.
 
+use std::fmt::Debug;
 use std::future::Future;
 use std::time::Duration;
 
@@ -35,7 +36,8 @@ async fn a_pay_written_after_the_ledger_grew_does_not_read_it_whole() {
         paid_trade(&store, tenant, &format!("EARLY-{n}"), "1.00").await;
     }
     grow(&db).await;
-    let read = rows_scanned(&pools.writes, paid_trade(&store, tenant, "LATE", "1.00")).await;
+    let (_, read) =
+        rows_scanned(&pools.writes, async { Ok::<_, ()>(paid_trade(&store, tenant, "LATE", "1.00").await) }).await;
     assert!(read < GROWTH / 10, "the late pay's batches read {read} rows of trades by scanning it ({GROWTH} grown)");
 }
 
@@ -61,12 +63,13 @@ async fn the_reconcilers_reads_after_the_ledger_grew_do_not_read_it_whole() {
     }
     grow(&db).await;
     let late: Vec<TradeKey> = keys[..3].to_vec();
-    let scanned = [
-        rows_scanned(&pools.reads, store.get_many_marking_expired(&late, now, Duration::from_secs(60))).await,
-        rows_scanned(&pools.reads, store.get_many(&late)).await,
-        rows_scanned(&pools.reads, store.claim_due(lease + Duration::from_secs(1), lease, 3)).await,
-        rows_scanned(&pools.reads, store.open_trades(since, None, 3)).await,
-    ];
+    let (marked, marking) =
+        rows_scanned(&pools.reads, store.get_many_marking_expired(&late, now, Duration::from_secs(60))).await;
+    let (read, reading) = rows_scanned(&pools.reads, store.get_many(&late)).await;
+    let (_, claiming) = rows_scanned(&pools.reads, store.claim_due(lease + Duration::from_secs(1), lease, 3)).await;
+    let (_, paging) = rows_scanned(&pools.reads, store.open_trades(since, None, 3)).await;
+    assert_eq!((marked.len(), read.len()), (3, 3), "the batch's trades, read");
+    let scanned = [marking, reading, claiming, paging];
     assert!(
         scanned.iter().all(|&rows| rows < GROWTH / 10),
         "after {GROWTH} grown, rows of trades scanned by a claimed batch's read and mark, a batch's read, a claim of \
@@ -100,8 +103,8 @@ async fn the_claims_of_refunds_and_webhooks_after_their_tables_grew_do_not_read_
         .unwrap();
     let later = lease + Duration::from_secs(1);
     let scanned = [
-        rows_scanned_of("refunds", &pools.reads, store.claim_refunds(later, lease, 3)).await,
-        rows_scanned_of("webhook_outbox", &pools.reads, store.claim_webhooks(later, lease, 3)).await,
+        rows_scanned_of("refunds", &pools.reads, store.claim_refunds(later, lease, 3)).await.1,
+        rows_scanned_of("webhook_outbox", &pools.reads, store.claim_webhooks(later, lease, 3)).await.1,
     ];
     assert!(
         scanned.iter().all(|&rows| rows < GROWTH / 10),
@@ -143,16 +146,17 @@ async fn grow(db: &stack::Database) -> Uuid {
     tenant
 }
 
-/// The rows of `trades` that `pool`'s one backend read by sequential scans while `work` ran.
-async fn rows_scanned<T>(pool: &Pool, work: impl Future<Output = T>) -> i64 {
+/// What `work` answered (it must succeed), and the rows of `trades` that `pool`'s one backend read
+/// by sequential scans while it ran.
+async fn rows_scanned<T, E: Debug>(pool: &Pool, work: impl Future<Output = Result<T, E>>) -> (T, i64) {
     rows_scanned_of("trades", pool, work).await
 }
 
-/// The rows of `table` that `pool`'s one backend read by sequential scans while `work` ran.
-async fn rows_scanned_of<T>(table: &str, pool: &Pool, work: impl Future<Output = T>) -> i64 {
+/// [`rows_scanned`] of `table`.
+async fn rows_scanned_of<T, E: Debug>(table: &str, pool: &Pool, work: impl Future<Output = Result<T, E>>) -> (T, i64) {
     let before = scanned_so_far(table, pool).await;
-    work.await;
-    scanned_so_far(table, pool).await - before
+    let answer = work.await.unwrap();
+    (answer, scanned_so_far(table, pool).await - before)
 }
 
 async fn scanned_so_far(table: &str, pool: &Pool) -> i64 {
