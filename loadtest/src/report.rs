@@ -157,7 +157,12 @@ pub struct LatencyStep {
     pub rate_rps: f64,
     pub throughput_rps: f64,
     pub peak_in_flight: u64,
+    /// Over the whole run, the opening of its connections to Alipay included.
     pub gateway_cpu_us_per_pay: f64,
+    /// Over the second half of the offered load (as many pays end as begin each second, the
+    /// connections to Alipay open); absent from reports older than it.
+    #[serde(default)]
+    pub steady_cpu_us_per_pay: Option<f64>,
     /// Sampled every half second during the run.
     pub peak_rss_mib: f64,
     pub peak_upstream_connections: u64,
