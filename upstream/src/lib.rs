@@ -29,7 +29,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tenants::snapshot::Tenant;
 use time::OffsetDateTime;
 
-use crate::names::{CachedNames, NAME_TTL};
+use crate::names::CachedNames;
 
 /// The largest answer read from Alipay.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
@@ -60,7 +60,7 @@ pub struct Upstream {
 impl Upstream {
     /// A client whose calls end, UNKNOWN, after `timeout`.
     pub fn new(timeout: Duration) -> Self {
-        let mut http = HttpConnector::new_with_resolver(CachedNames::new(GaiResolver::new(), NAME_TTL));
+        let mut http = HttpConnector::new_with_resolver(CachedNames::new(GaiResolver::new()));
         http.enforce_http(false);
         // A request goes out whole at once, never held back waiting for the last one's ACK.
         http.set_nodelay(true);

@@ -59,13 +59,12 @@ impl Iterator for Addrs {
 /// A resolver (`R`: hyper-util's `GaiResolver` in service) behind a cache of what it answered.
 pub struct CachedNames<R> {
     inner: R,
-    ttl: Duration,
     names: Arc<Mutex<HashMap<Name, Entry>>>,
 }
 
 impl<R: Clone> Clone for CachedNames<R> {
     fn clone(&self) -> Self {
-        CachedNames { inner: self.inner.clone(), ttl: self.ttl, names: self.names.clone() }
+        CachedNames { inner: self.inner.clone(), names: self.names.clone() }
     }
 }
 
@@ -80,8 +79,8 @@ struct Entry {
 }
 
 impl<R> CachedNames<R> {
-    pub fn new(inner: R, ttl: Duration) -> Self {
-        CachedNames { inner, ttl, names: Arc::default() }
+    pub fn new(inner: R) -> Self {
+        CachedNames { inner, names: Arc::default() }
     }
 }
 
@@ -122,7 +121,7 @@ where
     }
 
     fn call(&mut self, name: Name) -> Future {
-        let (mut inner, ttl, names) = (self.inner.clone(), self.ttl, self.names.clone());
+        let (mut inner, names) = (self.inner.clone(), self.names.clone());
         Box::pin(async move {
             let lookup = {
                 let mut names = names.lock();
@@ -153,7 +152,7 @@ where
             let entry = names.entry(name).or_default();
             match answer {
                 Ok(addrs) => {
-                    entry.answer = Some((addrs.clone(), now + ttl));
+                    entry.answer = Some((addrs.clone(), now + NAME_TTL));
                     entry.failed = None;
                     Ok((&addrs).into())
                 }
@@ -203,7 +202,7 @@ mod tests {
 
     fn names(fail: fn(usize) -> bool) -> (CachedNames<Counting>, Arc<AtomicUsize>) {
         let lookups = Arc::new(AtomicUsize::new(0));
-        (CachedNames::new(Counting { lookups: lookups.clone(), fail }, NAME_TTL), lookups)
+        (CachedNames::new(Counting { lookups: lookups.clone(), fail }), lookups)
     }
 
     fn alipay() -> Name {
